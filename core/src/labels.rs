@@ -1,0 +1,481 @@
+//! Security labels: which of a pod's labels make up its identity, and the
+//! canonical key that names a label set.
+//!
+//! The rules follow Cilium's label filter (DESIGN.md §3): patterns are
+//! regular expressions that must match at the start of the key, optionally
+//! qualified by a source (`k8s:app`). A label is kept when no exclusion
+//! matches it (and the user has not added includes of their own), or when
+//! the longest match of an include is longer than the shortest match of an
+//! exclusion. Lengths are the length of the matched text, as in Cilium.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Source of the labels the engine derives from Kubernetes objects.
+pub const SOURCE_K8S: &str = "k8s";
+/// Source of reserved identities' labels.
+pub const SOURCE_RESERVED: &str = "reserved";
+
+pub const LABEL_POD_NAMESPACE: &str = "io.kubernetes.pod.namespace";
+pub const LABEL_NAMESPACE_PREFIX: &str = "io.cilium.k8s.namespace.labels.";
+pub const LABEL_SERVICE_ACCOUNT: &str = "io.cilium.k8s.policy.serviceaccount";
+pub const LABEL_CLUSTER: &str = "io.cilium.k8s.policy.cluster";
+/// Pod labels under this prefix are dropped: only Cilium may set them.
+pub const CILIUM_K8S_PREFIX: &str = "io.cilium.k8s";
+
+/// One label: `source:key=value`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Label {
+    pub source: String,
+    pub key: String,
+    pub value: String,
+}
+
+impl Label {
+    pub fn new(source: &str, key: &str, value: &str) -> Self {
+        Label {
+            source: source.to_string(),
+            key: key.to_string(),
+            value: value.to_string(),
+        }
+    }
+    pub fn k8s(key: &str, value: &str) -> Self {
+        Label::new(SOURCE_K8S, key, value)
+    }
+
+    /// Parses `source:key=value` (also `key=value`, taken as source `k8s`,
+    /// and `source:key`, with an empty value).
+    pub fn parse(s: &str) -> Label {
+        let (kv, value) = match s.split_once('=') {
+            Some((kv, v)) => (kv, v),
+            None => (s, ""),
+        };
+        match kv.split_once(':') {
+            Some((src, key)) => Label::new(src, key, value),
+            None => Label::new(SOURCE_K8S, kv, value),
+        }
+    }
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}={}", self.source, self.key, self.value)
+    }
+}
+
+/// A set of labels, one per key, kept sorted by key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LabelSet {
+    labels: Vec<Label>,
+}
+
+impl LabelSet {
+    pub fn new() -> Self {
+        LabelSet::default()
+    }
+
+    /// Builds a set; a later label replaces an earlier one with the same key.
+    pub fn from_labels(labels: impl IntoIterator<Item = Label>) -> Self {
+        let mut set = LabelSet::new();
+        for l in labels {
+            set.insert(l);
+        }
+        set
+    }
+
+    pub fn insert(&mut self, label: Label) {
+        match self
+            .labels
+            .binary_search_by(|l| l.key.as_str().cmp(&label.key))
+        {
+            Ok(i) => self.labels[i] = label,
+            Err(i) => self.labels.insert(i, label),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Label> {
+        self.labels
+            .binary_search_by(|l| l.key.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.labels[i])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Label> {
+        self.labels.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The canonical key: labels sorted by key, each `source:key=value;`.
+    pub fn canonical_key(&self) -> String {
+        let mut out = String::with_capacity(
+            self.labels
+                .iter()
+                .map(|l| l.source.len() + l.key.len() + l.value.len() + 3)
+                .sum(),
+        );
+        for l in &self.labels {
+            out.push_str(&l.source);
+            out.push(':');
+            out.push_str(&l.key);
+            out.push('=');
+            out.push_str(&l.value);
+            out.push(';');
+        }
+        out
+    }
+
+    /// Parses a canonical key back into a set. Inverse of [`canonical_key`]
+    /// for keys and values without `;`.
+    ///
+    /// [`canonical_key`]: LabelSet::canonical_key
+    pub fn from_canonical_key(key: &str) -> LabelSet {
+        LabelSet::from_labels(key.split(';').filter(|s| !s.is_empty()).map(Label::parse))
+    }
+
+    /// `source:key` → value, the CiliumIdentity `security-labels` map.
+    pub fn security_labels(&self) -> BTreeMap<String, String> {
+        self.labels
+            .iter()
+            .map(|l| (format!("{}:{}", l.source, l.key), l.value.clone()))
+            .collect()
+    }
+
+    /// key → value of the `k8s`-sourced labels (CiliumIdentity `metadata.labels`).
+    pub fn k8s_labels(&self) -> BTreeMap<String, String> {
+        self.labels
+            .iter()
+            .filter(|l| l.source == SOURCE_K8S)
+            .map(|l| (l.key.clone(), l.value.clone()))
+            .collect()
+    }
+
+    /// Reads a CiliumIdentity `security-labels` map back into a set.
+    pub fn from_security_labels(map: &BTreeMap<String, String>) -> LabelSet {
+        LabelSet::from_labels(map.iter().map(|(sk, v)| match sk.split_once(':') {
+            Some((src, key)) => Label::new(src, key, v),
+            None => Label::new(SOURCE_K8S, sk, v),
+        }))
+    }
+}
+
+/// One filter pattern: optional source, anchored regular expression.
+#[derive(Debug, Clone)]
+struct Pattern {
+    source: Option<String>,
+    regex: Regex,
+}
+
+impl Pattern {
+    fn parse(spec: &str, field: &str) -> Result<Pattern> {
+        // `source:regex`, as Cilium: the part before the first ':' is the source.
+        let (source, expr) = match spec.split_once(':') {
+            Some((src, expr)) => (Some(src.to_string()), expr),
+            None => (None, spec),
+        };
+        let regex = Regex::new(&format!("^(?:{expr})")).map_err(|e| {
+            Error::config(
+                field,
+                format!("pattern {spec:?} is not a valid regular expression: {e}"),
+            )
+        })?;
+        Ok(Pattern { source, regex })
+    }
+
+    /// Length of the match at the start of the key, if the pattern matches.
+    fn match_len(&self, source: &str, key: &str) -> Option<usize> {
+        if let Some(s) = &self.source {
+            if s != source {
+                return None;
+            }
+        }
+        self.regex.find(key).map(|m| m.end())
+    }
+}
+
+/// Cilium's default inclusions.
+pub const DEFAULT_INCLUDES: &[&str] = &[
+    "reserved:.*",
+    r"io\.kubernetes\.pod\.namespace",
+    r"io\.cilium\.k8s\.namespace\.labels",
+    r"app\.kubernetes\.io",
+    r"io\.cilium\.k8s\.policy\.cluster",
+];
+
+/// Cilium's default exclusions.
+pub const DEFAULT_EXCLUDES: &[&str] = &[
+    r"io\.kubernetes",
+    r"kubernetes\.io",
+    r"statefulset\.kubernetes\.io/pod-name",
+    r"apps\.kubernetes\.io/pod-index",
+    r"batch\.kubernetes\.io/job-completion-index",
+    r"batch\.kubernetes\.io/controller-uid",
+    r".*beta\.kubernetes\.io",
+    r"k8s\.io",
+    r"pod-template-generation",
+    r"pod-template-hash",
+    r"controller-revision-hash",
+    r"annotation.*",
+    r"controller-uid",
+    r"etcd_node",
+];
+
+/// Decides which labels are identity-relevant.
+#[derive(Debug, Clone)]
+pub struct LabelFilter {
+    includes: Vec<Pattern>,
+    excludes: Vec<Pattern>,
+    /// Set once the user adds an include of their own: then a label must
+    /// match some include to be kept.
+    user_includes: bool,
+}
+
+impl LabelFilter {
+    /// Cilium's defaults plus the user's patterns.
+    pub fn new(user_includes: &[String], user_excludes: &[String]) -> Result<LabelFilter> {
+        let mut includes = Vec::new();
+        for p in DEFAULT_INCLUDES {
+            includes.push(Pattern::parse(p, "labelFilter")?);
+        }
+        for (i, p) in user_includes.iter().enumerate() {
+            includes.push(Pattern::parse(
+                p,
+                &format!("identity.labelFilter.include[{i}]"),
+            )?);
+        }
+        let mut excludes = Vec::new();
+        for p in DEFAULT_EXCLUDES {
+            excludes.push(Pattern::parse(p, "labelFilter")?);
+        }
+        for (i, p) in user_excludes.iter().enumerate() {
+            excludes.push(Pattern::parse(
+                p,
+                &format!("identity.labelFilter.exclude[{i}]"),
+            )?);
+        }
+        Ok(LabelFilter {
+            includes,
+            excludes,
+            user_includes: !user_includes.is_empty(),
+        })
+    }
+
+    pub fn default_filter() -> LabelFilter {
+        // The defaults are constants known to compile.
+        LabelFilter::new(&[], &[]).unwrap_or_else(|_| LabelFilter {
+            includes: Vec::new(),
+            excludes: Vec::new(),
+            user_includes: false,
+        })
+    }
+
+    /// Whether a label is identity-relevant.
+    pub fn keeps(&self, source: &str, key: &str) -> bool {
+        let included = self
+            .includes
+            .iter()
+            .filter_map(|p| p.match_len(source, key))
+            .max()
+            .unwrap_or(0);
+        let ignored = self
+            .excludes
+            .iter()
+            .filter_map(|p| p.match_len(source, key))
+            .filter(|&n| n > 0)
+            .min()
+            .unwrap_or(0);
+        (!self.user_includes && ignored == 0) || included > ignored
+    }
+}
+
+/// Interns strings so that equal values share one allocation.
+#[derive(Debug, Default, Clone)]
+pub struct Interner {
+    map: hashbrown::HashSet<Arc<str>>,
+}
+
+impl Interner {
+    pub fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.map.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.map.insert(a.clone());
+        a
+    }
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// What the identity of a pod is made of, before filtering.
+pub struct PodLabelInputs<'a> {
+    pub namespace: &'a str,
+    pub pod_labels: &'a BTreeMap<String, String>,
+    pub namespace_labels: Option<&'a BTreeMap<String, String>>,
+    pub service_account: &'a str,
+    pub cluster_name: &'a str,
+}
+
+/// The security labels of a pod (DESIGN.md §3), filtered and sorted.
+pub fn pod_security_labels(filter: &LabelFilter, input: &PodLabelInputs<'_>) -> LabelSet {
+    let mut labels: Vec<Label> = Vec::with_capacity(input.pod_labels.len() + 4);
+    for (k, v) in input.pod_labels {
+        if k.starts_with(CILIUM_K8S_PREFIX) {
+            continue;
+        }
+        labels.push(Label::k8s(k, v));
+    }
+    if let Some(ns_labels) = input.namespace_labels {
+        for (k, v) in ns_labels {
+            labels.push(Label::k8s(&format!("{LABEL_NAMESPACE_PREFIX}{k}"), v));
+        }
+    }
+    labels.push(Label::k8s(LABEL_POD_NAMESPACE, input.namespace));
+    if !input.service_account.is_empty() {
+        labels.push(Label::k8s(LABEL_SERVICE_ACCOUNT, input.service_account));
+    }
+    labels.push(Label::k8s(LABEL_CLUSTER, input.cluster_name));
+    LabelSet::from_labels(
+        labels
+            .into_iter()
+            .filter(|l| filter.keeps(&l.source, &l.key)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keeps(f: &LabelFilter, key: &str) -> bool {
+        f.keeps(SOURCE_K8S, key)
+    }
+
+    #[test]
+    fn default_filter_matches_cilium() {
+        let f = LabelFilter::default_filter();
+        assert!(keeps(&f, "app"));
+        assert!(keeps(&f, "job-name"), "job-name is not excluded by default");
+        assert!(keeps(&f, "io.kubernetes.pod.namespace"));
+        assert!(keeps(&f, "io.cilium.k8s.namespace.labels.team"));
+        assert!(keeps(
+            &f,
+            "io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name"
+        ));
+        assert!(keeps(&f, "app.kubernetes.io/name"));
+        assert!(keeps(&f, "io.cilium.k8s.policy.cluster"));
+        assert!(keeps(&f, "io.cilium.k8s.policy.serviceaccount"));
+        assert!(!keeps(&f, "io.kubernetes.container.name"));
+        assert!(!keeps(&f, "kubernetes.io/hostname"));
+        assert!(!keeps(&f, "statefulset.kubernetes.io/pod-name"));
+        assert!(!keeps(&f, "apps.kubernetes.io/pod-index"));
+        assert!(!keeps(&f, "batch.kubernetes.io/job-completion-index"));
+        assert!(!keeps(&f, "batch.kubernetes.io/controller-uid"));
+        assert!(!keeps(&f, "failure-domain.beta.kubernetes.io/zone"));
+        assert!(!keeps(&f, "k8s.io/foo"));
+        assert!(!keeps(&f, "pod-template-generation"));
+        assert!(!keeps(&f, "pod-template-hash"));
+        assert!(!keeps(&f, "controller-revision-hash"));
+        assert!(!keeps(&f, "annotation.foo"));
+        assert!(!keeps(&f, "controller-uid"));
+        assert!(!keeps(&f, "etcd_node"));
+        // Dots are literal: PR #18693.
+        assert!(keeps(&f, "k8sXio/foo"));
+        // Anchored at the start.
+        assert!(keeps(&f, "my-pod-template-hash"));
+    }
+
+    #[test]
+    fn user_include_turns_on_whitelist() {
+        let f = LabelFilter::new(&["k8s:app".to_string()], &[]).unwrap();
+        assert!(keeps(&f, "app"));
+        assert!(
+            keeps(&f, "application"),
+            "prefix regex matches at the start"
+        );
+        assert!(!keeps(&f, "team"));
+        // Default includes still count.
+        assert!(keeps(&f, "io.kubernetes.pod.namespace"));
+        // Source-qualified: does not apply to other sources.
+        assert!(!f.keeps("container", "app"));
+    }
+
+    #[test]
+    fn longest_include_beats_shorter_exclude() {
+        let f = LabelFilter::new(&[], &["k8s:team".to_string()]).unwrap();
+        assert!(!keeps(&f, "team"));
+        assert!(!keeps(&f, "team-name"));
+        let f =
+            LabelFilter::new(&["k8s:team-name".to_string()], &["k8s:team".to_string()]).unwrap();
+        assert!(keeps(&f, "team-name"));
+        assert!(!keeps(&f, "team"));
+    }
+
+    #[test]
+    fn bad_pattern_is_config_error() {
+        let e = LabelFilter::new(&["(".to_string()], &[]).unwrap_err();
+        assert_eq!(e.code, crate::error::ErrorCode::InvalidConfig);
+        assert_eq!(e.field, "identity.labelFilter.include[0]");
+    }
+
+    #[test]
+    fn canonical_key_is_sorted_with_trailing_semicolons() {
+        let s = LabelSet::from_labels([
+            Label::k8s("b", "2"),
+            Label::k8s("a", "1"),
+            Label::k8s("c", ""),
+        ]);
+        assert_eq!(s.canonical_key(), "k8s:a=1;k8s:b=2;k8s:c=;");
+        assert_eq!(LabelSet::from_canonical_key(&s.canonical_key()), s);
+    }
+
+    #[test]
+    fn pod_labels_get_namespace_sa_cluster_and_drop_cilium_prefix() {
+        let pod: BTreeMap<String, String> = [
+            ("app", "web"),
+            ("pod-template-hash", "abc"),
+            ("io.cilium.k8s.policy.cluster", "spoofed"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let ns: BTreeMap<String, String> = [("kubernetes.io/metadata.name", "shop"), ("team", "a")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let set = pod_security_labels(
+            &LabelFilter::default_filter(),
+            &PodLabelInputs {
+                namespace: "shop",
+                pod_labels: &pod,
+                namespace_labels: Some(&ns),
+                service_account: "web-sa",
+                cluster_name: "default",
+            },
+        );
+        assert_eq!(
+            set.canonical_key(),
+            "k8s:app=web;\
+             k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name=shop;\
+             k8s:io.cilium.k8s.namespace.labels.team=a;\
+             k8s:io.cilium.k8s.policy.cluster=default;\
+             k8s:io.cilium.k8s.policy.serviceaccount=web-sa;\
+             k8s:io.kubernetes.pod.namespace=shop;"
+        );
+    }
+}
