@@ -196,10 +196,10 @@ impl Pattern {
 
     /// Length of the match at the start of the key, if the pattern matches.
     fn match_len(&self, source: &str, key: &str) -> Option<usize> {
-        if let Some(s) = &self.source {
-            if s != source {
-                return None;
-            }
+        if let Some(s) = &self.source
+            && s != source
+        {
+            return None;
         }
         self.regex.find(key).map(|m| m.end())
     }

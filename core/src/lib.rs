@@ -9,8 +9,21 @@
 //! always a parameter and randomness comes from the seed in the config.
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod endpoint;
+pub mod engine;
 pub mod error;
+pub mod events;
+pub mod identity;
 pub mod labels;
+pub mod mirror;
 pub mod model;
+pub mod plan;
+pub mod slicing;
+pub mod validate;
 
+pub use config::Config;
+pub use engine::Engine;
 pub use error::{Error, ErrorCode, ErrorFamily, Result};
+pub use model::{EventType, Object, WatchEvent};
+pub use plan::{OpId, Outcome, PlannedWrite, WriteOp, WritePlan};

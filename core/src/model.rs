@@ -595,19 +595,19 @@ fn parse_object(head: &TypeHead, bytes: &[u8]) -> Result<Object> {
             format!("kind {kind_str:?} is not one the engine takes"),
         ));
     };
-    if let Some(v) = head.api_version.as_deref() {
-        if v != kind.api_version() {
-            return Err(Error::new(
-                ErrorCode::UnknownKind,
+    if let Some(v) = head.api_version.as_deref()
+        && v != kind.api_version()
+    {
+        return Err(Error::new(
+            ErrorCode::UnknownKind,
+            kind.as_str(),
+            "apiVersion",
+            format!(
+                "apiVersion {v:?} is not served for {}; expected {:?}",
                 kind.as_str(),
-                "apiVersion",
-                format!(
-                    "apiVersion {v:?} is not served for {}; expected {:?}",
-                    kind.as_str(),
-                    kind.api_version()
-                ),
-            ));
-        }
+                kind.api_version()
+            ),
+        ));
     }
     fn typed<T: serde::de::DeserializeOwned>(kind: Kind, bytes: &[u8]) -> Result<T> {
         serde_json::from_slice(bytes).map_err(|e| {

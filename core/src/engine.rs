@@ -1,0 +1,1879 @@
+//! The engine: takes watch events, keeps the desired slices, plans writes.
+//!
+//! Read it top to bottom: state, ingestion per kind, the initial sync
+//! (adoption), flush (the plan), and outcome reporting.
+//!
+//! **Content stamps.** Every time what a slice says about an endpoint
+//! changes (identity, addresses, node, key, ports, service account), the
+//! endpoint gets a new stamp from a counter that never repeats. A slice's
+//! desired content is the set of its members' stamps; what the server holds
+//! is the set of stamps of the entries it holds (an entry that differs from
+//! the endpoint's current content gets a stamp nothing else has). A slice
+//! needs a write exactly when the two sets differ — so a change that is
+//! undone before the flush (added then removed) costs nothing, and a write
+//! equal to what the server holds is never sent.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hashbrown::{HashMap, HashSet};
+
+use crate::config::{Config, SliceMode, Source};
+use crate::endpoint::{self, DataInterner, EndpointData, PodInput};
+use crate::error::{Error, ErrorCode, Result};
+use crate::events::{Category, Event, EventLog, Severity};
+use crate::identity::{IdentityAllocator, IdentityId, Restore, ServerMeta};
+use crate::labels::{LabelFilter, LabelSet, PodLabelInputs, pod_security_labels};
+use crate::model::{
+    CiliumEndpointSlice, CiliumIdentity, CiliumNode, EventType, Kind, Labels, Namespace, Node,
+    Object, WatchEvent, describe,
+};
+use crate::plan::{OpId, Outcome, PlannedWrite, Preconditions, Verb, WriteOp, WritePlan};
+use crate::slicing::{EndpointIdx, GroupKey, ServerSlice, SliceId, SliceTable};
+use crate::validate;
+
+/// The annotation that makes a namespace's slices go first.
+pub const PRIORITY_ANNOTATION: &str = "cilium.io/ces-namespace";
+
+#[derive(Debug, Clone)]
+struct NamespaceState {
+    name: Arc<str>,
+    labels: Arc<Labels>,
+    priority: bool,
+    /// Endpoints of the namespace (pods mode: identities depend on its labels).
+    endpoints: HashSet<EndpointIdx>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct NodeState {
+    /// InternalIPs from the Node object.
+    node_ips: Vec<IpAddr>,
+    /// InternalIPs from the CiliumNode object.
+    cilium_ips: Vec<IpAddr>,
+    has_cilium_node: bool,
+    encryption_key: u8,
+    /// Endpoints on the node (pods mode).
+    endpoints: HashSet<EndpointIdx>,
+}
+
+impl NodeState {
+    /// The node IP written into slices: first InternalIP, IPv4 first.
+    fn ip(&self) -> Option<IpAddr> {
+        let ips = if self.cilium_ips.is_empty() {
+            &self.node_ips
+        } else {
+            &self.cilium_ips
+        };
+        ips.iter()
+            .find(|ip| ip.is_ipv4())
+            .or_else(|| ips.first())
+            .copied()
+    }
+}
+
+/// What pods mode keeps of a pod to recompute its identity and node data.
+#[derive(Debug, Clone)]
+struct PodFacts {
+    labels: Arc<Labels>,
+    service_account: Arc<str>,
+    node: Option<Arc<str>>,
+    host_ip: Option<IpAddr>,
+    /// The identity's canonical key as last computed.
+    identity_key: Option<Arc<str>>,
+    identity_labels: Option<Arc<LabelSet>>,
+}
+
+#[derive(Debug, Clone)]
+struct Endpoint {
+    ns: u32,
+    name: Arc<str>,
+    data: EndpointData,
+    /// `None` while waiting for an identity (pods mode: not yet synced, or exhausted).
+    identity: Option<IdentityId>,
+    slice: Option<SliceId>,
+    stamp: u64,
+    /// Arrival order, for deterministic waiting queues.
+    seq: u64,
+    pod: Option<Box<PodFacts>>,
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Slice {
+        slice: SliceId,
+        verb: Verb,
+        /// Stamps the write put on the server (sorted).
+        stamps: Vec<u64>,
+        dirty_since: u64,
+        /// An update that empties the slice before its delete.
+        emptying: bool,
+    },
+    Identity {
+        id: IdentityId,
+        verb: Verb,
+    },
+}
+
+/// Counters of what the engine did (the base of the metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub events_applied: u64,
+    pub events_rejected: u64,
+    pub events_ignored_other_shard: u64,
+    pub events_ignored_other_source: u64,
+    pub writes_planned: BTreeMap<(&'static str, &'static str), u64>,
+    pub writes_succeeded: u64,
+    pub writes_failed: u64,
+    pub write_bytes: u64,
+    pub no_op_skips: u64,
+    pub identities_allocated: u64,
+    pub identities_released: u64,
+    pub identity_exhausted: u64,
+    pub compaction_moves: u64,
+}
+
+/// A summary of the engine's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub endpoints: usize,
+    pub endpoints_waiting: usize,
+    pub slices: usize,
+    pub dirty_slices: usize,
+    pub in_flight: usize,
+    pub identities: usize,
+    pub namespaces: usize,
+    pub nodes: usize,
+}
+
+/// The endpoint-slice engine. See the crate docs and DESIGN.md.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    config: Config,
+    filter: LabelFilter,
+    synced: bool,
+    /// During the initial sync: content is set but nothing is placed yet.
+    adopting: bool,
+    interner: DataInterner,
+    namespaces: Vec<NamespaceState>,
+    ns_index: HashMap<Arc<str>, u32>,
+    nodes: HashMap<Arc<str>, NodeState>,
+    endpoints: Vec<Option<Endpoint>>,
+    free_endpoints: Vec<EndpointIdx>,
+    ep_index: HashMap<(u32, Arc<str>), EndpointIdx>,
+    /// seq → endpoint: endpoints waiting for an identity number.
+    waiting: BTreeMap<u64, EndpointIdx>,
+    identities: IdentityAllocator,
+    /// CiliumEndpoint source: identity labels learned from CEPs and CiliumIdentities.
+    known_identities: HashMap<IdentityId, Arc<LabelSet>>,
+    slices: SliceTable,
+    /// Slices observed before the initial sync, in arrival order.
+    observed: Vec<CiliumEndpointSlice>,
+    /// Identity-label cache: (namespace, pod labels, service account) → key.
+    in_flight: HashMap<OpId, Target>,
+    /// Groups that lost members since the last compaction pass.
+    compaction_candidates: BTreeSet<GroupKey>,
+    next_op: u64,
+    next_stamp: u64,
+    next_seq: u64,
+    events: EventLog,
+    counters: Counters,
+}
+
+impl Engine {
+    /// A new engine, waiting for its initial sync (see [`Engine::initial_sync_done`]).
+    pub fn new(config: Config) -> Result<Engine> {
+        config.validate()?;
+        let filter = LabelFilter::new(
+            &config.identity.label_filter.include,
+            &config.identity.label_filter.exclude,
+        )?;
+        Ok(Engine {
+            filter,
+            synced: false,
+            adopting: false,
+            interner: DataInterner::default(),
+            namespaces: Vec::new(),
+            ns_index: HashMap::new(),
+            nodes: HashMap::new(),
+            endpoints: Vec::new(),
+            free_endpoints: Vec::new(),
+            ep_index: HashMap::new(),
+            waiting: BTreeMap::new(),
+            identities: IdentityAllocator::new(&config.identity, config.seed),
+            known_identities: HashMap::new(),
+            slices: SliceTable::new(config.slicing.max_endpoints_per_slice, config.seed),
+            observed: Vec::new(),
+            in_flight: HashMap::new(),
+            compaction_candidates: BTreeSet::new(),
+            next_op: 1,
+            // Unmatchable stamps count down from the top; content hashes are spread over all values.
+            next_stamp: u64::MAX / 2 + 1,
+            next_seq: 0,
+            events: EventLog::new(config.events),
+            counters: Counters::default(),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn is_synced(&self) -> bool {
+        self.synced
+    }
+
+    // ------------------------------------------------------------ ingestion
+
+    /// Applies one watch event at caller time `now` (ms). A rejected event
+    /// changes nothing.
+    pub fn apply(&mut self, event: &WatchEvent, now: u64) -> Result<()> {
+        let r = self.apply_inner(event, now);
+        match &r {
+            Ok(()) => self.counters.events_applied += 1,
+            Err(e) => {
+                self.counters.events_rejected += 1;
+                let (subject, msg) = (e.object.clone(), e.to_string());
+                self.events.record(
+                    now,
+                    Category::Input,
+                    Severity::Warning,
+                    "event-rejected",
+                    || subject,
+                    || msg,
+                );
+            }
+        }
+        r
+    }
+
+    /// Parses and applies one watch event in JSON.
+    pub fn apply_json(&mut self, bytes: &[u8], now: u64) -> Result<()> {
+        let ev =
+            WatchEvent::from_json(bytes).inspect_err(|_| self.counters.events_rejected += 1)?;
+        self.apply(&ev, now)
+    }
+
+    /// Applies many events; returns the errors with their index. One bad
+    /// event does not stop the others.
+    pub fn apply_all<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = &'a WatchEvent>,
+        now: u64,
+    ) -> Vec<(usize, Error)> {
+        let mut errors = Vec::new();
+        for (i, ev) in events.into_iter().enumerate() {
+            if let Err(e) = self.apply(ev, now) {
+                errors.push((i, e));
+            }
+        }
+        errors
+    }
+
+    fn apply_inner(&mut self, event: &WatchEvent, now: u64) -> Result<()> {
+        let deleted = event.event_type == EventType::Deleted;
+        match &event.object {
+            Object::Namespace(ns) => self.on_namespace(ns, deleted, now),
+            Object::Node(n) => self.on_node(n, deleted, now),
+            Object::CiliumNode(n) => self.on_cilium_node(n, deleted, now),
+            Object::Pod(p) => {
+                if self.config.source != Source::Pods {
+                    self.counters.events_ignored_other_source += 1;
+                    return Ok(());
+                }
+                let input = endpoint::pod_input(p, &mut self.interner.strings)?;
+                if !self.config.shard.owns(&input.namespace) {
+                    self.counters.events_ignored_other_shard += 1;
+                    return Ok(());
+                }
+                if deleted || !input.is_endpoint {
+                    self.remove_endpoint(&input.namespace, &input.name, now);
+                    Ok(())
+                } else {
+                    validate::check_labels(
+                        &describe(Kind::Pod, &p.metadata),
+                        "metadata.labels",
+                        &p.metadata.labels,
+                    )?;
+                    self.upsert_pod(input, &p.metadata.labels, now);
+                    Ok(())
+                }
+            }
+            Object::CiliumEndpoint(c) => {
+                if self.config.source != Source::Ciliumendpoints {
+                    self.counters.events_ignored_other_source += 1;
+                    return Ok(());
+                }
+                let input = endpoint::cep_input(c, &mut self.interner)?;
+                if !self.config.shard.owns(&input.namespace) {
+                    self.counters.events_ignored_other_shard += 1;
+                    return Ok(());
+                }
+                match (deleted, input.identity, input.data) {
+                    (false, Some(id), Some(data)) => {
+                        if !input.identity_labels.is_empty()
+                            && !self.known_identities.contains_key(&id)
+                        {
+                            let labels = LabelSet::from_labels(
+                                input
+                                    .identity_labels
+                                    .iter()
+                                    .map(|s| crate::labels::Label::parse(s)),
+                            );
+                            self.known_identities.insert(id, Arc::new(labels));
+                        }
+                        self.upsert_endpoint(
+                            &input.namespace,
+                            &input.name,
+                            Some(id),
+                            data,
+                            None,
+                            now,
+                        );
+                    }
+                    // Deleted, or not ready (Cilium ignores CEPs without identity or networking).
+                    _ => self.remove_endpoint(&input.namespace, &input.name, now),
+                }
+                Ok(())
+            }
+            Object::CiliumEndpointSlice(s) => self.on_slice(s, deleted, now),
+            Object::CiliumIdentity(i) => self.on_identity(i, deleted, now),
+        }
+    }
+
+    fn ns_id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ns_index.get(name) {
+            return id;
+        }
+        let id = self.namespaces.len() as u32;
+        let name: Arc<str> = Arc::from(name);
+        self.namespaces.push(NamespaceState {
+            name: name.clone(),
+            labels: Arc::new(Labels::new()),
+            priority: false,
+            endpoints: HashSet::new(),
+        });
+        self.ns_index.insert(name, id);
+        id
+    }
+
+    fn on_namespace(&mut self, ns: &Namespace, deleted: bool, now: u64) -> Result<()> {
+        let obj = describe(Kind::Namespace, &ns.metadata);
+        validate::require_name(&obj, "metadata.name", &ns.metadata.name, false)?;
+        validate::check_labels(&obj, "metadata.labels", &ns.metadata.labels)?;
+        if !self.config.shard.owns(&ns.metadata.name) {
+            self.counters.events_ignored_other_shard += 1;
+            return Ok(());
+        }
+        let id = self.ns_id(&ns.metadata.name);
+        let (labels, priority) = if deleted {
+            (Labels::new(), false)
+        } else {
+            (
+                ns.metadata.labels.clone(),
+                ns.metadata
+                    .annotations
+                    .get(PRIORITY_ANNOTATION)
+                    .map(String::as_str)
+                    == Some("priority"),
+            )
+        };
+        let state = &mut self.namespaces[id as usize];
+        state.priority = priority;
+        if *state.labels != labels {
+            state.labels = Arc::new(labels);
+            if self.config.source == Source::Pods && self.synced {
+                let mut eps: Vec<EndpointIdx> = state.endpoints.iter().copied().collect();
+                eps.sort_unstable_by_key(|&e| {
+                    self.endpoints[e as usize].as_ref().map_or(0, |e| e.seq)
+                });
+                for e in eps {
+                    self.refresh_pod(e, now);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn internal_ips(
+        obj: &str,
+        field: &str,
+        addrs: impl Iterator<Item = (String, String)>,
+    ) -> Result<Vec<IpAddr>> {
+        let mut ips = Vec::new();
+        for (i, (kind, ip)) in addrs.enumerate() {
+            if kind == "InternalIP" {
+                ips.push(validate::parse_ip(obj, &format!("{field}[{i}]"), &ip)?);
+            }
+        }
+        Ok(ips)
+    }
+
+    fn on_node(&mut self, node: &Node, deleted: bool, now: u64) -> Result<()> {
+        let obj = describe(Kind::Node, &node.metadata);
+        validate::require_name(&obj, "metadata.name", &node.metadata.name, true)?;
+        validate::too_large(
+            &obj,
+            "status.addresses",
+            node.status.addresses.len(),
+            validate::MAX_ADDRESSES,
+        )?;
+        let ips = Self::internal_ips(
+            &obj,
+            "status.addresses",
+            node.status
+                .addresses
+                .iter()
+                .map(|a| (a.kind.clone(), a.address.clone())),
+        )?;
+        let name = self.interner.strings.intern(&node.metadata.name);
+        let state = self.nodes.entry(name.clone()).or_default();
+        state.node_ips = if deleted { Vec::new() } else { ips };
+        self.refresh_node(&name, now);
+        Ok(())
+    }
+
+    fn on_cilium_node(&mut self, node: &CiliumNode, deleted: bool, now: u64) -> Result<()> {
+        let obj = describe(Kind::CiliumNode, &node.metadata);
+        validate::require_name(&obj, "metadata.name", &node.metadata.name, true)?;
+        validate::too_large(
+            &obj,
+            "spec.addresses",
+            node.spec.addresses.len(),
+            validate::MAX_ADDRESSES,
+        )?;
+        let ips = Self::internal_ips(
+            &obj,
+            "spec.addresses",
+            node.spec
+                .addresses
+                .iter()
+                .map(|a| (a.kind.clone(), a.ip.clone())),
+        )?;
+        let key = match &node.spec.encryption {
+            Some(e) => endpoint::encryption_key(&obj, "spec.encryption.key", e.key)?,
+            None => 0,
+        };
+        let name = self.interner.strings.intern(&node.metadata.name);
+        let state = self.nodes.entry(name.clone()).or_default();
+        if deleted {
+            state.cilium_ips.clear();
+            state.has_cilium_node = false;
+            state.encryption_key = 0;
+        } else {
+            state.cilium_ips = ips;
+            state.has_cilium_node = true;
+            state.encryption_key = key;
+        }
+        self.refresh_node(&name, now);
+        Ok(())
+    }
+
+    /// Number of CiliumNodes seen (drives the rate-limit step).
+    pub fn node_count(&self) -> usize {
+        self.nodes.values().filter(|n| n.has_cilium_node).count()
+    }
+
+    fn refresh_node(&mut self, name: &Arc<str>, now: u64) {
+        if self.config.source != Source::Pods {
+            return;
+        }
+        let Some(state) = self.nodes.get(name) else {
+            return;
+        };
+        let mut eps: Vec<EndpointIdx> = state.endpoints.iter().copied().collect();
+        eps.sort_unstable();
+        for e in eps {
+            self.refresh_pod(e, now);
+        }
+    }
+
+    // ------------------------------------------------------------ endpoints
+
+    /// A stamp no content has: for server entries that match no endpoint.
+    fn new_stamp(&mut self) -> u64 {
+        let s = self.next_stamp;
+        self.next_stamp = self.next_stamp.wrapping_add(1);
+        s
+    }
+
+    fn upsert_pod(&mut self, input: PodInput, labels: &Labels, now: u64) {
+        let ns = self.ns_id(&input.namespace);
+        let named_ports = self.interner.ports(input.named_ports.clone());
+        let sa: Arc<str> = self.interner.strings.intern(&input.service_account);
+        let node = input
+            .node_name
+            .as_deref()
+            .map(|n| self.interner.strings.intern(n));
+        // Share equal label maps between pods of one deployment.
+        let labels = match self.ep_index.get(&(ns, Arc::from(input.name.as_str()))) {
+            Some(&e) => match self.endpoints[e as usize]
+                .as_ref()
+                .and_then(|e| e.pod.as_ref())
+            {
+                Some(p) if *p.labels == *labels => p.labels.clone(),
+                _ => Arc::new(labels.clone()),
+            },
+            None => Arc::new(labels.clone()),
+        };
+        let facts = PodFacts {
+            labels,
+            service_account: sa.clone(),
+            node,
+            host_ip: input.host_ip,
+            identity_key: None,
+            identity_labels: None,
+        };
+        let data = EndpointData {
+            addressing: smallvec::smallvec![input.addressing],
+            node_ip: None,
+            encryption_key: 0,
+            named_ports,
+            service_account: (!sa.is_empty()).then_some(sa),
+        };
+        let idx = self.upsert_endpoint(
+            &input.namespace,
+            &input.name,
+            None,
+            data,
+            Some(Box::new(facts)),
+            now,
+        );
+        self.refresh_pod(idx, now);
+    }
+
+    /// Creates or updates an endpoint record. In pods mode the identity is
+    /// filled in by `refresh_pod`.
+    fn upsert_endpoint(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        identity: Option<IdentityId>,
+        data: EndpointData,
+        pod: Option<Box<PodFacts>>,
+        now: u64,
+    ) -> EndpointIdx {
+        let ns = self.ns_id(namespace);
+        let key_name: Arc<str> = Arc::from(name);
+        if let Some(&idx) = self.ep_index.get(&(ns, key_name.clone())) {
+            let is_pod = pod.is_some();
+            let Some(ep) = self.endpoints[idx as usize].as_mut() else {
+                return idx;
+            };
+            if let Some(mut new_pod) = pod {
+                if let Some(old) = &ep.pod {
+                    // Keep the identity and the node link; refresh_pod recomputes them.
+                    new_pod.identity_key = old.identity_key.clone();
+                    new_pod.identity_labels = old.identity_labels.clone();
+                    if old.node != new_pod.node
+                        && let Some(n) = &old.node
+                        && let Some(state) = self.nodes.get_mut(n)
+                    {
+                        state.endpoints.remove(&idx);
+                    }
+                }
+                ep.pod = Some(new_pod);
+            }
+            if is_pod {
+                // Node data and identity come from refresh_pod; keep them for comparison.
+                let mut d = data;
+                d.node_ip = ep.data.node_ip;
+                d.encryption_key = ep.data.encryption_key;
+                self.set_content(idx, ep_identity(&self.endpoints[idx as usize]), d, now);
+            } else {
+                self.set_content(idx, identity, data, now);
+            }
+            return idx;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let stamp = content_stamp(&key_name, None, &data);
+        let ep = Endpoint {
+            ns,
+            name: key_name.clone(),
+            data,
+            identity: None,
+            slice: None,
+            stamp,
+            seq,
+            pod,
+        };
+        let idx = match self.free_endpoints.pop() {
+            Some(i) => {
+                self.endpoints[i as usize] = Some(ep);
+                i
+            }
+            None => {
+                self.endpoints.push(Some(ep));
+                (self.endpoints.len() - 1) as EndpointIdx
+            }
+        };
+        self.ep_index.insert((ns, key_name), idx);
+        if self.config.source == Source::Pods {
+            self.namespaces[ns as usize].endpoints.insert(idx);
+        }
+        self.events.record(
+            now,
+            Category::Endpoints,
+            Severity::Debug,
+            "endpoint-added",
+            || format!("{namespace}/{name}"),
+            String::new,
+        );
+        if identity.is_some() {
+            self.set_content(
+                idx,
+                identity,
+                self.endpoints[idx as usize]
+                    .as_ref()
+                    .map(|e| e.data.clone())
+                    .unwrap_or_default(),
+                now,
+            );
+        }
+        idx
+    }
+
+    /// Sets identity and data; on change: new stamp, slice dirty, moves in
+    /// identity mode, placement when the endpoint becomes placeable.
+    fn set_content(
+        &mut self,
+        idx: EndpointIdx,
+        identity: Option<IdentityId>,
+        data: EndpointData,
+        now: u64,
+    ) {
+        let synced = self.synced && !self.adopting;
+        let mode = self.config.slicing.mode;
+        let Some(ep) = self.endpoints[idx as usize].as_mut() else {
+            return;
+        };
+        if ep.identity == identity && ep.data == data {
+            if synced && identity.is_none() && ep.slice.is_none() {
+                self.waiting.insert(ep.seq, idx);
+            }
+            return;
+        }
+        let stamp = content_stamp(&ep.name, identity, &data);
+        let old_identity = ep.identity;
+        ep.identity = identity;
+        ep.data = data;
+        ep.stamp = stamp;
+        let (ns, slice, seq) = (ep.ns, ep.slice, ep.seq);
+        if !synced {
+            return;
+        }
+        match (slice, identity) {
+            (Some(s), Some(id)) if mode == SliceMode::Identity && old_identity != Some(id) => {
+                self.slices.remove_member(s, idx, now);
+                self.compaction_candidates.insert(self.slices.get(s).map_or(
+                    GroupKey {
+                        namespace: ns,
+                        identity: 0,
+                    },
+                    |s| s.group,
+                ));
+                self.place(idx, now);
+                let subject = self.endpoint_name(idx);
+                self.events.record(
+                    now,
+                    Category::Endpoints,
+                    Severity::Info,
+                    "endpoint-moved",
+                    || subject,
+                    || format!("identity changed to {id}: moved to another slice"),
+                );
+            }
+            (Some(s), Some(_)) => self.slices.mark_dirty(s, now),
+            (Some(s), None) => {
+                self.slices.remove_member(s, idx, now);
+                if let Some(ep) = self.endpoints[idx as usize].as_mut() {
+                    ep.slice = None;
+                }
+                self.waiting.insert(seq, idx);
+            }
+            (None, Some(_)) => {
+                self.waiting.remove(&seq);
+                self.place(idx, now);
+            }
+            (None, None) => {
+                self.waiting.insert(seq, idx);
+            }
+        }
+    }
+
+    fn group_of(&self, ep: &Endpoint) -> GroupKey {
+        GroupKey {
+            namespace: ep.ns,
+            identity: match self.config.slicing.mode {
+                SliceMode::Fcfs => 0,
+                SliceMode::Identity => ep.identity.unwrap_or(0),
+            },
+        }
+    }
+
+    fn place(&mut self, idx: EndpointIdx, now: u64) {
+        let Some(ep) = self.endpoints[idx as usize].as_ref() else {
+            return;
+        };
+        let group = self.group_of(ep);
+        let s = self.slices.place(idx, group, now);
+        if let Some(ep) = self.endpoints[idx as usize].as_mut() {
+            ep.slice = Some(s);
+        }
+    }
+
+    fn endpoint_name(&self, idx: EndpointIdx) -> String {
+        match self.endpoints.get(idx as usize).and_then(Option::as_ref) {
+            Some(ep) => format!("{}/{}", self.namespaces[ep.ns as usize].name, ep.name),
+            None => String::new(),
+        }
+    }
+
+    /// Pods mode: recomputes identity and node data of a pod endpoint.
+    fn refresh_pod(&mut self, idx: EndpointIdx, now: u64) {
+        if !self.synced {
+            return;
+        }
+        let Some(ep) = self.endpoints[idx as usize].as_ref() else {
+            return;
+        };
+        let Some(pod) = ep.pod.as_ref() else { return };
+        let ns = &self.namespaces[ep.ns as usize];
+        let set = pod_security_labels(
+            &self.filter,
+            &PodLabelInputs {
+                namespace: &ns.name,
+                pod_labels: &pod.labels,
+                namespace_labels: Some(&ns.labels),
+                service_account: &pod.service_account,
+                cluster_name: &self.config.identity.cluster_name,
+            },
+        );
+        let key = set.canonical_key();
+        let node_state = pod.node.as_ref().and_then(|n| self.nodes.get(n));
+        let node_ip = node_state.and_then(NodeState::ip).or(pod.host_ip);
+        let key_changed = pod.identity_key.as_deref() != Some(key.as_str());
+        let (old_identity, seq) = (ep.identity, ep.seq);
+        let node = pod.node.clone();
+        let encryption_key = node_state.map_or(0, |n| n.encryption_key);
+        let mut data = ep.data.clone();
+        data.node_ip = node_ip;
+        data.encryption_key = encryption_key;
+        if let Some(n) = &node {
+            self.nodes
+                .entry(n.clone())
+                .or_default()
+                .endpoints
+                .insert(idx);
+        }
+        let identity = if key_changed || old_identity.is_none() {
+            if let Some(old) = old_identity {
+                self.identities.release(old, now);
+                self.counters.identities_released += 1;
+            }
+            let known_before = self.identities.lookup_key(&key).is_some();
+            let id = self.identities.acquire(&set, &key, now);
+            match id {
+                Some(id) => {
+                    if !known_before {
+                        self.counters.identities_allocated += 1;
+                        self.events.record(
+                            now,
+                            Category::Identities,
+                            Severity::Info,
+                            "identity-allocated",
+                            || format!("CiliumIdentity {id}"),
+                            || format!("labels {key}"),
+                        );
+                    }
+                }
+                None => {
+                    self.counters.identity_exhausted += 1;
+                    let (lo, hi) = self.identities.range();
+                    let subject = self.endpoint_name(idx);
+                    self.events.record(
+                        now,
+                        Category::Identities,
+                        Severity::Error,
+                        "identity-exhausted",
+                        || subject,
+                        || format!("no free identity number in {lo}-{hi}; the endpoint waits"),
+                    );
+                }
+            }
+            if let Some(pod) = self.endpoints[idx as usize]
+                .as_mut()
+                .and_then(|e| e.pod.as_mut())
+            {
+                pod.identity_key = id.map(|_| Arc::from(key.as_str()));
+                pod.identity_labels = id.map(|_| Arc::new(set));
+            }
+            id
+        } else {
+            old_identity
+        };
+        let _ = seq;
+        self.set_content(idx, identity, data, now);
+    }
+
+    fn remove_endpoint(&mut self, namespace: &str, name: &str, now: u64) {
+        let Some(&ns) = self.ns_index.get(namespace) else {
+            return;
+        };
+        let Some(idx) = self.ep_index.remove(&(ns, Arc::from(name))) else {
+            return;
+        };
+        let Some(ep) = self.endpoints[idx as usize].take() else {
+            return;
+        };
+        self.free_endpoints.push(idx);
+        self.waiting.remove(&ep.seq);
+        self.namespaces[ns as usize].endpoints.remove(&idx);
+        if let Some(s) = ep.slice {
+            self.slices.remove_member(s, idx, now);
+            if let Some(g) = self.slices.get(s).map(|s| s.group) {
+                self.compaction_candidates.insert(g);
+            }
+        }
+        if let Some(pod) = &ep.pod {
+            if let Some(n) = &pod.node
+                && let Some(state) = self.nodes.get_mut(n)
+            {
+                state.endpoints.remove(&idx);
+            }
+            if let Some(id) = ep.identity {
+                self.identities.release(id, now);
+                self.counters.identities_released += 1;
+            }
+        }
+        self.events.record(
+            now,
+            Category::Endpoints,
+            Severity::Debug,
+            "endpoint-removed",
+            || format!("{namespace}/{name}"),
+            String::new,
+        );
+    }
+
+    /// Retries endpoints waiting for an identity number, oldest first.
+    fn retry_waiting(&mut self, now: u64) {
+        if self.config.source != Source::Pods
+            || self.waiting.is_empty()
+            || self.identities.free_count() == 0
+        {
+            return;
+        }
+        let waiting: Vec<EndpointIdx> = self.waiting.values().copied().collect();
+        for idx in waiting {
+            if self.identities.free_count() == 0 {
+                break;
+            }
+            self.refresh_pod(idx, now);
+        }
+    }
+
+    // ------------------------------------------------------------ identities
+
+    fn on_identity(&mut self, obj: &CiliumIdentity, deleted: bool, now: u64) -> Result<()> {
+        let o = describe(Kind::CiliumIdentity, &obj.metadata);
+        if obj.metadata.name.is_empty() {
+            return Err(Error::new(
+                ErrorCode::MissingField,
+                o,
+                "metadata.name",
+                "name is required",
+            ));
+        }
+        validate::too_large(
+            &o,
+            "security-labels",
+            obj.security_labels.len(),
+            validate::MAX_LABELS,
+        )?;
+        if self.config.source == Source::Ciliumendpoints {
+            if let Ok(id) = obj.metadata.name.parse::<IdentityId>() {
+                if deleted {
+                    self.known_identities.remove(&id);
+                } else {
+                    self.known_identities.insert(
+                        id,
+                        Arc::new(LabelSet::from_security_labels(&obj.security_labels)),
+                    );
+                }
+            }
+            return Ok(());
+        }
+        if deleted {
+            self.identities.observe_deleted(&obj.metadata.name);
+            return Ok(());
+        }
+        match self.identities.observe(obj, now) {
+            Restore::Recorded => {}
+            Restore::NotAnIdentity => {
+                return Err(Error::new(
+                    ErrorCode::InvalidName,
+                    o,
+                    "metadata.name",
+                    "a CiliumIdentity is named by its number (256 or more)",
+                ));
+            }
+            Restore::DuplicateLabels { kept } => self.events.record(
+                now,
+                Category::Identities,
+                Severity::Warning,
+                "identity-conflict",
+                || o.clone(),
+                || format!("same labels as identity {kept}; {kept} is kept, this one ages out"),
+            ),
+            Restore::Conflict { ours } => self.events.record(
+                now,
+                Category::Identities,
+                Severity::Warning,
+                "identity-conflict",
+                || o.clone(),
+                || format!("the server holds this number for other labels than ours ({ours})"),
+            ),
+            Restore::Renumbered { labels, old, new } => {
+                self.events.record(
+                    now,
+                    Category::Identities,
+                    Severity::Warning,
+                    "identity-conflict",
+                    || o.clone(),
+                    || format!("number {old} is held by other labels on the server; ours moved to {new:?}"),
+                );
+                self.renumber(old, &labels, new, now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Endpoints using `old` (for `labels`) move to `new`, or wait.
+    fn renumber(&mut self, old: IdentityId, labels: &LabelSet, new: Option<IdentityId>, now: u64) {
+        let key = labels.canonical_key();
+        let affected: Vec<EndpointIdx> = self
+            .endpoints
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| {
+                let e = e.as_ref()?;
+                (e.identity == Some(old)
+                    && e.pod.as_ref()?.identity_key.as_deref() == Some(key.as_str()))
+                .then_some(i as EndpointIdx)
+            })
+            .collect();
+        for idx in affected {
+            let data = match self.endpoints[idx as usize].as_mut() {
+                Some(ep) => {
+                    if new.is_none()
+                        && let Some(p) = ep.pod.as_mut()
+                    {
+                        p.identity_key = None;
+                    }
+                    ep.data.clone()
+                }
+                None => continue,
+            };
+            self.set_content(idx, new, data, now);
+        }
+    }
+
+    /// Labels of an identity: allocated, observed or reserved.
+    pub fn identity_labels(&self, id: IdentityId) -> Option<Arc<LabelSet>> {
+        if let Some(r) = self.identities.get(id) {
+            return Some(r.labels.clone());
+        }
+        if let Some(l) = self.known_identities.get(&id) {
+            return Some(l.clone());
+        }
+        crate::identity::reserved_labels(id).map(Arc::new)
+    }
+
+    // ------------------------------------------------------------ observed slices
+
+    fn on_slice(&mut self, ces: &CiliumEndpointSlice, deleted: bool, now: u64) -> Result<()> {
+        let obj = describe(Kind::CiliumEndpointSlice, &ces.metadata);
+        validate::require_name(&obj, "metadata.name", &ces.metadata.name, true)?;
+        if !ces.namespace.is_empty() {
+            validate::require_name(&obj, "namespace", &ces.namespace, false)?;
+        }
+        validate::too_large(
+            &obj,
+            "endpoints",
+            ces.endpoints.len(),
+            validate::MAX_ENDPOINTS_IN_OBSERVED_SLICE,
+        )?;
+        if !ces.namespace.is_empty() && !self.config.shard.owns(&ces.namespace) {
+            self.counters.events_ignored_other_shard += 1;
+            return Ok(());
+        }
+        if !self.synced {
+            self.observed
+                .retain(|o| o.metadata.name != ces.metadata.name);
+            if !deleted {
+                self.observed.push(ces.clone());
+            }
+            return Ok(());
+        }
+        let sid = self.slices.by_name(&ces.metadata.name);
+        match (sid, deleted) {
+            (Some(sid), true) => {
+                let Some(slice) = self.slices.get_mut(sid) else {
+                    return Ok(());
+                };
+                slice.server = None;
+                if slice.in_flight.is_none() {
+                    if slice.members.is_empty() {
+                        self.slices.remove(sid);
+                    } else {
+                        self.slices.mark_dirty(sid, now);
+                        self.events.record(
+                            now,
+                            Category::Slices,
+                            Severity::Warning,
+                            "slice-deleted-externally",
+                            || obj.clone(),
+                            || "deleted on the server; it will be re-created".into(),
+                        );
+                    }
+                }
+            }
+            (Some(sid), false) => {
+                let server = self.server_view(ces, sid);
+                let desired = self.desired_stamps(sid);
+                if let Some(slice) = self.slices.get_mut(sid) {
+                    let differs = server.stamps != desired || !server.namespace_ok;
+                    slice.server = Some(server);
+                    if differs && slice.in_flight.is_none() {
+                        self.slices.mark_dirty(sid, now);
+                    }
+                }
+            }
+            (None, true) => {}
+            (None, false) => {
+                // A slice we did not make: a leftover or another writer's. Remove it.
+                let ns = if ces.namespace.is_empty() {
+                    0
+                } else {
+                    self.ns_id(&ces.namespace)
+                };
+                let group = GroupKey {
+                    namespace: ns,
+                    identity: u32::MAX,
+                };
+                let sid = self
+                    .slices
+                    .create(group, Some(Arc::from(ces.metadata.name.as_str())));
+                let server = self.server_view(ces, sid);
+                if let Some(s) = self.slices.get_mut(sid) {
+                    s.server = Some(server);
+                }
+                self.slices.mark_dirty(sid, now);
+                self.events.record(
+                    now,
+                    Category::Slices,
+                    Severity::Info,
+                    "slice-foreign",
+                    || obj.clone(),
+                    || "not one of ours: planned for deletion".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// What the server holds for a slice, as stamps.
+    fn server_view(&mut self, ces: &CiliumEndpointSlice, sid: SliceId) -> ServerSlice {
+        let slice_ns = self.slices.get(sid).map(|s| s.group.namespace);
+        let ns_name = slice_ns
+            .and_then(|n| self.namespaces.get(n as usize))
+            .map(|n| n.name.clone());
+        let ns = self.ns_index.get(ces.namespace.as_str()).copied();
+        let mut seen: HashSet<EndpointIdx> = HashSet::new();
+        let mut stamps = Vec::with_capacity(ces.endpoints.len());
+        for entry in &ces.endpoints {
+            // An entry counts only for an endpoint of this slice, once.
+            let mine = ns
+                .and_then(|ns| {
+                    self.ep_index
+                        .get(&(ns, Arc::from(entry.name.as_str())))
+                        .copied()
+                })
+                .filter(|&idx| {
+                    self.endpoints[idx as usize]
+                        .as_ref()
+                        .is_some_and(|e| e.slice == Some(sid))
+                })
+                .is_some_and(|idx| seen.insert(idx));
+            let parsed = if mine {
+                endpoint::core_to_data(entry, &mut self.interner)
+            } else {
+                None
+            };
+            let s = match parsed {
+                Some((id, data)) => content_stamp(&entry.name, Some(id), &data),
+                None => self.new_stamp(),
+            };
+            stamps.push(s);
+        }
+        stamps.sort_unstable();
+        ServerSlice {
+            stamps,
+            namespace_ok: ns_name.as_deref() == Some(ces.namespace.as_str()),
+            uid: ces.metadata.uid.clone(),
+            resource_version: ces.metadata.resource_version.clone(),
+        }
+    }
+
+    fn desired_stamps(&self, sid: SliceId) -> Vec<u64> {
+        let Some(slice) = self.slices.get(sid) else {
+            return Vec::new();
+        };
+        let mut v: Vec<u64> = slice
+            .members
+            .iter()
+            .filter_map(|&m| self.endpoints[m as usize].as_ref().map(|e| e.stamp))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    // ------------------------------------------------------------ initial sync
+
+    /// Everything observed at start-up has been fed: adopt existing slices
+    /// (keeping their names; each live endpoint goes to the first slice that
+    /// holds it), assign identities, place the rest. An unchanged cluster
+    /// then plans no writes.
+    pub fn initial_sync_done(&mut self, now: u64) {
+        if self.synced {
+            return;
+        }
+        self.synced = true;
+        self.adopting = true;
+        // Identities (pods mode), in arrival order, now that namespaces and nodes are known.
+        let mut order: Vec<(u64, EndpointIdx)> = self
+            .endpoints
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.as_ref().map(|e| (e.seq, i as EndpointIdx)))
+            .collect();
+        order.sort_unstable();
+        if self.config.source == Source::Pods {
+            for &(_, idx) in &order {
+                self.refresh_pod(idx, now);
+            }
+        }
+        // Adoption, in the order the slices were observed.
+        let observed = std::mem::take(&mut self.observed);
+        let max = self.config.slicing.max_endpoints_per_slice as usize;
+        let mut adopted = 0usize;
+        let mut stale = 0usize;
+        for ces in &observed {
+            let ns = if ces.namespace.is_empty() {
+                None
+            } else {
+                Some(self.ns_id(&ces.namespace))
+            };
+            let claim: Vec<EndpointIdx> = {
+                let mut v = Vec::new();
+                let mut group_identity = None;
+                if let Some(ns) = ns {
+                    for entry in &ces.endpoints {
+                        let Some(&idx) = self.ep_index.get(&(ns, Arc::from(entry.name.as_str())))
+                        else {
+                            continue;
+                        };
+                        let Some(ep) = self.endpoints[idx as usize].as_ref() else {
+                            continue;
+                        };
+                        let Some(id) = ep.identity else { continue };
+                        if ep.slice.is_some() || v.contains(&idx) || v.len() >= max {
+                            continue;
+                        }
+                        if self.config.slicing.mode == SliceMode::Identity
+                            && *group_identity.get_or_insert(id) != id
+                        {
+                            continue;
+                        }
+                        v.push(idx);
+                    }
+                }
+                v
+            };
+            stale += ces.endpoints.len() - claim.len();
+            let group = GroupKey {
+                namespace: ns.unwrap_or(0),
+                identity: match (self.config.slicing.mode, claim.first()) {
+                    (SliceMode::Identity, Some(&i)) => {
+                        ep_identity(&self.endpoints[i as usize]).unwrap_or(0)
+                    }
+                    (SliceMode::Fcfs, Some(_)) => 0,
+                    (_, None) => u32::MAX,
+                },
+            };
+            let sid = self
+                .slices
+                .create(group, Some(Arc::from(ces.metadata.name.as_str())));
+            for &idx in &claim {
+                self.slices.add_member(sid, idx, now);
+                if let Some(ep) = self.endpoints[idx as usize].as_mut() {
+                    ep.slice = Some(sid);
+                }
+            }
+            adopted += claim.len();
+            let server = self.server_view(ces, sid);
+            if let Some(s) = self.slices.get_mut(sid) {
+                s.server = Some(server);
+            }
+            self.slices.mark_dirty(sid, now);
+        }
+        self.events.record(
+            now,
+            Category::Adoption,
+            Severity::Info,
+            "adoption",
+            || "initial sync".to_string(),
+            || format!("{} slices observed, {adopted} endpoints adopted, {stale} stale or duplicate entries dropped", observed.len()),
+        );
+        self.adopting = false;
+        // Place what no slice holds, in arrival order.
+        for &(_, idx) in &order {
+            let Some(ep) = self.endpoints[idx as usize].as_ref() else {
+                continue;
+            };
+            match (ep.slice, ep.identity) {
+                (None, Some(_)) => self.place(idx, now),
+                (None, None) => {
+                    self.waiting.insert(ep.seq, idx);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ flush
+
+    fn is_priority(&self, group: &GroupKey) -> bool {
+        self.config.write.priority_namespaces
+            && self
+                .namespaces
+                .get(group.namespace as usize)
+                .is_some_and(|n| n.priority)
+    }
+
+    fn op_id(&mut self) -> OpId {
+        let id = OpId(self.next_op);
+        self.next_op += 1;
+        id
+    }
+
+    /// The writes due at `now`: identity creates, slices dirty for at least
+    /// the sync delay, identity deletes. Nothing is planned before the
+    /// initial sync. Each write stays in flight until its outcome is reported.
+    pub fn flush(&mut self, now: u64) -> WritePlan {
+        let mut plan = WritePlan::default();
+        if !self.synced {
+            return plan;
+        }
+        self.identities.expire(now);
+        self.retry_waiting(now);
+        if self.config.slicing.compaction.enabled {
+            self.compact(now);
+        }
+        // Identity creates first: slices reference their numbers.
+        for id in self.identities.wanted_creates() {
+            let Some(obj) = self.identities.get(id).map(|r| r.to_object()) else {
+                continue;
+            };
+            self.identities.set_in_flight(id, true);
+            let op = self.op_id();
+            self.in_flight.insert(
+                op,
+                Target::Identity {
+                    id,
+                    verb: Verb::Create,
+                },
+            );
+            self.push(&mut plan, op, WriteOp::CreateIdentity(obj));
+        }
+        let cutoff = now.saturating_sub(self.config.write.sync_delay_ms);
+        let ready = now >= self.config.write.sync_delay_ms;
+        let mut due: Vec<(bool, u64, SliceId)> = if ready {
+            self.slices
+                .dirty_until(cutoff)
+                .filter(|&(_, sid)| {
+                    self.slices
+                        .get(sid)
+                        .is_some_and(|s| s.in_flight.is_none() && s.not_before <= now)
+                })
+                .map(|(since, sid)| {
+                    let prio = self
+                        .slices
+                        .get(sid)
+                        .is_some_and(|s| self.is_priority(&s.group));
+                    (!prio, since, sid)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        due.sort_unstable();
+        for (_, since, sid) in due {
+            self.plan_slice(&mut plan, sid, since);
+        }
+        for id in self.identities.wanted_deletes() {
+            let Some(rec) = self.identities.get(id) else {
+                continue;
+            };
+            let pre = rec
+                .server
+                .as_ref()
+                .map(|s| Preconditions {
+                    uid: s.uid.clone(),
+                    resource_version: s.resource_version.clone(),
+                })
+                .unwrap_or_default();
+            self.identities.set_in_flight(id, true);
+            let op = self.op_id();
+            self.in_flight.insert(
+                op,
+                Target::Identity {
+                    id,
+                    verb: Verb::Delete,
+                },
+            );
+            self.push(
+                &mut plan,
+                op,
+                WriteOp::DeleteIdentity {
+                    name: id.to_string(),
+                    preconditions: pre,
+                },
+            );
+        }
+        plan
+    }
+
+    fn push(&mut self, plan: &mut WritePlan, id: OpId, op: WriteOp) {
+        let kind = match op.kind() {
+            Kind::CiliumIdentity => "identity",
+            _ => "slice",
+        };
+        *self
+            .counters
+            .writes_planned
+            .entry((kind, op.verb().as_str()))
+            .or_default() += 1;
+        plan.writes.push(PlannedWrite { id, op });
+    }
+
+    fn plan_slice(&mut self, plan: &mut WritePlan, sid: SliceId, since: u64) {
+        let desired = self.desired_stamps(sid);
+        let Some(slice) = self.slices.get(sid) else {
+            return;
+        };
+        let server = slice.server.clone();
+        let name = slice.name.clone();
+        let ns_name = self
+            .namespaces
+            .get(slice.group.namespace as usize)
+            .map(|n| n.name.to_string())
+            .unwrap_or_default();
+        self.slices.clear_dirty(sid);
+        if desired.is_empty() {
+            let Some(server) = server else {
+                // Never reached the server: nothing to undo.
+                self.slices.remove(sid);
+                return;
+            };
+            let threshold = self.config.write.empty_before_delete_threshold as usize;
+            let op = self.op_id();
+            if threshold > 0 && server.stamps.len() >= threshold {
+                let mut obj = CiliumEndpointSlice::new(name.to_string(), ns_name);
+                obj.metadata.resource_version = server.resource_version.clone();
+                self.in_flight.insert(
+                    op,
+                    Target::Slice {
+                        slice: sid,
+                        verb: Verb::Update,
+                        stamps: Vec::new(),
+                        dirty_since: since,
+                        emptying: true,
+                    },
+                );
+                self.mark_in_flight(sid, op);
+                self.push(plan, op, WriteOp::UpdateSlice(obj));
+                return;
+            }
+            self.in_flight.insert(
+                op,
+                Target::Slice {
+                    slice: sid,
+                    verb: Verb::Delete,
+                    stamps: Vec::new(),
+                    dirty_since: since,
+                    emptying: false,
+                },
+            );
+            self.mark_in_flight(sid, op);
+            self.push(
+                plan,
+                op,
+                WriteOp::DeleteSlice {
+                    name: name.to_string(),
+                    preconditions: Preconditions {
+                        uid: server.uid.clone(),
+                        resource_version: server.resource_version.clone(),
+                    },
+                },
+            );
+            return;
+        }
+        if let Some(s) = &server
+            && s.stamps == desired
+            && s.namespace_ok
+        {
+            self.counters.no_op_skips += 1;
+            return;
+        }
+        let obj = self.render_slice(sid);
+        let op = self.op_id();
+        let verb = if server.is_some() {
+            Verb::Update
+        } else {
+            Verb::Create
+        };
+        self.in_flight.insert(
+            op,
+            Target::Slice {
+                slice: sid,
+                verb,
+                stamps: desired,
+                dirty_since: since,
+                emptying: false,
+            },
+        );
+        self.mark_in_flight(sid, op);
+        let wop = if verb == Verb::Update {
+            WriteOp::UpdateSlice(obj)
+        } else {
+            WriteOp::CreateSlice(obj)
+        };
+        self.push(plan, op, wop);
+    }
+
+    fn mark_in_flight(&mut self, sid: SliceId, op: OpId) {
+        if let Some(s) = self.slices.get_mut(sid) {
+            s.in_flight = Some(op);
+        }
+    }
+
+    /// The desired object of a slice, endpoints sorted by name.
+    fn render_slice(&self, sid: SliceId) -> CiliumEndpointSlice {
+        let Some(slice) = self.slices.get(sid) else {
+            return CiliumEndpointSlice::default();
+        };
+        let ns = self
+            .namespaces
+            .get(slice.group.namespace as usize)
+            .map(|n| n.name.to_string())
+            .unwrap_or_default();
+        let mut obj = CiliumEndpointSlice::new(slice.name.to_string(), ns);
+        if let Some(s) = &slice.server {
+            obj.metadata.resource_version = s.resource_version.clone();
+        }
+        let mut members: Vec<&Endpoint> = slice
+            .members
+            .iter()
+            .filter_map(|&m| self.endpoints[m as usize].as_ref())
+            .collect();
+        members.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        obj.endpoints = members
+            .iter()
+            .filter_map(|ep| ep.identity.map(|id| ep.data.to_core(&ep.name, id)))
+            .collect();
+        obj
+    }
+
+    /// Moves endpoints out of the emptiest slices of fragmented groups into
+    /// fuller ones, within the per-flush move budget.
+    fn compact(&mut self, now: u64) {
+        let mut budget = self.config.slicing.compaction.move_budget;
+        let max = self.config.slicing.max_endpoints_per_slice as usize;
+        let min_frag = self.config.slicing.compaction.min_fragmentation;
+        let candidates = std::mem::take(&mut self.compaction_candidates);
+        for group in candidates {
+            if budget == 0 {
+                self.compaction_candidates.insert(group);
+                continue;
+            }
+            loop {
+                let ids: Vec<SliceId> = self.slices.group_slices(&group).collect();
+                let mut sizes: Vec<(usize, SliceId)> = ids
+                    .iter()
+                    .filter_map(|&s| self.slices.get(s).map(|x| (x.members.len(), s)))
+                    .filter(|&(n, _)| n > 0)
+                    .collect();
+                let total: usize = sizes.iter().map(|&(n, _)| n).sum();
+                let ideal = total.div_ceil(max).max(1);
+                if (sizes.len() as f64) <= (ideal as f64) * min_frag
+                    || sizes.len() <= ideal
+                    || budget == 0
+                {
+                    break;
+                }
+                sizes.sort_unstable();
+                let (src_n, src) = sizes[0];
+                let room: usize = sizes[1..].iter().map(|&(n, _)| max - n).sum();
+                if room < src_n {
+                    break;
+                }
+                let members: Vec<EndpointIdx> = self
+                    .slices
+                    .get(src)
+                    .map(|s| s.members.clone())
+                    .unwrap_or_default();
+                for idx in members {
+                    if budget == 0 {
+                        break;
+                    }
+                    // Fullest other slice with room.
+                    let dst = sizes[1..]
+                        .iter()
+                        .rev()
+                        .filter_map(|&(_, s)| self.slices.get(s).map(|x| (x.members.len(), s)))
+                        .filter(|&(n, _)| n < max)
+                        .max_by_key(|&(n, s)| (n, std::cmp::Reverse(s)))
+                        .map(|(_, s)| s);
+                    let Some(dst) = dst else { break };
+                    self.slices.remove_member(src, idx, now);
+                    self.slices.add_member(dst, idx, now);
+                    if let Some(ep) = self.endpoints[idx as usize].as_mut() {
+                        ep.slice = Some(dst);
+                    }
+                    budget -= 1;
+                    self.counters.compaction_moves += 1;
+                }
+                if self.slices.get(src).is_some_and(|s| !s.members.is_empty()) {
+                    self.compaction_candidates.insert(group);
+                    break;
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ outcomes
+
+    /// Reports what the API server answered to a planned write.
+    pub fn report(&mut self, op: OpId, outcome: &Outcome, now: u64) -> Result<()> {
+        let Some(target) = self.in_flight.remove(&op) else {
+            return Err(Error::new(
+                ErrorCode::UnknownOp,
+                "",
+                "op",
+                format!("op {} is not awaiting an outcome", op.0),
+            ));
+        };
+        if outcome.is_success() {
+            self.counters.writes_succeeded += 1;
+        } else {
+            self.counters.writes_failed += 1;
+        }
+        match target {
+            Target::Slice {
+                slice,
+                verb,
+                stamps,
+                dirty_since,
+                emptying,
+            } => self.report_slice(slice, verb, stamps, dirty_since, emptying, outcome, now),
+            Target::Identity { id, verb } => self.report_identity(id, verb, outcome, now),
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn report_slice(
+        &mut self,
+        sid: SliceId,
+        verb: Verb,
+        stamps: Vec<u64>,
+        since: u64,
+        emptying: bool,
+        outcome: &Outcome,
+        now: u64,
+    ) {
+        let retry = self.config.write.retry;
+        let Some(slice) = self.slices.get_mut(sid) else {
+            return;
+        };
+        slice.in_flight = None;
+        let name = slice.name.clone();
+        match (outcome, verb) {
+            (
+                Outcome::Success {
+                    resource_version,
+                    uid,
+                },
+                Verb::Create | Verb::Update,
+            ) => {
+                let old_uid = slice.server.as_ref().and_then(|s| s.uid.clone());
+                slice.server = Some(ServerSlice {
+                    stamps,
+                    namespace_ok: true,
+                    uid: uid.clone().or(old_uid),
+                    resource_version: resource_version.clone(),
+                });
+                slice.failures = 0;
+                if emptying {
+                    self.slices.restore_dirty(sid, since);
+                }
+                let kind = if verb == Verb::Create {
+                    "slice-created"
+                } else {
+                    "slice-updated"
+                };
+                self.events.record(
+                    now,
+                    Category::Slices,
+                    Severity::Debug,
+                    kind,
+                    || format!("CiliumEndpointSlice {name}"),
+                    String::new,
+                );
+            }
+            (Outcome::Success { .. } | Outcome::NotFound, Verb::Delete) => {
+                slice.server = None;
+                if slice.members.is_empty() {
+                    self.slices.remove(sid);
+                } else {
+                    self.slices.restore_dirty(sid, since);
+                }
+                self.events.record(
+                    now,
+                    Category::Slices,
+                    Severity::Debug,
+                    "slice-deleted",
+                    || format!("CiliumEndpointSlice {name}"),
+                    String::new,
+                );
+            }
+            (Outcome::NotFound, _) => {
+                // Gone on the server: create it again.
+                slice.server = None;
+                self.slices.restore_dirty(sid, since);
+            }
+            (Outcome::AlreadyExists, _) | (Outcome::Conflict, _) => {
+                // The server holds something else than we thought: rewrite
+                // against it (its newest version arrives as an observed event).
+                let server = slice.server.get_or_insert_with(ServerSlice::default);
+                server.stamps = vec![u64::MAX];
+                self.slices.restore_dirty(sid, since);
+            }
+            (Outcome::Error { message }, _) => {
+                slice.failures += 1;
+                let shift = slice.failures.saturating_sub(1).min(30);
+                let delay = retry
+                    .base_ms
+                    .saturating_mul(1u64 << shift)
+                    .min(retry.cap_ms);
+                slice.not_before = now.saturating_add(delay);
+                let failures = slice.failures;
+                if failures > retry.max_retries {
+                    slice.failures = 0;
+                    slice.not_before = 0;
+                    let msg = message.clone();
+                    self.events.record(
+                        now,
+                        Category::Slices,
+                        Severity::Error,
+                        "slice-dropped",
+                        || format!("CiliumEndpointSlice {name}"),
+                        || format!("dropped after {failures} failed writes: {msg}; retried on the next change"),
+                    );
+                } else {
+                    self.slices.restore_dirty(sid, since);
+                    let msg = message.clone();
+                    self.events.record(
+                        now,
+                        Category::Slices,
+                        Severity::Warning,
+                        "slice-write-failed",
+                        || format!("CiliumEndpointSlice {name}"),
+                        || format!("write failed ({msg}); retry {failures} in {delay} ms"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn report_identity(&mut self, id: IdentityId, verb: Verb, outcome: &Outcome, now: u64) {
+        match (outcome, verb) {
+            (
+                Outcome::Success {
+                    resource_version,
+                    uid,
+                },
+                Verb::Create,
+            ) => self.identities.write_succeeded(
+                id,
+                Some(ServerMeta {
+                    uid: uid.clone(),
+                    resource_version: resource_version.clone(),
+                }),
+            ),
+            (Outcome::Success { .. } | Outcome::NotFound, Verb::Delete) => {
+                self.identities.write_succeeded(id, None);
+                self.events.record(
+                    now,
+                    Category::Identities,
+                    Severity::Info,
+                    "identity-released",
+                    || format!("CiliumIdentity {id}"),
+                    || "deleted after the grace period".into(),
+                );
+            }
+            (Outcome::AlreadyExists, Verb::Create) => {
+                // Another writer holds the number: take another one for our labels.
+                let Some(rec) = self.identities.get(id).cloned() else {
+                    return;
+                };
+                let mut other = CiliumIdentity::new(id.to_string());
+                other
+                    .security_labels
+                    .insert("unknown:held-by".into(), "another-writer".into());
+                self.identities.set_in_flight(id, false);
+                if let Restore::Renumbered { labels, old, new } =
+                    self.identities.observe(&other, now)
+                {
+                    self.events.record(
+                        now,
+                        Category::Identities,
+                        Severity::Warning,
+                        "identity-conflict",
+                        || format!("CiliumIdentity {id}"),
+                        || {
+                            format!(
+                                "already exists on the server; labels {} moved to {new:?}",
+                                rec.key
+                            )
+                        },
+                    );
+                    self.renumber(old, &labels, new, now);
+                }
+            }
+            _ => self.identities.set_in_flight(id, false),
+        }
+    }
+
+    // ------------------------------------------------------------ queries
+
+    /// Events recorded since the last drain.
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        self.events.drain()
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            endpoints: self.ep_index.len(),
+            endpoints_waiting: self.waiting.len(),
+            slices: self.slices.len(),
+            dirty_slices: self.slices.dirty_count(),
+            in_flight: self.in_flight.len(),
+            identities: match self.config.source {
+                Source::Pods => self.identities.len(),
+                Source::Ciliumendpoints => self.known_identities.len(),
+            },
+            namespaces: self.namespaces.len(),
+            nodes: self.nodes.len(),
+        }
+    }
+
+    /// The desired slices (what the server should hold once every due write
+    /// succeeded), sorted by name. Slices with no endpoints are left out.
+    pub fn desired_slices(&self) -> Vec<CiliumEndpointSlice> {
+        let mut v: Vec<CiliumEndpointSlice> = self
+            .slices
+            .ids()
+            .filter(|&s| self.slices.get(s).is_some_and(|s| !s.members.is_empty()))
+            .map(|s| {
+                let mut o = self.render_slice(s);
+                o.metadata.resource_version = None;
+                o
+            })
+            .collect();
+        v.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        v
+    }
+
+    /// The CiliumIdentities the server should hold (pods mode), by number.
+    pub fn desired_identities(&self) -> Vec<CiliumIdentity> {
+        let mut v: Vec<&crate::identity::IdentityRecord> = self
+            .identities
+            .records()
+            .filter(|r| !r.expired && (r.refs > 0 || r.server.is_some()))
+            .collect();
+        v.sort_by_key(|r| r.id);
+        v.into_iter()
+            .map(|r| {
+                let mut o = r.to_object();
+                o.metadata.uid = None;
+                o.metadata.resource_version = None;
+                o
+            })
+            .collect()
+    }
+
+    /// The slice name and identity of an endpoint.
+    pub fn endpoint(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<(Option<&str>, Option<IdentityId>)> {
+        let ns = *self.ns_index.get(namespace)?;
+        let idx = *self.ep_index.get(&(ns, Arc::from(name)))?;
+        let ep = self.endpoints[idx as usize].as_ref()?;
+        let slice = ep.slice.and_then(|s| self.slices.get(s)).map(|s| &*s.name);
+        Some((slice, ep.identity))
+    }
+
+    /// The earliest time at which `flush` could plan something not yet due.
+    pub fn next_due(&self) -> Option<u64> {
+        let slice = self
+            .slices
+            .oldest_dirty()
+            .map(|t| t.saturating_add(self.config.write.sync_delay_ms));
+        match (slice, self.identities.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Ops awaiting an outcome.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+}
+
+/// The stamp of an entry's content: equal content, equal stamp (DESIGN: a
+/// write equal to what the server holds is not sent, and a change undone
+/// before the flush costs nothing).
+fn content_stamp(name: &str, identity: Option<IdentityId>, data: &EndpointData) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    name.hash(&mut h);
+    identity.hash(&mut h);
+    data.hash(&mut h);
+    h.finish()
+}
+
+fn ep_identity(ep: &Option<Endpoint>) -> Option<IdentityId> {
+    ep.as_ref().and_then(|e| e.identity)
+}
