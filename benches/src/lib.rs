@@ -1144,3 +1144,6 @@ enum Op {
     Modify,
     Delete,
 }
+
+#[cfg(test)]
+mod tests;
