@@ -707,52 +707,37 @@ impl Cluster {
     ///
     /// - [`Source::Pods`]: Namespaces, Nodes, CiliumNodes, Pods.
     /// - [`Source::CiliumEndpoints`]: CiliumNodes, Namespaces, CiliumEndpoints.
+    ///
+    /// At scale L this clones every object; prefer
+    /// [`Cluster::initial_events_iter`] to stream them without holding a
+    /// second copy of the cluster.
     pub fn initial_events(&self, source: Source) -> Vec<TimedEvent> {
+        self.initial_events_iter(source).collect()
+    }
+
+    /// The events of [`Cluster::initial_events`], produced one at a time.
+    pub fn initial_events_iter(&self, source: Source) -> impl Iterator<Item = TimedEvent> + '_ {
         let at_ms = self.clock_ms;
-        let ev = |o: Object| TimedEvent {
+        let ev = move |o: Object| TimedEvent {
             at_ms,
             event: WatchEvent::added(o),
         };
-        let mut out =
-            Vec::with_capacity(self.namespaces.len() + 2 * self.nodes.len() + self.pods.len());
-        match source {
-            Source::Pods => {
-                out.extend(
-                    self.namespaces
-                        .iter()
-                        .cloned()
-                        .map(Object::Namespace)
-                        .map(ev),
-                );
-                out.extend(self.nodes.iter().cloned().map(Object::Node).map(ev));
-                out.extend(
-                    self.cilium_nodes
-                        .iter()
-                        .cloned()
-                        .map(Object::CiliumNode)
-                        .map(ev),
-                );
-                out.extend(self.pods.iter().cloned().map(Object::Pod).map(ev));
-            }
-            Source::CiliumEndpoints => {
-                out.extend(
-                    self.cilium_nodes
-                        .iter()
-                        .cloned()
-                        .map(Object::CiliumNode)
-                        .map(ev),
-                );
-                out.extend(
-                    self.namespaces
-                        .iter()
-                        .cloned()
-                        .map(Object::Namespace)
-                        .map(ev),
-                );
-                out.extend((0..self.pods.len()).map(|i| ev(Object::CiliumEndpoint(self.cep(i)))));
-            }
-        }
-        out
+        let namespaces = self.namespaces.iter().cloned().map(Object::Namespace);
+        let cilium_nodes = self.cilium_nodes.iter().cloned().map(Object::CiliumNode);
+        let objects: Box<dyn Iterator<Item = Object> + '_> = match source {
+            Source::Pods => Box::new(
+                namespaces
+                    .chain(self.nodes.iter().cloned().map(Object::Node))
+                    .chain(cilium_nodes)
+                    .chain(self.pods.iter().cloned().map(Object::Pod)),
+            ),
+            Source::CiliumEndpoints => Box::new(
+                cilium_nodes
+                    .chain(namespaces)
+                    .chain((0..self.pods.len()).map(|i| Object::CiliumEndpoint(self.cep(i)))),
+            ),
+        };
+        objects.map(ev)
     }
 
     // ------------------------------------------------------------ churn
