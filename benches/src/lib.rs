@@ -21,6 +21,17 @@
 //! been handed out completely, so during any realistic run every new pod
 //! gets an IP never seen before; IPs are always unique among live pods.
 //!
+//! Identities: one per distinct security label set (namespace, deployment,
+//! `version` label, ...), numbered from 256 in order of first appearance.
+//! Each label-change trace adds 1% of the deployments as new numbers, so at
+//! scale L (50,000 deployments) about 30 label-change traces fit below 65,536.
+//! CiliumEndpoints carry the identity number only (`status.identity.labels`
+//! is left empty to keep L small); the labels are in [`Cluster::identities`].
+//!
+//! Simplifications: pods appear Running with their IPs in one ADDED event and
+//! disappear in one DELETED event (no Pending phase, no deletionTimestamp
+//! MODIFIED step); Nodes and CiliumNodes never change.
+//!
 //! ```
 //! use sliceplane_workload::{Cluster, Scale, Source, Trace, WorkloadSpec};
 //! let spec = WorkloadSpec::custom(200, 20).unwrap();
