@@ -169,7 +169,14 @@ pub struct Engine {
     slices: SliceTable,
     /// Slices observed before the initial sync, in arrival order.
     observed: Vec<CiliumEndpointSlice>,
-    /// Identity-label cache: (namespace, pod labels, service account) → key.
+    /// (namespace, pod labels, service account) → security labels and their
+    /// key. Pods of one deployment share labels, so the filter runs once per
+    /// distinct label map. Cleared when namespace labels or the filter change.
+    label_cache: HashMap<(u32, Arc<Labels>, Arc<str>), (Arc<str>, Arc<LabelSet>)>,
+    /// Pod label maps, shared between pods with equal labels.
+    label_maps: HashSet<Arc<Labels>>,
+    /// Size of `label_maps` after the last prune of unused maps.
+    label_maps_pruned_at: usize,
     in_flight: HashMap<OpId, Target>,
     /// Groups that lost members since the last compaction pass.
     compaction_candidates: BTreeSet<GroupKey>,
@@ -204,6 +211,9 @@ impl Engine {
             known_identities: HashMap::new(),
             slices: SliceTable::new(config.slicing.max_endpoints_per_slice, config.seed),
             observed: Vec::new(),
+            label_cache: HashMap::new(),
+            label_maps: HashSet::new(),
+            label_maps_pruned_at: 0,
             in_flight: HashMap::new(),
             compaction_candidates: BTreeSet::new(),
             next_op: 1,
@@ -383,6 +393,8 @@ impl Engine {
         state.priority = priority;
         if *state.labels != labels {
             state.labels = Arc::new(labels);
+            self.label_cache.retain(|k, _| k.0 != id);
+            let state = &self.namespaces[id as usize];
             if self.config.source == Source::Pods && self.synced {
                 let mut eps: Vec<EndpointIdx> = state.endpoints.iter().copied().collect();
                 eps.sort_unstable_by_key(|&e| {
@@ -499,23 +511,21 @@ impl Engine {
     }
 
     fn upsert_pod(&mut self, input: PodInput, labels: &Labels, now: u64) {
-        let ns = self.ns_id(&input.namespace);
+        self.ns_id(&input.namespace);
         let named_ports = self.interner.ports(input.named_ports.clone());
         let sa: Arc<str> = self.interner.strings.intern(&input.service_account);
         let node = input
             .node_name
             .as_deref()
             .map(|n| self.interner.strings.intern(n));
-        // Share equal label maps between pods of one deployment.
-        let labels = match self.ep_index.get(&(ns, Arc::from(input.name.as_str()))) {
-            Some(&e) => match self.endpoints[e as usize]
-                .as_ref()
-                .and_then(|e| e.pod.as_ref())
-            {
-                Some(p) if *p.labels == *labels => p.labels.clone(),
-                _ => Arc::new(labels.clone()),
-            },
-            None => Arc::new(labels.clone()),
+        // Share equal label maps between pods (one deployment's pods have equal labels).
+        let labels = match self.label_maps.get(labels) {
+            Some(a) => a.clone(),
+            None => {
+                let a = Arc::new(labels.clone());
+                self.label_maps.insert(a.clone());
+                a
+            }
         };
         let facts = PodFacts {
             labels,
@@ -613,14 +623,6 @@ impl Engine {
         if self.config.source == Source::Pods {
             self.namespaces[ns as usize].endpoints.insert(idx);
         }
-        self.events.record(
-            now,
-            Category::Endpoints,
-            Severity::Debug,
-            "endpoint-added",
-            || format!("{namespace}/{name}"),
-            String::new,
-        );
         if identity.is_some() {
             self.set_content(
                 idx,
@@ -740,21 +742,34 @@ impl Engine {
             return;
         };
         let Some(pod) = ep.pod.as_ref() else { return };
-        let ns = &self.namespaces[ep.ns as usize];
-        let set = pod_security_labels(
-            &self.filter,
-            &PodLabelInputs {
-                namespace: &ns.name,
-                pod_labels: &pod.labels,
-                namespace_labels: Some(&ns.labels),
-                service_account: &pod.service_account,
-                cluster_name: &self.config.identity.cluster_name,
-            },
-        );
-        let key = set.canonical_key();
+        let cache_key = (ep.ns, pod.labels.clone(), pod.service_account.clone());
+        let (key, set) = match self.label_cache.get(&cache_key) {
+            Some((k, s)) => (k.clone(), s.clone()),
+            None => {
+                let ns = &self.namespaces[ep.ns as usize];
+                let set = pod_security_labels(
+                    &self.filter,
+                    &PodLabelInputs {
+                        namespace: &ns.name,
+                        pod_labels: &pod.labels,
+                        namespace_labels: Some(&ns.labels),
+                        service_account: &pod.service_account,
+                        cluster_name: &self.config.identity.cluster_name,
+                    },
+                );
+                let entry: (Arc<str>, Arc<LabelSet>) =
+                    (Arc::from(set.canonical_key()), Arc::new(set));
+                self.label_cache.insert(cache_key, entry.clone());
+                entry
+            }
+        };
+        let Some(ep) = self.endpoints[idx as usize].as_ref() else {
+            return;
+        };
+        let Some(pod) = ep.pod.as_ref() else { return };
         let node_state = pod.node.as_ref().and_then(|n| self.nodes.get(n));
         let node_ip = node_state.and_then(NodeState::ip).or(pod.host_ip);
-        let key_changed = pod.identity_key.as_deref() != Some(key.as_str());
+        let key_changed = pod.identity_key.as_deref() != Some(&*key);
         let (old_identity, seq) = (ep.identity, ep.seq);
         let node = pod.node.clone();
         let encryption_key = node_state.map_or(0, |n| n.encryption_key);
@@ -807,8 +822,8 @@ impl Engine {
                 .as_mut()
                 .and_then(|e| e.pod.as_mut())
             {
-                pod.identity_key = id.map(|_| Arc::from(key.as_str()));
-                pod.identity_labels = id.map(|_| Arc::new(set));
+                pod.identity_key = id.map(|_| key.clone());
+                pod.identity_labels = id.map(|_| set.clone());
             }
             id
         } else {
@@ -848,14 +863,6 @@ impl Engine {
                 self.counters.identities_released += 1;
             }
         }
-        self.events.record(
-            now,
-            Category::Endpoints,
-            Severity::Debug,
-            "endpoint-removed",
-            || format!("{namespace}/{name}"),
-            String::new,
-        );
     }
 
     /// Retries endpoints waiting for an identity number, oldest first.
@@ -1280,6 +1287,7 @@ impl Engine {
         }
         self.identities.expire(now);
         self.retry_waiting(now);
+        self.prune_label_maps();
         if self.config.slicing.compaction.enabled {
             self.compact(now);
         }
@@ -1355,6 +1363,17 @@ impl Engine {
             );
         }
         plan
+    }
+
+    /// Forgets label maps no pod uses any more, once their number doubled.
+    fn prune_label_maps(&mut self) {
+        if self.label_maps.len() < 1024 || self.label_maps.len() < 2 * self.label_maps_pruned_at {
+            return;
+        }
+        // A map is used when someone beyond the interner and the cache holds it.
+        self.label_cache.retain(|k, _| Arc::strong_count(&k.1) > 2);
+        self.label_maps.retain(|m| Arc::strong_count(m) > 1);
+        self.label_maps_pruned_at = self.label_maps.len();
     }
 
     fn push(&mut self, plan: &mut WritePlan, id: OpId, op: WriteOp) {

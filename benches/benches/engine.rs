@@ -1,0 +1,207 @@
+//! Criterion benches for the §12 figures, on the shared workload generator.
+//!
+//! Run: `cargo bench -p sliceplane-workload --bench engine` (all), or with a
+//! filter, e.g. `-- cold_build/pods/M`. Scale L is included only when
+//! `SLICEPLANE_BENCH_L=1` (it takes minutes: generation alone is seconds).
+//!
+//! Figures (DESIGN.md §12):
+//! - cold_build/<source>/<scale>: apply the initial events, initial sync,
+//!   and the full first plan (identities and slices), sync delay 0.
+//! - churn_apply/<source>/<scale>: apply one rolling-update trace to a built
+//!   engine (events/s = trace length / time).
+//! - flush/<scale>: one flush after 1,000 endpoint changes.
+//! - event_to_plan/<scale>: one endpoint change then the flush that carries
+//!   it (sync delay 0, no rate limit): the per-event latency to a planned op.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use sliceplane::config::{Config, Source as EngineSource};
+use sliceplane::mirror::Mirror;
+use sliceplane::{Engine, WatchEvent};
+use sliceplane_workload::{Cluster, Scale, Source, Trace, WorkloadSpec};
+
+fn config(source: Source) -> Config {
+    let mut c = Config {
+        source: match source {
+            Source::Pods => EngineSource::Pods,
+            Source::CiliumEndpoints => EngineSource::Ciliumendpoints,
+        },
+        ..Config::default()
+    };
+    c.write.sync_delay_ms = 0;
+    c
+}
+
+fn scales() -> Vec<Scale> {
+    let mut v = vec![Scale::S, Scale::M];
+    if std::env::var("SLICEPLANE_BENCH_L").is_ok_and(|v| v == "1") {
+        v.push(Scale::L);
+    }
+    v
+}
+
+fn build(events: &[WatchEvent], source: Source) -> Engine {
+    let mut e = Engine::new(config(source)).expect("valid config");
+    for ev in events {
+        e.apply(ev, 0).expect("generated events are valid");
+    }
+    e.initial_sync_done(0);
+    e
+}
+
+fn source_name(s: Source) -> &'static str {
+    match s {
+        Source::Pods => "pods",
+        Source::CiliumEndpoints => "ciliumendpoints",
+    }
+}
+
+fn cold_build(c: &mut Criterion) {
+    let mut g = c.benchmark_group("cold_build");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(10));
+    for scale in scales() {
+        let cluster = Cluster::generate(&WorkloadSpec::scale(scale)).expect("valid spec");
+        for source in [Source::Pods, Source::CiliumEndpoints] {
+            let events: Vec<WatchEvent> = cluster
+                .initial_events_iter(source)
+                .map(|t| t.event)
+                .collect();
+            g.throughput(Throughput::Elements(cluster.pods().len() as u64));
+            g.bench_function(BenchmarkId::new(source_name(source), scale), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let start = Instant::now();
+                        let mut e = build(&events, source);
+                        let plan = e.flush(0);
+                        total += start.elapsed();
+                        black_box(plan.len());
+                        drop(e);
+                    }
+                    total
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn churn_apply(c: &mut Criterion) {
+    let mut g = c.benchmark_group("churn_apply");
+    g.sample_size(10);
+    for scale in scales() {
+        for source in [Source::Pods, Source::CiliumEndpoints] {
+            let mut cluster = Cluster::generate(&WorkloadSpec::scale(scale)).expect("valid spec");
+            let initial: Vec<WatchEvent> = cluster
+                .initial_events_iter(source)
+                .map(|t| t.event)
+                .collect();
+            let trace: Vec<WatchEvent> = cluster
+                .churn(Trace::RollingUpdate, source, 7)
+                .into_iter()
+                .map(|t| t.event)
+                .collect();
+            let mut base = build(&initial, source);
+            Mirror::new().settle(&mut base, 0, 10).expect("settles");
+            g.throughput(Throughput::Elements(trace.len() as u64));
+            g.bench_function(BenchmarkId::new(source_name(source), scale), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let mut e = base.clone();
+                        let start = Instant::now();
+                        for ev in &trace {
+                            let _ = e.apply(ev, 1);
+                        }
+                        total += start.elapsed();
+                        drop(e);
+                    }
+                    total
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn flush_and_latency(c: &mut Criterion) {
+    let mut g = c.benchmark_group("flush");
+    g.sample_size(10);
+    for scale in scales() {
+        let mut cluster = Cluster::generate(&WorkloadSpec::scale(scale)).expect("valid spec");
+        let initial: Vec<WatchEvent> = cluster
+            .initial_events_iter(Source::CiliumEndpoints)
+            .map(|t| t.event)
+            .collect();
+        let trace: Vec<WatchEvent> = cluster
+            .churn(Trace::RollingUpdate, Source::CiliumEndpoints, 7)
+            .into_iter()
+            .map(|t| t.event)
+            .collect();
+        let mut base = build(&initial, Source::CiliumEndpoints);
+        Mirror::new().settle(&mut base, 0, 10).expect("settles");
+        let changes: Vec<&WatchEvent> = trace.iter().take(1000).collect();
+        g.bench_function(BenchmarkId::new("after_1000_changes", scale), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let mut e = base.clone();
+                    for ev in &changes {
+                        let _ = e.apply(ev, 1);
+                    }
+                    let start = Instant::now();
+                    let plan = e.flush(1);
+                    total += start.elapsed();
+                    black_box(plan.len());
+                }
+                total
+            })
+        });
+        // One real change (an endpoint's identity flips), then the flush
+        // that plans its write, which then succeeds.
+        let ceps = cluster.ciliumendpoints();
+        let flips: Vec<[WatchEvent; 2]> = ceps
+            .iter()
+            .take(10_000)
+            .map(|c| {
+                let mut changed = c.clone();
+                if let Some(id) = changed.status.identity.as_mut() {
+                    id.id += 1_000_000;
+                }
+                [
+                    WatchEvent::modified(sliceplane::Object::CiliumEndpoint(changed)),
+                    WatchEvent::modified(sliceplane::Object::CiliumEndpoint(c.clone())),
+                ]
+            })
+            .collect();
+        let mut e = base.clone();
+        let mut m = Mirror::new();
+        for s in e.desired_slices() {
+            let _ = m.apply(&sliceplane::WriteOp::CreateSlice(s));
+        }
+        // The mirror now holds what the base engine's server state says; keep them in step.
+        let mut k = 0usize;
+        let mut now = 1u64;
+        g.bench_function(BenchmarkId::new("event_to_plan", scale), |b| {
+            b.iter(|| {
+                let ev = &flips[k % flips.len()][(k / flips.len()) % 2];
+                k += 1;
+                now += 1;
+                let _ = e.apply(ev, now);
+                let plan = e.flush(now);
+                for w in &plan.writes {
+                    let outcome = m.apply(&w.op);
+                    let _ = e.report(w.id, &outcome, now);
+                }
+                black_box(plan.len())
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, cold_build, churn_apply, flush_and_latency);
+criterion_main!(benches);
