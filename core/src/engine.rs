@@ -146,6 +146,9 @@ pub struct Stats {
     pub nodes: usize,
 }
 
+/// (namespace, pod labels, service account).
+type LabelCacheKey = (u32, Arc<Labels>, Arc<str>);
+
 /// The endpoint-slice engine. See the crate docs and DESIGN.md.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -172,7 +175,7 @@ pub struct Engine {
     /// (namespace, pod labels, service account) → security labels and their
     /// key. Pods of one deployment share labels, so the filter runs once per
     /// distinct label map. Cleared when namespace labels or the filter change.
-    label_cache: HashMap<(u32, Arc<Labels>, Arc<str>), (Arc<str>, Arc<LabelSet>)>,
+    label_cache: HashMap<LabelCacheKey, (Arc<str>, Arc<LabelSet>)>,
     /// Pod label maps, shared between pods with equal labels.
     label_maps: HashSet<Arc<Labels>>,
     /// Size of `label_maps` after the last prune of unused maps.
