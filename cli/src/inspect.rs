@@ -164,12 +164,12 @@ fn text(r: &Value) -> String {
         o.push_str(&format!(
             "{:<32} {:>7} {:>9} {:>7.1} {:>5} {:>5} {:>6}\n",
             ns["namespace"].as_str().unwrap_or(""),
-            ns["slices"],
-            ns["endpoints"],
+            ns["slices"].as_u64().unwrap_or(0),
+            ns["endpoints"].as_u64().unwrap_or(0),
             ns["avg"].as_f64().unwrap_or(0.0),
-            ns["min"],
-            ns["max"],
-            ns["ideal"]
+            ns["min"].as_u64().unwrap_or(0),
+            ns["max"].as_u64().unwrap_or(0),
+            ns["ideal"].as_u64().unwrap_or(0)
         ));
     }
     let dups = r["duplicates"].as_array().cloned().unwrap_or_default();
