@@ -1,0 +1,60 @@
+//! `sliceplane`: the command line of the sliceplane engine (DESIGN.md §11).
+
+mod examples;
+mod input;
+mod inspect;
+mod report;
+mod run;
+mod simulate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "sliceplane",
+    version,
+    about = "Turn Kubernetes endpoint churn into CiliumEndpointSlices"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read watch events (files or `-` for stdin) and print the write plan.
+    Run(run::Args),
+    /// Generate a cluster and churn, replay them and report the figures.
+    Simulate(simulate::Args),
+    /// Report counts, fill and fragmentation of existing CiliumEndpointSlices.
+    Inspect(inspect::Args),
+    /// Regenerate examples/ (deterministic).
+    #[command(hide = true)]
+    GenExample(examples::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Run(a) => run::main(a),
+        Command::Simulate(a) => simulate::main(a),
+        Command::Inspect(a) => inspect::main(a),
+        Command::GenExample(a) => examples::main(a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
