@@ -14,6 +14,10 @@
 //!   it (sync delay 0, no rate limit): the per-event latency to a planned op.
 
 use std::hint::black_box;
+
+// The embedding program picks the allocator; the CLI uses mimalloc too.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -142,7 +146,8 @@ fn flush_and_latency(c: &mut Criterion) {
             .map(|t| t.event)
             .collect();
         let mut base = build(&initial, Source::CiliumEndpoints);
-        Mirror::new().settle(&mut base, 0, 10).expect("settles");
+        let mut base_mirror = Mirror::new();
+        base_mirror.settle(&mut base, 0, 10).expect("settles");
         let changes: Vec<&WatchEvent> = trace.iter().take(1000).collect();
         g.bench_function(BenchmarkId::new("after_1000_changes", scale), |b| {
             b.iter_custom(|iters| {
@@ -177,12 +182,9 @@ fn flush_and_latency(c: &mut Criterion) {
                 ]
             })
             .collect();
+        // The engine and the mirror it was settled against, kept in step.
         let mut e = base.clone();
-        let mut m = Mirror::new();
-        for s in e.desired_slices() {
-            let _ = m.apply(&sliceplane::WriteOp::CreateSlice(s));
-        }
-        // The mirror now holds what the base engine's server state says; keep them in step.
+        let mut m = base_mirror.clone();
         let mut k = 0usize;
         let mut now = 1u64;
         g.bench_function(BenchmarkId::new("event_to_plan", scale), |b| {

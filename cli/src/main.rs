@@ -9,6 +9,11 @@ mod simulate;
 
 use std::process::ExitCode;
 
+// Many small, long-lived allocations: mimalloc keeps the heap compact and fast
+// (measured in BENCHMARKS.md). The core itself does not pick an allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]

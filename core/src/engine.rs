@@ -1057,6 +1057,8 @@ impl Engine {
                 if let Some(slice) = self.slices.get_mut(sid) {
                     let differs = server.stamps != desired || !server.namespace_ok;
                     slice.server = Some(server);
+                    // Fresh server state: no reason to wait out a conflict's backoff.
+                    slice.not_before = 0;
                     if differs && slice.in_flight.is_none() {
                         self.slices.mark_dirty(sid, now);
                     }
@@ -1690,9 +1692,19 @@ impl Engine {
             }
             (Outcome::AlreadyExists, _) | (Outcome::Conflict, _) => {
                 // The server holds something else than we thought: rewrite
-                // against it (its newest version arrives as an observed event).
+                // against it. Its newest version arrives as an observed event,
+                // which re-plans at once; without one, retry after the backoff
+                // instead of conflicting on every flush.
                 let server = slice.server.get_or_insert_with(ServerSlice::default);
                 server.stamps = vec![u64::MAX];
+                slice.failures += 1;
+                let shift = slice.failures.saturating_sub(1).min(30);
+                slice.not_before = now.saturating_add(
+                    retry
+                        .base_ms
+                        .saturating_mul(1u64 << shift)
+                        .min(retry.cap_ms),
+                );
                 self.slices.restore_dirty(sid, since);
             }
             (Outcome::Error { message }, _) => {
