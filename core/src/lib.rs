@@ -12,5 +12,6 @@
 pub mod error;
 pub mod labels;
 pub mod model;
+pub mod policy;
 
 pub use error::{Error, ErrorCode, ErrorFamily, Result};
