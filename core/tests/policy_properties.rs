@@ -332,7 +332,10 @@ fn grid(e: &PolicyEngine) -> Vec<Verdict> {
             for port in [80u16, 81] {
                 for proto in [Protocol::Tcp, Protocol::Udp] {
                     let flow = Flow::new(f.clone(), t.clone(), port, proto);
-                    out.push(e.evaluate(&flow).unwrap());
+                    let v = e.evaluate(&flow).unwrap();
+                    // The fast path agrees with the full evaluation.
+                    assert_eq!(e.decide(&flow).unwrap(), v.decision);
+                    out.push(v);
                 }
             }
         }

@@ -199,7 +199,8 @@ impl DirectionPolicy {
         }
     }
 
-    /// Evaluates a flow against this direction's rules.
+    /// Evaluates a flow against this direction's rules. With `collect`
+    /// false, no rule references are gathered (and nothing is allocated).
     #[allow(clippy::too_many_arguments)]
     pub fn evaluate(
         &self,
@@ -210,12 +211,15 @@ impl DirectionPolicy {
         dst_named: &[NamedPort],
         ip_block_selects_cluster_ips: bool,
         global_audit: bool,
+        collect: bool,
     ) -> DirectionOutcome {
         let mut denied: Vec<RuleRef> = Vec::new();
+        let mut any_denied = false;
         let mut deny_enforced = false;
         let mut allowed: Vec<RuleRef> = Vec::new();
+        let mut any_allowed = false;
         for r in &self.rules {
-            if !r.deny && !denied.is_empty() {
+            if !r.deny && any_denied {
                 break;
             }
             let port_ok =
@@ -231,10 +235,20 @@ impl DirectionPolicy {
                 continue;
             }
             if r.deny {
+                any_denied = true;
                 deny_enforced |= !r.audit;
-                denied.push(r.rule.clone());
+                if collect {
+                    denied.push(r.rule.clone());
+                } else if deny_enforced {
+                    break;
+                }
             } else {
-                allowed.push(r.rule.clone());
+                any_allowed = true;
+                if collect {
+                    allowed.push(r.rule.clone());
+                } else {
+                    break;
+                }
             }
         }
         let audit_or_deny = |enforced: bool| {
@@ -244,14 +258,14 @@ impl DirectionPolicy {
                 Decision::Audit
             }
         };
-        if !denied.is_empty() {
+        if any_denied {
             return DirectionOutcome {
                 decision: audit_or_deny(deny_enforced),
                 reason: DecisionReason::Denied,
                 rules: denied,
             };
         }
-        if !allowed.is_empty() {
+        if any_allowed {
             return DirectionOutcome {
                 decision: Decision::Allow,
                 reason: DecisionReason::Allowed,
@@ -269,7 +283,11 @@ impl DirectionPolicy {
         DirectionOutcome {
             decision: audit_or_deny(enforced),
             reason: DecisionReason::DefaultDeny,
-            rules: self.isolating.iter().map(|(r, _)| r.clone()).collect(),
+            rules: if collect {
+                self.isolating.iter().map(|(r, _)| r.clone()).collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 }

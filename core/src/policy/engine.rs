@@ -111,6 +111,26 @@ pub struct PolicyStats {
     pub verdict_events_dropped: u64,
 }
 
+/// Endpoint map key; looked up without allocating through [`EndpointRef`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct EndpointKey {
+    namespace: String,
+    name: String,
+}
+
+/// Borrowed form of [`EndpointKey`]; hashes the same way.
+#[derive(Hash)]
+struct EndpointRef<'a> {
+    namespace: &'a str,
+    name: &'a str,
+}
+
+impl hashbrown::Equivalent<EndpointKey> for EndpointRef<'_> {
+    fn equivalent(&self, key: &EndpointKey) -> bool {
+        self.namespace == key.namespace && self.name == key.name
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum IpOwner {
     Endpoint(String, String),
@@ -171,8 +191,7 @@ pub struct PolicyEngine {
     /// Subject selector → the policies using it as a subject.
     subject_users: HashMap<SelectorId, BTreeSet<PolicyKey>>,
     identity_policies: HashMap<u32, IdentityPolicy>,
-    endpoints: HashMap<String, HashMap<String, PolicyEndpoint>>,
-    endpoint_count: usize,
+    endpoints: HashMap<EndpointKey, PolicyEndpoint>,
     nodes: BTreeMap<String, Vec<IpAddr>>,
     ip_owners: HashMap<IpAddr, IpOwner>,
     recomputations: u64,
@@ -198,7 +217,6 @@ impl PolicyEngine {
             subject_users: HashMap::new(),
             identity_policies: HashMap::new(),
             endpoints: HashMap::new(),
-            endpoint_count: 0,
             nodes: BTreeMap::new(),
             ip_owners: HashMap::new(),
             recomputations: 0,
@@ -265,20 +283,17 @@ impl PolicyEngine {
                 IpOwner::Endpoint(endpoint.namespace.clone(), endpoint.name.clone()),
             );
         }
-        self.endpoint_count += 1;
-        self.endpoints
-            .entry(endpoint.namespace.clone())
-            .or_default()
-            .insert(endpoint.name.clone(), endpoint);
+        self.endpoints.insert(
+            EndpointKey {
+                namespace: endpoint.namespace.clone(),
+                name: endpoint.name.clone(),
+            },
+            endpoint,
+        );
     }
 
     pub fn remove_endpoint(&mut self, namespace: &str, name: &str) -> Option<PolicyEndpoint> {
-        let by_name = self.endpoints.get_mut(namespace)?;
-        let old = by_name.remove(name)?;
-        if by_name.is_empty() {
-            self.endpoints.remove(namespace);
-        }
-        self.endpoint_count -= 1;
+        let old = self.endpoints.remove(&EndpointRef { namespace, name })?;
         for ip in &old.ips {
             if self.ip_owners.get(ip)
                 == Some(&IpOwner::Endpoint(old.namespace.clone(), old.name.clone()))
@@ -290,7 +305,7 @@ impl PolicyEngine {
     }
 
     pub fn endpoint(&self, namespace: &str, name: &str) -> Option<&PolicyEndpoint> {
-        self.endpoints.get(namespace).and_then(|m| m.get(name))
+        self.endpoints.get(&EndpointRef { namespace, name })
     }
 
     // ------------------------------------------------------------ nodes
@@ -423,6 +438,7 @@ impl PolicyEngine {
         port: u16,
         protocol: Protocol,
         dst_named: &[NamedPort],
+        collect: bool,
     ) -> Result<DirectionOutcome> {
         let Side::Endpoint(ep, _) = side else {
             return Ok(DirectionOutcome {
@@ -461,11 +477,23 @@ impl PolicyEngine {
             dst_named,
             self.config.ip_block_selects_cluster_ips,
             self.config.audit_mode,
+            collect,
         ))
     }
 
-    /// What the policies decide for a flow, without recording anything.
+    /// What the policies decide for a flow, with the deciding rules,
+    /// without recording anything.
     pub fn evaluate(&self, flow: &Flow) -> Result<Verdict> {
+        self.evaluate_inner(flow, true)
+    }
+
+    /// The decision alone: the fast path (no allocation, no rule
+    /// references), equal to `evaluate(flow)?.decision`.
+    pub fn decide(&self, flow: &Flow) -> Result<Decision> {
+        self.evaluate_inner(flow, false).map(|v| v.decision)
+    }
+
+    fn evaluate_inner(&self, flow: &Flow, collect: bool) -> Result<Verdict> {
         let src = self.resolve(&flow.from)?;
         let dst = self.resolve(&flow.to)?;
         let dst_named: &[NamedPort] = match dst {
@@ -511,6 +539,7 @@ impl PolicyEngine {
             port,
             flow.protocol,
             dst_named,
+            collect,
         )?;
         let ingress = self.direction_outcome(
             &dst,
@@ -519,6 +548,7 @@ impl PolicyEngine {
             port,
             flow.protocol,
             dst_named,
+            collect,
         )?;
         Ok(combine(egress, ingress))
     }
@@ -591,7 +621,7 @@ impl PolicyEngine {
             cilium_clusterwide_network_policies: count(PolicyKind::CiliumClusterwideNetworkPolicy),
             selectors: self.cache.selector_count(),
             identities: self.cache.identity_count(),
-            endpoints: self.endpoint_count,
+            endpoints: self.endpoints.len(),
             nodes: self.nodes.len(),
             recomputations: self.recomputations,
             verdicts_allow: self.verdict_counts[0],
