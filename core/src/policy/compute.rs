@@ -136,6 +136,21 @@ pub(crate) struct Remote<'a> {
     pub in_cluster: bool,
 }
 
+/// One direction's evaluation request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Query<'a> {
+    /// The other side of the flow.
+    pub remote: Remote<'a>,
+    pub port: u16,
+    pub protocol: Protocol,
+    /// Named ports of the flow's destination endpoint.
+    pub dst_named: &'a [NamedPort],
+    pub ip_block_selects_cluster_ips: bool,
+    pub global_audit: bool,
+    /// Gather the deciding rule references (off for the fast path).
+    pub collect: bool,
+}
+
 /// Why a direction decided as it did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -199,20 +214,18 @@ impl DirectionPolicy {
         }
     }
 
-    /// Evaluates a flow against this direction's rules. With `collect`
-    /// false, no rule references are gathered (and nothing is allocated).
-    #[allow(clippy::too_many_arguments)]
-    pub fn evaluate(
-        &self,
-        cache: &SelectorCache,
-        remote: &Remote<'_>,
-        port: u16,
-        protocol: Protocol,
-        dst_named: &[NamedPort],
-        ip_block_selects_cluster_ips: bool,
-        global_audit: bool,
-        collect: bool,
-    ) -> DirectionOutcome {
+    /// Evaluates a flow against this direction's rules.
+    pub fn evaluate(&self, cache: &SelectorCache, q: &Query<'_>) -> DirectionOutcome {
+        let Query {
+            remote,
+            port,
+            protocol,
+            dst_named,
+            ip_block_selects_cluster_ips,
+            global_audit,
+            collect,
+        } = *q;
+        let remote = &remote;
         let mut denied: Vec<RuleRef> = Vec::new();
         let mut any_denied = false;
         let mut deny_enforced = false;

@@ -11,7 +11,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::labels::{Label, LabelSet, SOURCE_RESERVED};
 
 use super::compute::{
-    Decision, DecisionReason, DirectionOutcome, IdentityPolicy, InstalledPolicy, Remote,
+    Decision, DecisionReason, DirectionOutcome, IdentityPolicy, InstalledPolicy, Query, Remote,
 };
 use super::model::{PolicyKind, PolicyObject};
 use super::parse::compile;
@@ -135,6 +135,14 @@ impl hashbrown::Equivalent<EndpointKey> for EndpointRef<'_> {
 enum IpOwner {
     Endpoint(String, String),
     Node(String),
+}
+
+/// The port part of a flow, resolved, and whether to gather rules.
+struct FlowPorts<'a> {
+    port: u16,
+    protocol: Protocol,
+    dst_named: &'a [NamedPort],
+    collect: bool,
 }
 
 /// One side of a flow, resolved.
@@ -435,10 +443,7 @@ impl PolicyEngine {
         side: &Side<'_>,
         other: &Side<'_>,
         direction: Direction,
-        port: u16,
-        protocol: Protocol,
-        dst_named: &[NamedPort],
-        collect: bool,
+        flow: &FlowPorts<'_>,
     ) -> Result<DirectionOutcome> {
         let Side::Endpoint(ep, _) = side else {
             return Ok(DirectionOutcome {
@@ -468,17 +473,16 @@ impl PolicyEngine {
                     format!("identity {} is not known", ep.identity),
                 )
             })?;
-        let remote = other.as_remote(side, &self.nodes);
-        Ok(policy.evaluate(
-            &self.cache,
-            &remote,
-            port,
-            protocol,
-            dst_named,
-            self.config.ip_block_selects_cluster_ips,
-            self.config.audit_mode,
-            collect,
-        ))
+        let query = Query {
+            remote: other.as_remote(side, &self.nodes),
+            port: flow.port,
+            protocol: flow.protocol,
+            dst_named: flow.dst_named,
+            ip_block_selects_cluster_ips: self.config.ip_block_selects_cluster_ips,
+            global_audit: self.config.audit_mode,
+            collect: flow.collect,
+        };
+        Ok(policy.evaluate(&self.cache, &query))
     }
 
     /// What the policies decide for a flow, with the deciding rules,
@@ -532,24 +536,14 @@ impl PolicyEngine {
                 deciding: Vec::new(),
             });
         }
-        let egress = self.direction_outcome(
-            &src,
-            &dst,
-            Direction::Egress,
+        let ports = FlowPorts {
             port,
-            flow.protocol,
+            protocol: flow.protocol,
             dst_named,
             collect,
-        )?;
-        let ingress = self.direction_outcome(
-            &dst,
-            &src,
-            Direction::Ingress,
-            port,
-            flow.protocol,
-            dst_named,
-            collect,
-        )?;
+        };
+        let egress = self.direction_outcome(&src, &dst, Direction::Egress, &ports)?;
+        let ingress = self.direction_outcome(&dst, &src, Direction::Ingress, &ports)?;
         Ok(combine(egress, ingress))
     }
 
