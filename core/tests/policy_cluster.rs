@@ -334,3 +334,21 @@ fn namespaces_without_objects_still_get_their_name_label() {
         Decision::Deny
     );
 }
+
+#[test]
+fn policy_lists_and_watch_events() {
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": [
+        np("x", "one", json!({"podSelector": {}})),
+        cnp("y", "two", json!({"endpointSelector": {}, "ingress": [{}]})),
+    ]});
+    let got = PolicyObject::list_from_value(&list).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].1.metadata().name, "two");
+    let ev = json!({"type": "DELETED", "object": np("x", "one", json!({"podSelector": {}}))});
+    let got = PolicyObject::list_from_value(&ev).unwrap();
+    assert_eq!(got[0].0.as_deref(), Some("DELETED"));
+    let bad = json!({"kind": "NetworkPolicyList", "items": [{"kind": "Pod"}]});
+    let e = PolicyObject::list_from_value(&bad).unwrap_err();
+    assert_eq!(e.code, ErrorCode::UnknownKind);
+    assert_eq!(e.field, "items[0].kind");
+}

@@ -35,6 +35,13 @@
 //!   `cluster` every pod and reserved identity but `world`; `all`
 //!   everything. `init`, `health`, `unmanaged`, `kube-apiserver`, `ingress`
 //!   select the reserved identities of those names.
+//! * Selector keys: NetworkPolicy keys match `k8s` labels; Cilium keys may
+//!   be `k8s:app`, `any:app` or `app` (any source). A CiliumNetworkPolicy's
+//!   selectors are pinned to its namespace unless they name
+//!   `io.kubernetes.pod.namespace`; a clusterwide policy's are not, so its
+//!   empty selector `{}` selects every identity, reserved ones included.
+//! * A Cilium rule without `from*`/`to*` peers but with `toPorts` applies
+//!   to every peer; an empty rule `{}` allows nothing (it only isolates).
 //!
 //! [`PolicyCluster`] builds an engine from Namespace and Pod objects for
 //! the CLI's `policy eval` and `policy matrix`.

@@ -343,6 +343,37 @@ impl PolicyObject {
         }
     }
 
+    /// Reads every policy in a document: a single policy, a `List` (or
+    /// `*List`) with `items`, or a watch event `{"type", "object"}`.
+    /// Returns the policies with the watch event type (`None` outside a
+    /// watch stream), in document order.
+    pub fn list_from_value(value: &Value) -> Result<Vec<(Option<String>, PolicyObject)>> {
+        if let (Some(t), Some(obj)) = (
+            value.get("type").and_then(Value::as_str),
+            value.get("object"),
+        ) {
+            return Ok(vec![(Some(t.to_string()), PolicyObject::from_value(obj)?)]);
+        }
+        let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+        if kind == "List" || kind.ends_with("List") {
+            let items = value.get("items").and_then(Value::as_array);
+            let mut out = Vec::new();
+            for (i, item) in items.into_iter().flatten().enumerate() {
+                let p = PolicyObject::from_value(item).map_err(|mut e| {
+                    e.field = if e.field.is_empty() {
+                        format!("items[{i}]")
+                    } else {
+                        format!("items[{i}].{}", e.field)
+                    };
+                    e
+                })?;
+                out.push((None, p));
+            }
+            return Ok(out);
+        }
+        Ok(vec![(None, PolicyObject::from_value(value)?)])
+    }
+
     pub fn kind(&self) -> PolicyKind {
         match self {
             PolicyObject::NetworkPolicy(_) => PolicyKind::NetworkPolicy,

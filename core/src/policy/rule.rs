@@ -102,6 +102,26 @@ pub struct NamedPort {
     pub protocol: Protocol,
 }
 
+impl NamedPort {
+    pub fn new(name: &str, port: u16, protocol: Protocol) -> Self {
+        NamedPort {
+            name: name.to_string(),
+            port,
+            protocol,
+        }
+    }
+}
+
+impl From<(String, u16, Protocol)> for NamedPort {
+    fn from((name, port, protocol): (String, u16, Protocol)) -> Self {
+        NamedPort {
+            name,
+            port,
+            protocol,
+        }
+    }
+}
+
 /// A Cilium entity (`fromEntities`/`toEntities`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Entity {
