@@ -423,3 +423,31 @@ fn truth_table_rendering() {
     assert_eq!(lines[1], "x/a\t.\t.\t.\t.\t.\t.\t.\t.\t.");
     assert_eq!(lines[2], "x/b\tX\t.\t.\t.\t.\t.\t.\t.\t.");
 }
+
+#[test]
+fn cnp_subject_always_lives_in_the_policy_namespace() {
+    let mut c = cluster();
+    c.upsert_policy(&cnp(
+        "x",
+        "reach-out",
+        json!({"endpointSelector": {"matchLabels": {"pod": "a", "k8s:io.kubernetes.pod.namespace": "y"}},
+               "ingress": [{}]}),
+    ))
+    .unwrap();
+    let mut r = Reachability::new(true);
+    r.expect_all_ingress("x/a", false);
+    check(&mut c, 80, TCP, &mut r);
+    // Reserved-label peers are not pinned.
+    c.upsert_policy(&cnp(
+        "x",
+        "reach-out",
+        json!({"endpointSelector": {"matchLabels": {"pod": "a"}},
+               "ingress": [{"fromEndpoints": [{"matchLabels": {"reserved:world": ""}}]}]}),
+    ))
+    .unwrap();
+    assert_eq!(
+        c.probe("9.9.9.9", "x/a", 80, TCP).unwrap().decision,
+        Decision::Allow
+    );
+    check(&mut c, 80, TCP, &mut r);
+}

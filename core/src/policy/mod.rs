@@ -37,9 +37,11 @@
 //!   select the reserved identities of those names.
 //! * Selector keys: NetworkPolicy keys match `k8s` labels; Cilium keys may
 //!   be `k8s:app`, `any:app` or `app` (any source). A CiliumNetworkPolicy's
-//!   selectors are pinned to its namespace unless they name
-//!   `io.kubernetes.pod.namespace`; a clusterwide policy's are not, so its
-//!   empty selector `{}` selects every identity, reserved ones included.
+//!   `endpointSelector` always applies in its own namespace (a namespace
+//!   match in it is dropped, as Cilium does); its peer selectors are pinned
+//!   to that namespace unless they name `io.kubernetes.pod.namespace` or a
+//!   `reserved:` label. A clusterwide policy's selectors are not pinned, so
+//!   its empty selector `{}` selects every identity, reserved ones included.
 //! * A Cilium rule without `from*`/`to*` peers but with `toPorts` applies
 //!   to every peer; an empty rule `{}` allows nothing (it only isolates).
 //!

@@ -611,9 +611,11 @@ fn cilium_rule(
             has_l3 = true;
             let field = format!("{path}.{prefix}Endpoints[{i}]");
             let mut reqs = selector_requirements(ctx, s, &field, KeyStyle::Cilium)?;
-            if ctx.key.kind == PolicyKind::CiliumNetworkPolicy
-                && !reqs.iter().any(|r| r.key == LABEL_POD_NAMESPACE)
-            {
+            // As Cilium: a peer selector may name other namespaces (and
+            // reserved identities are in none); otherwise it is pinned.
+            let names_namespace = reqs.iter().any(|r| r.key == LABEL_POD_NAMESPACE);
+            let reserved = reqs.iter().any(|r| r.source.as_deref() == Some("reserved"));
+            if ctx.key.kind == PolicyKind::CiliumNetworkPolicy && !names_namespace && !reserved {
                 reqs.push(namespace_pin(&ctx.key.namespace));
             }
             peers.push(PeerMatch::Selector(Selector::new(reqs)));
@@ -758,9 +760,10 @@ fn cilium_part(ctx: &Ctx, rule: &CiliumRule, path: &str) -> Result<CompiledPart>
         &format!("{path}.endpointSelector"),
         KeyStyle::Cilium,
     )?;
-    if ctx.key.kind == PolicyKind::CiliumNetworkPolicy
-        && !subject.iter().any(|r| r.key == LABEL_POD_NAMESPACE)
-    {
+    if ctx.key.kind == PolicyKind::CiliumNetworkPolicy {
+        // As Cilium: the subject always lives in the policy's namespace; a
+        // namespace match of its own is dropped.
+        subject.retain(|r| r.key != LABEL_POD_NAMESPACE);
         subject.push(namespace_pin(&ctx.key.namespace));
     }
     let mut rules = Vec::new();
