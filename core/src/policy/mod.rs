@@ -47,6 +47,49 @@
 //!
 //! [`PolicyCluster`] builds an engine from Namespace and Pod objects for
 //! the CLI's `policy eval` and `policy matrix`.
+//!
+//! ```
+//! use serde_json::json;
+//! use sliceplane::labels::{Label, LabelSet};
+//! use sliceplane::policy::{
+//!     Decision, Flow, Peer, PolicyConfig, PolicyEndpoint, PolicyEngine, Protocol,
+//! };
+//!
+//! let mut engine = PolicyEngine::new(PolicyConfig::default());
+//! for (id, app, ip) in [(256, "web", "10.0.0.1"), (257, "client", "10.0.0.2")] {
+//!     engine.upsert_identity(
+//!         id,
+//!         LabelSet::from_labels([
+//!             Label::k8s("app", app),
+//!             Label::k8s("io.kubernetes.pod.namespace", "shop"),
+//!         ]),
+//!     );
+//!     engine.upsert_endpoint(PolicyEndpoint {
+//!         namespace: "shop".into(),
+//!         name: app.into(),
+//!         identity: id,
+//!         ips: vec![ip.parse().unwrap()],
+//!         named_ports: vec![],
+//!         node: None,
+//!     });
+//! }
+//! engine
+//!     .upsert_policy(&json!({
+//!         "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+//!         "metadata": {"name": "web", "namespace": "shop"},
+//!         "spec": {"podSelector": {"matchLabels": {"app": "web"}},
+//!                  "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}],
+//!                               "ports": [{"port": 80}]}]}
+//!     }))
+//!     .unwrap();
+//! let to_web = |port| {
+//!     Flow::new(Peer::endpoint("shop", "client"), Peer::endpoint("shop", "web"), port, Protocol::Tcp)
+//! };
+//! assert_eq!(engine.verdict(&to_web(80)).unwrap().decision, Decision::Allow);
+//! let v = engine.verdict(&to_web(443)).unwrap();
+//! assert_eq!(v.decision, Decision::Deny);
+//! assert_eq!(v.deciding[0].name, "web");
+//! ```
 
 pub mod cidr;
 pub mod cluster;
