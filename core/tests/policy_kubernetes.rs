@@ -494,3 +494,19 @@ fn outside_addresses_meet_only_the_endpoint_side() {
     let e = c.probe("x/nope", "x/a", 80, TCP).unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidProbe);
 }
+
+#[test]
+fn empty_policy_types_count_as_absent() {
+    let mut c = cluster();
+    c.upsert_policy(&np(
+        "x",
+        "p",
+        json!({"podSelector": {"matchLabels": {"pod": "a"}}, "policyTypes": [],
+               "egress": [{"ports": [{"port": 81}]}]}),
+    ))
+    .unwrap();
+    let mut r = Reachability::new(true);
+    r.expect_all_ingress("x/a", false)
+        .expect_all_egress("x/a", false);
+    check(&mut c, 80, TCP, &mut r);
+}

@@ -403,7 +403,8 @@ fn compile_network_policy(np: &NetworkPolicy) -> Result<CompiledPolicy> {
     )?;
     subject.push(namespace_pin(&ctx.key.namespace));
 
-    let (ingress, egress) = match &spec.policy_types {
+    // An empty list counts as absent, as the API server's defaulting does.
+    let (ingress, egress) = match spec.policy_types.as_ref().filter(|t| !t.is_empty()) {
         None => (true, !spec.egress.is_empty()),
         Some(types) => {
             let mut ingress = false;
