@@ -139,13 +139,6 @@ impl Selector {
             _ => None,
         })
     }
-
-    /// Whether any requirement is on the pod namespace label.
-    pub fn names_namespace(&self) -> bool {
-        self.requirements
-            .iter()
-            .any(|r| r.key == LABEL_POD_NAMESPACE)
-    }
 }
 
 /// Index of a selector in the cache.
