@@ -19,6 +19,7 @@ pub mod labels;
 pub mod mirror;
 pub mod model;
 pub mod plan;
+pub mod policy;
 pub mod slicing;
 pub mod validate;
 

@@ -1,0 +1,360 @@
+//! Installed policies and the resolved policy of one identity per direction.
+//!
+//! An installed policy holds its selectors as ids in the
+//! [`SelectorCache`]. An identity's resolved policy is the list of rules of
+//! every policy part whose subject selects it, deny rules first, plus the
+//! default denies that isolate it. It is computed once per identity and
+//! shared by all endpoints of that identity; since rules refer to peers by
+//! selector id, a new peer identity needs no recomputation: the selector
+//! cache already knows whether it is selected.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::cidr::CidrMatch;
+use super::rule::{
+    CompiledPolicy, Direction, NamedPort, PeerMatch, PolicyKey, PortMatch, Protocol, RuleEffect,
+    RuleRef,
+};
+use super::selector::{SelectorCache, SelectorId};
+
+/// A peer of a rule, with its selector bound in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BoundPeer {
+    Selector(SelectorId),
+    Cidr(CidrMatch),
+    Any,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BoundRule {
+    pub deny: bool,
+    pub peers: Vec<BoundPeer>,
+    pub ports: Vec<PortMatch>,
+    pub rule: RuleRef,
+    pub audit: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct BoundPart {
+    pub subject: SelectorId,
+    /// Default-deny reference per direction, when the part isolates it.
+    pub isolates: [Option<RuleRef>; 2],
+    pub rules: [Vec<Arc<BoundRule>>; 2],
+}
+
+/// A policy as installed in the engine.
+#[derive(Debug, Clone)]
+pub(crate) struct InstalledPolicy {
+    pub key: PolicyKey,
+    pub audit: bool,
+    pub parts: Vec<BoundPart>,
+}
+
+impl InstalledPolicy {
+    /// Takes the selectors of a compiled policy from the cache.
+    pub fn bind(compiled: &CompiledPolicy, audit: bool, cache: &mut SelectorCache) -> Self {
+        let parts = compiled
+            .parts
+            .iter()
+            .map(|part| {
+                let subject = cache.acquire(&part.subject);
+                let mut rules: [Vec<Arc<BoundRule>>; 2] = [Vec::new(), Vec::new()];
+                for r in &part.rules {
+                    let peers = r
+                        .peers
+                        .iter()
+                        .map(|p| match p {
+                            PeerMatch::Selector(s) => BoundPeer::Selector(cache.acquire(s)),
+                            PeerMatch::Cidr(c) => BoundPeer::Cidr(c.clone()),
+                            PeerMatch::Any => BoundPeer::Any,
+                        })
+                        .collect();
+                    if let Some(list) = rules.get_mut(r.direction.index()) {
+                        list.push(Arc::new(BoundRule {
+                            deny: r.deny,
+                            peers,
+                            ports: r.ports.clone(),
+                            rule: r.rule.clone(),
+                            audit,
+                        }));
+                    }
+                }
+                let isolates = [Direction::Ingress, Direction::Egress].map(|d| {
+                    part.isolates
+                        .get(d.index())
+                        .and_then(|p| p.as_ref())
+                        .map(|path| RuleRef {
+                            kind: compiled.key.kind,
+                            namespace: compiled.key.namespace.clone(),
+                            name: compiled.key.name.clone(),
+                            direction: d,
+                            effect: RuleEffect::DefaultDeny,
+                            index: None,
+                            path: path.clone(),
+                        })
+                });
+                BoundPart {
+                    subject,
+                    isolates,
+                    rules,
+                }
+            })
+            .collect();
+        InstalledPolicy {
+            key: compiled.key.clone(),
+            audit,
+            parts,
+        }
+    }
+
+    /// Gives the selectors back to the cache.
+    pub fn unbind(&self, cache: &mut SelectorCache) {
+        for part in &self.parts {
+            cache.release(part.subject);
+            for list in &part.rules {
+                for r in list {
+                    for p in &r.peers {
+                        if let BoundPeer::Selector(id) = p {
+                            cache.release(*id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The other side of a flow, as a direction's policy sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Remote<'a> {
+    pub identity: u32,
+    pub ips: &'a [IpAddr],
+    /// The addresses belong to an endpoint or a node of the cluster.
+    pub in_cluster: bool,
+}
+
+/// One direction's evaluation request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Query<'a> {
+    /// The other side of the flow.
+    pub remote: Remote<'a>,
+    pub port: u16,
+    pub protocol: Protocol,
+    /// Named ports of the flow's destination endpoint.
+    pub dst_named: &'a [NamedPort],
+    pub ip_block_selects_cluster_ips: bool,
+    pub global_audit: bool,
+    /// Gather the deciding rule references (off for the fast path).
+    pub collect: bool,
+}
+
+/// Why a direction decided as it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecisionReason {
+    /// This side of the flow is not an endpoint: no policy applies.
+    NotAnEndpoint,
+    /// No policy isolates the endpoint in this direction.
+    NotIsolated,
+    /// Traffic between a pod and its own node is always allowed.
+    LocalNode,
+    /// Traffic from an endpoint to itself is always allowed.
+    Loopback,
+    /// An allow rule matched.
+    Allowed,
+    /// A deny rule matched.
+    Denied,
+    /// Isolated and no rule allowed it.
+    DefaultDeny,
+}
+
+/// A direction's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Allow,
+    Deny,
+    Audit,
+}
+
+/// The resolved policy of one identity in one direction.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DirectionPolicy {
+    /// Default denies that isolate the identity; empty = not isolated.
+    pub isolating: Vec<(RuleRef, bool)>,
+    /// Deny rules first, then allow rules, in policy order.
+    pub rules: Vec<Arc<BoundRule>>,
+}
+
+/// The outcome of evaluating one direction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DirectionOutcome {
+    pub decision: Decision,
+    pub reason: DecisionReason,
+    pub rules: Vec<RuleRef>,
+}
+
+impl DirectionPolicy {
+    fn peer_matches(
+        peer: &BoundPeer,
+        cache: &SelectorCache,
+        remote: &Remote<'_>,
+        ip_block_selects_cluster_ips: bool,
+    ) -> bool {
+        match peer {
+            BoundPeer::Any => true,
+            BoundPeer::Selector(id) => cache.selects(*id, remote.identity),
+            BoundPeer::Cidr(m) => {
+                (ip_block_selects_cluster_ips || !remote.in_cluster)
+                    && remote.ips.iter().any(|ip| m.contains(*ip))
+            }
+        }
+    }
+
+    /// Evaluates a flow against this direction's rules.
+    pub fn evaluate(&self, cache: &SelectorCache, q: &Query<'_>) -> DirectionOutcome {
+        let Query {
+            remote,
+            port,
+            protocol,
+            dst_named,
+            ip_block_selects_cluster_ips,
+            global_audit,
+            collect,
+        } = *q;
+        let remote = &remote;
+        let mut denied: Vec<RuleRef> = Vec::new();
+        let mut any_denied = false;
+        let mut deny_enforced = false;
+        let mut allowed: Vec<RuleRef> = Vec::new();
+        let mut any_allowed = false;
+        for r in &self.rules {
+            if !r.deny && any_denied {
+                break;
+            }
+            let port_ok =
+                r.ports.is_empty() || r.ports.iter().any(|p| p.matches(port, protocol, dst_named));
+            if !port_ok {
+                continue;
+            }
+            if !r
+                .peers
+                .iter()
+                .any(|p| Self::peer_matches(p, cache, remote, ip_block_selects_cluster_ips))
+            {
+                continue;
+            }
+            if r.deny {
+                any_denied = true;
+                deny_enforced |= !r.audit;
+                if collect {
+                    denied.push(r.rule.clone());
+                } else if deny_enforced {
+                    break;
+                }
+            } else {
+                any_allowed = true;
+                if collect {
+                    allowed.push(r.rule.clone());
+                } else {
+                    break;
+                }
+            }
+        }
+        let audit_or_deny = |enforced: bool| {
+            if enforced && !global_audit {
+                Decision::Deny
+            } else {
+                Decision::Audit
+            }
+        };
+        if any_denied {
+            return DirectionOutcome {
+                decision: audit_or_deny(deny_enforced),
+                reason: DecisionReason::Denied,
+                rules: denied,
+            };
+        }
+        if any_allowed {
+            return DirectionOutcome {
+                decision: Decision::Allow,
+                reason: DecisionReason::Allowed,
+                rules: allowed,
+            };
+        }
+        if self.isolating.is_empty() {
+            return DirectionOutcome {
+                decision: Decision::Allow,
+                reason: DecisionReason::NotIsolated,
+                rules: Vec::new(),
+            };
+        }
+        let enforced = self.isolating.iter().any(|(_, audit)| !*audit);
+        DirectionOutcome {
+            decision: audit_or_deny(enforced),
+            reason: DecisionReason::DefaultDeny,
+            rules: if collect {
+                self.isolating.iter().map(|(r, _)| r.clone()).collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+/// The resolved policy of one identity, both directions.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct IdentityPolicy {
+    pub directions: [DirectionPolicy; 2],
+}
+
+impl IdentityPolicy {
+    pub fn direction(&self, d: Direction) -> Option<&DirectionPolicy> {
+        self.directions.get(d.index())
+    }
+
+    /// Resolves the policy of `identity` from the policies that select it
+    /// (given in a deterministic order).
+    pub fn compute<'a>(
+        identity: u32,
+        cache: &SelectorCache,
+        policies: impl Iterator<Item = &'a InstalledPolicy>,
+    ) -> IdentityPolicy {
+        let mut out = IdentityPolicy::default();
+        let mut allows: [Vec<Arc<BoundRule>>; 2] = [Vec::new(), Vec::new()];
+        for p in policies {
+            for part in &p.parts {
+                if !cache.selects(part.subject, identity) {
+                    continue;
+                }
+                for d in [Direction::Ingress, Direction::Egress] {
+                    let i = d.index();
+                    let (Some(dir), Some(allow), Some(rules)) = (
+                        out.directions.get_mut(i),
+                        allows.get_mut(i),
+                        part.rules.get(i),
+                    ) else {
+                        continue;
+                    };
+                    if let Some(Some(r)) = part.isolates.get(i) {
+                        dir.isolating.push((r.clone(), p.audit));
+                    }
+                    for r in rules {
+                        if r.deny {
+                            dir.rules.push(r.clone());
+                        } else {
+                            allow.push(r.clone());
+                        }
+                    }
+                }
+            }
+        }
+        for (dir, allow) in out.directions.iter_mut().zip(allows) {
+            dir.rules.extend(allow);
+        }
+        out
+    }
+}
