@@ -23,13 +23,16 @@ use crate::config::{Config, SliceMode, Source};
 use crate::endpoint::{self, DataInterner, EndpointData, PodInput};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::{Category, Event, EventLog, Severity};
+use crate::health::{Health, HealthTracker};
 use crate::identity::{IdentityAllocator, IdentityId, Restore, ServerMeta};
 use crate::labels::{LabelFilter, LabelSet, PodLabelInputs, pod_security_labels};
+use crate::metrics::{Metrics, TextWriter, escape_label, labelled_counts};
 use crate::model::{
     CiliumEndpointSlice, CiliumIdentity, CiliumNode, EventType, Kind, Labels, Namespace, Node,
     Object, WatchEvent, describe,
 };
 use crate::plan::{OpId, Outcome, PlannedWrite, Preconditions, Verb, WriteOp, WritePlan};
+use crate::ratelimit::TokenBucket;
 use crate::slicing::{EndpointIdx, GroupKey, ServerSlice, SliceId, SliceTable};
 use crate::validate;
 
@@ -188,6 +191,11 @@ pub struct Engine {
     next_seq: u64,
     events: EventLog,
     counters: Counters,
+    metrics: Metrics,
+    /// Slice writes per second, by node count.
+    bucket: TokenBucket,
+    cilium_nodes: usize,
+    health: HealthTracker,
 }
 
 impl Engine {
@@ -225,6 +233,10 @@ impl Engine {
             next_seq: 0,
             events: EventLog::new(config.events),
             counters: Counters::default(),
+            metrics: Metrics::default(),
+            bucket: TokenBucket::new(&config.write.rate_limits),
+            cilium_nodes: 0,
+            health: HealthTracker::new(config.write.error_threshold),
             config,
         })
     }
@@ -472,6 +484,7 @@ impl Engine {
         };
         let name = self.interner.strings.intern(&node.metadata.name);
         let state = self.nodes.entry(name.clone()).or_default();
+        let had = state.has_cilium_node;
         if deleted {
             state.cilium_ips.clear();
             state.has_cilium_node = false;
@@ -481,13 +494,30 @@ impl Engine {
             state.has_cilium_node = true;
             state.encryption_key = key;
         }
+        match (had, !deleted) {
+            (false, true) => self.cilium_nodes += 1,
+            (true, false) => self.cilium_nodes -= 1,
+            _ => {}
+        }
+        if self.bucket.set_nodes(self.cilium_nodes) {
+            let step = self.bucket.active();
+            let n = self.cilium_nodes;
+            self.events.record(
+                now,
+                Category::Slices,
+                Severity::Info,
+                "rate-limit-changed",
+                || "write rate limit".to_string(),
+                || format!("{n} nodes: {} writes/s, burst {}", step.limit, step.burst),
+            );
+        }
         self.refresh_node(&name, now);
         Ok(())
     }
 
     /// Number of CiliumNodes seen (drives the rate-limit step).
     pub fn node_count(&self) -> usize {
-        self.nodes.values().filter(|n| n.has_cilium_node).count()
+        self.cilium_nodes
     }
 
     fn refresh_node(&mut self, name: &Arc<str>, now: u64) {
@@ -1334,8 +1364,27 @@ impl Engine {
             Vec::new()
         };
         due.sort_unstable();
-        for (_, since, sid) in due {
+        for (standard, since, sid) in due {
+            if self.bucket.available(now) == 0 {
+                // The rest stay dirty, in order, for the next flush.
+                self.metrics.rate_limited_flushes += 1;
+                break;
+            }
+            let before = plan.writes.len();
+            let retry = self.slices.get(sid).is_some_and(|s| s.failures > 0);
             self.plan_slice(&mut plan, sid, since);
+            if plan.writes.len() > before {
+                self.bucket.try_take(now);
+                let delay = now.saturating_sub(since) as f64 / 1000.0;
+                if standard {
+                    self.metrics.queue_delay_standard.observe(delay);
+                } else {
+                    self.metrics.queue_delay_fast.observe(delay);
+                }
+                if retry {
+                    self.metrics.retries += 1;
+                }
+            }
         }
         for id in self.identities.wanted_deletes() {
             let Some(rec) = self.identities.get(id) else {
@@ -1456,6 +1505,7 @@ impl Engine {
             );
             return;
         }
+        self.metrics.ceps_per_ces.observe(desired.len() as f64);
         if let Some(s) = &server
             && s.stamps == desired
             && s.namespace_ok
@@ -1463,6 +1513,12 @@ impl Engine {
             self.counters.no_op_skips += 1;
             return;
         }
+        let (inserted, removed) = match &server {
+            Some(s) => sorted_difference_sizes(&desired, &s.stamps),
+            None => (desired.len(), 0),
+        };
+        self.metrics.cep_inserted_per_ces.observe(inserted as f64);
+        self.metrics.cep_removed_per_ces.observe(removed as f64);
         let obj = self.render_slice(sid);
         let op = self.op_id();
         let verb = if server.is_some() {
@@ -1601,10 +1657,31 @@ impl Engine {
                 format!("op {} is not awaiting an outcome", op.0),
             ));
         };
-        if outcome.is_success() {
-            self.counters.writes_succeeded += 1;
-        } else {
+        // Not-found on a delete and already-exists are the server agreeing
+        // with us or telling us news, not failures of the write path.
+        let failed = matches!(outcome, Outcome::Error { .. } | Outcome::Conflict);
+        if failed {
             self.counters.writes_failed += 1;
+        } else {
+            self.counters.writes_succeeded += 1;
+        }
+        if let Some(h) = self.health.record(now, failed) {
+            let (sev, kind, msg) = match &h {
+                Health::Healthy => (
+                    Severity::Info,
+                    "healthy",
+                    "writes succeed again".to_string(),
+                ),
+                Health::Degraded { reason } => (Severity::Error, "degraded", reason.clone()),
+            };
+            self.events.record(
+                now,
+                Category::Health,
+                sev,
+                kind,
+                || "write path".to_string(),
+                || msg,
+            );
         }
         match target {
             Target::Slice {
@@ -1652,6 +1729,7 @@ impl Engine {
                     resource_version: resource_version.clone(),
                 });
                 slice.failures = 0;
+                self.metrics.sync_success += 1;
                 if emptying {
                     self.slices.restore_dirty(sid, since);
                 }
@@ -1671,6 +1749,7 @@ impl Engine {
             }
             (Outcome::Success { .. } | Outcome::NotFound, Verb::Delete) => {
                 slice.server = None;
+                self.metrics.sync_success += 1;
                 if slice.members.is_empty() {
                     self.slices.remove(sid);
                 } else {
@@ -1687,10 +1766,12 @@ impl Engine {
             }
             (Outcome::NotFound, _) => {
                 // Gone on the server: create it again.
+                self.metrics.sync_fail_transient += 1;
                 slice.server = None;
                 self.slices.restore_dirty(sid, since);
             }
             (Outcome::AlreadyExists, _) | (Outcome::Conflict, _) => {
+                self.metrics.sync_fail_transient += 1;
                 // The server holds something else than we thought: rewrite
                 // against it. Its newest version arrives as an observed event,
                 // which re-plans at once; without one, retry after the backoff
@@ -1717,6 +1798,7 @@ impl Engine {
                 slice.not_before = now.saturating_add(delay);
                 let failures = slice.failures;
                 if failures > retry.max_retries {
+                    self.metrics.sync_fail_fatal += 1;
                     slice.failures = 0;
                     slice.not_before = 0;
                     let msg = message.clone();
@@ -1729,6 +1811,7 @@ impl Engine {
                         || format!("dropped after {failures} failed writes: {msg}; retried on the next change"),
                     );
                 } else {
+                    self.metrics.sync_fail_transient += 1;
                     self.slices.restore_dirty(sid, since);
                     let msg = message.clone();
                     self.events.record(
@@ -1878,22 +1961,254 @@ impl Engine {
         Some((slice, ep.identity))
     }
 
-    /// The earliest time at which `flush` could plan something not yet due.
+    /// The earliest time at which `flush` could plan something not yet due
+    /// (the sync delay, the rate limiter and identity grace periods).
     pub fn next_due(&self) -> Option<u64> {
         let slice = self
             .slices
             .oldest_dirty()
-            .map(|t| t.saturating_add(self.config.write.sync_delay_ms));
+            .map(|t| t.saturating_add(self.config.write.sync_delay_ms))
+            .map(|t| t.max(self.bucket.next_token_at(t)));
         match (slice, self.identities.next_expiry()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
 
+    /// Marks every slice for comparison with the server at the next flush
+    /// (level-triggered resync). Equal slices cost no write; slices dropped
+    /// after their retries are picked up again.
+    pub fn resync(&mut self, now: u64) {
+        let ids: Vec<SliceId> = self.slices.ids().collect();
+        for sid in ids {
+            if let Some(s) = self.slices.get_mut(sid) {
+                s.failures = 0;
+                s.not_before = 0;
+            }
+            self.slices.mark_dirty(sid, now);
+        }
+        self.retry_waiting(now);
+    }
+
+    /// Healthy, or degraded with the reason.
+    pub fn health(&self) -> &Health {
+        self.health.state()
+    }
+
+    /// Records an apply duration the caller measured (the engine reads no clock).
+    pub fn observe_apply_seconds(&mut self, seconds: f64) {
+        self.metrics.apply_seconds.observe(seconds);
+    }
+
+    /// Records a snapshot publish duration the caller measured.
+    pub fn observe_publish_seconds(&mut self, seconds: f64) {
+        self.metrics.publish_seconds.observe(seconds);
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// All metrics in the Prometheus text exposition format.
+    pub fn metrics_text(&self) -> String {
+        let m = &self.metrics;
+        let st = self.stats();
+        let c = &self.counters;
+        let mut w = TextWriter::new();
+        w.histograms(
+            "cilium_operator_number_of_ceps_per_ces",
+            "The number of CEPs batched in a CES",
+            &[("", &m.ceps_per_ces)],
+        );
+        w.histograms(
+            "cilium_operator_number_of_cep_changes_per_ces",
+            "The number of changed CEPs in each CES update",
+            &[
+                ("opcode=\"cepinserted\"", &m.cep_inserted_per_ces),
+                ("opcode=\"cepremoved\"", &m.cep_removed_per_ces),
+            ],
+        );
+        w.labelled(
+            "cilium_operator_ces_sync_total",
+            "counter",
+            "The number of completed CES syncs by outcome",
+            &[
+                (
+                    "outcome=\"success\",failure_type=\"\"".to_string(),
+                    m.sync_success as f64,
+                ),
+                (
+                    "outcome=\"fail\",failure_type=\"transient\"".to_string(),
+                    m.sync_fail_transient as f64,
+                ),
+                (
+                    "outcome=\"fail\",failure_type=\"fatal\"".to_string(),
+                    m.sync_fail_fatal as f64,
+                ),
+            ],
+        );
+        w.histograms(
+            "cilium_operator_ces_queueing_delay_seconds",
+            "CiliumEndpointSlice queueing delay in seconds",
+            &[
+                ("queue=\"fast\"", &m.queue_delay_fast),
+                ("queue=\"standard\"", &m.queue_delay_standard),
+            ],
+        );
+        w.gauge(
+            "sliceplane_endpoints",
+            "Endpoints the engine holds",
+            st.endpoints as f64,
+        );
+        w.gauge(
+            "sliceplane_endpoints_waiting",
+            "Endpoints waiting for an identity number",
+            st.endpoints_waiting as f64,
+        );
+        w.gauge(
+            "sliceplane_slices",
+            "Slices in the desired state",
+            st.slices as f64,
+        );
+        w.gauge(
+            "sliceplane_identities",
+            "Identities known to the engine",
+            st.identities as f64,
+        );
+        w.gauge(
+            "sliceplane_dirty_slices",
+            "Slices waiting to be written",
+            st.dirty_slices as f64,
+        );
+        w.gauge(
+            "sliceplane_pending_writes",
+            "Writes planned and awaiting their outcome",
+            st.in_flight as f64,
+        );
+        w.gauge(
+            "sliceplane_nodes",
+            "CiliumNodes seen (drives the rate limit)",
+            self.cilium_nodes as f64,
+        );
+        let step = self.bucket.active();
+        w.gauge(
+            "sliceplane_rate_limit_writes_per_second",
+            "Active write rate limit",
+            step.limit,
+        );
+        w.gauge(
+            "sliceplane_rate_limit_burst",
+            "Active write burst",
+            f64::from(step.burst),
+        );
+        w.counter(
+            "sliceplane_write_retries_total",
+            "Writes planned again after a failure",
+            m.retries,
+        );
+        w.counter(
+            "sliceplane_rate_limited_flushes_total",
+            "Flushes that left due writes to the rate limiter",
+            m.rate_limited_flushes,
+        );
+        w.labelled(
+            "sliceplane_writes_planned_total",
+            "counter",
+            "Writes planned, by object kind and verb",
+            &labelled_counts(&c.writes_planned, |(k, v)| {
+                format!("kind=\"{}\",verb=\"{}\"", escape_label(k), escape_label(v))
+            }),
+        );
+        w.labelled(
+            "sliceplane_input_events_total",
+            "counter",
+            "Input events by result",
+            &[
+                ("result=\"applied\"".to_string(), c.events_applied as f64),
+                ("result=\"rejected\"".to_string(), c.events_rejected as f64),
+                (
+                    "result=\"other_shard\"".to_string(),
+                    c.events_ignored_other_shard as f64,
+                ),
+                (
+                    "result=\"other_source\"".to_string(),
+                    c.events_ignored_other_source as f64,
+                ),
+            ],
+        );
+        w.counter(
+            "sliceplane_no_op_writes_skipped_total",
+            "Due slices found equal to the server",
+            c.no_op_skips,
+        );
+        w.counter(
+            "sliceplane_identities_allocated_total",
+            "Identity numbers allocated",
+            c.identities_allocated,
+        );
+        w.counter(
+            "sliceplane_identity_exhausted_total",
+            "Times no identity number was free",
+            c.identity_exhausted,
+        );
+        w.counter(
+            "sliceplane_compaction_moves_total",
+            "Endpoints moved by compaction",
+            c.compaction_moves,
+        );
+        w.counter(
+            "sliceplane_events_dropped_total",
+            "Events dropped because nobody drained them",
+            self.events.dropped,
+        );
+        w.gauge(
+            "sliceplane_degraded",
+            "1 when the write path is degraded",
+            if self.health.state().is_degraded() {
+                1.0
+            } else {
+                0.0
+            },
+        );
+        w.histograms(
+            "sliceplane_apply_duration_seconds",
+            "Apply durations measured by the caller",
+            &[("", &m.apply_seconds)],
+        );
+        w.histograms(
+            "sliceplane_snapshot_publish_duration_seconds",
+            "Snapshot publish durations measured by the caller",
+            &[("", &m.publish_seconds)],
+        );
+        w.finish()
+    }
+
     /// Ops awaiting an outcome.
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
     }
+}
+
+/// Sizes of `a - b` and `b - a` for sorted slices.
+fn sorted_difference_sizes(a: &[u64], b: &[u64]) -> (usize, usize) {
+    let (mut i, mut j, mut only_a, mut only_b) = (0, 0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => {
+                only_a += 1;
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                only_b += 1;
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    (only_a + a.len() - i, only_b + b.len() - j)
 }
 
 /// The stamp of an entry's content: equal content, equal stamp (DESIGN: a

@@ -14,12 +14,15 @@ pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod identity;
 pub mod labels;
+pub mod metrics;
 pub mod mirror;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod ratelimit;
 pub mod slicing;
 pub mod validate;
 

@@ -137,19 +137,33 @@ impl Mirror {
         Ok(())
     }
 
-    /// Flushes and applies until nothing more is planned (at most `rounds`
-    /// rounds), returning the number of writes. Time is advanced past the
-    /// sync delay so every dirty slice is due.
+    /// Flushes and applies until nothing more is due (at most `rounds`
+    /// flushes that planned something), returning the number of writes.
+    /// Time moves forward to whenever the engine says the next write is due
+    /// (sync delay, rate limiter, backoff), but never past identity grace
+    /// periods: identities age out only when the caller's own time says so.
     pub fn settle(&mut self, engine: &mut Engine, now: u64, rounds: usize) -> Result<usize> {
-        let t = now.saturating_add(engine.config().write.sync_delay_ms);
+        let mut t = now.saturating_add(engine.config().write.sync_delay_ms);
         let mut writes = 0;
-        for _ in 0..rounds {
+        let mut planned_rounds = 0;
+        // Bounded: each round either plans writes or advances to a due time.
+        for _ in 0..rounds.saturating_mul(4).max(4) {
             let plan = engine.flush(t);
             if plan.is_empty() {
-                break;
+                match engine.next_due() {
+                    Some(due) if due > t && engine.stats().dirty_slices > 0 => {
+                        t = due;
+                        continue;
+                    }
+                    _ => break,
+                }
             }
             writes += plan.len();
             self.apply_plan(engine, &plan, t)?;
+            planned_rounds += 1;
+            if planned_rounds >= rounds {
+                break;
+            }
         }
         Ok(writes)
     }
