@@ -61,11 +61,11 @@ impl TokenBucket {
     }
 
     fn refill(&mut self, now: u64) {
-        if let Some(last) = self.last_refill {
-            if now > last {
-                let add = (now - last) as f64 / 1000.0 * self.active.limit;
-                self.tokens = (self.tokens + add).min(f64::from(self.active.burst));
-            }
+        if let Some(last) = self.last_refill
+            && now > last
+        {
+            let add = (now - last) as f64 / 1000.0 * self.active.limit;
+            self.tokens = (self.tokens + add).min(f64::from(self.active.burst));
         }
         if self.last_refill.is_none_or(|l| now > l) {
             self.last_refill = Some(now);
