@@ -12,6 +12,10 @@
 //! - flush/<scale>: one flush after 1,000 endpoint changes.
 //! - event_to_plan/<scale>: one endpoint change then the flush that carries
 //!   it (sync delay 0, no rate limit): the per-event latency to a planned op.
+//! - restart_adoption/<scale>: restart on an unchanged cluster (adopt the
+//!   server's slices, plan nothing).
+//! - flush_rate_limited/<scale>: a flush after 1,000 changes with the default
+//!   10/s burst-20 limiter.
 
 use std::hint::black_box;
 
@@ -34,7 +38,14 @@ fn config(source: Source) -> Config {
         },
         ..Config::default()
     };
+    // §12 figures are taken with sync delay 0 and no rate limit: the whole
+    // plan is due at once. (`flush_rate_limited` puts the default back.)
     c.write.sync_delay_ms = 0;
+    c.write.rate_limits = vec![sliceplane::config::RateLimitStep {
+        nodes: 0,
+        limit: 1e12,
+        burst: u32::MAX,
+    }];
     c
 }
 
@@ -205,5 +216,88 @@ fn flush_and_latency(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, cold_build, churn_apply, flush_and_latency);
+/// Restart: a fresh engine fed the slices the server holds plus the same
+/// cluster, initial sync (adoption) and the first flush, which must plan
+/// nothing for an unchanged cluster.
+fn restart(c: &mut Criterion) {
+    let mut g = c.benchmark_group("restart_adoption");
+    g.sample_size(10);
+    for scale in scales() {
+        let cluster = Cluster::generate(&WorkloadSpec::scale(scale)).expect("valid spec");
+        let initial: Vec<WatchEvent> = cluster.initial_events_iter(Source::CiliumEndpoints).map(|t| t.event).collect();
+        let mut first = build(&initial, Source::CiliumEndpoints);
+        let mut mirror = Mirror::new();
+        mirror.settle(&mut first, 0, 1_000_000).expect("settles");
+        let slices: Vec<WatchEvent> = mirror
+            .slices
+            .values()
+            .map(|s| WatchEvent::added(sliceplane::Object::CiliumEndpointSlice(s.clone())))
+            .collect();
+        drop(first);
+        g.throughput(Throughput::Elements(cluster.pods().len() as u64));
+        g.bench_function(BenchmarkId::new("ciliumendpoints", scale), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    let mut e = Engine::new(config(Source::CiliumEndpoints)).expect("valid config");
+                    for ev in slices.iter().chain(initial.iter()) {
+                        e.apply(ev, 0).expect("valid");
+                    }
+                    e.initial_sync_done(0);
+                    let plan = e.flush(1_000_000);
+                    total += start.elapsed();
+                    assert!(plan.is_empty(), "an unchanged cluster costs zero writes");
+                    drop(e);
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Flush after 1,000 changes with the default rate limit (10/s, burst 20).
+fn flush_rate_limited(c: &mut Criterion) {
+    let mut g = c.benchmark_group("flush_rate_limited");
+    g.sample_size(10);
+    for scale in scales() {
+        let mut cluster = Cluster::generate(&WorkloadSpec::scale(scale)).expect("valid spec");
+        let initial: Vec<WatchEvent> = cluster.initial_events_iter(Source::CiliumEndpoints).map(|t| t.event).collect();
+        let trace: Vec<WatchEvent> = cluster
+            .churn(Trace::RollingUpdate, Source::CiliumEndpoints, 7)
+            .into_iter()
+            .map(|t| t.event)
+            .collect();
+        let mut limited = config(Source::CiliumEndpoints);
+        limited.write.rate_limits = Config::default().write.rate_limits;
+        let mut base = Engine::new(limited).expect("valid config");
+        for ev in &initial {
+            base.apply(ev, 0).expect("valid");
+        }
+        base.initial_sync_done(0);
+        Mirror::new().settle(&mut base, 0, 1_000_000).expect("settles");
+        g.bench_function(BenchmarkId::new("after_1000_changes", scale), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let mut e = base.clone();
+                    let t = 10_000_000;
+                    for ev in trace.iter().take(1000) {
+                        let _ = e.apply(ev, t);
+                    }
+                    let start = Instant::now();
+                    let plan = e.flush(t);
+                    total += start.elapsed();
+                    assert!(plan.len() <= 20, "burst 20");
+                    black_box(plan.len());
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, cold_build, churn_apply, flush_and_latency, restart, flush_rate_limited);
 criterion_main!(benches);
