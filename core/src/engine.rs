@@ -1789,6 +1789,12 @@ impl Engine {
                 self.slices.restore_dirty(sid, since);
             }
             (Outcome::Error { message }, _) => {
+                // The write may have reached the server before the error (a
+                // timeout after commit): what it holds is unknown now, so the
+                // next flush compares against nothing and rewrites.
+                if let Some(server) = slice.server.as_mut() {
+                    server.stamps = vec![u64::MAX];
+                }
                 slice.failures += 1;
                 let shift = slice.failures.saturating_sub(1).min(30);
                 let delay = retry
