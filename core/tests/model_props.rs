@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use sliceplane::config::{SliceMode, Source};
 use sliceplane::mirror::Mirror;
 use sliceplane::model::{CiliumEndpoint, CiliumNode, Namespace, Object, Pod, WatchEvent};
-use sliceplane::plan::Outcome;
+use sliceplane::plan::{Outcome, WriteOp};
 use sliceplane::{Config, Engine};
 
 const NAMESPACES: [&str; 3] = ["ns-a", "ns-b", "ns-c"];
@@ -55,6 +55,12 @@ enum Op {
         key: u8,
         ipv: u8,
     },
+    /// Another writer deletes (kind 0) or edits (kind 1: drops the last
+    /// entry) a slice on the server; the engine observes it and must repair.
+    Foreign {
+        pick: u8,
+        kind: u8,
+    },
     /// Flush at `now += dt`; outcomes drawn from `outcomes`.
     Flush {
         dt: u16,
@@ -85,6 +91,7 @@ fn op_strategy(namespaces: usize) -> impl Strategy<Value = Op> {
         1 => (ns.clone(), 0..NAMES as u8).prop_map(|(ns, name)| Op::NotReady { ns, name }),
         1 => (ns, 0..3u8).prop_map(|(ns, team)| Op::NsLabel { ns, team }),
         1 => (0..2u8, 0..3u8, 0..3u8).prop_map(|(node, key, ipv)| Op::Node { node, key, ipv }),
+        1 => (any::<u8>(), 0..2u8).prop_map(|(pick, kind)| Op::Foreign { pick, kind }),
         4 => (0..1500u16, any::<u64>()).prop_map(|(dt, outcomes)| Op::Flush { dt, outcomes }),
     ]
 }
@@ -281,7 +288,7 @@ fn event_for(case: &Case, model: &mut Model, op: &Op) -> Option<WatchEvent> {
             let exists = model.nodes.insert(name.to_string(), n.clone()).is_some();
             Some(typed(exists, Object::CiliumNode(n)))
         }
-        (Op::Flush { .. }, _) => None,
+        (Op::Flush { .. } | Op::Foreign { .. }, _) => None,
     }
 }
 
@@ -355,6 +362,25 @@ fn check_slices(case: &Case, model: &Model, e: &Engine) -> Result<(), TestCaseEr
     Ok(())
 }
 
+/// Edits the mirror as another writer would and returns the watch event the
+/// engine observes.
+fn foreign_edit(m: &mut Mirror, pick: u8, kind: u8) -> Option<WatchEvent> {
+    let name = m
+        .slices
+        .keys()
+        .nth(pick as usize % m.slices.len().max(1))?
+        .clone();
+    if kind == 0 {
+        let s = m.slices.remove(&name)?;
+        return Some(WatchEvent::deleted(Object::CiliumEndpointSlice(s)));
+    }
+    let mut s = m.slices[&name].clone();
+    s.endpoints.pop()?;
+    assert!(m.apply(&WriteOp::UpdateSlice(s)).is_success());
+    let stored = m.slices[&name].clone();
+    Some(WatchEvent::modified(Object::CiliumEndpointSlice(stored)))
+}
+
 struct Run {
     trace: String,
     engine: Engine,
@@ -401,6 +427,11 @@ fn run(case: &Case) -> Result<Run, TestCaseError> {
         if let Some(ev) = event_for(case, &mut model, op) {
             e.apply(&ev, now)
                 .map_err(|err| TestCaseError::fail(format!("apply {ev:?}: {err}")))?;
+        } else if let Op::Foreign { pick, kind } = op {
+            if let Some(ev) = foreign_edit(&mut m, *pick, *kind) {
+                trace.push_str(&format!("foreign {ev:?}\n"));
+                e.apply(&ev, now).unwrap();
+            }
         } else if let Op::Flush { dt, outcomes } = op {
             if !synced {
                 continue;
