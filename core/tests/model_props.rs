@@ -381,6 +381,26 @@ fn foreign_edit(m: &mut Mirror, pick: u8, kind: u8) -> Option<WatchEvent> {
     Some(WatchEvent::modified(Object::CiliumEndpointSlice(stored)))
 }
 
+/// fcfs: an endpoint stays in its slice for life, even when its identity
+/// or IP changes (DESIGN.md §4); leaving (delete, not ready) ends its life.
+fn check_sticky(
+    case: &Case,
+    model: &Model,
+    e: &Engine,
+    sticky: &mut BTreeMap<(String, String), String>,
+) -> Result<(), TestCaseError> {
+    let live = model.live(case.source);
+    sticky.retain(|k, _| live.contains_key(k));
+    for k in live.keys() {
+        let (slice, _) = e.endpoint(&k.0, &k.1).expect("live endpoint known");
+        let slice = slice.expect("live endpoint placed").to_string();
+        if let Some(prev) = sticky.insert(k.clone(), slice.clone()) {
+            prop_assert_eq!(prev, slice, "fcfs endpoint {:?} moved", k);
+        }
+    }
+    Ok(())
+}
+
 struct Run {
     trace: String,
     engine: Engine,
@@ -418,6 +438,8 @@ fn run(case: &Case) -> Result<Run, TestCaseError> {
             .unwrap();
     }
     let mut synced = false;
+    // fcfs: (ns, name) → slice, for endpoints live without a break since placement.
+    let mut sticky: BTreeMap<(String, String), String> = BTreeMap::new();
     for (i, op) in case.ops.iter().enumerate() {
         if !synced && i >= case.before_sync {
             e.initial_sync_done(now);
@@ -457,6 +479,9 @@ fn run(case: &Case) -> Result<Run, TestCaseError> {
         }
         if synced {
             check_slices(case, &model, &e)?;
+            if case.mode == SliceMode::Fcfs {
+                check_sticky(case, &model, &e, &mut sticky)?;
+            }
         }
     }
     if !synced {
