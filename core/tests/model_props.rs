@@ -339,6 +339,21 @@ fn check_slices(case: &Case, model: &Model, e: &Engine) -> Result<(), TestCaseEr
             match case.source {
                 Source::Ciliumendpoints => prop_assert_eq!(&x.id.to_string(), idkey),
                 Source::Pods => {
+                    // Node IP and IPsec key come from the pod's CiliumNode.
+                    let node = model.pods[&k].spec.node_name.clone().unwrap();
+                    let cn = &model.nodes[&node];
+                    prop_assert_eq!(
+                        x.networking.node.as_deref(),
+                        Some(cn.spec.addresses[0].ip.as_str()),
+                        "node IP of {:?}",
+                        k
+                    );
+                    prop_assert_eq!(
+                        x.encryption.key,
+                        cn.spec.encryption.as_ref().map_or(0, |e| e.key),
+                        "encryption key of {:?}",
+                        k
+                    );
                     // Same security labels ⇔ same number.
                     let id = x.id.to_string();
                     if let Some(prev) = ids_by_key.insert(idkey.clone(), id.clone()) {
