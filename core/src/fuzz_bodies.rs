@@ -294,7 +294,18 @@ pub fn event_sequence(data: &[u8]) {
     config.identity.gc_grace_ms = 10_000;
     let max = config.slicing.max_endpoints_per_slice as usize;
     let (source, mode) = (config.source, config.slicing.mode);
-    let mut engine = Engine::new(config).expect("valid config");
+    // Engine::new compiles the label filter's regexes, which dominates a
+    // fuzz run: clone a fresh engine from a per-config cache instead.
+    thread_local! {
+        static FRESH: std::cell::RefCell<BTreeMap<u8, Engine>> =
+            const { std::cell::RefCell::new(BTreeMap::new()) };
+    }
+    let mut engine = FRESH.with(|f| {
+        f.borrow_mut()
+            .entry(head)
+            .or_insert_with(|| Engine::new(config).expect("valid config"))
+            .clone()
+    });
     let mut mirror = Mirror::new();
     let mut model = Model::default();
     let mut now = 0u64;
