@@ -77,6 +77,9 @@ struct Case {
     namespaces: usize,
     /// Percentage of writes that fail (Error or Conflict, not applied).
     fail_pct: u64,
+    /// Percentage of writes whose outcome arrives only at the next flush
+    /// (writes in flight while events arrive and the engine plans again).
+    defer_pct: u64,
     /// Ops applied before `initial_sync_done`.
     before_sync: usize,
     ops: Vec<Op>,
@@ -105,9 +108,10 @@ fn case_strategy() -> impl Strategy<Value = Case> {
         2..=3usize,
         prop_oneof![Just(0u64), Just(20u64), Just(50u64)],
         0..6usize,
+        prop_oneof![Just(0u64), Just(30u64)],
     )
         .prop_flat_map(
-            |(source, mode, max, sync_delay, namespaces, fail_pct, before_sync)| {
+            |(source, mode, max, sync_delay, namespaces, fail_pct, before_sync, defer_pct)| {
                 proptest::collection::vec(op_strategy(namespaces), 1..60).prop_map(move |ops| {
                     Case {
                         source,
@@ -116,6 +120,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
                         sync_delay,
                         namespaces,
                         fail_pct,
+                        defer_pct,
                         before_sync,
                         ops,
                     }
@@ -416,6 +421,20 @@ fn check_sticky(
     Ok(())
 }
 
+/// Sends one write: an injected failure (not applied) or the mirror's answer.
+fn send(case: &Case, m: &mut Mirror, op: &WriteOp, rng: &mut u64) -> Outcome {
+    let r = draw(rng) % 100;
+    if r < case.fail_pct / 2 {
+        Outcome::Error {
+            message: "injected".into(),
+        }
+    } else if r < case.fail_pct {
+        Outcome::Conflict
+    } else {
+        m.apply(op)
+    }
+}
+
 struct Run {
     trace: String,
     engine: Engine,
@@ -453,6 +472,7 @@ fn run(case: &Case) -> Result<Run, TestCaseError> {
             .unwrap();
     }
     let mut synced = false;
+    let mut pending: Vec<(sliceplane::OpId, WriteOp)> = Vec::new();
     // fcfs: (ns, name) → slice, for endpoints live without a break since placement.
     let mut sticky: BTreeMap<(String, String), String> = BTreeMap::new();
     for (i, op) in case.ops.iter().enumerate() {
@@ -474,20 +494,21 @@ fn run(case: &Case) -> Result<Run, TestCaseError> {
                 continue;
             }
             now += *dt as u64;
+            let mut rng = *outcomes;
+            // Outcomes of writes sent at the previous flush arrive first.
+            for (id, op) in std::mem::take(&mut pending) {
+                let outcome = send(case, &mut m, &op, &mut rng);
+                trace.push_str(&format!("late {outcome:?}\n"));
+                e.report(id, &outcome, now).unwrap();
+            }
             let plan = e.flush(now);
             trace.push_str(&plan.to_json_lines());
-            let mut rng = *outcomes;
             for w in &plan.writes {
-                let r = draw(&mut rng) % 100;
-                let outcome = if r < case.fail_pct / 2 {
-                    Outcome::Error {
-                        message: "injected".into(),
-                    }
-                } else if r < case.fail_pct {
-                    Outcome::Conflict
-                } else {
-                    m.apply(&w.op)
-                };
+                if draw(&mut rng) % 100 < case.defer_pct {
+                    pending.push((w.id, w.op.clone()));
+                    continue;
+                }
+                let outcome = send(case, &mut m, &w.op, &mut rng);
                 trace.push_str(&format!("{outcome:?}\n"));
                 e.report(w.id, &outcome, now).unwrap();
             }
@@ -503,6 +524,13 @@ fn run(case: &Case) -> Result<Run, TestCaseError> {
         e.initial_sync_done(now);
         check_slices(case, &model, &e)?;
     }
+    let mut rng = 1;
+    for (id, op) in pending {
+        let outcome = send(case, &mut m, &op, &mut rng);
+        trace.push_str(&format!("late {outcome:?}\n"));
+        e.report(id, &outcome, now).unwrap();
+    }
+    prop_assert_eq!(e.in_flight(), 0);
     Ok(Run {
         trace,
         engine: e,
