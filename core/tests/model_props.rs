@@ -80,6 +80,8 @@ struct Case {
     /// Percentage of writes whose outcome arrives only at the next flush
     /// (writes in flight while events arrive and the engine plans again).
     defer_pct: u64,
+    /// Compaction on (small move budget); fcfs stickiness is then not checked.
+    compaction: bool,
     /// Ops applied before `initial_sync_done`.
     before_sync: usize,
     ops: Vec<Op>,
@@ -108,10 +110,19 @@ fn case_strategy() -> impl Strategy<Value = Case> {
         2..=3usize,
         prop_oneof![Just(0u64), Just(20u64), Just(50u64)],
         0..6usize,
-        prop_oneof![Just(0u64), Just(30u64)],
+        (prop_oneof![Just(0u64), Just(30u64)], any::<bool>()),
     )
         .prop_flat_map(
-            |(source, mode, max, sync_delay, namespaces, fail_pct, before_sync, defer_pct)| {
+            |(
+                source,
+                mode,
+                max,
+                sync_delay,
+                namespaces,
+                fail_pct,
+                before_sync,
+                (defer_pct, compaction),
+            )| {
                 proptest::collection::vec(op_strategy(namespaces), 1..60).prop_map(move |ops| {
                     Case {
                         source,
@@ -121,6 +132,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
                         namespaces,
                         fail_pct,
                         defer_pct,
+                        compaction,
                         before_sync,
                         ops,
                     }
@@ -301,6 +313,8 @@ fn cfg(case: &Case) -> Config {
     let mut c = config(case.source, case.mode, case.max);
     c.write.sync_delay_ms = case.sync_delay;
     c.seed = 7;
+    c.slicing.compaction.enabled = case.compaction;
+    c.slicing.compaction.move_budget = 2;
     c
 }
 
@@ -515,7 +529,7 @@ fn run(case: &Case) -> Result<Run, TestCaseError> {
         }
         if synced {
             check_slices(case, &model, &e)?;
-            if case.mode == SliceMode::Fcfs {
+            if case.mode == SliceMode::Fcfs && !case.compaction {
                 check_sticky(case, &model, &e, &mut sticky)?;
             }
         }
