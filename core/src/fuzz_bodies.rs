@@ -271,6 +271,29 @@ fn check(engine: &Engine, model: &Model, max: usize, mode: SliceMode) {
     }
 }
 
+/// Applies an event; a rejected one must change nothing (DESIGN.md §2).
+fn apply_checked(engine: &mut Engine, ev: &WatchEvent, now: u64) -> bool {
+    let before = (
+        engine.desired_slices(),
+        engine.desired_identities(),
+        engine.next_due(),
+        engine.stats(),
+    );
+    match engine.apply(ev, now) {
+        Ok(()) => true,
+        Err(err) => {
+            let after = (
+                engine.desired_slices(),
+                engine.desired_identities(),
+                engine.next_due(),
+                engine.stats(),
+            );
+            assert!(before == after, "rejected input changed the engine: {err}");
+            false
+        }
+    }
+}
+
 /// Random engine operations; no panic and the key slice invariants.
 pub fn event_sequence(data: &[u8]) {
     let mut b = Bytes { data, pos: 0 };
@@ -322,9 +345,11 @@ pub fn event_sequence(data: &[u8]) {
                     c.metadata.name.clone(),
                 );
                 let live = ty != EventType::Deleted && live_cep(&c);
-                let ok = engine
-                    .apply(&WatchEvent::new(ty, Object::CiliumEndpoint(c)), now)
-                    .is_ok();
+                let ok = apply_checked(
+                    &mut engine,
+                    &WatchEvent::new(ty, Object::CiliumEndpoint(c)),
+                    now,
+                );
                 if ok && source == Source::Ciliumendpoints {
                     model.live.insert(key, live);
                 }
@@ -337,9 +362,7 @@ pub fn event_sequence(data: &[u8]) {
                     p.metadata.name.clone(),
                 );
                 let live = ty != EventType::Deleted && live_pod(&p);
-                let ok = engine
-                    .apply(&WatchEvent::new(ty, Object::Pod(p)), now)
-                    .is_ok();
+                let ok = apply_checked(&mut engine, &WatchEvent::new(ty, Object::Pod(p)), now);
                 if ok && source == Source::Pods {
                     model.live.insert(key, live);
                 }
@@ -362,7 +385,11 @@ pub fn event_sequence(data: &[u8]) {
                         ..meta(None, ns_of(&mut b))
                     },
                 };
-                let _ = engine.apply(&WatchEvent::new(ty, Object::Namespace(ns)), now);
+                apply_checked(
+                    &mut engine,
+                    &WatchEvent::new(ty, Object::Namespace(ns)),
+                    now,
+                );
             }
             5 => {
                 let ty = event_type(&mut b);
@@ -378,12 +405,20 @@ pub fn event_sequence(data: &[u8]) {
                         }),
                     },
                 };
-                let _ = engine.apply(&WatchEvent::new(ty, Object::CiliumNode(n)), now);
+                apply_checked(
+                    &mut engine,
+                    &WatchEvent::new(ty, Object::CiliumNode(n)),
+                    now,
+                );
             }
             6 => {
                 let ty = event_type(&mut b);
                 let s = gen_slice(&mut b);
-                let _ = engine.apply(&WatchEvent::new(ty, Object::CiliumEndpointSlice(s)), now);
+                apply_checked(
+                    &mut engine,
+                    &WatchEvent::new(ty, Object::CiliumEndpointSlice(s)),
+                    now,
+                );
             }
             7 => {
                 if !synced {
