@@ -14,6 +14,8 @@ pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzz_bodies;
 pub mod health;
 pub mod identity;
 pub mod labels;
