@@ -22,6 +22,13 @@ pub struct Item {
     pub event: Result<WatchEvent, Error>,
 }
 
+/// One JSON value read from a source, before it is read as an event.
+pub struct RawItem {
+    /// `file:position`.
+    pub at: String,
+    pub value: Result<Value, Error>,
+}
+
 /// Splits lines into JSON values.
 pub struct Parser {
     source: String,
@@ -44,6 +51,20 @@ impl Parser {
 
     /// Feeds one line (without its newline); returns completed items.
     pub fn push_line(&mut self, line: &str, out: &mut Vec<Item>) {
+        let mut raw = Vec::new();
+        self.push_line_raw(line, &mut raw);
+        expand_all(raw, out);
+    }
+
+    /// End of input: parses what is left.
+    pub fn finish(&mut self, out: &mut Vec<Item>) {
+        let mut raw = Vec::new();
+        self.finish_raw(&mut raw);
+        expand_all(raw, out);
+    }
+
+    /// As [`push_line`](Self::push_line), yielding the values themselves.
+    pub fn push_line_raw(&mut self, line: &str, out: &mut Vec<RawItem>) {
         self.line += 1;
         if self.buf.trim().is_empty() {
             self.buf.clear();
@@ -59,12 +80,12 @@ impl Parser {
         }
     }
 
-    /// End of input: parses what is left.
-    pub fn finish(&mut self, out: &mut Vec<Item>) {
+    /// As [`finish`](Self::finish), yielding the values themselves.
+    pub fn finish_raw(&mut self, out: &mut Vec<RawItem>) {
         self.parse(true, out);
     }
 
-    fn parse(&mut self, eof: bool, out: &mut Vec<Item>) {
+    fn parse(&mut self, eof: bool, out: &mut Vec<RawItem>) {
         let buf = std::mem::take(&mut self.buf);
         let mut stream = serde_json::Deserializer::from_str(&buf).into_iter::<Value>();
         let mut consumed = 0;
@@ -84,7 +105,10 @@ impl Parser {
                     } else {
                         format!("{}:{}", self.source, start_line)
                     };
-                    expand(pos, v, out);
+                    out.push(RawItem {
+                        at: pos,
+                        value: Ok(v),
+                    });
                 }
                 Some(Err(e)) if e.is_eof() && !eof => {
                     // Incomplete: keep the rest for the next lines.
@@ -93,9 +117,9 @@ impl Parser {
                 Some(Err(e)) => {
                     let err_line = self.buf_line + e.line().saturating_sub(1);
                     self.index += 1;
-                    out.push(Item {
+                    out.push(RawItem {
                         at: format!("{}:{}", self.source, err_line),
-                        event: Err(Error::new(
+                        value: Err(Error::new(
                             ErrorCode::MalformedInput,
                             "",
                             "",
@@ -131,6 +155,18 @@ impl Parser {
     }
 }
 
+fn expand_all(raw: Vec<RawItem>, out: &mut Vec<Item>) {
+    for r in raw {
+        match r.value {
+            Ok(v) => expand(r.at, v, out),
+            Err(e) => out.push(Item {
+                at: r.at,
+                event: Err(e),
+            }),
+        }
+    }
+}
+
 /// A value is a watch event, a bare object (ADDED), or a List of objects.
 fn expand(pos: String, v: Value, out: &mut Vec<Item>) {
     let is_list = v
@@ -157,20 +193,90 @@ fn expand(pos: String, v: Value, out: &mut Vec<Item>) {
 
 /// Reads a whole source (`-` is stdin) into items.
 pub fn read_all(path: &str) -> anyhow::Result<Vec<Item>> {
+    let mut out = Vec::new();
+    expand_all(read_values(path)?, &mut out);
+    Ok(out)
+}
+
+/// The display name of a source: `<stdin>` for `-`.
+pub fn source_name(path: &str) -> &str {
+    if path == "-" { "<stdin>" } else { path }
+}
+
+/// Reads a whole source (`-` is stdin) into JSON values, without reading
+/// them as events (Lists are not expanded).
+pub fn read_values(path: &str) -> anyhow::Result<Vec<RawItem>> {
     let reader: Box<dyn Read> = if path == "-" {
         Box::new(std::io::stdin())
     } else {
         Box::new(File::open(path).map_err(|e| anyhow::anyhow!("cannot open {path}: {e}"))?)
     };
-    let name = if path == "-" { "<stdin>" } else { path };
+    let name = source_name(path);
     let mut parser = Parser::new(name);
     let mut out = Vec::new();
     for line in BufReader::new(reader).lines() {
         let line = line.map_err(|e| anyhow::anyhow!("cannot read {name}: {e}"))?;
-        parser.push_line(&line, &mut out);
+        parser.push_line_raw(&line, &mut out);
     }
-    parser.finish(&mut out);
+    parser.finish_raw(&mut out);
     Ok(out)
+}
+
+/// Parses text into JSON values: YAML documents separated by `---` (each
+/// may be a List), or, when the text starts with `{` or `[`, JSON lines or
+/// a concatenated JSON stream. Empty YAML documents are skipped; a YAML
+/// syntax error ends the source (the YAML parser cannot resume).
+pub fn parse_documents(name: &str, text: &str) -> Vec<RawItem> {
+    let mut out = Vec::new();
+    if text.trim_start().starts_with(['{', '[']) {
+        let mut parser = Parser::new(name);
+        for line in text.lines() {
+            parser.push_line_raw(line, &mut out);
+        }
+        parser.finish_raw(&mut out);
+        return out;
+    }
+    use serde::Deserialize;
+    for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let at = format!("{name}:doc{}", i + 1);
+        match Value::deserialize(doc) {
+            Ok(Value::Null) => {}
+            Ok(v) => out.push(RawItem { at, value: Ok(v) }),
+            Err(e) => {
+                let at = match e.location() {
+                    Some(l) => format!("{name}:{}", l.line()),
+                    None => at,
+                };
+                out.push(RawItem {
+                    at,
+                    value: Err(Error::new(
+                        ErrorCode::MalformedInput,
+                        "",
+                        "",
+                        format!("not valid YAML: {e}"),
+                    )),
+                });
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Reads a whole source (`-` is stdin) as YAML documents or JSON values
+/// (see [`parse_documents`]).
+pub fn read_documents(path: &str) -> anyhow::Result<Vec<RawItem>> {
+    let mut text = String::new();
+    let name = source_name(path);
+    if path == "-" {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| anyhow::anyhow!("cannot read {name}: {e}"))?;
+    } else {
+        text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?;
+    }
+    Ok(parse_documents(name, &text))
 }
 
 /// Reads an engine config file (YAML or JSON).

@@ -3,6 +3,7 @@
 mod examples;
 mod input;
 mod inspect;
+mod policy;
 mod report;
 mod run;
 mod simulate;
@@ -35,6 +36,9 @@ enum Command {
     Simulate(simulate::Args),
     /// Report counts, fill and fragmentation of existing CiliumEndpointSlices.
     Inspect(inspect::Args),
+    /// Network-policy verdicts: evaluate probes, print the reachability matrix.
+    #[command(subcommand_required = true)]
+    Policy(policy::Args),
     /// Regenerate examples/ (deterministic).
     #[command(hide = true)]
     GenExample(examples::Args),
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         Command::Run(a) => run::main(a),
         Command::Simulate(a) => simulate::main(a),
         Command::Inspect(a) => inspect::main(a),
+        Command::Policy(a) => policy::main(a),
         Command::GenExample(a) => examples::main(a),
     };
     match result {
