@@ -59,7 +59,7 @@ impl Engine {
     }
 
     /// Applies many events; returns `[{index, error}]` for the rejected ones.
-    #[napi(ts_return_type = "Array<{ index: number; error: NativeErrorInfo }>")]
+    #[napi]
     pub fn apply_many(&mut self, events: Vec<Value>, now_ms_: f64) -> Result<Vec<Value>> {
         let now = now_ms(now_ms_)?;
         let mut out = Vec::new();
@@ -73,7 +73,7 @@ impl Engine {
 
     /// Applies newline-separated JSON events; `index` is the 0-based line
     /// number. Blank lines are skipped.
-    #[napi(ts_return_type = "Array<{ index: number; error: NativeErrorInfo }>")]
+    #[napi]
     pub fn apply_json_lines(&mut self, json: Buffer, now_ms_: f64) -> Result<Vec<Value>> {
         let now = now_ms(now_ms_)?;
         let mut out = Vec::new();
@@ -102,7 +102,7 @@ impl Engine {
     }
 
     /// The writes due now, in order, ready for `CustomObjectsApi`.
-    #[napi(ts_return_type = "Array<NativePlannedWrite>")]
+    #[napi]
     pub fn flush(&mut self, now_ms_: f64) -> Result<Vec<Value>> {
         let now = now_ms(now_ms_)?;
         Ok(self.inner.flush(now).iter().map(write_json).collect())
@@ -182,7 +182,7 @@ impl Engine {
     }
 
     /// A summary of the engine's state.
-    #[napi(ts_return_type = "NativeStats")]
+    #[napi]
     pub fn stats(&self) -> Value {
         let s = self.inner.stats();
         json!({
@@ -198,7 +198,7 @@ impl Engine {
     }
 
     /// Counters of what the engine did; `writesPlanned` is keyed `verb/kind`.
-    #[napi(ts_return_type = "NativeCounters")]
+    #[napi]
     pub fn counters(&self) -> Value {
         let c = self.inner.counters();
         let planned: serde_json::Map<String, Value> = c
@@ -224,7 +224,7 @@ impl Engine {
     }
 
     /// Events recorded since the last drain.
-    #[napi(ts_return_type = "Array<NativeEvent>")]
+    #[napi]
     pub fn drain_events(&mut self) -> Vec<Value> {
         self.inner
             .drain_events()
