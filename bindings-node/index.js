@@ -10,7 +10,7 @@ const ERROR_PREFIX = '\u0001sliceplane-error:'
 /** Base class of every error the engine reports. */
 class SliceplaneError extends Error {
   constructor(info) {
-    super(info.message)
+    super(info.display || info.message)
     this.name = this.constructor.name
     /** Stable snake_case code, e.g. `invalid_ip`. */
     this.code = info.code

@@ -27,6 +27,7 @@ pub(crate) fn error_json(e: &Error) -> Value {
         "object": e.object,
         "field": e.field,
         "message": e.message,
+        "display": e.to_string(),
     })
 }
 
