@@ -1,0 +1,189 @@
+// Types of the public wrapper (index.js / index.mjs). The addon's own
+// generated declarations are in native.d.ts (internal).
+
+/** A Kubernetes object as plain JSON (the shape @kubernetes/client-node uses). */
+export type KubeObject = { apiVersion?: string; kind?: string; metadata?: Record<string, any>; [k: string]: any }
+
+/** A watch event `{type, object}`; a bare object counts as ADDED. */
+export type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: KubeObject } | KubeObject
+
+export type ErrorFamily = 'parse' | 'validation' | 'config' | 'write_path' | 'policy'
+
+export interface ErrorInfo {
+  code: string
+  number: number
+  family: ErrorFamily
+  object: string
+  field: string
+  message: string
+  /** `[code] object field f: message`, the Error's message. */
+  display: string
+}
+
+export class SliceplaneError extends Error {
+  /** Stable snake_case code, e.g. `invalid_ip`. */
+  readonly code: string
+  /** Stable number, e.g. 205. */
+  readonly number: number
+  readonly family: ErrorFamily
+  /** The object, e.g. `Pod ns/name`; empty when there is none. */
+  readonly object: string
+  /** The field as a JSON path, e.g. `status.podIPs[0].ip`; empty when none. */
+  readonly field: string
+  /** The message without code, object and field. */
+  readonly detail: string
+}
+export class ParseError extends SliceplaneError {}
+export class ValidationError extends SliceplaneError {}
+export class ConfigError extends SliceplaneError {}
+export class WritePathError extends SliceplaneError {}
+export class PolicyError extends SliceplaneError {}
+
+/** One event rejected by a bulk call; the others were applied. */
+export interface Rejected {
+  /** Array index (applyMany) or 0-based line number (applyJsonLines). */
+  index: number
+  error: SliceplaneError
+}
+
+/** One planned write, ready for CustomObjectsApi (cluster-scoped objects). */
+export interface PlannedWrite {
+  /** Op id to report the outcome with. */
+  id: number
+  op: 'create' | 'update' | 'delete'
+  kind: 'CiliumEndpointSlice' | 'CiliumIdentity'
+  name: string
+  group: string
+  version: string
+  plural: string
+  /** The full object (creates, updates); for deletes `{apiVersion, kind, metadata: {name, uid?, resourceVersion?}}`. */
+  object: KubeObject
+  /** Deletes only: DeleteOptions.preconditions. */
+  preconditions?: { uid?: string; resourceVersion?: string }
+}
+
+export type Outcome =
+  | { outcome: 'success'; resourceVersion?: string | null; uid?: string | null }
+  | { outcome: 'conflict' }
+  | { outcome: 'notFound' }
+  | { outcome: 'alreadyExists' }
+  | { outcome: 'error'; message: string }
+
+export interface Stats {
+  endpoints: number
+  endpointsWaiting: number
+  slices: number
+  dirtySlices: number
+  inFlight: number
+  identities: number
+  namespaces: number
+  nodes: number
+}
+
+export interface Counters {
+  eventsApplied: number
+  eventsRejected: number
+  eventsIgnoredOtherShard: number
+  eventsIgnoredOtherSource: number
+  /** Keyed `verb/kind`. */
+  writesPlanned: Record<string, number>
+  writesSucceeded: number
+  writesFailed: number
+  writeBytes: number
+  noOpSkips: number
+  identitiesAllocated: number
+  identitiesReleased: number
+  identityExhausted: number
+  compactionMoves: number
+}
+
+export interface EngineEvent {
+  time: number
+  category: 'slices' | 'endpoints' | 'identities' | 'adoption' | 'health' | 'input'
+  kind: string
+  severity: 'debug' | 'info' | 'warning' | 'error'
+  subject: string
+  message: string
+}
+
+/** The configuration as JSON (camelCase, see DESIGN.md). */
+export type ConfigObject = Record<string, any>
+
+export class Config {
+  /** The defaults (Cilium's behaviour). */
+  constructor()
+  static fromYaml(text: string): Config
+  static fromJson(text: string): Config
+  static fromObject(object: ConfigObject): Config
+  static defaults(): Config
+  toObject(): ConfigObject
+  toJson(): string
+}
+
+export type Bytes = Buffer | Uint8Array | string
+
+export class Engine {
+  /** A config, a config object, YAML text, or nothing for the defaults. */
+  constructor(config?: Config | ConfigObject | string | null)
+  apply(event: WatchEvent, nowMs: number): void
+  applyJson(json: Bytes, nowMs: number): void
+  applyMany(events: WatchEvent[], nowMs: number): Rejected[]
+  applyJsonLines(jsonLines: Bytes, nowMs: number): Rejected[]
+  initialSyncDone(nowMs: number): void
+  readonly synced: boolean
+  flush(nowMs: number): PlannedWrite[]
+  report(opId: number, outcome: Outcome, nowMs: number): void
+  reportSuccess(opId: number, resourceVersion: string | null | undefined, uid: string | null | undefined, nowMs: number): void
+  reportConflict(opId: number, nowMs: number): void
+  reportNotFound(opId: number, nowMs: number): void
+  reportAlreadyExists(opId: number, nowMs: number): void
+  reportError(opId: number, message: string, nowMs: number): void
+  desiredSlices(): KubeObject[]
+  desiredIdentities(): KubeObject[]
+  stats(): Stats
+  counters(): Counters
+  drainEvents(): EngineEvent[]
+  /** The earliest time (ms) a flush could plan more; null when nothing is pending. */
+  nextDue(): number | null
+  inFlight(): number
+  endpoint(namespace: string, name: string): { slice: string | null; identity: number | null } | null
+  identityLabels(id: number): string[] | null
+}
+
+export type Peer = { endpoint: { namespace: string; name: string } } | { ip: string }
+export type Decision = 'allow' | 'deny' | 'audit'
+
+export interface Verdict {
+  verdict: Decision
+  egress: { decision: Decision; reason: string }
+  ingress: { decision: Decision; reason: string }
+  deciding: any[]
+}
+
+export interface Matrix {
+  peers: Peer[]
+  port: number | string
+  protocol: 'TCP' | 'UDP' | 'SCTP' | string
+  /** `cells[from][to]`; null when the probe could not be evaluated. */
+  cells: Array<Array<Decision | null>>
+  /** The Kubernetes e2e netpol truth table. */
+  truthTable: string
+}
+
+export interface PolicyKey {
+  kind: string
+  namespace: string
+  name: string
+}
+
+export class PolicyCluster {
+  constructor(namespaces: KubeObject[], pods: KubeObject[], config?: Record<string, any> | null)
+  upsertPolicy(policy: KubeObject, options?: { audit?: boolean }): PolicyKey
+  removePolicy(key: PolicyKey): boolean
+  identityOf(namespace: string, name: string): number | null
+  probe(from: string, to: string, port: number | string, protocol?: 'TCP' | 'UDP' | 'SCTP' | string | null): Verdict
+  matrix(port: number | string, protocol?: 'TCP' | 'UDP' | 'SCTP' | string | null): Matrix
+}
+
+export function errorCodes(): Array<{ code: string; number: number; family: ErrorFamily }>
+export function coreVersion(): string

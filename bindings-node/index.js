@@ -1,0 +1,240 @@
+'use strict'
+// sliceplane for Node.js: a thin wrapper over the napi-rs addon (native.js).
+// It rebuilds typed errors from the addon's encoded reasons and accepts
+// plain objects where the addon takes a native Config. No engine logic here.
+
+const native = require('./native.js')
+
+const ERROR_PREFIX = '\u0001sliceplane-error:'
+
+/** Base class of every error the engine reports. */
+class SliceplaneError extends Error {
+  constructor(info) {
+    super(info.display || info.message)
+    this.name = this.constructor.name
+    /** Stable snake_case code, e.g. `invalid_ip`. */
+    this.code = info.code
+    /** Stable number, e.g. 205. */
+    this.number = info.number
+    /** `parse` | `validation` | `config` | `write_path` | `policy`. */
+    this.family = info.family
+    /** The object, e.g. `Pod ns/name`; empty when there is none. */
+    this.object = info.object
+    /** The field as a JSON path; empty when none. */
+    this.field = info.field
+    /** The message without code, object and field. */
+    this.detail = info.message
+  }
+}
+class ParseError extends SliceplaneError {}
+class ValidationError extends SliceplaneError {}
+class ConfigError extends SliceplaneError {}
+class WritePathError extends SliceplaneError {}
+class PolicyError extends SliceplaneError {}
+
+const FAMILIES = {
+  parse: ParseError,
+  validation: ValidationError,
+  config: ConfigError,
+  write_path: WritePathError,
+  policy: PolicyError,
+}
+
+/** A typed error from the `{code, number, family, object, field, message}` info. */
+function errorFromInfo(info) {
+  const Cls = FAMILIES[info.family] || SliceplaneError
+  return new Cls(info)
+}
+
+/** Turns an addon error carrying an encoded core error into its subclass. */
+function mapError(e) {
+  if (e && typeof e.message === 'string' && e.message.startsWith(ERROR_PREFIX)) {
+    let info
+    try {
+      info = JSON.parse(e.message.slice(ERROR_PREFIX.length))
+    } catch {
+      return e
+    }
+    return errorFromInfo(info)
+  }
+  return e
+}
+
+function call(f) {
+  try {
+    return f()
+  } catch (e) {
+    throw mapError(e)
+  }
+}
+
+function mapRejected(list) {
+  for (const r of list) r.error = errorFromInfo(r.error)
+  return list
+}
+
+/** The engine configuration; `new Config()` is the defaults. */
+class Config {
+  constructor(nativeConfig) {
+    this._native = nativeConfig instanceof native.NativeConfig ? nativeConfig : new native.NativeConfig()
+  }
+  static fromYaml(text) {
+    return new Config(call(() => native.NativeConfig.fromYaml(text)))
+  }
+  static fromJson(text) {
+    return new Config(call(() => native.NativeConfig.fromJson(text)))
+  }
+  static fromObject(object) {
+    return new Config(call(() => native.NativeConfig.fromObject(object)))
+  }
+  static defaults() {
+    return new Config()
+  }
+  toObject() {
+    return this._native.toObject()
+  }
+  toJson() {
+    return this._native.toJson()
+  }
+}
+
+function toNativeConfig(config) {
+  if (config === undefined || config === null) return undefined
+  if (config instanceof Config) return config._native
+  if (typeof config === 'string') return Config.fromYaml(config)._native
+  return Config.fromObject(config)._native
+}
+
+/** The endpoint-slice engine. */
+class Engine {
+  constructor(config) {
+    const c = toNativeConfig(config)
+    this._native = call(() => new native.NativeEngine(c))
+  }
+  apply(event, nowMs) {
+    return call(() => this._native.apply(event, nowMs))
+  }
+  applyJson(buffer, nowMs) {
+    return call(() => this._native.applyJson(toBuffer(buffer), nowMs))
+  }
+  applyMany(events, nowMs) {
+    if (!Array.isArray(events)) return mapRejected(call(() => this._native.applyMany(events, nowMs)))
+    // JSON.stringify is much faster than walking objects through napi, and
+    // never emits a raw newline, so line i is events[i].
+    const lines = new Array(events.length)
+    for (let i = 0; i < events.length; i++) lines[i] = stringifyEvent(events[i])
+    return mapRejected(call(() => this._native.applyJsonLines(Buffer.from(lines.join('\n')), nowMs)))
+  }
+  applyJsonLines(buffer, nowMs) {
+    return mapRejected(call(() => this._native.applyJsonLines(toBuffer(buffer), nowMs)))
+  }
+  initialSyncDone(nowMs) {
+    return call(() => this._native.initialSyncDone(nowMs))
+  }
+  get synced() {
+    return this._native.synced
+  }
+  flush(nowMs) {
+    return call(() => this._native.flush(nowMs))
+  }
+  report(opId, outcome, nowMs) {
+    return call(() => this._native.report(opId, outcome, nowMs))
+  }
+  reportSuccess(opId, resourceVersion, uid, nowMs) {
+    return call(() => this._native.reportSuccess(opId, resourceVersion ?? null, uid ?? null, nowMs))
+  }
+  reportConflict(opId, nowMs) {
+    return call(() => this._native.reportConflict(opId, nowMs))
+  }
+  reportNotFound(opId, nowMs) {
+    return call(() => this._native.reportNotFound(opId, nowMs))
+  }
+  reportAlreadyExists(opId, nowMs) {
+    return call(() => this._native.reportAlreadyExists(opId, nowMs))
+  }
+  reportError(opId, message, nowMs) {
+    return call(() => this._native.reportError(opId, message, nowMs))
+  }
+  desiredSlices() {
+    return this._native.desiredSlices()
+  }
+  desiredIdentities() {
+    return this._native.desiredIdentities()
+  }
+  stats() {
+    return this._native.stats()
+  }
+  counters() {
+    return this._native.counters()
+  }
+  drainEvents() {
+    return this._native.drainEvents()
+  }
+  nextDue() {
+    return this._native.nextDue() ?? null
+  }
+  inFlight() {
+    return this._native.inFlight()
+  }
+  endpoint(namespace, name) {
+    return call(() => this._native.endpoint(namespace, name))
+  }
+  identityLabels(id) {
+    return call(() => this._native.identityLabels(id)) ?? null
+  }
+}
+
+function stringifyEvent(ev) {
+  try {
+    return JSON.stringify(ev) ?? 'undefined'
+  } catch {
+    return 'unserializable' // rejected as malformed_input, like any bad event
+  }
+}
+
+function toBuffer(b) {
+  if (typeof b === 'string') return Buffer.from(b)
+  if (b instanceof Uint8Array && !Buffer.isBuffer(b)) return Buffer.from(b.buffer, b.byteOffset, b.byteLength)
+  return b
+}
+
+/** Network-policy verdicts over Namespace and Pod objects (DESIGN §13). */
+class PolicyCluster {
+  constructor(namespaces, pods, config) {
+    this._native = call(() => new native.NativePolicyCluster(namespaces, pods, config ?? null))
+  }
+  upsertPolicy(policy, options) {
+    return call(() => this._native.upsertPolicy(policy, options?.audit ?? false))
+  }
+  removePolicy(key) {
+    return call(() => this._native.removePolicy(key))
+  }
+  identityOf(namespace, name) {
+    return call(() => this._native.identityOf(namespace, name)) ?? null
+  }
+  probe(from, to, port, protocol) {
+    return call(() => this._native.probe(from, to, port, protocol ?? null))
+  }
+  matrix(port, protocol) {
+    return call(() => this._native.matrix(port, protocol ?? null))
+  }
+}
+
+/** Every stable error code: `[{code, number, family}]`. */
+function errorCodes() {
+  return native.errorCodes()
+}
+
+module.exports = {
+  Config,
+  Engine,
+  PolicyCluster,
+  SliceplaneError,
+  ParseError,
+  ValidationError,
+  ConfigError,
+  WritePathError,
+  PolicyError,
+  errorCodes,
+  coreVersion: native.coreVersion,
+}

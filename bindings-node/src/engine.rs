@@ -1,0 +1,273 @@
+//! `Engine`: watch events in, write plans out, outcomes back.
+
+use napi::Result;
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+use serde_json::{Value, json};
+use sliceplane::error::{Error, ErrorCode};
+use sliceplane::{OpId, Outcome, WatchEvent};
+
+use crate::config::Config;
+use crate::convert::{error_json, now_ms, write_json};
+use crate::to_napi;
+
+/// The endpoint-slice engine.
+#[napi(js_name = "NativeEngine")]
+pub struct Engine {
+    inner: sliceplane::Engine,
+}
+
+fn op_id(id: i64) -> Result<OpId> {
+    u64::try_from(id).map(OpId).map_err(|_| {
+        to_napi(Error::new(
+            ErrorCode::UnknownOp,
+            "",
+            "opId",
+            format!("op id {id} is negative"),
+        ))
+    })
+}
+
+fn rejected(index: usize, e: &Error) -> Value {
+    json!({"index": index, "error": error_json(e)})
+}
+
+#[napi]
+impl Engine {
+    /// A new engine (waiting for its initial sync); defaults without a config.
+    #[napi(constructor)]
+    pub fn new(config: Option<&Config>) -> Result<Self> {
+        let config = config.map(|c| c.inner.clone()).unwrap_or_default();
+        sliceplane::Engine::new(config)
+            .map(|inner| Engine { inner })
+            .map_err(to_napi)
+    }
+
+    /// Applies one watch event (`{type, object}`, or a bare object as ADDED).
+    #[napi]
+    pub fn apply(&mut self, event: Value, now_ms_: f64) -> Result<()> {
+        let now = now_ms(now_ms_)?;
+        let ev = WatchEvent::from_value(&event).map_err(to_napi)?;
+        self.inner.apply(&ev, now).map_err(to_napi)
+    }
+
+    /// Parses and applies one watch event in JSON.
+    #[napi]
+    pub fn apply_json(&mut self, json: Buffer, now_ms_: f64) -> Result<()> {
+        let now = now_ms(now_ms_)?;
+        self.inner.apply_json(&json, now).map_err(to_napi)
+    }
+
+    /// Applies many events; returns `[{index, error}]` for the rejected ones.
+    #[napi]
+    pub fn apply_many(&mut self, events: Vec<Value>, now_ms_: f64) -> Result<Vec<Value>> {
+        let now = now_ms(now_ms_)?;
+        let mut out = Vec::new();
+        for (i, v) in events.iter().enumerate() {
+            if let Err(e) = WatchEvent::from_value(v).and_then(|ev| self.inner.apply(&ev, now)) {
+                out.push(rejected(i, &e));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies newline-separated JSON events; `index` is the 0-based line
+    /// number. Blank lines are skipped.
+    #[napi]
+    pub fn apply_json_lines(&mut self, json: Buffer, now_ms_: f64) -> Result<Vec<Value>> {
+        let now = now_ms(now_ms_)?;
+        let mut out = Vec::new();
+        for (i, line) in json.split(|&b| b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if let Err(e) = self.inner.apply_json(line, now) {
+                out.push(rejected(i, &e));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ends the initial sync: adopts observed slices, plans the rest.
+    #[napi]
+    pub fn initial_sync_done(&mut self, now_ms_: f64) -> Result<()> {
+        self.inner.initial_sync_done(now_ms(now_ms_)?);
+        Ok(())
+    }
+
+    /// Whether the initial sync is done.
+    #[napi(getter)]
+    pub fn synced(&self) -> bool {
+        self.inner.is_synced()
+    }
+
+    /// The writes due now, in order, ready for `CustomObjectsApi`.
+    #[napi]
+    pub fn flush(&mut self, now_ms_: f64) -> Result<Vec<Value>> {
+        let now = now_ms(now_ms_)?;
+        Ok(self.inner.flush(now).iter().map(write_json).collect())
+    }
+
+    /// Reports an outcome: `{outcome: "success", resourceVersion?, uid?}`,
+    /// `{outcome: "conflict" | "notFound" | "alreadyExists"}` or
+    /// `{outcome: "error", message}`.
+    #[napi]
+    pub fn report(&mut self, op_id_: i64, outcome: Value, now_ms_: f64) -> Result<()> {
+        let now = now_ms(now_ms_)?;
+        let id = op_id(op_id_)?;
+        let outcome: Outcome = serde_json::from_value(outcome).map_err(|e| {
+            to_napi(Error::new(
+                ErrorCode::MalformedInput,
+                "",
+                "outcome",
+                format!("not an outcome: {e}"),
+            ))
+        })?;
+        self.inner.report(id, &outcome, now).map_err(to_napi)
+    }
+
+    #[napi]
+    pub fn report_success(
+        &mut self,
+        op_id_: i64,
+        resource_version: Option<String>,
+        uid: Option<String>,
+        now_ms_: f64,
+    ) -> Result<()> {
+        let outcome = Outcome::Success {
+            resource_version,
+            uid,
+        };
+        self.report_outcome(op_id_, &outcome, now_ms_)
+    }
+
+    #[napi]
+    pub fn report_conflict(&mut self, op_id_: i64, now_ms_: f64) -> Result<()> {
+        self.report_outcome(op_id_, &Outcome::Conflict, now_ms_)
+    }
+
+    #[napi]
+    pub fn report_not_found(&mut self, op_id_: i64, now_ms_: f64) -> Result<()> {
+        self.report_outcome(op_id_, &Outcome::NotFound, now_ms_)
+    }
+
+    #[napi]
+    pub fn report_already_exists(&mut self, op_id_: i64, now_ms_: f64) -> Result<()> {
+        self.report_outcome(op_id_, &Outcome::AlreadyExists, now_ms_)
+    }
+
+    #[napi]
+    pub fn report_error(&mut self, op_id_: i64, message: String, now_ms_: f64) -> Result<()> {
+        self.report_outcome(op_id_, &Outcome::Error { message }, now_ms_)
+    }
+
+    /// The slices the server should hold, sorted by name.
+    #[napi]
+    pub fn desired_slices(&self) -> Vec<Value> {
+        self.inner
+            .desired_slices()
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    /// The CiliumIdentities the server should hold (pods mode), by number.
+    #[napi]
+    pub fn desired_identities(&self) -> Vec<Value> {
+        self.inner
+            .desired_identities()
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    /// A summary of the engine's state.
+    #[napi]
+    pub fn stats(&self) -> Value {
+        let s = self.inner.stats();
+        json!({
+            "endpoints": s.endpoints,
+            "endpointsWaiting": s.endpoints_waiting,
+            "slices": s.slices,
+            "dirtySlices": s.dirty_slices,
+            "inFlight": s.in_flight,
+            "identities": s.identities,
+            "namespaces": s.namespaces,
+            "nodes": s.nodes,
+        })
+    }
+
+    /// Counters of what the engine did; `writesPlanned` is keyed `verb/kind`.
+    #[napi]
+    pub fn counters(&self) -> Value {
+        let c = self.inner.counters();
+        let planned: serde_json::Map<String, Value> = c
+            .writes_planned
+            .iter()
+            .map(|((a, b), n)| (format!("{a}/{b}"), json!(n)))
+            .collect();
+        json!({
+            "eventsApplied": c.events_applied,
+            "eventsRejected": c.events_rejected,
+            "eventsIgnoredOtherShard": c.events_ignored_other_shard,
+            "eventsIgnoredOtherSource": c.events_ignored_other_source,
+            "writesPlanned": planned,
+            "writesSucceeded": c.writes_succeeded,
+            "writesFailed": c.writes_failed,
+            "writeBytes": c.write_bytes,
+            "noOpSkips": c.no_op_skips,
+            "identitiesAllocated": c.identities_allocated,
+            "identitiesReleased": c.identities_released,
+            "identityExhausted": c.identity_exhausted,
+            "compactionMoves": c.compaction_moves,
+        })
+    }
+
+    /// Events recorded since the last drain.
+    #[napi]
+    pub fn drain_events(&mut self) -> Vec<Value> {
+        self.inner
+            .drain_events()
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    /// The earliest time (ms) at which `flush` could plan something not yet
+    /// due; `null` when nothing is pending.
+    #[napi]
+    pub fn next_due(&self) -> Option<f64> {
+        self.inner.next_due().map(|t| t as f64)
+    }
+
+    /// Ops awaiting an outcome.
+    #[napi]
+    pub fn in_flight(&self) -> u32 {
+        u32::try_from(self.inner.in_flight()).unwrap_or(u32::MAX)
+    }
+
+    /// The slice and identity of an endpoint, or `null` if unknown.
+    #[napi(ts_return_type = "{ slice: string | null; identity: number | null } | null")]
+    pub fn endpoint(&self, namespace: String, name: String) -> Value {
+        match self.inner.endpoint(&namespace, &name) {
+            None => Value::Null,
+            Some((slice, identity)) => json!({"slice": slice, "identity": identity}),
+        }
+    }
+
+    /// The security labels of an identity (`source:key=value`), or `null`.
+    #[napi]
+    pub fn identity_labels(&self, id: u32) -> Option<Vec<String>> {
+        self.inner
+            .identity_labels(id)
+            .map(|l| l.iter().map(ToString::to_string).collect())
+    }
+}
+
+impl Engine {
+    fn report_outcome(&mut self, op_id_: i64, outcome: &Outcome, now_ms_: f64) -> Result<()> {
+        let now = now_ms(now_ms_)?;
+        let id = op_id(op_id_)?;
+        self.inner.report(id, outcome, now).map_err(to_napi)
+    }
+}
