@@ -15,6 +15,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (workspace: core scenarios, properties, schema checks, fuzz corpus replay, policy, generator, CLI end-to-end)"
 cargo test --workspace --locked
 
+step "Node.js package (napi-rs): build, tsc --noEmit, node --test"
+bash bindings-node/test.sh
+
 if [ -d fuzz ]; then
   secs="${SLICEPLANE_FUZZ_SECONDS:-15}"
   if [ "$secs" != "0" ]; then
