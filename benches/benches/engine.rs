@@ -299,5 +299,41 @@ fn flush_rate_limited(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, cold_build, churn_apply, flush_and_latency, restart, flush_rate_limited);
+/// The JSON path the bindings use: watch events as JSON lines, parsed and applied.
+fn json_ingest(c: &mut Criterion) {
+    let mut g = c.benchmark_group("json_ingest");
+    g.sample_size(10);
+    let cluster = Cluster::generate(&WorkloadSpec::scale(Scale::S)).expect("valid spec");
+    for source in [Source::Pods, Source::CiliumEndpoints] {
+        let lines: Vec<Vec<u8>> = cluster
+            .initial_events_iter(source)
+            .map(|t| serde_json::to_vec(&t.event.to_json_value()).expect("serializes"))
+            .collect();
+        g.throughput(Throughput::Elements(lines.len() as u64));
+        g.bench_function(BenchmarkId::new("parse_only", source_name(source)), |b| {
+            b.iter(|| {
+                for l in &lines {
+                    black_box(WatchEvent::from_json(l).expect("valid"));
+                }
+            })
+        });
+        g.bench_function(BenchmarkId::new("parse_and_apply", source_name(source)), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let mut e = Engine::new(config(source)).expect("valid config");
+                    let start = Instant::now();
+                    for l in &lines {
+                        e.apply_json(l, 0).expect("valid");
+                    }
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, cold_build, churn_apply, flush_and_latency, restart, flush_rate_limited, json_ingest);
 criterion_main!(benches);
