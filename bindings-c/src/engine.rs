@@ -25,9 +25,11 @@ pub struct sp_engine {
     poisoned: bool,
 }
 
+// `Send`: an engine may move between threads. `Sync`: read-only calls
+// (`const sp_engine *`) may overlap each other.
 const _: () = {
-    const fn assert_send<T: Send>() {}
-    assert_send::<sp_engine>();
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<sp_engine>();
 };
 
 fn poisoned() -> Failure {
