@@ -70,6 +70,8 @@ fi
 step "Go: go vet, go test -race (bindings-go, links target/release/libsliceplane.a)"
 cd "$root/bindings-go"
 export CGO_ENABLED=1
+unformatted="$(gofmt -l .)"
+if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
 go vet ./...
 go test -race -count=1 ./...
 if [ "${SLICEPLANE_BENCH:-0}" != "0" ]; then
