@@ -405,3 +405,60 @@ pub extern "C" fn sp_result_name(code: u32) -> *const c_char {
 pub extern "C" fn sp_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    #[test]
+    fn a_panic_becomes_sp_panic_with_its_message() {
+        let mut err: *mut sp_error = std::ptr::null_mut();
+        let rc = boundary(&mut err, || panic!("boom"));
+        assert_eq!(rc, SP_PANIC);
+        assert!(!err.is_null());
+        // SAFETY: `err` was just written by `boundary`; freed once below.
+        unsafe {
+            assert_eq!(CStr::from_ptr(sp_error_code(err)).to_str(), Ok("panic"));
+            let msg = CStr::from_ptr(sp_error_message(err)).to_str().unwrap();
+            assert!(msg.contains("boom"), "{msg}");
+            sp_error_free(err);
+        }
+        assert_eq!(boundary_infallible(7, || panic!("x")), 7);
+    }
+
+    #[test]
+    fn every_code_has_a_name() {
+        for c in ErrorCode::ALL {
+            assert_eq!(code_name(c.number()), c.as_str());
+        }
+        for (n, name) in [
+            (SP_OK, "ok"),
+            (SP_NULL_ARGUMENT, "null_argument"),
+            (SP_INVALID_UTF8, "invalid_utf8"),
+            (SP_INVALID_ARGUMENT, "invalid_argument"),
+            (SP_PANIC, "panic"),
+            (4242, "unknown"),
+        ] {
+            assert_eq!(code_name(n), name);
+            // SAFETY: static NUL-terminated strings.
+            let s = unsafe { CStr::from_ptr(sp_result_name(n)) };
+            assert_eq!(s.to_str(), Ok(name));
+        }
+    }
+
+    #[test]
+    fn interior_nul_is_replaced_and_buffers_are_nul_terminated() {
+        assert_eq!(cstring("a\0b").to_str(), Ok("a\u{FFFD}b"));
+        let mut b = sp_buffer::from_vec(b"[]".to_vec());
+        assert_eq!(b.len, 2);
+        // SAFETY: `from_vec` allocates len + 1 bytes.
+        assert_eq!(unsafe { *b.data.add(2) }, 0);
+        // SAFETY: a live buffer, freed twice (the second is a no-op).
+        unsafe {
+            sp_buffer_free(&mut b);
+            sp_buffer_free(&mut b);
+        }
+        assert!(b.data.is_null());
+    }
+}
