@@ -67,6 +67,10 @@ if [ "${SLICEPLANE_BENCH:-0}" != "0" ]; then
   "$out/bench_ingest"
 fi
 
+if ! command -v go >/dev/null 2>&1; then
+  echo "go not found: install Go >= 1.26 (https://go.dev/dl/) to test bindings-go" >&2
+  exit 1
+fi
 step "Go: go vet, go test -race (bindings-go, links target/release/libsliceplane.a)"
 cd "$root/bindings-go"
 export CGO_ENABLED=1

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -341,4 +342,17 @@ func BenchmarkApplyJSONLines(b *testing.B) {
 	}
 	b.ReportMetric(float64(n+1)*float64(b.N)/total.Seconds(), "events/s")
 	b.SetBytes(int64(len(lines)))
+}
+
+// A handle that is never closed is freed by its finalizer (the safety net).
+func TestFinalizerSafetyNet(t *testing.T) {
+	for range 50 {
+		cfg, err := NewConfigFromYAML([]byte(configYAML))
+		must(t, err)
+		eng, err := NewEngine(cfg)
+		must(t, err)
+		must(t, eng.ApplyJSON([]byte(namespaceEvent), 1))
+	}
+	runtime.GC()
+	runtime.GC()
 }

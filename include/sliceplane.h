@@ -92,7 +92,9 @@
 // `sp_config_free`. It may be shared between threads for reading.
 typedef struct sp_config sp_config;
 
-// An engine. Free with `sp_engine_free`.
+// An engine. Free with `sp_engine_free`. It may move between threads, but
+// calls on it must not overlap: callers serialize access (a mutex). Calls
+// taking a `const sp_engine *` do not mutate and may overlap each other.
 typedef struct sp_engine sp_engine;
 
 // An error returned by a failed call, from that same call. Owned by the

@@ -17,7 +17,9 @@ use crate::ffi::{
     code_name, sp_buffer, sp_error, write_json, write_out,
 };
 
-/// An engine. Free with `sp_engine_free`.
+/// An engine. Free with `sp_engine_free`. It may move between threads, but
+/// calls on it must not overlap: callers serialize access (a mutex). Calls
+/// taking a `const sp_engine *` do not mutate and may overlap each other.
 pub struct sp_engine {
     inner: Engine,
     /// Set when a panic was caught inside a call on this engine: its state
