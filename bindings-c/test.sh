@@ -38,6 +38,12 @@ if ! diff -u include/sliceplane.h "$fresh"; then
   exit 1
 fi
 
+step "header compiles as C11 and as C++17"
+gcc -std=c11 -Wall -Wextra -Werror -fsyntax-only -x c include/sliceplane.h
+if command -v g++ >/dev/null 2>&1; then
+  g++ -std=c++17 -Wall -Wextra -Werror -fsyntax-only -x c++ include/sliceplane.h
+fi
+
 out="$root/target/ctest"
 mkdir -p "$out"
 CFLAGS=(-std=c11 -Wall -Wextra -Werror -g -I"$root/include")
