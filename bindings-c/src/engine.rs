@@ -1,0 +1,417 @@
+//! `sp_engine`: the endpoint-slice engine (DESIGN.md §2-§5, §8).
+//!
+//! Thread safety: an engine may move between threads (it is `Send`), but
+//! calls on one engine must not overlap. Callers serialize access (a mutex
+//! around every call; the Go package does this). Functions taking a
+//! `const sp_engine *` do not mutate and may run concurrently with each
+//! other, never with a mutating call.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use serde_json::{Value, json};
+use sliceplane_core::{Engine, Error, ErrorCode, OpId, Outcome};
+
+use crate::config::sp_config;
+use crate::ffi::{
+    Failure, FfiResult, SP_INVALID_UTF8, SP_PANIC, boundary, boundary_infallible, bytes, check_out,
+    code_name, sp_buffer, sp_error, write_json, write_out,
+};
+
+/// An engine. Free with `sp_engine_free`. It may move between threads, but
+/// calls on it must not overlap: callers serialize access (a mutex). Calls
+/// taking a `const sp_engine *` do not mutate and may overlap each other.
+pub struct sp_engine {
+    inner: Engine,
+    /// Set when a panic was caught inside a call on this engine: its state
+    /// may be half-updated, so every later call fails with `SP_PANIC`.
+    poisoned: bool,
+}
+
+// `Send`: an engine may move between threads. `Sync`: read-only calls
+// (`const sp_engine *`) may overlap each other.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<sp_engine>();
+};
+
+fn poisoned() -> Failure {
+    Failure::abi(
+        SP_PANIC,
+        "engine",
+        "the engine is poisoned by an earlier panic; free it and build a new one",
+    )
+}
+
+/// Runs `f` on the engine behind `engine`, poisoning it if `f` panics.
+fn with_mut<T>(
+    engine: *mut sp_engine,
+    f: impl FnOnce(&mut Engine) -> FfiResult<T>,
+) -> FfiResult<T> {
+    // SAFETY: callers promise NULL or a live engine, not used concurrently.
+    let e = unsafe { engine.as_mut() }.ok_or_else(|| Failure::null("engine"))?;
+    if e.poisoned {
+        return Err(poisoned());
+    }
+    match catch_unwind(AssertUnwindSafe(|| f(&mut e.inner))) {
+        Ok(r) => r,
+        Err(_) => {
+            e.poisoned = true;
+            Err(Failure::abi(
+                SP_PANIC,
+                "engine",
+                "panic in sliceplane engine",
+            ))
+        }
+    }
+}
+
+/// Runs `f` on the engine behind `engine`, read-only.
+fn with_ref<T>(engine: *const sp_engine, f: impl FnOnce(&Engine) -> FfiResult<T>) -> FfiResult<T> {
+    // SAFETY: callers promise NULL or a live engine, not mutated concurrently.
+    let e = unsafe { engine.as_ref() }.ok_or_else(|| Failure::null("engine"))?;
+    if e.poisoned {
+        return Err(poisoned());
+    }
+    f(&e.inner)
+}
+
+/// A new engine with a copy of `config`, waiting for its initial sync.
+///
+/// # Safety
+/// `config` must be a live config; `out` writable; `err` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_new(
+    config: *const sp_config,
+    out: *mut *mut sp_engine,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        check_out(out, "out")?;
+        // SAFETY: NULL or live, per the contract.
+        let c = unsafe { config.as_ref() }.ok_or_else(|| Failure::null("config"))?;
+        let inner = Engine::new(c.inner.clone())?;
+        let e = Box::new(sp_engine {
+            inner,
+            poisoned: false,
+        });
+        // SAFETY: checked above.
+        unsafe { write_out(out, Box::into_raw(e)) };
+        Ok(())
+    })
+}
+
+/// Frees an engine. NULL is a no-op.
+///
+/// # Safety
+/// `engine` must be NULL or a live engine, not used after (nor during).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_free(engine: *mut sp_engine) {
+    boundary_infallible((), || {
+        if !engine.is_null() {
+            // SAFETY: created by `Box::into_raw` in `sp_engine_new`.
+            drop(unsafe { Box::from_raw(engine) });
+        }
+    })
+}
+
+fn utf8(b: &[u8], arg: &str) -> FfiResult<()> {
+    std::str::from_utf8(b).map(|_| ()).map_err(|e| {
+        Failure::abi(
+            SP_INVALID_UTF8,
+            arg,
+            format!("argument `{arg}` is not valid UTF-8: {e}"),
+        )
+    })
+}
+
+/// Applies one watch event (`{"type": "ADDED"|"MODIFIED"|"DELETED",
+/// "object": {...}}`) of `len` bytes at caller time `now_ms`. A rejected
+/// event changes nothing; the result is its error code.
+///
+/// # Safety
+/// `engine` live and not used concurrently; `json` points to `len` bytes;
+/// `err` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_apply_json(
+    engine: *mut sp_engine,
+    json: *const u8,
+    len: usize,
+    now_ms: u64,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        // SAFETY: the caller's contract on (json, len).
+        let b = unsafe { bytes(json, len, "json") }?;
+        utf8(b, "json")?;
+        with_mut(engine, |e| Ok(e.apply_json(b, now_ms)?))
+    })
+}
+
+fn rejected(index: usize, number: u32, object: &str, field: &str, message: &str) -> Value {
+    json!({
+        "index": index,
+        "code": code_name(number),
+        "number": number,
+        "object": object,
+        "field": field,
+        "message": message,
+    })
+}
+
+/// Applies many watch events in one call: `len` bytes of JSON lines, one
+/// event per line (blank lines are skipped). One bad event does not stop
+/// the others. `*out_rejected` receives a JSON array of the events
+/// rejected, `[{"index", "code", "number", "object", "field", "message"}]`
+/// where `index` counts events (non-blank lines) from 0; `[]` when all were
+/// applied. The result is `SP_OK` unless the call itself failed.
+///
+/// # Safety
+/// `engine` live and not used concurrently; `json_lines` points to `len`
+/// bytes; `out_rejected` writable; `err` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_apply_json_lines(
+    engine: *mut sp_engine,
+    json_lines: *const u8,
+    len: usize,
+    now_ms: u64,
+    out_rejected: *mut sp_buffer,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        check_out(out_rejected, "out_rejected")?;
+        // SAFETY: the caller's contract on (json_lines, len).
+        let b = unsafe { bytes(json_lines, len, "json_lines") }?;
+        let rejects = with_mut(engine, |e| {
+            let mut rejects = Vec::new();
+            let lines = b
+                .split(|&c| c == b'\n')
+                .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
+            for (index, line) in lines.enumerate() {
+                if let Err(f) = utf8(line, "json_lines") {
+                    let msg = format!("event {index}: {}", f.message);
+                    rejects.push(rejected(index, f.number, "", "", &msg));
+                    continue;
+                }
+                if let Err(Error {
+                    code,
+                    object,
+                    field,
+                    message,
+                }) = e.apply_json(line, now_ms)
+                {
+                    rejects.push(rejected(index, code.number(), &object, &field, &message));
+                }
+            }
+            Ok(rejects)
+        })?;
+        // SAFETY: checked above.
+        unsafe { write_json(out_rejected, &rejects) }
+    })
+}
+
+/// Tells the engine the initial list of every watched kind was applied:
+/// it adopts what the server holds and starts planning writes.
+///
+/// # Safety
+/// `engine` live and not used concurrently; `err` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_initial_sync_done(
+    engine: *mut sp_engine,
+    now_ms: u64,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        with_mut(engine, |e| {
+            e.initial_sync_done(now_ms);
+            Ok(())
+        })
+    })
+}
+
+/// The writes due at `now_ms`, in the order to send them, as a JSON array
+/// of `{"id", "op": "create"|"update"|"delete", "kind", "name", "object"}`.
+/// Report each outcome with `sp_engine_report`.
+///
+/// # Safety
+/// `engine` live and not used concurrently; `out` writable; `err` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_flush(
+    engine: *mut sp_engine,
+    now_ms: u64,
+    out: *mut sp_buffer,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        check_out(out, "out")?;
+        let ops = with_mut(engine, |e| {
+            let plan = e.flush(now_ms);
+            Ok(plan
+                .iter()
+                .map(|w| {
+                    json!({
+                        "id": w.id.0,
+                        "op": w.op.verb().as_str(),
+                        "kind": w.op.kind().as_str(),
+                        "name": w.op.name(),
+                        "object": w.op.object_json(),
+                    })
+                })
+                .collect::<Vec<Value>>())
+        })?;
+        // SAFETY: checked above.
+        unsafe { write_json(out, &ops) }
+    })
+}
+
+/// Reports what the API server answered to op `op_id`; `outcome_json` is
+/// `{"outcome": "success", "resourceVersion", "uid"}`, `{"outcome":
+/// "conflict"}`, `{"outcome": "notFound"}`, `{"outcome": "alreadyExists"}`
+/// or `{"outcome": "error", "message"}`. An op not in flight gives
+/// `SP_UNKNOWN_OP`.
+///
+/// # Safety
+/// `engine` live and not used concurrently; `outcome_json` points to `len`
+/// bytes; `err` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_report(
+    engine: *mut sp_engine,
+    op_id: u64,
+    outcome_json: *const u8,
+    len: usize,
+    now_ms: u64,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        // SAFETY: the caller's contract on (outcome_json, len).
+        let b = unsafe { bytes(outcome_json, len, "outcome_json") }?;
+        utf8(b, "outcome_json")?;
+        let outcome: Outcome = serde_json::from_slice(b).map_err(|e| {
+            Error::new(
+                ErrorCode::MalformedInput,
+                "Outcome",
+                "outcome",
+                format!("not an outcome: {e}"),
+            )
+        })?;
+        with_mut(engine, |e| Ok(e.report(OpId(op_id), &outcome, now_ms)?))
+    })
+}
+
+/// The desired CiliumEndpointSlices (sorted by name) as a JSON array.
+///
+/// # Safety
+/// `engine` live and not mutated concurrently; `out` writable; `err` NULL
+/// or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_desired_slices(
+    engine: *const sp_engine,
+    out: *mut sp_buffer,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        check_out(out, "out")?;
+        let v = with_ref(engine, |e| Ok(e.desired_slices()))?;
+        // SAFETY: checked above.
+        unsafe { write_json(out, &v) }
+    })
+}
+
+/// The desired CiliumIdentities (pods source, by number) as a JSON array.
+///
+/// # Safety
+/// As for `sp_engine_desired_slices`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_desired_identities(
+    engine: *const sp_engine,
+    out: *mut sp_buffer,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        check_out(out, "out")?;
+        let v = with_ref(engine, |e| Ok(e.desired_identities()))?;
+        // SAFETY: checked above.
+        unsafe { write_json(out, &v) }
+    })
+}
+
+/// A summary of the engine's state as a JSON object: `endpoints`,
+/// `endpointsWaiting`, `slices`, `dirtySlices`, `inFlight`, `identities`,
+/// `namespaces`, `nodes`, `synced`.
+///
+/// # Safety
+/// As for `sp_engine_desired_slices`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_stats(
+    engine: *const sp_engine,
+    out: *mut sp_buffer,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        check_out(out, "out")?;
+        let v = with_ref(engine, |e| {
+            let s = e.stats();
+            Ok(json!({
+                "endpoints": s.endpoints,
+                "endpointsWaiting": s.endpoints_waiting,
+                "slices": s.slices,
+                "dirtySlices": s.dirty_slices,
+                "inFlight": s.in_flight,
+                "identities": s.identities,
+                "namespaces": s.namespaces,
+                "nodes": s.nodes,
+                "synced": e.is_synced(),
+            }))
+        })?;
+        // SAFETY: checked above.
+        unsafe { write_json(out, &v) }
+    })
+}
+
+/// The earliest time at which `sp_engine_flush` could plan something not
+/// due yet: `*out_has` is false when nothing is pending, else `*out_ms`
+/// holds the time.
+///
+/// # Safety
+/// `engine` live and not mutated concurrently; `out_has`, `out_ms`
+/// writable; `err` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_next_due(
+    engine: *const sp_engine,
+    out_has: *mut bool,
+    out_ms: *mut u64,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        check_out(out_has, "out_has")?;
+        check_out(out_ms, "out_ms")?;
+        let due = with_ref(engine, |e| Ok(e.next_due()))?;
+        // SAFETY: both checked above.
+        unsafe {
+            write_out(out_has, due.is_some());
+            write_out(out_ms, due.unwrap_or(0));
+        }
+        Ok(())
+    })
+}
+
+/// The structured events recorded since the last drain (DESIGN.md §8), as
+/// a JSON array of `{"time", "category", "kind", "severity", "subject",
+/// "message"}`.
+///
+/// # Safety
+/// `engine` live and not used concurrently; `out` writable; `err` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_drain_events(
+    engine: *mut sp_engine,
+    out: *mut sp_buffer,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        check_out(out, "out")?;
+        let v = with_mut(engine, |e| Ok(e.drain_events()))?;
+        // SAFETY: checked above.
+        unsafe { write_json(out, &v) }
+    })
+}

@@ -1,0 +1,3 @@
+module sliceplane.example/sliceplane
+
+go 1.26

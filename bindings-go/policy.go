@@ -1,0 +1,93 @@
+package sliceplane
+
+/*
+#include "sliceplane.h"
+*/
+import "C"
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"sync"
+)
+
+// PolicyCluster evaluates network-policy verdicts (DESIGN.md §13) over a
+// fixed set of namespaces and pods. Safe for concurrent use (serialized).
+type PolicyCluster struct {
+	mu sync.Mutex
+	h  *C.sp_policy_cluster
+}
+
+// Probe is one flow to evaluate.
+type Probe struct {
+	// From and To are "namespace/pod" or an IP address.
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Port is a number ("80") or a named port of the destination ("http").
+	Port string `json:"port"`
+	// Protocol is "TCP" (default when empty), "UDP" or "SCTP".
+	Protocol string `json:"protocol,omitempty"`
+}
+
+// Verdict is what the policies decide for a flow.
+type Verdict struct {
+	// Decision is "allow", "deny" or "audit".
+	Decision string          `json:"verdict"`
+	Egress   json.RawMessage `json:"egress"`
+	Ingress  json.RawMessage `json:"ingress"`
+	Deciding json.RawMessage `json:"deciding"`
+}
+
+// NewPolicyCluster builds the world from cluster (a JSON array or List of
+// Namespace and Pod objects) and policies (a JSON array or List of
+// NetworkPolicy, CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy;
+// nil for none).
+func NewPolicyCluster(cluster, policies []byte) (*PolicyCluster, error) {
+	var h *C.sp_policy_cluster
+	var e *C.sp_error
+	cp, cn := cbytes(cluster)
+	pp, pn := cbytes(policies)
+	if err := takeError(C.sp_policy_cluster_new(cp, cn, pp, pn, &h, &e), e); err != nil {
+		return nil, err
+	}
+	pc := &PolicyCluster{h: h}
+	runtime.SetFinalizer(pc, (*PolicyCluster).Close)
+	return pc, nil
+}
+
+// Probe evaluates one flow.
+func (pc *PolicyCluster) Probe(p Probe) (Verdict, error) {
+	var v Verdict
+	js, err := json.Marshal(p)
+	if err != nil {
+		return v, err
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.h == nil {
+		return v, ErrClosed
+	}
+	var b C.sp_buffer
+	var e *C.sp_error
+	jp, jn := cbytes(js)
+	if err := takeError(C.sp_policy_cluster_probe(pc.h, jp, jn, &b, &e), e); err != nil {
+		return v, err
+	}
+	if err := json.Unmarshal(takeBuffer(&b), &v); err != nil {
+		return v, fmt.Errorf("sliceplane: decoding verdict: %w", err)
+	}
+	return v, nil
+}
+
+// Close frees the world. Closing twice is a no-op.
+func (pc *PolicyCluster) Close() error {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.h != nil {
+		C.sp_policy_cluster_free(pc.h)
+		pc.h = nil
+		runtime.SetFinalizer(pc, nil)
+	}
+	return nil
+}
