@@ -70,6 +70,8 @@ export type Outcome =
   | { outcome: 'error'; message: string }
 
 export interface Stats {
+  /** The initial sync is done. */
+  synced: boolean
   endpoints: number
   endpointsWaiting: number
   slices: number
@@ -85,11 +87,10 @@ export interface Counters {
   eventsRejected: number
   eventsIgnoredOtherShard: number
   eventsIgnoredOtherSource: number
-  /** Keyed `verb/kind`. */
+  /** Keyed `kind/verb`, e.g. `slice/create`, `identity/delete`. */
   writesPlanned: Record<string, number>
   writesSucceeded: number
   writesFailed: number
-  writeBytes: number
   noOpSkips: number
   identitiesAllocated: number
   identitiesReleased: number

@@ -64,7 +64,7 @@ export declare class NativeEngine {
   desiredIdentities(): Array<any>
   /** A summary of the engine's state. */
   stats(): any
-  /** Counters of what the engine did; `writesPlanned` is keyed `verb/kind`. */
+  /** Counters of what the engine did; `writesPlanned` is keyed `kind/verb`. */
   counters(): any
   /** Events recorded since the last drain. */
   drainEvents(): Array<any>

@@ -224,7 +224,10 @@ fn restart(c: &mut Criterion) {
     g.sample_size(10);
     for scale in scales() {
         let cluster = Cluster::generate(&WorkloadSpec::scale(scale)).expect("valid spec");
-        let initial: Vec<WatchEvent> = cluster.initial_events_iter(Source::CiliumEndpoints).map(|t| t.event).collect();
+        let initial: Vec<WatchEvent> = cluster
+            .initial_events_iter(Source::CiliumEndpoints)
+            .map(|t| t.event)
+            .collect();
         let mut first = build(&initial, Source::CiliumEndpoints);
         let mut mirror = Mirror::new();
         mirror.settle(&mut first, 0, 1_000_000).expect("settles");
@@ -263,7 +266,10 @@ fn flush_rate_limited(c: &mut Criterion) {
     g.sample_size(10);
     for scale in scales() {
         let mut cluster = Cluster::generate(&WorkloadSpec::scale(scale)).expect("valid spec");
-        let initial: Vec<WatchEvent> = cluster.initial_events_iter(Source::CiliumEndpoints).map(|t| t.event).collect();
+        let initial: Vec<WatchEvent> = cluster
+            .initial_events_iter(Source::CiliumEndpoints)
+            .map(|t| t.event)
+            .collect();
         let trace: Vec<WatchEvent> = cluster
             .churn(Trace::RollingUpdate, Source::CiliumEndpoints, 7)
             .into_iter()
@@ -276,7 +282,9 @@ fn flush_rate_limited(c: &mut Criterion) {
             base.apply(ev, 0).expect("valid");
         }
         base.initial_sync_done(0);
-        Mirror::new().settle(&mut base, 0, 1_000_000).expect("settles");
+        Mirror::new()
+            .settle(&mut base, 0, 1_000_000)
+            .expect("settles");
         g.bench_function(BenchmarkId::new("after_1000_changes", scale), |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
@@ -317,23 +325,34 @@ fn json_ingest(c: &mut Criterion) {
                 }
             })
         });
-        g.bench_function(BenchmarkId::new("parse_and_apply", source_name(source)), |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let mut e = Engine::new(config(source)).expect("valid config");
-                    let start = Instant::now();
-                    for l in &lines {
-                        e.apply_json(l, 0).expect("valid");
+        g.bench_function(
+            BenchmarkId::new("parse_and_apply", source_name(source)),
+            |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let mut e = Engine::new(config(source)).expect("valid config");
+                        let start = Instant::now();
+                        for l in &lines {
+                            e.apply_json(l, 0).expect("valid");
+                        }
+                        total += start.elapsed();
                     }
-                    total += start.elapsed();
-                }
-                total
-            })
-        });
+                    total
+                })
+            },
+        );
     }
     g.finish();
 }
 
-criterion_group!(benches, cold_build, churn_apply, flush_and_latency, restart, flush_rate_limited, json_ingest);
+criterion_group!(
+    benches,
+    cold_build,
+    churn_apply,
+    flush_and_latency,
+    restart,
+    flush_rate_limited,
+    json_ingest
+);
 criterion_main!(benches);

@@ -350,18 +350,7 @@ pub unsafe extern "C" fn sp_engine_stats(
     boundary(err, || {
         check_out(out, "out")?;
         let v = with_ref(engine, |e| {
-            let s = e.stats();
-            Ok(json!({
-                "endpoints": s.endpoints,
-                "endpointsWaiting": s.endpoints_waiting,
-                "slices": s.slices,
-                "dirtySlices": s.dirty_slices,
-                "inFlight": s.in_flight,
-                "identities": s.identities,
-                "namespaces": s.namespaces,
-                "nodes": s.nodes,
-                "synced": e.is_synced(),
-            }))
+            Ok(serde_json::to_value(e.stats()).unwrap_or_default())
         })?;
         // SAFETY: checked above.
         unsafe { write_json(out, &v) }

@@ -184,43 +184,13 @@ impl Engine {
     /// A summary of the engine's state.
     #[napi]
     pub fn stats(&self) -> Value {
-        let s = self.inner.stats();
-        json!({
-            "endpoints": s.endpoints,
-            "endpointsWaiting": s.endpoints_waiting,
-            "slices": s.slices,
-            "dirtySlices": s.dirty_slices,
-            "inFlight": s.in_flight,
-            "identities": s.identities,
-            "namespaces": s.namespaces,
-            "nodes": s.nodes,
-        })
+        serde_json::to_value(self.inner.stats()).unwrap_or_default()
     }
 
-    /// Counters of what the engine did; `writesPlanned` is keyed `verb/kind`.
+    /// Counters of what the engine did; `writesPlanned` is keyed `kind/verb`.
     #[napi]
     pub fn counters(&self) -> Value {
-        let c = self.inner.counters();
-        let planned: serde_json::Map<String, Value> = c
-            .writes_planned
-            .iter()
-            .map(|((a, b), n)| (format!("{a}/{b}"), json!(n)))
-            .collect();
-        json!({
-            "eventsApplied": c.events_applied,
-            "eventsRejected": c.events_rejected,
-            "eventsIgnoredOtherShard": c.events_ignored_other_shard,
-            "eventsIgnoredOtherSource": c.events_ignored_other_source,
-            "writesPlanned": planned,
-            "writesSucceeded": c.writes_succeeded,
-            "writesFailed": c.writes_failed,
-            "writeBytes": c.write_bytes,
-            "noOpSkips": c.no_op_skips,
-            "identitiesAllocated": c.identities_allocated,
-            "identitiesReleased": c.identities_released,
-            "identityExhausted": c.identity_exhausted,
-            "compactionMoves": c.compaction_moves,
-        })
+        serde_json::to_value(self.inner.counters()).unwrap_or_default()
     }
 
     /// Events recorded since the last drain.

@@ -118,17 +118,19 @@ enum Target {
     },
 }
 
-/// Counters of what the engine did (the base of the metrics).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Counters of what the engine did (the base of the metrics). Serializes
+/// with camelCase keys; `writesPlanned` is keyed `kind/verb`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Counters {
     pub events_applied: u64,
     pub events_rejected: u64,
     pub events_ignored_other_shard: u64,
     pub events_ignored_other_source: u64,
+    #[serde(serialize_with = "serialize_writes_planned")]
     pub writes_planned: BTreeMap<(&'static str, &'static str), u64>,
     pub writes_succeeded: u64,
     pub writes_failed: u64,
-    pub write_bytes: u64,
     pub no_op_skips: u64,
     pub identities_allocated: u64,
     pub identities_released: u64,
@@ -136,9 +138,24 @@ pub struct Counters {
     pub compaction_moves: u64,
 }
 
-/// A summary of the engine's state.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+fn serialize_writes_planned<S: serde::Serializer>(
+    map: &BTreeMap<(&'static str, &'static str), u64>,
+    ser: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = ser.serialize_map(Some(map.len()))?;
+    for ((kind, verb), n) in map {
+        m.serialize_entry(&format!("{kind}/{verb}"), n)?;
+    }
+    m.end()
+}
+
+/// A summary of the engine's state. Serializes with camelCase keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Stats {
+    /// The initial sync is done.
+    pub synced: bool,
     pub endpoints: usize,
     pub endpoints_waiting: usize,
     pub slices: usize,
@@ -1905,6 +1922,7 @@ impl Engine {
 
     pub fn stats(&self) -> Stats {
         Stats {
+            synced: self.synced,
             endpoints: self.ep_index.len(),
             endpoints_waiting: self.waiting.len(),
             slices: self.slices.len(),

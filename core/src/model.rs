@@ -427,8 +427,8 @@ impl Object {
     /// Parses one object from JSON; `kind` (and `apiVersion` if present)
     /// select the type.
     pub fn from_json(bytes: &[u8]) -> Result<Object> {
-        let head: TypeHead = serde_json::from_slice(bytes).map_err(|e| malformed("object", &e))?;
-        parse_object(&head, bytes)
+        let any: AnyObject = serde_json::from_slice(bytes).map_err(|e| malformed("object", &e))?;
+        any.into_object()
     }
 
     /// The object as API-server JSON (with `apiVersion` and `kind`).
@@ -500,9 +500,14 @@ impl WatchEvent {
 
     /// Parses one watch event. A bare object (no `type`) is taken as ADDED,
     /// which is how `kubectl get -o json` items are read.
+    ///
+    /// One pass over the bytes: the event is read into a union of every
+    /// field the engine models (no two kinds use one name for different
+    /// things), then moved into the object its `kind` names.
     pub fn from_json(bytes: &[u8]) -> Result<WatchEvent> {
-        let head: EventHead = serde_json::from_slice(bytes).map_err(|e| malformed("event", &e))?;
-        Self::from_head(head, bytes)
+        let ev: EventOrObject =
+            serde_json::from_slice(bytes).map_err(|e| malformed("event", &e))?;
+        ev.into_event()
     }
 
     /// Parses an already-decoded JSON value (used for Lists and streams).
@@ -513,9 +518,27 @@ impl WatchEvent {
         WatchEvent::from_json(&bytes)
     }
 
-    fn from_head(head: EventHead, bytes: &[u8]) -> Result<WatchEvent> {
-        match (head.event_type, head.object) {
-            (Some(t), Some(raw)) => {
+    /// The event as `{"type", "object"}` JSON.
+    pub fn to_json_value(&self) -> serde_json::Value {
+        serde_json::json!({"type": self.event_type.as_str(), "object": self.object.to_json_value()})
+    }
+}
+
+/// `{"type", "object"}`, or a bare object: every top-level field of both.
+#[derive(Deserialize)]
+struct EventOrObject {
+    #[serde(rename = "type", default)]
+    event_type: Option<String>,
+    #[serde(default)]
+    object: Option<AnyObject>,
+    #[serde(flatten)]
+    bare: AnyObjectFields,
+}
+
+impl EventOrObject {
+    fn into_event(self) -> Result<WatchEvent> {
+        match (self.event_type, self.object) {
+            (Some(t), Some(object)) => {
                 let event_type = match t.as_str() {
                     "ADDED" => EventType::Added,
                     "MODIFIED" => EventType::Modified,
@@ -529,16 +552,9 @@ impl WatchEvent {
                         ));
                     }
                 };
-                let obj_bytes = raw.get().as_bytes();
-                let head: TypeHead =
-                    serde_json::from_slice(obj_bytes).map_err(|e| malformed("object", &e))?;
-                Ok(WatchEvent::new(event_type, parse_object(&head, obj_bytes)?))
+                Ok(WatchEvent::new(event_type, object.into_object()?))
             }
-            (None, None) => {
-                let head: TypeHead =
-                    serde_json::from_slice(bytes).map_err(|e| malformed("object", &e))?;
-                Ok(WatchEvent::added(parse_object(&head, bytes)?))
-            }
+            (None, None) => Ok(WatchEvent::added(AnyObject(self.bare).into_object()?)),
             (Some(_), None) => Err(Error::new(
                 ErrorCode::MissingField,
                 "",
@@ -553,27 +569,160 @@ impl WatchEvent {
             )),
         }
     }
-
-    /// The event as `{"type", "object"}` JSON.
-    pub fn to_json_value(&self) -> serde_json::Value {
-        serde_json::json!({"type": self.event_type.as_str(), "object": self.object.to_json_value()})
-    }
 }
 
+/// Any object the engine takes, before its kind picks the type.
 #[derive(Deserialize)]
-struct EventHead<'a> {
-    #[serde(rename = "type", default)]
-    event_type: Option<String>,
-    #[serde(borrow, default)]
-    object: Option<&'a serde_json::value::RawValue>,
-}
+#[serde(transparent)]
+struct AnyObject(AnyObjectFields);
 
-#[derive(Deserialize)]
-struct TypeHead {
+#[derive(Deserialize, Default)]
+struct AnyObjectFields {
     #[serde(default)]
     kind: Option<String>,
     #[serde(rename = "apiVersion", default)]
     api_version: Option<String>,
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: AnySpec,
+    #[serde(default)]
+    status: AnyStatus,
+    /// CiliumEndpointSlice.
+    #[serde(default)]
+    namespace: String,
+    #[serde(default)]
+    endpoints: Vec<CoreCiliumEndpoint>,
+    /// CiliumIdentity.
+    #[serde(default, rename = "security-labels")]
+    security_labels: Labels,
+}
+
+/// `spec` of Pod and CiliumNode.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct AnySpec {
+    #[serde(default)]
+    node_name: Option<String>,
+    #[serde(default)]
+    service_account_name: Option<String>,
+    #[serde(default)]
+    host_network: bool,
+    #[serde(default)]
+    containers: Vec<Container>,
+    #[serde(default)]
+    addresses: Vec<CiliumNodeAddress>,
+    #[serde(default)]
+    encryption: Option<EncryptionSpec>,
+}
+
+/// `status` of Pod, Node and CiliumEndpoint.
+#[derive(Deserialize, Default)]
+struct AnyStatus {
+    #[serde(default)]
+    phase: Option<String>,
+    #[serde(default, rename = "podIP")]
+    pod_ip: Option<String>,
+    #[serde(default, rename = "podIPs")]
+    pod_ips: Vec<PodIp>,
+    #[serde(default, rename = "hostIP")]
+    host_ip: Option<String>,
+    #[serde(default)]
+    addresses: Vec<NodeAddress>,
+    #[serde(default)]
+    identity: Option<EndpointIdentity>,
+    #[serde(default)]
+    networking: Option<EndpointNetworking>,
+    #[serde(default)]
+    encryption: Option<EncryptionSpec>,
+    #[serde(default, rename = "named-ports")]
+    named_ports: Vec<NamedPort>,
+    #[serde(default, rename = "service-account")]
+    service_account: Option<String>,
+}
+
+impl AnyObject {
+    fn into_object(self) -> Result<Object> {
+        let o = self.0;
+        let kind_str = o.kind.as_deref().unwrap_or("");
+        let Some(kind) = Kind::from_kind_str(kind_str) else {
+            return Err(Error::new(
+                ErrorCode::UnknownKind,
+                "",
+                "kind",
+                format!("kind {kind_str:?} is not one the engine takes"),
+            ));
+        };
+        if let Some(v) = o.api_version.as_deref()
+            && v != kind.api_version()
+        {
+            return Err(Error::new(
+                ErrorCode::UnknownKind,
+                kind.as_str(),
+                "apiVersion",
+                format!(
+                    "apiVersion {v:?} is not served for {}; expected {:?}",
+                    kind.as_str(),
+                    kind.api_version()
+                ),
+            ));
+        }
+        let (spec, status, metadata) = (o.spec, o.status, o.metadata);
+        Ok(match kind {
+            Kind::Namespace => Object::Namespace(Namespace { metadata }),
+            Kind::Node => Object::Node(Node {
+                metadata,
+                status: NodeStatus {
+                    addresses: status.addresses,
+                },
+            }),
+            Kind::CiliumNode => Object::CiliumNode(CiliumNode {
+                metadata,
+                spec: CiliumNodeSpec {
+                    addresses: spec.addresses,
+                    encryption: spec.encryption,
+                },
+            }),
+            Kind::Pod => Object::Pod(Pod {
+                metadata,
+                spec: PodSpec {
+                    node_name: spec.node_name,
+                    service_account_name: spec.service_account_name,
+                    host_network: spec.host_network,
+                    containers: spec.containers,
+                },
+                status: PodStatus {
+                    phase: status.phase,
+                    pod_ip: status.pod_ip,
+                    pod_ips: status.pod_ips,
+                    host_ip: status.host_ip,
+                },
+            }),
+            Kind::CiliumEndpoint => Object::CiliumEndpoint(CiliumEndpoint {
+                metadata,
+                status: CiliumEndpointStatus {
+                    identity: status.identity,
+                    networking: status.networking,
+                    encryption: status.encryption,
+                    named_ports: status.named_ports,
+                    service_account: status.service_account,
+                },
+            }),
+            Kind::CiliumEndpointSlice => Object::CiliumEndpointSlice(CiliumEndpointSlice {
+                api_version: ces_api_version(),
+                kind: ces_kind(),
+                metadata,
+                namespace: o.namespace,
+                endpoints: o.endpoints,
+            }),
+            Kind::CiliumIdentity => Object::CiliumIdentity(CiliumIdentity {
+                api_version: cid_api_version(),
+                kind: cid_kind(),
+                metadata,
+                security_labels: o.security_labels,
+            }),
+        })
+    }
 }
 
 fn malformed(what: &str, e: &serde_json::Error) -> Error {
@@ -583,51 +732,6 @@ fn malformed(what: &str, e: &serde_json::Error) -> Error {
         "",
         format!("{what} is not valid JSON of the expected shape: {e}"),
     )
-}
-
-fn parse_object(head: &TypeHead, bytes: &[u8]) -> Result<Object> {
-    let kind_str = head.kind.as_deref().unwrap_or("");
-    let Some(kind) = Kind::from_kind_str(kind_str) else {
-        return Err(Error::new(
-            ErrorCode::UnknownKind,
-            "",
-            "kind",
-            format!("kind {kind_str:?} is not one the engine takes"),
-        ));
-    };
-    if let Some(v) = head.api_version.as_deref()
-        && v != kind.api_version()
-    {
-        return Err(Error::new(
-            ErrorCode::UnknownKind,
-            kind.as_str(),
-            "apiVersion",
-            format!(
-                "apiVersion {v:?} is not served for {}; expected {:?}",
-                kind.as_str(),
-                kind.api_version()
-            ),
-        ));
-    }
-    fn typed<T: serde::de::DeserializeOwned>(kind: Kind, bytes: &[u8]) -> Result<T> {
-        serde_json::from_slice(bytes).map_err(|e| {
-            Error::new(
-                ErrorCode::MalformedInput,
-                kind.as_str(),
-                "",
-                format!("{} does not have the expected shape: {e}", kind.as_str()),
-            )
-        })
-    }
-    Ok(match kind {
-        Kind::Namespace => Object::Namespace(typed(kind, bytes)?),
-        Kind::Node => Object::Node(typed(kind, bytes)?),
-        Kind::CiliumNode => Object::CiliumNode(typed(kind, bytes)?),
-        Kind::Pod => Object::Pod(typed(kind, bytes)?),
-        Kind::CiliumEndpoint => Object::CiliumEndpoint(typed(kind, bytes)?),
-        Kind::CiliumEndpointSlice => Object::CiliumEndpointSlice(typed(kind, bytes)?),
-        Kind::CiliumIdentity => Object::CiliumIdentity(typed(kind, bytes)?),
-    })
 }
 
 #[cfg(test)]

@@ -16,12 +16,23 @@ use sliceplane::{Config, Engine};
 #[derive(Debug, Clone)]
 enum Step {
     /// Endpoint `i` appears or changes (identity `id`).
-    Upsert { i: u8, id: u8 },
-    Delete { i: u8 },
+    Upsert {
+        i: u8,
+        id: u8,
+    },
+    Delete {
+        i: u8,
+    },
     /// Flush at +ms; each write's fate from `fates` (cycled).
-    Flush { ms: u16, fates: Vec<Fate> },
+    Flush {
+        ms: u16,
+        fates: Vec<Fate>,
+    },
     /// Another writer empties slice `k` (by name order) or deletes it.
-    ForeignEdit { k: u8, delete: bool },
+    ForeignEdit {
+        k: u8,
+        delete: bool,
+    },
     /// The engine restarts: a fresh one sees the server and the live endpoints.
     Restart,
 }
@@ -69,8 +80,17 @@ struct World {
 }
 
 fn endpoint_event(i: u8, id: u8, deleted: bool) -> WatchEvent {
-    let c = cep(&format!("ns{}", i % 3), &format!("p{i}"), 300 + i64::from(id), &ip(u32::from(i)));
-    if deleted { WatchEvent::deleted(Object::CiliumEndpoint(c)) } else { WatchEvent::added(Object::CiliumEndpoint(c)) }
+    let c = cep(
+        &format!("ns{}", i % 3),
+        &format!("p{i}"),
+        300 + i64::from(id),
+        &ip(u32::from(i)),
+    );
+    if deleted {
+        WatchEvent::deleted(Object::CiliumEndpoint(c))
+    } else {
+        WatchEvent::added(Object::CiliumEndpoint(c))
+    }
 }
 
 impl World {
@@ -91,7 +111,11 @@ impl World {
     fn restart(&mut self) {
         let mut e = Engine::new(self.config.clone()).unwrap();
         for s in self.mirror.slices.values() {
-            e.apply(&WatchEvent::added(Object::CiliumEndpointSlice(s.clone())), self.now).unwrap();
+            e.apply(
+                &WatchEvent::added(Object::CiliumEndpointSlice(s.clone())),
+                self.now,
+            )
+            .unwrap();
         }
         for (&i, &id) in &self.live {
             e.apply(&endpoint_event(i, id, false), self.now).unwrap();
@@ -108,7 +132,9 @@ impl World {
             let name = op.name().to_string();
             self.echoes.push(match self.mirror.slices.get(&name) {
                 Some(s) => WatchEvent::modified(Object::CiliumEndpointSlice(s.clone())),
-                None => WatchEvent::deleted(Object::CiliumEndpointSlice(sliceplane::model::CiliumEndpointSlice::new(name, ""))),
+                None => WatchEvent::deleted(Object::CiliumEndpointSlice(
+                    sliceplane::model::CiliumEndpointSlice::new(name, ""),
+                )),
             });
         }
         o
@@ -130,10 +156,26 @@ impl World {
                 }
                 Fate::AppliedButErrored => {
                     self.server_apply(&w.op);
-                    self.engine.report(w.id, &Outcome::Error { message: "timeout".into() }, self.now).unwrap();
+                    self.engine
+                        .report(
+                            w.id,
+                            &Outcome::Error {
+                                message: "timeout".into(),
+                            },
+                            self.now,
+                        )
+                        .unwrap();
                 }
                 Fate::Error => {
-                    self.engine.report(w.id, &Outcome::Error { message: "503".into() }, self.now).unwrap();
+                    self.engine
+                        .report(
+                            w.id,
+                            &Outcome::Error {
+                                message: "503".into(),
+                            },
+                            self.now,
+                        )
+                        .unwrap();
                 }
                 Fate::Lost => self.lost_in_flight = true,
             }
@@ -145,11 +187,15 @@ impl World {
         match s {
             Step::Upsert { i, id } => {
                 self.live.insert(*i, *id);
-                self.engine.apply(&endpoint_event(*i, *id, false), self.now).unwrap();
+                self.engine
+                    .apply(&endpoint_event(*i, *id, false), self.now)
+                    .unwrap();
             }
             Step::Delete { i } => {
                 if let Some(id) = self.live.remove(i) {
-                    self.engine.apply(&endpoint_event(*i, id, true), self.now).unwrap();
+                    self.engine
+                        .apply(&endpoint_event(*i, id, true), self.now)
+                        .unwrap();
                 }
             }
             Step::Flush { ms, fates } => {
@@ -158,14 +204,20 @@ impl World {
                 self.run_plan(&plan, fates);
             }
             Step::ForeignEdit { k, delete } => {
-                let Some(name) = self.mirror.slices.keys().nth(usize::from(*k)).cloned() else { return };
+                let Some(name) = self.mirror.slices.keys().nth(usize::from(*k)).cloned() else {
+                    return;
+                };
                 if *delete {
                     let gone = self.mirror.slices.remove(&name).unwrap();
-                    self.echoes.push(WatchEvent::deleted(Object::CiliumEndpointSlice(gone)));
+                    self.echoes
+                        .push(WatchEvent::deleted(Object::CiliumEndpointSlice(gone)));
                 } else {
                     let mut s = self.mirror.slices[&name].clone();
                     s.endpoints.clear();
-                    assert!(self.server_apply(&sliceplane::WriteOp::UpdateSlice(s)).is_success());
+                    assert!(
+                        self.server_apply(&sliceplane::WriteOp::UpdateSlice(s))
+                            .is_success()
+                    );
                 }
             }
             Step::Restart => self.restart(),
@@ -205,25 +257,43 @@ fn check(mode: SliceMode, max: u32, steps: &[Step]) -> Result<(), TestCaseError>
         w.run_plan(&plan, &[Fate::Ok]);
     }
     prop_assert_eq!(w.engine.stats().in_flight, 0);
-    prop_assert_eq!(w.engine.desired_slices(), w.mirror.slices_without_meta(), "converged");
+    prop_assert_eq!(
+        w.engine.desired_slices(),
+        w.mirror.slices_without_meta(),
+        "converged"
+    );
     // Every live endpoint is on the server exactly once.
     let mut seen = std::collections::BTreeMap::new();
     for s in w.mirror.slices.values() {
         prop_assert!(!s.endpoints.is_empty() && s.endpoints.len() <= max as usize);
         for e in &s.endpoints {
-            prop_assert!(seen.insert((s.namespace.clone(), e.name.clone()), e.id).is_none(), "duplicate {}", e.name);
+            prop_assert!(
+                seen.insert((s.namespace.clone(), e.name.clone()), e.id)
+                    .is_none(),
+                "duplicate {}",
+                e.name
+            );
         }
     }
     let expected: std::collections::BTreeMap<_, _> = w
         .live
         .iter()
-        .map(|(&i, &id)| ((format!("ns{}", i % 3), format!("p{i}")), 300 + i64::from(id)))
+        .map(|(&i, &id)| {
+            (
+                (format!("ns{}", i % 3), format!("p{i}")),
+                300 + i64::from(id),
+            )
+        })
         .collect();
     prop_assert_eq!(seen, expected);
     // A final restart plans nothing.
     w.restart();
     let plan = w.engine.flush(w.now + 10_000_000);
-    prop_assert!(plan.is_empty(), "restart planned:\n{}", plan.to_json_lines());
+    prop_assert!(
+        plan.is_empty(),
+        "restart planned:\n{}",
+        plan.to_json_lines()
+    );
     Ok(())
 }
 
