@@ -21,6 +21,7 @@ pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod slicing;
+pub mod snapshot;
 pub mod validate;
 
 pub use config::Config;
