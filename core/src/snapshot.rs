@@ -441,6 +441,16 @@ impl SnapshotBuilder {
         self.next.endpoints.get(key)
     }
 
+    /// IP → owner in the next snapshot.
+    pub fn peek_ip(&self, ip: &IpAddr) -> Option<Arc<EndpointView>> {
+        self.next.ips.get(ip).cloned()
+    }
+
+    /// IP cache size in the next snapshot.
+    pub fn peek_ip_count(&self) -> usize {
+        self.next.ips.len()
+    }
+
     /// Publishes the next snapshot: O(1) clones of the parts, one store.
     pub fn publish(&mut self) -> Snapshot {
         self.version += 1;
