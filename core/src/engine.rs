@@ -1953,11 +1953,13 @@ impl Engine {
             let Some(e) = self.snapshot_endpoint(idx) else {
                 continue;
             };
-            if let Some(v) = &e.view {
-                touched.insert(v.slice.clone());
-            }
-            if let Some(old) = self.snap.builder.set_endpoint(&e.key, e.view, e.labels) {
-                touched.insert(old.slice.clone());
+            // A slice view lists names only: it changes when membership does.
+            let new_slice = e.view.as_ref().map(|v| v.slice.clone());
+            let old = self.snap.builder.set_endpoint(&e.key, e.view, e.labels);
+            let old_slice = old.map(|o| o.slice.clone());
+            if old_slice != new_slice {
+                touched.extend(old_slice);
+                touched.extend(new_slice);
             }
         }
         for id in ids {
