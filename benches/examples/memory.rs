@@ -100,11 +100,12 @@ fn main() {
                 .map(|s| WatchEvent::added(Object::CiliumEndpointSlice(s.clone())))
                 .collect();
             drop(m);
-            let engine = live() - base - slices_bytes(&slices);
+            let sb = slices_bytes(&slices);
+            let engine = live() - base - sb;
             let t = std::time::Instant::now();
             let s1 = e.publish();
             let first_publish = t.elapsed();
-            let with_snap = live() - base;
+            let with_snap = live() - base - sb;
             // Hold s1 while 1,000 endpoints change and a new snapshot is published:
             // the bytes the old snapshot keeps alive.
             let ceps = cluster.ciliumendpoints();
