@@ -34,6 +34,9 @@ use crate::model::{
 use crate::plan::{OpId, Outcome, PlannedWrite, Preconditions, Verb, WriteOp, WritePlan};
 use crate::ratelimit::TokenBucket;
 use crate::slicing::{EndpointIdx, GroupKey, ServerSlice, SliceId, SliceTable};
+use crate::snapshot::{
+    EndpointView, EngineEndpoint, Publisher, SliceView, Snapshot, SnapshotReader,
+};
 use crate::validate;
 
 /// The annotation that makes a namespace's slices go first.
@@ -213,6 +216,8 @@ pub struct Engine {
     bucket: TokenBucket,
     cilium_nodes: usize,
     health: HealthTracker,
+    /// Snapshot bookkeeping (see `snapshot.rs`).
+    snap: Publisher,
 }
 
 impl Engine {
@@ -254,6 +259,7 @@ impl Engine {
             bucket: TokenBucket::new(&config.write.rate_limits),
             cilium_nodes: 0,
             health: HealthTracker::new(config.write.error_threshold),
+            snap: Publisher::new(config.slicing.max_endpoints_per_slice),
             config,
         })
     }
@@ -364,6 +370,7 @@ impl Engine {
                                     .map(|s| crate::labels::Label::parse(s)),
                             );
                             self.known_identities.insert(id, Arc::new(labels));
+                            self.snap.identity_changed(id);
                         }
                         self.upsert_endpoint(
                             &input.namespace,
@@ -712,6 +719,7 @@ impl Engine {
         ep.identity = identity;
         ep.data = data;
         ep.stamp = stamp;
+        self.snap.endpoint_changed(idx);
         let (ns, slice, seq) = (ep.ns, ep.slice, ep.seq);
         if !synced {
             return;
@@ -774,6 +782,7 @@ impl Engine {
         if let Some(ep) = self.endpoints[idx as usize].as_mut() {
             ep.slice = Some(s);
         }
+        self.snap.endpoint_changed(idx);
     }
 
     fn endpoint_name(&self, idx: EndpointIdx) -> String {
@@ -894,6 +903,8 @@ impl Engine {
             return;
         };
         self.free_endpoints.push(idx);
+        self.snap
+            .endpoint_removed(&self.namespaces[ns as usize].name, &ep.name);
         self.waiting.remove(&ep.seq);
         self.namespaces[ns as usize].endpoints.remove(&idx);
         if let Some(s) = ep.slice {
@@ -952,6 +963,7 @@ impl Engine {
         )?;
         if self.config.source == Source::Ciliumendpoints {
             if let Ok(id) = obj.metadata.name.parse::<IdentityId>() {
+                self.snap.identity_changed(id);
                 if deleted {
                     self.known_identities.remove(&id);
                 } else {
@@ -1281,6 +1293,7 @@ impl Engine {
                 if let Some(ep) = self.endpoints[idx as usize].as_mut() {
                     ep.slice = Some(sid);
                 }
+                self.snap.endpoint_changed(idx);
             }
             adopted += claim.len();
             let server = self.server_view(ces, sid);
@@ -1651,6 +1664,7 @@ impl Engine {
                     if let Some(ep) = self.endpoints[idx as usize].as_mut() {
                         ep.slice = Some(dst);
                     }
+                    self.snap.endpoint_changed(idx);
                     budget -= 1;
                     self.counters.compaction_moves += 1;
                 }
@@ -2249,4 +2263,123 @@ fn content_stamp(name: &str, identity: Option<IdentityId>, data: &EndpointData) 
 
 fn ep_identity(ep: &Option<Endpoint>) -> Option<IdentityId> {
     ep.as_ref().and_then(|e| e.identity)
+}
+
+// ------------------------------------------------------------ snapshots (DESIGN.md §6)
+
+impl Engine {
+    /// A handle from which any thread loads the latest published snapshot.
+    pub fn snapshot_reader(&self) -> SnapshotReader {
+        self.snap.builder.reader()
+    }
+
+    /// Publishes a snapshot of the desired state: applies what changed since
+    /// the last publish (O(changes); the first publish feeds everything).
+    pub fn publish(&mut self) -> Snapshot {
+        if self.snap.activate() {
+            for idx in 0..self.endpoints.len() {
+                self.snap.endpoint_changed(idx as EndpointIdx);
+            }
+        }
+        let (removed, changed, ids) = self.snap.take_changes();
+        let mut touched: BTreeSet<Arc<str>> = BTreeSet::new();
+        for key in removed {
+            if let Some(old) = self.snap.builder.set_endpoint(&key, None, None) {
+                touched.insert(old.slice.clone());
+            }
+        }
+        for idx in changed {
+            let Some(e) = self.snapshot_endpoint(idx) else {
+                continue;
+            };
+            // A slice view lists names only: it changes when membership does.
+            let new_slice = e.view.as_ref().map(|v| v.slice.clone());
+            let old = self.snap.builder.set_endpoint(&e.key, e.view, e.labels);
+            let old_slice = old.map(|o| o.slice.clone());
+            if old_slice != new_slice {
+                touched.extend(old_slice);
+                touched.extend(new_slice);
+            }
+        }
+        for id in ids {
+            let labels = self.identity_labels(id);
+            self.snap.builder.set_identity_labels(id, labels);
+        }
+        for name in touched {
+            let view = self.snapshot_slice(&name);
+            self.snap.builder.set_slice(&name, view);
+        }
+        self.snap.builder.publish()
+    }
+
+    /// A snapshot built from scratch (all endpoints), for checks: equal in
+    /// content to the published one after [`Engine::publish`].
+    pub fn rebuild_snapshot(&self) -> Snapshot {
+        let mut b = crate::snapshot::SnapshotBuilder::new(
+            self.config.slicing.max_endpoints_per_slice,
+            crate::snapshot::IpOwnership::SmallestKey,
+        );
+        let mut names: BTreeSet<Arc<str>> = BTreeSet::new();
+        for idx in 0..self.endpoints.len() {
+            if let Some(e) = self.snapshot_endpoint(idx as EndpointIdx) {
+                if let Some(v) = &e.view {
+                    names.insert(v.slice.clone());
+                }
+                b.set_endpoint(&e.key, e.view, e.labels);
+            }
+        }
+        for name in names {
+            let view = self.snapshot_slice(&name);
+            b.set_slice(&name, view);
+        }
+        b.peek()
+    }
+
+    fn snapshot_endpoint(&self, idx: EndpointIdx) -> Option<EngineEndpoint> {
+        let ep = self.endpoints.get(idx as usize)?.as_ref()?;
+        let ns = self.namespaces.get(ep.ns as usize)?.name.clone();
+        let slice = ep.slice.and_then(|s| self.slices.get(s));
+        let (view, labels) = match (slice, ep.identity) {
+            (Some(s), Some(id)) => (
+                Some(EndpointView {
+                    namespace: ns.clone(),
+                    name: ep.name.clone(),
+                    slice: s.name.clone(),
+                    identity: id,
+                    data: ep.data.clone(),
+                }),
+                self.identity_labels(id),
+            ),
+            _ => (None, None),
+        };
+        Some(EngineEndpoint {
+            key: (ns, ep.name.clone()),
+            view,
+            labels,
+        })
+    }
+
+    fn snapshot_slice(&self, name: &str) -> Option<SliceView> {
+        let s = self.slices.get(self.slices.by_name(name)?)?;
+        let mut names: Vec<Arc<str>> = s
+            .members
+            .iter()
+            .filter_map(|&m| self.endpoints.get(m as usize)?.as_ref())
+            .filter(|e| e.identity.is_some())
+            .map(|e| e.name.clone())
+            .collect();
+        if names.is_empty() {
+            return None;
+        }
+        names.sort_unstable();
+        let ns = self
+            .namespaces
+            .get(s.group.namespace as usize)
+            .map_or_else(|| Arc::from(""), |n| n.name.clone());
+        Some(SliceView {
+            name: s.name.clone(),
+            namespace: ns,
+            endpoints: names.into(),
+        })
+    }
 }

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod consumer;
 pub mod endpoint;
 pub mod engine;
 pub mod error;
@@ -26,6 +27,7 @@ pub mod plan;
 pub mod policy;
 pub mod ratelimit;
 pub mod slicing;
+pub mod snapshot;
 pub mod validate;
 
 pub use config::Config;

@@ -228,6 +228,8 @@ impl World {
 fn check(mode: SliceMode, max: u32, steps: &[Step]) -> Result<(), TestCaseError> {
     let mut c = config(Source::Ciliumendpoints, mode, max);
     c.write.sync_delay_ms = 100;
+    // Cilium's default limiter (10/s, burst 20): convergence must not depend on it being off.
+    c.write.rate_limits = Config::default().write.rate_limits;
     c.write.retry.base_ms = 50;
     c.write.retry.cap_ms = 400;
     // Never exhausted here: dropping after the retries is a scenario test of its own.

@@ -101,6 +101,12 @@ pub fn config(source: Source, mode: SliceMode, max: u32) -> Config {
     c.slicing.mode = mode;
     c.slicing.max_endpoints_per_slice = max;
     c.write.sync_delay_ms = 0;
+    // No rate limit unless a test sets one: plans are whole, as in DESIGN §12.
+    c.write.rate_limits = vec![sliceplane::config::RateLimitStep {
+        nodes: 0,
+        limit: 1e9,
+        burst: 1_000_000,
+    }];
     c
 }
 

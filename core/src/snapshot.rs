@@ -1,0 +1,784 @@
+//! Lock-free snapshots (DESIGN.md §6).
+//!
+//! A [`Snapshot`] is an immutable, versioned view of the endpoints, slices,
+//! identities and the IP cache. It is an `Arc` inside: cloning is O(1), and it
+//! is `Send + Sync`. A [`SnapshotReader`] is a handle over an `ArcSwap` from
+//! which any thread loads the latest snapshot without locks and without ever
+//! making the writer wait.
+//!
+//! The writer (the engine or the consumer) owns a [`SnapshotBuilder`]: the
+//! next snapshot's parts as persistent maps (`imbl`), changed in place for
+//! what changed only. Publishing clones the parts (O(1) each, structure is
+//! shared with the previous snapshot) and stores the result: a publish costs
+//! O(what changed since the last one), never O(cluster).
+
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hashbrown::{HashMap, HashSet};
+use smallvec::SmallVec;
+
+use crate::endpoint::EndpointData;
+use crate::identity::IdentityId;
+use crate::labels::LabelSet;
+use crate::slicing::EndpointIdx;
+
+/// A small deterministic hasher (FxHash-style) for the persistent maps: no
+/// random state, so iteration order is the same on every run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FxHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            self.add(u64::from_le_bytes(b));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(b) ^ ((rest.len() as u64) << 56));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        // Final avalanche so the HAMT's top bits are spread.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h
+    }
+}
+
+type Fx = BuildHasherDefault<FxHasher>;
+/// A persistent hash map with a deterministic hasher.
+pub type PMap<K, V> = imbl::GenericHashMap<K, V, Fx, imbl::shared_ptr::DefaultSharedPtr>;
+/// A persistent ordered set.
+pub type PSet<T> = imbl::OrdSet<T>;
+
+/// (namespace, name) of an endpoint.
+pub type EndpointKey = (Arc<str>, Arc<str>);
+
+/// One endpoint as a snapshot shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointView {
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
+    /// The slice holding it (the consumer: the current copy's slice).
+    pub slice: Arc<str>,
+    pub identity: IdentityId,
+    /// Addresses, node IP, encryption key, named ports, service account.
+    pub data: EndpointData,
+}
+
+impl EndpointView {
+    pub fn key(&self) -> EndpointKey {
+        (self.namespace.clone(), self.name.clone())
+    }
+    pub fn ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.data.ips()
+    }
+    pub fn node_ip(&self) -> Option<IpAddr> {
+        self.data.node_ip
+    }
+    pub fn encryption_key(&self) -> u8 {
+        self.data.encryption_key
+    }
+}
+
+/// One slice as a snapshot shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SliceView {
+    pub name: Arc<str>,
+    pub namespace: Arc<str>,
+    /// Endpoint names, sorted.
+    pub endpoints: Arc<[Arc<str>]>,
+}
+
+/// Per-namespace part of a snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamespaceView {
+    pub slices: PSet<Arc<str>>,
+    pub endpoints: usize,
+}
+
+/// Slices against the ideal count (⌈endpoints / max per slice⌉).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fragmentation {
+    pub slices: usize,
+    pub ideal: usize,
+}
+
+impl Fragmentation {
+    /// slices / ideal (1.0 when both are 0).
+    pub fn ratio(&self) -> f64 {
+        if self.ideal == 0 {
+            if self.slices == 0 { 1.0 } else { f64::INFINITY }
+        } else {
+            self.slices as f64 / self.ideal as f64
+        }
+    }
+}
+
+/// The content of a snapshot (everything but its version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct State {
+    endpoints: PMap<EndpointKey, Arc<EndpointView>>,
+    slices: PMap<Arc<str>, Arc<SliceView>>,
+    namespaces: PMap<Arc<str>, NamespaceView>,
+    identities: PMap<IdentityId, Arc<LabelSet>>,
+    identity_keys: PMap<Arc<str>, IdentityId>,
+    /// IP → the endpoint owning it.
+    ips: PMap<IpAddr, Arc<EndpointView>>,
+    identities_in_use: usize,
+    ideal_total: usize,
+    max_per_slice: u32,
+}
+
+impl State {
+    fn new(max_per_slice: u32) -> State {
+        State {
+            endpoints: PMap::default(),
+            slices: PMap::default(),
+            namespaces: PMap::default(),
+            identities: PMap::default(),
+            identity_keys: PMap::default(),
+            ips: PMap::default(),
+            identities_in_use: 0,
+            ideal_total: 0,
+            max_per_slice: max_per_slice.max(1),
+        }
+    }
+
+    fn ideal(&self, endpoints: usize) -> usize {
+        endpoints.div_ceil(self.max_per_slice as usize)
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    version: u64,
+    state: State,
+}
+
+/// An immutable point-in-time view. Cheap to clone, `Send + Sync`.
+#[derive(Debug, Clone)]
+pub struct Snapshot(Arc<Inner>);
+
+impl Snapshot {
+    /// Increases by one with every publish (0: nothing published yet).
+    pub fn version(&self) -> u64 {
+        self.0.version
+    }
+
+    fn s(&self) -> &State {
+        &self.0.state
+    }
+
+    /// Whether two snapshots hold the same content (versions aside).
+    pub fn same_content(&self, other: &Snapshot) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.s() == other.s()
+    }
+
+    // -------------------------------------------------------- slices
+
+    pub fn slice(&self, name: &str) -> Option<&Arc<SliceView>> {
+        self.s().slices.get(name)
+    }
+
+    pub fn slices(&self) -> impl Iterator<Item = &Arc<SliceView>> {
+        self.s().slices.values()
+    }
+
+    /// Slice names of a namespace, sorted.
+    pub fn slices_in_namespace(&self, namespace: &str) -> impl Iterator<Item = &Arc<str>> {
+        self.s()
+            .namespaces
+            .get(namespace)
+            .into_iter()
+            .flat_map(|n| n.slices.iter())
+    }
+
+    pub fn namespace(&self, namespace: &str) -> Option<&NamespaceView> {
+        self.s().namespaces.get(namespace)
+    }
+
+    pub fn namespaces(&self) -> impl Iterator<Item = (&Arc<str>, &NamespaceView)> {
+        self.s().namespaces.iter()
+    }
+
+    // -------------------------------------------------------- endpoints
+
+    pub fn endpoint(&self, namespace: &str, name: &str) -> Option<&Arc<EndpointView>> {
+        self.s()
+            .endpoints
+            .get(&(Arc::<str>::from(namespace), Arc::<str>::from(name)))
+    }
+
+    pub fn endpoints(&self) -> impl Iterator<Item = &Arc<EndpointView>> {
+        self.s().endpoints.values()
+    }
+
+    // -------------------------------------------------------- identities
+
+    pub fn identity_labels(&self, id: IdentityId) -> Option<&Arc<LabelSet>> {
+        self.s().identities.get(&id)
+    }
+
+    /// The identity of a canonical labels key (`LabelSet::canonical_key`).
+    pub fn identity_by_key(&self, key: &str) -> Option<IdentityId> {
+        self.s().identity_keys.get(key).copied()
+    }
+
+    pub fn identities(&self) -> impl Iterator<Item = (&IdentityId, &Arc<LabelSet>)> {
+        self.s().identities.iter()
+    }
+
+    // -------------------------------------------------------- IP cache
+
+    /// IP → the endpoint owning it (identity, namespace/name, node IP,
+    /// encryption key). O(1).
+    #[inline]
+    pub fn lookup_ip(&self, ip: &IpAddr) -> Option<&Arc<EndpointView>> {
+        self.s().ips.get(ip)
+    }
+
+    /// IP → identity. O(1).
+    #[inline]
+    pub fn identity_of_ip(&self, ip: &IpAddr) -> Option<IdentityId> {
+        self.s().ips.get(ip).map(|e| e.identity)
+    }
+
+    pub fn ip_cache(&self) -> impl Iterator<Item = (&IpAddr, &Arc<EndpointView>)> {
+        self.s().ips.iter()
+    }
+
+    // -------------------------------------------------------- counts
+
+    pub fn endpoint_count(&self) -> usize {
+        self.s().endpoints.len()
+    }
+    pub fn slice_count(&self) -> usize {
+        self.s().slices.len()
+    }
+    /// Distinct identities used by the endpoints.
+    pub fn identity_count(&self) -> usize {
+        self.s().identities_in_use
+    }
+    pub fn namespace_count(&self) -> usize {
+        self.s().namespaces.len()
+    }
+    pub fn ip_count(&self) -> usize {
+        self.s().ips.len()
+    }
+    pub fn max_per_slice(&self) -> u32 {
+        self.s().max_per_slice
+    }
+
+    /// Slices against the ideal, all namespaces.
+    pub fn fragmentation(&self) -> Fragmentation {
+        Fragmentation {
+            slices: self.s().slices.len(),
+            ideal: self.s().ideal_total,
+        }
+    }
+
+    /// Slices against the ideal in one namespace.
+    pub fn namespace_fragmentation(&self, namespace: &str) -> Fragmentation {
+        match self.s().namespaces.get(namespace) {
+            Some(n) => Fragmentation {
+                slices: n.slices.len(),
+                ideal: self.s().ideal(n.endpoints),
+            },
+            None => Fragmentation::default(),
+        }
+    }
+}
+
+/// A cloneable handle from which any thread loads the latest snapshot.
+#[derive(Debug, Clone)]
+pub struct SnapshotReader(Arc<ArcSwap<Inner>>);
+
+impl SnapshotReader {
+    /// The latest published snapshot (an `Arc` clone; never blocks the writer).
+    pub fn load(&self) -> Snapshot {
+        Snapshot(self.0.load_full())
+    }
+
+    /// Runs `f` on the latest snapshot.
+    #[inline]
+    pub fn with<R>(&self, f: impl FnOnce(&Snapshot) -> R) -> R {
+        f(&Snapshot(self.0.load_full()))
+    }
+
+    /// IP → identity on the latest snapshot, without cloning it.
+    #[inline]
+    pub fn identity_of_ip(&self, ip: &IpAddr) -> Option<IdentityId> {
+        self.0.load().state.ips.get(ip).map(|e| e.identity)
+    }
+
+    /// IP → the owning endpoint on the latest snapshot.
+    #[inline]
+    pub fn lookup_ip(&self, ip: &IpAddr) -> Option<Arc<EndpointView>> {
+        self.0.load().state.ips.get(ip).cloned()
+    }
+
+    pub fn version(&self) -> u64 {
+        self.0.load().version
+    }
+}
+
+/// Who owns an IP claimed by two endpoints at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpOwnership {
+    /// The smallest (namespace, name): independent of the order of changes
+    /// (the engine: incremental publishes equal a rebuild).
+    SmallestKey,
+    /// The endpoint upserted last (the agent's ipcache); when the owner goes,
+    /// the most recent remaining claimant takes over.
+    Newest,
+}
+
+/// The writer's side: the next snapshot's parts, changed in place.
+#[derive(Debug)]
+pub struct SnapshotBuilder {
+    next: State,
+    version: u64,
+    swap: Arc<ArcSwap<Inner>>,
+    ownership: IpOwnership,
+    /// IPs claimed by more than one endpoint: the claimants other than the
+    /// owner, oldest first.
+    ip_others: HashMap<IpAddr, SmallVec<[EndpointKey; 1]>>,
+    id_refs: HashMap<IdentityId, u32>,
+    /// Labels key → identities holding it (more than one only in odd clusters).
+    key_ids: HashMap<Arc<str>, SmallVec<[IdentityId; 1]>>,
+    /// Per identity, the labels key it is indexed under.
+    id_keys: HashMap<IdentityId, Arc<str>>,
+}
+
+/// A clone publishes to its own readers (a cloned engine must not store
+/// into the original's handle); they start at the original's latest snapshot.
+impl Clone for SnapshotBuilder {
+    fn clone(&self) -> Self {
+        SnapshotBuilder {
+            next: self.next.clone(),
+            version: self.version,
+            swap: Arc::new(ArcSwap::new(self.swap.load_full())),
+            ownership: self.ownership,
+            ip_others: self.ip_others.clone(),
+            id_refs: self.id_refs.clone(),
+            key_ids: self.key_ids.clone(),
+            id_keys: self.id_keys.clone(),
+        }
+    }
+}
+
+impl SnapshotBuilder {
+    pub fn new(max_per_slice: u32, ownership: IpOwnership) -> SnapshotBuilder {
+        let next = State::new(max_per_slice);
+        let swap = Arc::new(ArcSwap::from_pointee(Inner {
+            version: 0,
+            state: next.clone(),
+        }));
+        SnapshotBuilder {
+            next,
+            version: 0,
+            swap,
+            ownership,
+            ip_others: HashMap::new(),
+            id_refs: HashMap::new(),
+            key_ids: HashMap::new(),
+            id_keys: HashMap::new(),
+        }
+    }
+
+    pub fn reader(&self) -> SnapshotReader {
+        SnapshotReader(self.swap.clone())
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The view of an endpoint in the next snapshot.
+    pub fn endpoint(&self, key: &EndpointKey) -> Option<&Arc<EndpointView>> {
+        self.next.endpoints.get(key)
+    }
+
+    /// IP → owner in the next snapshot.
+    pub fn peek_ip(&self, ip: &IpAddr) -> Option<Arc<EndpointView>> {
+        self.next.ips.get(ip).cloned()
+    }
+
+    /// IP cache size in the next snapshot.
+    pub fn peek_ip_count(&self) -> usize {
+        self.next.ips.len()
+    }
+
+    /// Publishes the next snapshot: O(1) clones of the parts, one store.
+    pub fn publish(&mut self) -> Snapshot {
+        self.version += 1;
+        let inner = Arc::new(Inner {
+            version: self.version,
+            state: self.next.clone(),
+        });
+        self.swap.store(inner.clone());
+        Snapshot(inner)
+    }
+
+    /// The next snapshot without publishing it (for comparisons).
+    pub fn peek(&self) -> Snapshot {
+        Snapshot(Arc::new(Inner {
+            version: self.version,
+            state: self.next.clone(),
+        }))
+    }
+
+    fn ns_entry(&mut self, ns: &Arc<str>) -> NamespaceView {
+        self.next.namespaces.get(ns).cloned().unwrap_or_default()
+    }
+
+    fn put_ns(&mut self, ns: Arc<str>, view: NamespaceView) {
+        if view.endpoints == 0 && view.slices.is_empty() {
+            self.next.namespaces.remove(&ns);
+        } else {
+            self.next.namespaces.insert(ns, view);
+        }
+    }
+
+    /// Sets (or removes, `None`) an endpoint. `labels` are its identity's
+    /// labels when known. Returns the previous view.
+    pub fn set_endpoint(
+        &mut self,
+        key: &EndpointKey,
+        new: Option<EndpointView>,
+        labels: Option<Arc<LabelSet>>,
+    ) -> Option<Arc<EndpointView>> {
+        let old = self.next.endpoints.get(key).cloned();
+        if old.as_deref() == new.as_ref() {
+            if let (Some(n), Some(l)) = (&new, labels) {
+                self.set_identity_labels(n.identity, Some(l));
+            }
+            if let (Some(o), IpOwnership::Newest) = (&old, self.ownership) {
+                // A re-upsert takes its IPs back (agent semantics).
+                for ip in o.ips().collect::<SmallVec<[IpAddr; 2]>>() {
+                    self.claim_ip(ip, o);
+                }
+            }
+            return old;
+        }
+        let new_ips: SmallVec<[IpAddr; 2]> = new.iter().flat_map(|n| n.ips()).collect();
+        if let Some(o) = &old {
+            for ip in o.ips() {
+                if !new_ips.contains(&ip) {
+                    self.release_ip(ip, key);
+                }
+            }
+        }
+        // Namespace endpoint counts.
+        if old.is_some() != new.is_some() {
+            let mut ns = self.ns_entry(&key.0);
+            let before = self.next.ideal(ns.endpoints);
+            if new.is_some() {
+                ns.endpoints += 1;
+            } else {
+                ns.endpoints = ns.endpoints.saturating_sub(1);
+            }
+            let after = self.next.ideal(ns.endpoints);
+            self.next.ideal_total = self.next.ideal_total + after - before;
+            self.put_ns(key.0.clone(), ns);
+        }
+        match new {
+            Some(n) => {
+                let id = n.identity;
+                let n = Arc::new(n);
+                self.next.endpoints.insert(key.clone(), n.clone());
+                for ip in new_ips {
+                    self.claim_ip(ip, &n);
+                }
+                let r = self.id_refs.entry(id).or_insert(0);
+                *r += 1;
+                if *r == 1 {
+                    self.next.identities_in_use += 1;
+                }
+                if labels.is_some() {
+                    self.set_identity_labels(id, labels);
+                }
+            }
+            None => {
+                self.next.endpoints.remove(key);
+            }
+        }
+        if let Some(o) = &old {
+            self.unref_identity(o.identity);
+        }
+        old
+    }
+
+    fn unref_identity(&mut self, id: IdentityId) {
+        if let Some(r) = self.id_refs.get_mut(&id) {
+            *r -= 1;
+            if *r == 0 {
+                self.id_refs.remove(&id);
+                self.next.identities_in_use -= 1;
+                self.drop_identity_labels(id);
+            }
+        }
+    }
+
+    fn drop_identity_labels(&mut self, id: IdentityId) {
+        self.next.identities.remove(&id);
+        if let Some(key) = self.id_keys.remove(&id) {
+            let mut now_empty = false;
+            if let Some(ids) = self.key_ids.get_mut(&key) {
+                ids.retain(|i| *i != id);
+                now_empty = ids.is_empty();
+                match ids.iter().min() {
+                    Some(&m) => {
+                        self.next.identity_keys.insert(key.clone(), m);
+                    }
+                    None => {
+                        self.next.identity_keys.remove(&key);
+                    }
+                }
+            }
+            if now_empty {
+                self.key_ids.remove(&key);
+            }
+        }
+    }
+
+    /// Sets the labels of an identity in use (ignored when no endpoint uses it).
+    pub fn set_identity_labels(&mut self, id: IdentityId, labels: Option<Arc<LabelSet>>) {
+        if !self.id_refs.contains_key(&id) {
+            return;
+        }
+        match labels {
+            None => self.drop_identity_labels(id),
+            Some(l) => {
+                if self.next.identities.get(&id).is_some_and(|cur| *cur == l) {
+                    return;
+                }
+                self.drop_identity_labels(id);
+                let key: Arc<str> = Arc::from(l.canonical_key());
+                self.next.identities.insert(id, l);
+                self.id_keys.insert(id, key.clone());
+                let ids = self.key_ids.entry(key.clone()).or_default();
+                ids.push(id);
+                if let Some(&m) = ids.iter().min() {
+                    self.next.identity_keys.insert(key, m);
+                }
+            }
+        }
+    }
+
+    fn claim_ip(&mut self, ip: IpAddr, view: &Arc<EndpointView>) {
+        let key = view.key();
+        let Some(owner) = self.next.ips.get(&ip) else {
+            self.next.ips.insert(ip, view.clone());
+            return;
+        };
+        if owner.namespace == key.0 && owner.name == key.1 {
+            self.next.ips.insert(ip, view.clone());
+            return;
+        }
+        let owner_key = owner.key();
+        let take = match self.ownership {
+            IpOwnership::SmallestKey => key < owner_key,
+            IpOwnership::Newest => true,
+        };
+        let others = self.ip_others.entry(ip).or_default();
+        if take {
+            others.retain(|k| *k != key);
+            others.push(owner_key);
+            self.next.ips.insert(ip, view.clone());
+        } else if !others.contains(&key) {
+            others.push(key);
+        }
+    }
+
+    fn release_ip(&mut self, ip: IpAddr, key: &EndpointKey) {
+        let is_owner = self
+            .next
+            .ips
+            .get(&ip)
+            .is_some_and(|o| o.namespace == key.0 && o.name == key.1);
+        let Some(others) = self.ip_others.get_mut(&ip) else {
+            if is_owner {
+                self.next.ips.remove(&ip);
+            }
+            return;
+        };
+        if !is_owner {
+            others.retain(|k| k != key);
+            if others.is_empty() {
+                self.ip_others.remove(&ip);
+            }
+            return;
+        }
+        let pick = match self.ownership {
+            IpOwnership::Newest => others.len().checked_sub(1),
+            IpOwnership::SmallestKey => others
+                .iter()
+                .enumerate()
+                .min_by(|a, b| a.1.cmp(b.1))
+                .map(|(i, _)| i),
+        };
+        let successor = pick.map(|i| others.remove(i));
+        if others.is_empty() {
+            self.ip_others.remove(&ip);
+        }
+        match successor.and_then(|k| self.next.endpoints.get(&k).cloned()) {
+            Some(v) => {
+                self.next.ips.insert(ip, v);
+            }
+            None => {
+                self.next.ips.remove(&ip);
+            }
+        }
+    }
+
+    /// Sets (or removes) a slice.
+    pub fn set_slice(&mut self, name: &Arc<str>, new: Option<SliceView>) {
+        let old = self.next.slices.get(name).cloned();
+        if old.as_deref() == new.as_ref() {
+            return;
+        }
+        let old_ns = old.as_ref().map(|o| o.namespace.clone());
+        let new_ns = new.as_ref().map(|n| n.namespace.clone());
+        if old_ns != new_ns {
+            if let Some(ns) = old_ns {
+                let mut v = self.ns_entry(&ns);
+                v.slices.remove(name);
+                self.put_ns(ns, v);
+            }
+            if let Some(ns) = new_ns {
+                let mut v = self.ns_entry(&ns);
+                v.slices.insert(name.clone());
+                self.put_ns(ns, v);
+            }
+        }
+        match new {
+            Some(n) => {
+                self.next.slices.insert(name.clone(), Arc::new(n));
+            }
+            None => {
+                self.next.slices.remove(name);
+            }
+        }
+    }
+}
+
+/// What an engine reports to its snapshot publisher, per endpoint slot.
+pub struct EngineEndpoint {
+    pub key: EndpointKey,
+    /// `None` when the endpoint is in no slice (waiting, not synced).
+    pub view: Option<EndpointView>,
+    pub labels: Option<Arc<LabelSet>>,
+}
+
+/// The engine's snapshot bookkeeping: what changed since the last publish
+/// (keys, not a scan) and the builder. Inactive (records nothing) until the
+/// first publish or reader.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    pub builder: SnapshotBuilder,
+    active: bool,
+    changed: HashSet<EndpointIdx>,
+    removed: HashSet<EndpointKey>,
+    identities: HashSet<IdentityId>,
+}
+
+impl Publisher {
+    pub fn new(max_per_slice: u32) -> Publisher {
+        Publisher {
+            builder: SnapshotBuilder::new(max_per_slice, IpOwnership::SmallestKey),
+            active: false,
+            changed: HashSet::new(),
+            removed: HashSet::new(),
+            identities: HashSet::new(),
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    /// Marks the publisher active; returns whether it was not before (the
+    /// caller then feeds everything once).
+    pub fn activate(&mut self) -> bool {
+        !std::mem::replace(&mut self.active, true)
+    }
+
+    /// An endpoint's content, identity or slice changed.
+    #[inline]
+    pub fn endpoint_changed(&mut self, idx: EndpointIdx) {
+        if self.active {
+            self.changed.insert(idx);
+        }
+    }
+
+    /// An endpoint went away (its slot may be reused).
+    #[inline]
+    pub fn endpoint_removed(&mut self, namespace: &Arc<str>, name: &Arc<str>) {
+        if self.active {
+            self.removed.insert((namespace.clone(), name.clone()));
+        }
+    }
+
+    /// An identity's labels may have changed.
+    #[inline]
+    pub fn identity_changed(&mut self, id: IdentityId) {
+        if self.active {
+            self.identities.insert(id);
+        }
+    }
+
+    /// What changed since the last publish: (removed keys, changed slots,
+    /// identities), sorted for determinism; the sets are emptied.
+    pub fn take_changes(&mut self) -> (Vec<EndpointKey>, Vec<EndpointIdx>, Vec<IdentityId>) {
+        let mut removed: Vec<EndpointKey> = self.removed.drain().collect();
+        removed.sort_unstable();
+        let mut changed: Vec<EndpointIdx> = self.changed.drain().collect();
+        changed.sort_unstable();
+        let mut ids: Vec<IdentityId> = self.identities.drain().collect();
+        ids.sort_unstable();
+        (removed, changed, ids)
+    }
+}
