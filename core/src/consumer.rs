@@ -27,9 +27,7 @@ use crate::endpoint::{self, DataInterner, EndpointData, PortEntry, Protocol};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::{Category, Event, EventLog, Severity};
 use crate::identity::IdentityId;
-use crate::model::{
-    CiliumEndpointSlice, CoreCiliumEndpoint, EventType, Kind, Object, WatchEvent, describe,
-};
+use crate::model::{CiliumEndpointSlice, CoreCiliumEndpoint, EventType, Object, WatchEvent};
 use crate::snapshot::{
     EndpointKey, EndpointView, IpOwnership, SliceView, Snapshot, SnapshotBuilder, SnapshotReader,
 };
@@ -239,17 +237,7 @@ impl Consumer {
 
     /// Validates every entry before anything changes.
     fn parse(&mut self, ces: &CiliumEndpointSlice) -> Result<BTreeMap<Arc<str>, Entry>> {
-        let obj = describe(Kind::CiliumEndpointSlice, &ces.metadata);
-        validate::require_name(&obj, "metadata.name", &ces.metadata.name, true)?;
-        if !ces.namespace.is_empty() {
-            validate::require_name(&obj, "namespace", &ces.namespace, false)?;
-        }
-        validate::too_large(
-            &obj,
-            "endpoints",
-            ces.endpoints.len(),
-            validate::MAX_ENDPOINTS_IN_OBSERVED_SLICE,
-        )?;
+        let obj = validate::slice_header(ces)?;
         let mut out = BTreeMap::new();
         for (i, e) in ces.endpoints.iter().enumerate() {
             let (name, entry) = self.parse_entry(&obj, i, e)?;

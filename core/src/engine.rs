@@ -1064,17 +1064,7 @@ impl Engine {
     // ------------------------------------------------------------ observed slices
 
     fn on_slice(&mut self, ces: &CiliumEndpointSlice, deleted: bool, now: u64) -> Result<()> {
-        let obj = describe(Kind::CiliumEndpointSlice, &ces.metadata);
-        validate::require_name(&obj, "metadata.name", &ces.metadata.name, true)?;
-        if !ces.namespace.is_empty() {
-            validate::require_name(&obj, "namespace", &ces.namespace, false)?;
-        }
-        validate::too_large(
-            &obj,
-            "endpoints",
-            ces.endpoints.len(),
-            validate::MAX_ENDPOINTS_IN_OBSERVED_SLICE,
-        )?;
+        let obj = validate::slice_header(ces)?;
         if !ces.namespace.is_empty() && !self.config.shard.owns(&ces.namespace) {
             self.counters.events_ignored_other_shard += 1;
             return Ok(());

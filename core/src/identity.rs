@@ -395,7 +395,7 @@ impl IdentityAllocator {
                     self.gc_queue
                         .remove(&(since.saturating_add(self.grace_ms), id));
                 }
-                self.insert_observed(id, labels, key, meta, now);
+                self.insert_observed(id, labels, key, meta, now, true);
                 let refs = ours.refs;
                 let new = if refs > 0 {
                     let n = self.acquire(&ours.labels, &ours.key, now);
@@ -418,29 +418,15 @@ impl IdentityAllocator {
         }
         if let Some(&kept) = self.by_key.get(key.as_str()) {
             // Same labels under two numbers: keep the first, let the other age out.
-            self.mark_used(id);
-            let labels = Arc::new(labels);
-            self.records.insert(
-                id,
-                IdentityRecord {
-                    id,
-                    labels,
-                    key: Arc::from(key.as_str()),
-                    refs: 0,
-                    unused_since: Some(now),
-                    server: Some(meta),
-                    in_flight: false,
-                    expired: false,
-                },
-            );
-            self.gc_queue
-                .insert((now.saturating_add(self.grace_ms), id));
+            self.insert_observed(id, labels, key, meta, now, false);
             return Restore::DuplicateLabels { kept };
         }
-        self.insert_observed(id, labels, key, meta, now);
+        self.insert_observed(id, labels, key, meta, now, true);
         Restore::Recorded
     }
 
+    /// Records an identity the server holds, unused (its grace period starts
+    /// now). `select`: it is the number for its labels (else a duplicate).
     fn insert_observed(
         &mut self,
         id: IdentityId,
@@ -448,10 +434,13 @@ impl IdentityAllocator {
         key: String,
         meta: ServerMeta,
         now: u64,
+        select: bool,
     ) {
         let key: Arc<str> = Arc::from(key);
         self.mark_used(id);
-        self.by_key.insert(key.clone(), id);
+        if select {
+            self.by_key.insert(key.clone(), id);
+        }
         self.records.insert(
             id,
             IdentityRecord {

@@ -218,6 +218,23 @@ pub fn too_large(object: &str, field: &str, n: usize, max: usize) -> Result<()> 
     }
 }
 
+/// Checks a CiliumEndpointSlice's own fields (name, namespace, size) and
+/// returns its description for errors on its entries.
+pub fn slice_header(ces: &crate::model::CiliumEndpointSlice) -> Result<String> {
+    let obj = crate::model::describe(crate::model::Kind::CiliumEndpointSlice, &ces.metadata);
+    require_name(&obj, "metadata.name", &ces.metadata.name, true)?;
+    if !ces.namespace.is_empty() {
+        require_name(&obj, "namespace", &ces.namespace, false)?;
+    }
+    too_large(
+        &obj,
+        "endpoints",
+        ces.endpoints.len(),
+        MAX_ENDPOINTS_IN_OBSERVED_SLICE,
+    )?;
+    Ok(obj)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
