@@ -1992,10 +1992,19 @@ impl Engine {
     /// The earliest time at which `flush` could plan something not yet due
     /// (the sync delay, the rate limiter and identity grace periods).
     pub fn next_due(&self) -> Option<u64> {
+        // O(dirty slices): each is due after its sync delay and its backoff;
+        // slices with a write in flight wait for the outcome instead.
+        let delay = self.config.write.sync_delay_ms;
         let slice = self
             .slices
-            .oldest_dirty()
-            .map(|t| t.saturating_add(self.config.write.sync_delay_ms))
+            .dirty_until(u64::MAX)
+            .filter_map(|(since, sid)| {
+                let s = self.slices.get(sid)?;
+                s.in_flight
+                    .is_none()
+                    .then(|| since.saturating_add(delay).max(s.not_before))
+            })
+            .min()
             .map(|t| t.max(self.bucket.next_token_at(t)));
         match (slice, self.identities.next_expiry()) {
             (Some(a), Some(b)) => Some(a.min(b)),
