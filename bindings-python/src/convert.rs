@@ -14,6 +14,8 @@ use crate::errors::malformed;
 
 /// Deeper documents than this are rejected (no stack exhaustion).
 const MAX_DEPTH: usize = 128;
+/// Error paths name at most this many levels.
+const MAX_PATH_SEGMENTS: usize = 16;
 
 struct ConvError {
     /// Path segments, innermost first.
@@ -34,11 +36,16 @@ impl ConvError {
     }
     fn into_error(self) -> Error {
         let mut field = String::new();
-        for seg in self.path.iter().rev() {
+        // Outermost segments first; very deep paths are cut short.
+        let deep = self.path.len() > MAX_PATH_SEGMENTS;
+        for seg in self.path.iter().rev().take(MAX_PATH_SEGMENTS) {
             if !seg.starts_with('[') && !field.is_empty() {
                 field.push('.');
             }
             field.push_str(seg);
+        }
+        if deep {
+            field.push_str("...");
         }
         malformed(field, self.message)
     }
