@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import jsonschema
 import pytest
@@ -22,9 +22,9 @@ def fast_engine(**extra: Any) -> sp.Engine:
     return sp.Engine(sp.Config.from_dict(cfg))
 
 
-def settle(e: sp.Engine, now: int = 0) -> List[Dict[str, Any]]:
+def settle(e: sp.Engine, now: int = 0) -> List[sp.WriteOp]:
     """Flushes and reports every op as successful until nothing is due."""
-    done: List[Dict[str, Any]] = []
+    done: List[sp.WriteOp] = []
     for _ in range(100):
         ops = e.flush(now)
         if not ops:
@@ -39,7 +39,7 @@ def settle(e: sp.Engine, now: int = 0) -> List[Dict[str, Any]]:
 
 
 def test_module_surface() -> None:
-    for name in ["Config", "Engine", "PolicyCluster", "SliceplaneError", "ParseError", "ValidationError",
+    for name in ["Config", "Engine", "PolicyCluster", "WriteOp", "Stats", "Event", "SliceplaneError", "ParseError", "ValidationError",
                  "ConfigError", "WritePathError", "PolicyError", "error_codes", "__version__"]:
         assert hasattr(sp, name), name
         if name != "__version__":
@@ -288,7 +288,7 @@ def _deep() -> Dict[str, Any]:
     return d
 
 
-BAD: List[Tuple[str, Any, type, str, str]] = [
+BAD: List[Tuple[str, Any, type, str, Optional[str]]] = [
     ("bad ip", _with(["status", "networking", "addressing", 0, "ipv4"], "10.0.0.300"), sp.ValidationError, "invalid_ip", "status.networking.addressing[0].ipv4"),
     ("bad name", _with(["metadata", "name"], "Web_1"), sp.ValidationError, "invalid_name", "metadata.name"),
     ("bad port", _with(["status", "named-ports", 0, "port"], 70000), sp.ValidationError, "invalid_port", "status.named-ports[0].port"),
@@ -298,7 +298,7 @@ BAD: List[Tuple[str, Any, type, str, str]] = [
     ("unknown kind", ev({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}}), sp.ParseError, "unknown_kind", "kind"),
     ("no object", {"type": "ADDED"}, sp.ValidationError, "missing_field", "object"),
     ("set value", _with(["status", "service-account"], {"a"}), sp.ParseError, "malformed_input", "object.status.service-account"),
-    ("int key", ev({1: "x"}), sp.ParseError, "malformed_input", "object"),
+    ("int key", {"type": "ADDED", "object": {1: "x"}}, sp.ParseError, "malformed_input", "object"),
     ("nan", _with(["status", "encryption", "key"], float("nan")), sp.ParseError, "malformed_input", "object.status.encryption.key"),
     ("huge int", _with(["status", "identity", "id"], 2**80), sp.ParseError, "malformed_input", "object.status.identity.id"),
     ("deep", _deep(), sp.ParseError, "malformed_input", None),
