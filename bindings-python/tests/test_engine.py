@@ -434,3 +434,17 @@ def test_threads_share_an_engine() -> None:
     assert sum(len(s["endpoints"]) for s in e.desired_slices()) == 8000
     assert flushed
     assert e.in_flight() == 0
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def test_metrics_text_parses_with_prometheus_client() -> None:
+    """Slots in once the core renders Prometheus text (DESIGN.md §8)."""
+    if not hasattr(sp.Engine, "metrics"):
+        pytest.skip("the core renders no metrics text yet; Engine.metrics() is not bound")
+    parser = pytest.importorskip("prometheus_client.parser")
+    e = fast_engine()
+    e.apply_many(cep_events(3), 0)
+    text = getattr(e, "metrics")()
+    assert list(parser.text_string_to_metric_families(text))
