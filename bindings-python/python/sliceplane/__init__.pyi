@@ -1,0 +1,197 @@
+"""Type stubs for sliceplane (the compiled module ``sliceplane._sliceplane``)."""
+
+from typing import Any, Dict, Iterable, List, Literal, Mapping, Optional, Tuple, TypedDict, Union
+
+__version__: str
+
+JsonDict = Dict[str, Any]
+"""A Kubernetes object or watch event as JSON data."""
+
+BytesLike = Union[bytes, bytearray, str]
+"""JSON text: bytes, bytearray or str."""
+
+class SliceplaneError(Exception):
+    """Base of every sliceplane error, with the stable code kept."""
+
+    code: str
+    """Stable snake_case code, e.g. ``"invalid_ip"``."""
+    number: int
+    """Stable number, e.g. 205 (1xx parse, 2xx validation, 3xx config, 4xx write path, 5xx policy)."""
+    object: str
+    """The object, e.g. ``"Pod ns/name"``; empty when there is none."""
+    field: str
+    """The field as a JSON path, e.g. ``"status.podIPs[0].ip"``; empty when none."""
+    message: str
+    """What was wrong."""
+
+class ParseError(SliceplaneError):
+    """The input is not a usable document (malformed_input, unknown_kind, unknown_event_type)."""
+
+class ValidationError(SliceplaneError):
+    """A well-formed object with a bad field (codes 2xx)."""
+
+class ConfigError(SliceplaneError):
+    """The configuration is invalid (invalid_config)."""
+
+class WritePathError(SliceplaneError):
+    """A write outcome the engine cannot take, e.g. an unknown op id (unknown_op)."""
+
+class PolicyError(SliceplaneError):
+    """A policy or probe the policy engine rejects (codes 5xx)."""
+
+def error_codes() -> List[Tuple[str, int, str]]:
+    """Every stable error code: ``(code, number, exception class name)``."""
+
+class WriteOp(TypedDict):
+    """One planned API write, as returned by ``Engine.flush``."""
+
+    id: int
+    op: Literal["create", "update", "delete"]
+    kind: Literal["CiliumEndpointSlice", "CiliumIdentity"]
+    name: str
+    group: str
+    version: str
+    plural: str
+    object: JsonDict
+
+class Stats(TypedDict):
+    """``Engine.stats()``."""
+
+    endpoints: int
+    endpoints_waiting: int
+    slices: int
+    dirty_slices: int
+    in_flight: int
+    identities: int
+    namespaces: int
+    nodes: int
+
+class Event(TypedDict):
+    """One structured event from ``Engine.drain_events``."""
+
+    time: int
+    category: str
+    kind: str
+    severity: str
+    subject: str
+    message: str
+
+class Config:
+    """The engine configuration (immutable); ``Config()`` gives the defaults."""
+
+    def __init__(self) -> None:
+        """The default configuration (Cilium's behaviour)."""
+    @staticmethod
+    def from_yaml(text: Union[str, bytes]) -> Config:
+        """Parses and validates YAML (an empty document gives the defaults). Raises ``ConfigError``."""
+    @staticmethod
+    def from_json(text: Union[str, bytes]) -> Config:
+        """Parses and validates JSON. Raises ``ConfigError``."""
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> Config:
+        """Validates a dict with camelCase keys (unknown keys rejected). Raises ``ConfigError``."""
+    def to_dict(self) -> JsonDict:
+        """Every field as a dict; ``Config.from_dict(c.to_dict()) == c``."""
+    def to_json(self) -> str:
+        """Pretty-printed JSON."""
+    def __eq__(self, other: object) -> bool: ...
+
+class Engine:
+    """The endpoint-slice engine; thread-safe (calls are serialized, the GIL is released)."""
+
+    def __init__(self, config: Optional[Config] = None) -> None:
+        """A new engine waiting for its initial sync. Raises ``ConfigError``."""
+    @property
+    def config(self) -> Config:
+        """The configuration the engine runs with."""
+    @property
+    def synced(self) -> bool:
+        """Whether ``initial_sync_done`` was called."""
+    def apply(self, event: Union[Mapping[str, Any], BytesLike], now_ms: int) -> None:
+        """Applies one watch event (dict or JSON). Raises; a rejected event changes nothing."""
+    def apply_json(self, data: BytesLike, now_ms: int) -> None:
+        """Applies one watch event given as JSON. Raises like ``apply``."""
+    def apply_many(
+        self, events: Iterable[Union[Mapping[str, Any], BytesLike]], now_ms: int
+    ) -> List[Tuple[int, SliceplaneError]]:
+        """Applies many events; returns ``(index, error)`` for rejected ones instead of raising."""
+    def apply_json_lines(self, data: BytesLike, now_ms: int) -> List[Tuple[int, SliceplaneError]]:
+        """Applies JSON lines in one call; returns ``(line_index, error)`` for rejected lines."""
+    def initial_sync_done(self, now_ms: int) -> None:
+        """Everything observed at start-up has been fed: adopt, assign, place."""
+    def flush(self, now_ms: int) -> List[WriteOp]:
+        """The writes due at ``now_ms``, in order; each stays in flight until reported."""
+    def report(self, op_id: int, outcome: Mapping[str, Any], now_ms: int) -> None:
+        """Reports a write's outcome dict (``{"outcome": "success"|"conflict"|...}``)."""
+    def report_success(
+        self, op_id: int, resource_version: Optional[str], uid: Optional[str], now_ms: int
+    ) -> None:
+        """The write succeeded (new resourceVersion and uid; None for deletes)."""
+    def report_conflict(self, op_id: int, now_ms: int) -> None:
+        """409 on an update/delete precondition."""
+    def report_not_found(self, op_id: int, now_ms: int) -> None:
+        """404."""
+    def report_already_exists(self, op_id: int, now_ms: int) -> None:
+        """409 on create: the name is taken."""
+    def report_error(self, op_id: int, message: str, now_ms: int) -> None:
+        """Any other failure; retried with backoff."""
+    def desired_slices(self) -> List[JsonDict]:
+        """The desired CiliumEndpointSlices, sorted by name."""
+    def desired_identities(self) -> List[JsonDict]:
+        """The desired CiliumIdentities (pods mode), by number."""
+    def stats(self) -> Stats:
+        """A summary of the engine's state."""
+    def counters(self) -> Dict[str, Any]:
+        """Counters of what the engine did."""
+    def drain_events(self) -> List[Event]:
+        """Events recorded since the last drain."""
+    def next_due(self) -> Optional[int]:
+        """The earliest time at which ``flush`` could plan something not yet due."""
+    def in_flight(self) -> int:
+        """Ops awaiting an outcome."""
+    def endpoint(self, namespace: str, name: str) -> Optional[Tuple[Optional[str], Optional[int]]]:
+        """``(slice_name, identity)`` of an endpoint, or None."""
+    def identity_labels(self, id: int) -> Optional[Dict[str, str]]:
+        """The security labels (``"source:key"`` -> value) of an identity, or None."""
+
+class PolicyCluster:
+    """Network-policy verdicts over a cluster given as Namespace and Pod dicts."""
+
+    def __init__(
+        self,
+        namespaces: Iterable[Mapping[str, Any]],
+        pods: Iterable[Mapping[str, Any]],
+        config: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        """Builds the cluster. Raises ``SliceplaneError`` subclasses."""
+    def upsert_policy(self, policy: Mapping[str, Any], audit: bool = False) -> JsonDict:
+        """Adds or replaces a policy; returns its key. Raises ``PolicyError``."""
+    def identity_of(self, namespace: str, name: str) -> Optional[int]:
+        """The identity number of a pod, or None."""
+    def probe(
+        self, source: str, destination: str, port: Union[int, str], protocol: str = "TCP"
+    ) -> JsonDict:
+        """The verdict dict for one flow (``{"verdict": "allow"|"deny"|"audit", ...}``)."""
+    def truth_table(self, port: Union[int, str], protocol: str = "TCP") -> str:
+        """The reachability matrix over every pod as a truth table."""
+    def matrix(self, port: Union[int, str], protocol: str = "TCP") -> JsonDict:
+        """The reachability matrix as a dict."""
+    def pods(self) -> List[Any]:
+        """Every pod as a peer."""
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "Engine",
+    "Event",
+    "ParseError",
+    "PolicyCluster",
+    "PolicyError",
+    "SliceplaneError",
+    "Stats",
+    "ValidationError",
+    "WritePathError",
+    "WriteOp",
+    "__version__",
+    "error_codes",
+]

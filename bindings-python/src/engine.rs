@@ -1,0 +1,463 @@
+//! `sliceplane.Engine`: the core engine behind a mutex; every call into it
+//! runs with the GIL released.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use pyo3::IntoPyObjectExt;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
+use serde_json::Value;
+use sliceplane::engine::Stats;
+use sliceplane::model::Kind;
+use sliceplane::{Engine as CoreEngine, Error, Object, OpId, Outcome};
+
+use crate::config::PyConfig;
+use crate::convert::{event_bytes, ser_to_py, to_py, write_json};
+use crate::errors::{IntoPy, malformed, to_pyerr, to_pyobj};
+
+/// Events converted per crossing in `apply_many` (bounds the buffer).
+const BATCH: usize = 16_384;
+
+/// The endpoint-slice engine (DESIGN.md §2–§5, §8).
+///
+/// Feed it watch events (dicts as `kubectl -o json` prints them, or JSON
+/// bytes), say when the initial sync is done, then `flush(now_ms)` for the
+/// writes due and `report(...)` each write's outcome. Time is always the
+/// caller's, in milliseconds of a monotonic clock.
+///
+/// Methods may be called from any thread; calls are serialized by an
+/// internal lock, and the GIL is released while the engine works.
+#[pyclass(module = "sliceplane", name = "Engine", frozen)]
+pub struct PyEngine {
+    inner: Mutex<CoreEngine>,
+}
+
+impl PyEngine {
+    fn lock(&self) -> MutexGuard<'_, CoreEngine> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the engine with the GIL released.
+    fn with<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut CoreEngine) -> R + Send) -> R {
+        py.detach(|| f(&mut self.lock()))
+    }
+
+    fn report_outcome(
+        &self,
+        py: Python<'_>,
+        op_id: u64,
+        outcome: Outcome,
+        now_ms: u64,
+    ) -> PyResult<()> {
+        self.with(py, |e| e.report(OpId(op_id), &outcome, now_ms))
+            .py_err(py)
+    }
+}
+
+fn kind_resource(kind: Kind) -> (&'static str, &'static str, &'static str) {
+    let (group, version) = kind
+        .api_version()
+        .split_once('/')
+        .unwrap_or(("", kind.api_version()));
+    let plural = match kind {
+        Kind::CiliumEndpointSlice => "ciliumendpointslices",
+        Kind::CiliumIdentity => "ciliumidentities",
+        Kind::CiliumEndpoint => "ciliumendpoints",
+        Kind::CiliumNode => "ciliumnodes",
+        Kind::Namespace => "namespaces",
+        Kind::Node => "nodes",
+        Kind::Pod => "pods",
+    };
+    (group, version, plural)
+}
+
+fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("endpoints", s.endpoints)?;
+    d.set_item("endpoints_waiting", s.endpoints_waiting)?;
+    d.set_item("slices", s.slices)?;
+    d.set_item("dirty_slices", s.dirty_slices)?;
+    d.set_item("in_flight", s.in_flight)?;
+    d.set_item("identities", s.identities)?;
+    d.set_item("namespaces", s.namespaces)?;
+    d.set_item("nodes", s.nodes)?;
+    Ok(d)
+}
+
+/// A zero-copy view of a bytes-like or str argument.
+fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyResult<R> {
+    if let Ok(b) = data.cast::<PyBytes>() {
+        return Ok(f(b.as_bytes()));
+    }
+    if let Ok(b) = data.cast::<PyByteArray>() {
+        return Ok(f(&b.to_vec()));
+    }
+    if let Ok(s) = data.cast::<PyString>() {
+        return Ok(f(s.to_cow()?.as_bytes()));
+    }
+    Err(pyo3::exceptions::PyTypeError::new_err(
+        "expected bytes, bytearray or str",
+    ))
+}
+
+fn errors_list(py: Python<'_>, errs: Vec<(usize, Error)>) -> PyResult<Bound<'_, PyList>> {
+    let list = PyList::empty(py);
+    for (i, e) in errs {
+        list.append((i, to_pyobj(py, &e)))?;
+    }
+    Ok(list)
+}
+
+#[pymethods]
+impl PyEngine {
+    /// A new engine, waiting for its initial sync. `config` defaults to
+    /// `Config()`. Raises `ConfigError`.
+    #[new]
+    #[pyo3(signature = (config = None))]
+    fn new(py: Python<'_>, config: Option<&PyConfig>) -> PyResult<Self> {
+        let c = config.map(|c| c.inner.clone()).unwrap_or_default();
+        let inner = CoreEngine::new(c).py_err(py)?;
+        Ok(PyEngine {
+            inner: Mutex::new(inner),
+        })
+    }
+
+    /// The configuration the engine runs with.
+    #[getter]
+    fn config(&self, py: Python<'_>) -> PyConfig {
+        PyConfig {
+            inner: self.with(py, |e| e.config().clone()),
+        }
+    }
+
+    /// Whether `initial_sync_done` was called.
+    #[getter]
+    fn synced(&self, py: Python<'_>) -> bool {
+        self.with(py, |e| e.is_synced())
+    }
+
+    /// Applies one watch event: a dict `{"type": "ADDED"|"MODIFIED"|"DELETED",
+    /// "object": {...}}` (a bare object counts as ADDED), or its JSON as
+    /// bytes/str. Raises a `SliceplaneError` subclass; a rejected event
+    /// changes nothing.
+    fn apply(&self, py: Python<'_>, event: &Bound<'_, PyAny>, now_ms: u64) -> PyResult<()> {
+        let mut buf = Vec::with_capacity(512);
+        event_bytes(event, &mut buf).py_err(py)?;
+        self.with(py, |e| e.apply_json(&buf, now_ms)).py_err(py)
+    }
+
+    /// Applies one watch event given as JSON (bytes, bytearray or str).
+    /// Raises like `apply`.
+    fn apply_json(&self, py: Python<'_>, data: &Bound<'_, PyAny>, now_ms: u64) -> PyResult<()> {
+        with_bytes(data, |b| self.with(py, |e| e.apply_json(b, now_ms)))?.py_err(py)
+    }
+
+    /// Applies many events (each a dict, or JSON bytes/str) in few
+    /// crossings. Does not raise for rejected events: returns
+    /// `[(index, error), ...]` for them (index in the iterable, errors are
+    /// `SliceplaneError` instances); the other events are applied. Raises
+    /// only if iterating `events` raises (events before that stay applied).
+    fn apply_many<'py>(
+        &self,
+        py: Python<'py>,
+        events: &Bound<'py, PyAny>,
+        now_ms: u64,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let mut errs: Vec<(usize, Error)> = Vec::new();
+        let mut buf: Vec<u8> = Vec::new();
+        // (index, start, end) into `buf`.
+        let mut spans: Vec<(usize, usize, usize)> = Vec::new();
+        let run = |buf: &mut Vec<u8>,
+                   spans: &mut Vec<(usize, usize, usize)>,
+                   errs: &mut Vec<(usize, Error)>| {
+            self.with(py, |e| {
+                for &(i, a, b) in spans.iter() {
+                    if let Err(err) = e.apply_json(&buf[a..b], now_ms) {
+                        errs.push((i, err));
+                    }
+                }
+            });
+            buf.clear();
+            spans.clear();
+        };
+        for (i, item) in events.try_iter()?.enumerate() {
+            let item = item?;
+            let start = buf.len();
+            match event_bytes(&item, &mut buf) {
+                Ok(()) => spans.push((i, start, buf.len())),
+                Err(e) => {
+                    buf.truncate(start);
+                    errs.push((i, e));
+                }
+            }
+            if spans.len() >= BATCH {
+                run(&mut buf, &mut spans, &mut errs);
+            }
+        }
+        run(&mut buf, &mut spans, &mut errs);
+        errs.sort_by_key(|(i, _)| *i);
+        errors_list(py, errs)
+    }
+
+    /// Applies newline-separated JSON watch events (bytes, bytearray or
+    /// str), as `kubectl get -w --output-watch-events -o json` prints them
+    /// one per line; blank lines are skipped. One crossing, GIL released.
+    /// Does not raise for rejected events: returns `[(line_index, error),
+    /// ...]` (0-based line numbers); the other lines are applied.
+    fn apply_json_lines<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        now_ms: u64,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let errs = with_bytes(data, |bytes| {
+            self.with(py, |e| {
+                let mut errs = Vec::new();
+                for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    if let Err(err) = e.apply_json(line, now_ms) {
+                        errs.push((i, err));
+                    }
+                }
+                errs
+            })
+        })?;
+        errors_list(py, errs)
+    }
+
+    /// Everything observed at start-up has been fed: adopt existing
+    /// slices, assign identities, place the rest. Idempotent.
+    fn initial_sync_done(&self, py: Python<'_>, now_ms: u64) {
+        self.with(py, |e| e.initial_sync_done(now_ms));
+    }
+
+    /// The writes due at `now_ms`, in the order to send them. Each is a
+    /// dict `{"id", "op": "create"|"update"|"delete", "kind", "name",
+    /// "group", "version", "plural", "object"}`; `group`/`version`/`plural`
+    /// are what `CustomObjectsApi` takes (the objects are cluster-scoped).
+    /// Deletes carry `object.metadata.uid`/`resourceVersion` as
+    /// preconditions. Every op stays in flight until `report`ed.
+    fn flush<'py>(&self, py: Python<'py>, now_ms: u64) -> PyResult<Bound<'py, PyList>> {
+        let ops: Vec<(u64, &'static str, Kind, String, Value)> = self.with(py, |e| {
+            e.flush(now_ms)
+                .writes
+                .into_iter()
+                .map(|w| {
+                    (
+                        w.id.0,
+                        w.op.verb().as_str(),
+                        w.op.kind(),
+                        w.op.name().to_string(),
+                        w.op.object_json(),
+                    )
+                })
+                .collect()
+        });
+        let list = PyList::empty(py);
+        for (id, verb, kind, name, object) in ops {
+            let (group, version, plural) = kind_resource(kind);
+            let d = PyDict::new(py);
+            d.set_item("id", id)?;
+            d.set_item("op", verb)?;
+            d.set_item("kind", kind.as_str())?;
+            d.set_item("name", name)?;
+            d.set_item("group", group)?;
+            d.set_item("version", version)?;
+            d.set_item("plural", plural)?;
+            d.set_item("object", to_py(py, &object)?)?;
+            list.append(d)?;
+        }
+        Ok(list)
+    }
+
+    /// Reports what the API server answered to op `op_id`. `outcome` is a
+    /// dict: `{"outcome": "success", "resourceVersion": str, "uid": str}`
+    /// (both optional for deletes), `{"outcome": "conflict"}`,
+    /// `{"outcome": "notFound"}`, `{"outcome": "alreadyExists"}` or
+    /// `{"outcome": "error", "message": str}`. Raises `WritePathError`
+    /// (`unknown_op`) for an op not in flight, `ParseError` for a bad dict.
+    fn report(
+        &self,
+        py: Python<'_>,
+        op_id: u64,
+        outcome: &Bound<'_, PyAny>,
+        now_ms: u64,
+    ) -> PyResult<()> {
+        let mut buf = Vec::new();
+        write_json(outcome, &mut buf).py_err(py)?;
+        let outcome: Outcome = serde_json::from_slice(&buf).map_err(|e| {
+            to_pyerr(
+                py,
+                &malformed("outcome", format!("not a write outcome: {e}")),
+            )
+        })?;
+        self.report_outcome(py, op_id, outcome, now_ms)
+    }
+
+    /// The write succeeded; `resource_version` and `uid` are the object's
+    /// new ones (None for deletes).
+    #[pyo3(signature = (op_id, resource_version, uid, now_ms))]
+    fn report_success(
+        &self,
+        py: Python<'_>,
+        op_id: u64,
+        resource_version: Option<String>,
+        uid: Option<String>,
+        now_ms: u64,
+    ) -> PyResult<()> {
+        self.report_outcome(
+            py,
+            op_id,
+            Outcome::Success {
+                resource_version,
+                uid,
+            },
+            now_ms,
+        )
+    }
+
+    /// The write failed with 409 on an update/delete precondition.
+    fn report_conflict(&self, py: Python<'_>, op_id: u64, now_ms: u64) -> PyResult<()> {
+        self.report_outcome(py, op_id, Outcome::Conflict, now_ms)
+    }
+
+    /// The write failed with 404.
+    fn report_not_found(&self, py: Python<'_>, op_id: u64, now_ms: u64) -> PyResult<()> {
+        self.report_outcome(py, op_id, Outcome::NotFound, now_ms)
+    }
+
+    /// The create failed with 409: the name is taken.
+    fn report_already_exists(&self, py: Python<'_>, op_id: u64, now_ms: u64) -> PyResult<()> {
+        self.report_outcome(py, op_id, Outcome::AlreadyExists, now_ms)
+    }
+
+    /// The write failed otherwise (timeout, 5xx, 403 ...); retried with backoff.
+    fn report_error(
+        &self,
+        py: Python<'_>,
+        op_id: u64,
+        message: String,
+        now_ms: u64,
+    ) -> PyResult<()> {
+        self.report_outcome(py, op_id, Outcome::Error { message }, now_ms)
+    }
+
+    /// The desired CiliumEndpointSlices (what the server should hold once
+    /// every due write succeeded), sorted by name, as dicts.
+    fn desired_slices<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let v: Vec<Value> = self.with(py, |e| {
+            e.desired_slices()
+                .into_iter()
+                .map(|s| Object::CiliumEndpointSlice(s).to_json_value())
+                .collect()
+        });
+        values_list(py, &v)
+    }
+
+    /// The desired CiliumIdentities (pods mode), by number, as dicts.
+    fn desired_identities<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let v: Vec<Value> = self.with(py, |e| {
+            e.desired_identities()
+                .into_iter()
+                .map(|s| Object::CiliumIdentity(s).to_json_value())
+                .collect()
+        });
+        values_list(py, &v)
+    }
+
+    /// A summary: `endpoints`, `endpoints_waiting`, `slices`,
+    /// `dirty_slices`, `in_flight`, `identities`, `namespaces`, `nodes`.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.with(py, |e| e.stats());
+        stats_dict(py, &s)
+    }
+
+    /// Counters of what the engine did. `writes_planned` maps
+    /// `"verb kind"`-style keys to counts.
+    fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = self.with(py, |e| e.counters().clone());
+        let d = PyDict::new(py);
+        d.set_item("events_applied", c.events_applied)?;
+        d.set_item("events_rejected", c.events_rejected)?;
+        d.set_item("events_ignored_other_shard", c.events_ignored_other_shard)?;
+        d.set_item("events_ignored_other_source", c.events_ignored_other_source)?;
+        let planned = PyDict::new(py);
+        for ((a, b), n) in &c.writes_planned {
+            planned.set_item(format!("{a} {b}"), n)?;
+        }
+        d.set_item("writes_planned", planned)?;
+        d.set_item("writes_succeeded", c.writes_succeeded)?;
+        d.set_item("writes_failed", c.writes_failed)?;
+        d.set_item("write_bytes", c.write_bytes)?;
+        d.set_item("no_op_skips", c.no_op_skips)?;
+        d.set_item("identities_allocated", c.identities_allocated)?;
+        d.set_item("identities_released", c.identities_released)?;
+        d.set_item("identity_exhausted", c.identity_exhausted)?;
+        d.set_item("compaction_moves", c.compaction_moves)?;
+        Ok(d)
+    }
+
+    /// Events recorded since the last drain, as dicts `{"time",
+    /// "category", "kind", "severity", "subject", "message"}`.
+    fn drain_events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let ev = self.with(py, |e| e.drain_events());
+        let list = PyList::empty(py);
+        for x in &ev {
+            list.append(ser_to_py(py, x)?)?;
+        }
+        Ok(list)
+    }
+
+    /// The earliest time (ms) at which `flush` could plan something not
+    /// yet due, or None.
+    fn next_due(&self, py: Python<'_>) -> Option<u64> {
+        self.with(py, |e| e.next_due())
+    }
+
+    /// Ops awaiting an outcome.
+    fn in_flight(&self, py: Python<'_>) -> usize {
+        self.with(py, |e| e.in_flight())
+    }
+
+    /// `(slice_name, identity)` of an endpoint (either may be None while
+    /// unplaced), or None if the engine has no such endpoint.
+    fn endpoint(
+        &self,
+        py: Python<'_>,
+        namespace: &str,
+        name: &str,
+    ) -> Option<(Option<String>, Option<u32>)> {
+        self.with(py, |e| {
+            e.endpoint(namespace, name)
+                .map(|(s, id)| (s.map(str::to_string), id))
+        })
+    }
+
+    /// The security labels (`"source:key"` -> value) of identity `id`, or None.
+    fn identity_labels<'py>(
+        &self,
+        py: Python<'py>,
+        id: u32,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let labels = self.with(py, |e| e.identity_labels(id).map(|l| l.security_labels()));
+        labels.map(|l| l.into_bound_py_any(py)).transpose()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let s = self.with(py, |e| e.stats());
+        format!(
+            "<sliceplane.Engine endpoints={} slices={} identities={} in_flight={}>",
+            s.endpoints, s.slices, s.identities, s.in_flight
+        )
+    }
+}
+
+fn values_list<'py>(py: Python<'py>, v: &[Value]) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for x in v {
+        list.append(to_py(py, x)?)?;
+    }
+    Ok(list)
+}
