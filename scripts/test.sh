@@ -18,6 +18,9 @@ cargo test --workspace --locked
 step "Node.js package (napi-rs): build, tsc --noEmit, node --test"
 bash bindings-node/test.sh
 
+step "Python package (pyo3 + maturin): pip install, mypy --strict, pytest"
+bash bindings-python/test.sh
+
 step "C ABI and Go package: header drift, C tests (plain, valgrind, ASan), go vet, go test -race"
 bash bindings-c/test.sh
 
