@@ -390,7 +390,6 @@ impl PyEngine {
         d.set_item("writes_planned", planned)?;
         d.set_item("writes_succeeded", c.writes_succeeded)?;
         d.set_item("writes_failed", c.writes_failed)?;
-        d.set_item("write_bytes", c.write_bytes)?;
         d.set_item("no_op_skips", c.no_op_skips)?;
         d.set_item("identities_allocated", c.identities_allocated)?;
         d.set_item("identities_released", c.identities_released)?;
