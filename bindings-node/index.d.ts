@@ -149,6 +149,136 @@ export class Engine {
   inFlight(): number
   endpoint(namespace: string, name: string): { slice: string | null; identity: number | null } | null
   identityLabels(id: number): string[] | null
+  /** Publishes a snapshot of the desired state (O(changes)). */
+  publish(): Snapshot
+  /** A handle that loads the latest published snapshot. */
+  snapshotReader(): SnapshotReader
+  /** All metrics in the Prometheus text exposition format. */
+  metrics(): string
+  health(): Health
+  /** Marks every slice for comparison with the server at the next flush. */
+  resync(nowMs: number): void
+  /** Records an apply duration the caller measured (finite, >= 0). */
+  observeApplySeconds(seconds: number): void
+  /** Records a snapshot publish duration the caller measured (finite, >= 0). */
+  observePublishSeconds(seconds: number): void
+}
+
+export type Health = { state: 'healthy' } | { state: 'degraded'; reason: string }
+
+/** One endpoint as a snapshot (or consumer) shows it. */
+export interface EndpointView {
+  namespace: string
+  name: string
+  /** The slice holding it (consumer: the current copy's slice). */
+  slice: string
+  identity: number
+  ips: string[]
+  nodeIp: string | null
+  encryptionKey: number
+  namedPorts: Array<{ name: string; port: number; protocol: string }>
+  serviceAccount: string | null
+}
+
+export interface SliceView {
+  name: string
+  namespace: string
+  /** Endpoint names, sorted. */
+  endpoints: string[]
+}
+
+export interface Fragmentation {
+  slices: number
+  /** ceil(endpoints / max per slice). */
+  ideal: number
+  /** slices / ideal (1 when both are 0; null when there are slices but no endpoints). */
+  ratio: number | null
+}
+
+export interface SnapshotCounts {
+  endpoints: number
+  slices: number
+  identities: number
+  namespaces: number
+  ips: number
+}
+
+/** An immutable point-in-time view; unaffected by later changes to its source. */
+export class Snapshot {
+  private constructor()
+  /** Increases by one with every publish (0: nothing published yet). */
+  readonly version: number
+  slice(name: string): SliceView | null
+  slices(): SliceView[]
+  /** Slice names of a namespace, sorted. */
+  slicesInNamespace(namespace: string): string[]
+  namespaces(): Array<{ name: string; slices: number; endpoints: number }>
+  endpoint(namespace: string, name: string): EndpointView | null
+  endpoints(): EndpointView[]
+  /** The security labels of an identity (`source:key=value`). */
+  identityLabels(id: number): string[] | null
+  /** The identity of a canonical labels key. */
+  identityByKey(key: string): number | null
+  identities(): number[]
+  /** IP → owning endpoint; throws a ValidationError (`invalid_ip`) for a bad address. */
+  lookupIp(ip: string): EndpointView | null
+  identityOfIp(ip: string): number | null
+  counts(): SnapshotCounts
+  endpointCount(): number
+  sliceCount(): number
+  identityCount(): number
+  namespaceCount(): number
+  ipCount(): number
+  /** Cluster-wide, or for one namespace. */
+  fragmentation(namespace?: string | null): Fragmentation
+}
+
+/** Loads the latest snapshot its engine or consumer published. */
+export class SnapshotReader {
+  private constructor()
+  load(): Snapshot
+  identityOfIp(ip: string): number | null
+  lookupIp(ip: string): EndpointView | null
+  /** The latest published version. */
+  readonly version: number
+}
+
+export type EndpointChange =
+  | { type: 'upsert'; old: EndpointView | null; new: EndpointView }
+  | { type: 'delete'; old: EndpointView; new: null }
+
+export interface ConsumerCounters {
+  eventsApplied: number
+  eventsRejected: number
+  upserts: number
+  deletes: number
+  slicesSeen: number
+  staleDeletes: number
+  slices: number
+  endpoints: number
+  ipCacheSize: number
+}
+
+/** The node agent's view of CiliumEndpointSlices (DESIGN §7). */
+export class Consumer {
+  /** `maxPerSlice` (default 100) only affects fragmentation figures. */
+  constructor(options?: { maxPerSlice?: number | null })
+  apply(event: WatchEvent): EndpointChange[]
+  applyJson(json: Bytes): EndpointChange[]
+  /** Bulk: the changes of the applied lines and the rejected ones (`index`: 0-based line). */
+  applyJsonLines(jsonLines: Bytes): { changes: EndpointChange[]; rejected: Rejected[] }
+  publish(): Snapshot
+  snapshotReader(): SnapshotReader
+  counters(): ConsumerCounters
+  drainEvents(): EngineEvent[]
+  /** The caller's time (ms) stamped on events from now on. */
+  setNow(nowMs: number): void
+  /** The current view (not waiting for a publish). */
+  endpoint(namespace: string, name: string): EndpointView | null
+  /** The slices holding a copy of an endpoint, oldest first, and the current one. */
+  copies(namespace: string, name: string): { copies: string[]; current: string } | null
+  /** IP → owning endpoint now (not waiting for a publish). */
+  lookupIp(ip: string): EndpointView | null
 }
 
 export type Peer = { endpoint: { namespace: string; name: string } } | { ip: string }

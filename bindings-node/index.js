@@ -182,6 +182,155 @@ class Engine {
   identityLabels(id) {
     return call(() => this._native.identityLabels(id)) ?? null
   }
+  publish() {
+    return new Snapshot(this._native.publish())
+  }
+  snapshotReader() {
+    return new SnapshotReader(this._native.snapshotReader())
+  }
+  metrics() {
+    return this._native.metrics()
+  }
+  health() {
+    return this._native.health()
+  }
+  resync(nowMs) {
+    return call(() => this._native.resync(nowMs))
+  }
+  observeApplySeconds(seconds) {
+    return call(() => this._native.observeApplySeconds(seconds))
+  }
+  observePublishSeconds(seconds) {
+    return call(() => this._native.observePublishSeconds(seconds))
+  }
+}
+
+/** An immutable snapshot; unaffected by later changes to its source. */
+class Snapshot {
+  constructor(nativeSnapshot) {
+    this._native = nativeSnapshot
+  }
+  get version() {
+    return this._native.version
+  }
+  slice(name) {
+    return call(() => this._native.slice(name))
+  }
+  slices() {
+    return this._native.slices()
+  }
+  slicesInNamespace(namespace) {
+    return call(() => this._native.slicesInNamespace(namespace))
+  }
+  namespaces() {
+    return this._native.namespaces()
+  }
+  endpoint(namespace, name) {
+    return call(() => this._native.endpoint(namespace, name))
+  }
+  endpoints() {
+    return this._native.endpoints()
+  }
+  identityLabels(id) {
+    return call(() => this._native.identityLabels(id)) ?? null
+  }
+  identityByKey(key) {
+    return call(() => this._native.identityByKey(key)) ?? null
+  }
+  identities() {
+    return this._native.identities()
+  }
+  lookupIp(ip) {
+    return call(() => this._native.lookupIp(ip))
+  }
+  identityOfIp(ip) {
+    return call(() => this._native.identityOfIp(ip)) ?? null
+  }
+  counts() {
+    return this._native.counts()
+  }
+  endpointCount() {
+    return this._native.endpointCount()
+  }
+  sliceCount() {
+    return this._native.sliceCount()
+  }
+  identityCount() {
+    return this._native.identityCount()
+  }
+  namespaceCount() {
+    return this._native.namespaceCount()
+  }
+  ipCount() {
+    return this._native.ipCount()
+  }
+  fragmentation(namespace) {
+    return call(() => this._native.fragmentation(namespace ?? null))
+  }
+}
+
+/** Loads the latest snapshot its engine or consumer published. */
+class SnapshotReader {
+  constructor(nativeReader) {
+    this._native = nativeReader
+  }
+  load() {
+    return new Snapshot(this._native.load())
+  }
+  identityOfIp(ip) {
+    return call(() => this._native.identityOfIp(ip)) ?? null
+  }
+  lookupIp(ip) {
+    return call(() => this._native.lookupIp(ip))
+  }
+  get version() {
+    return this._native.version
+  }
+}
+
+/** The node agent's view of CiliumEndpointSlices (DESIGN §7). */
+class Consumer {
+  constructor(options) {
+    const max = options?.maxPerSlice
+    this._native = call(() => new native.NativeConsumer(max ?? null))
+  }
+  apply(event) {
+    // Through the JSON path (faster than walking the object through napi),
+    // so an unparseable event is counted as rejected like any other.
+    return call(() => this._native.applyJson(Buffer.from(stringifyEvent(event))))
+  }
+  applyJson(buffer) {
+    return call(() => this._native.applyJson(toBuffer(buffer)))
+  }
+  applyJsonLines(buffer) {
+    const r = call(() => this._native.applyJsonLines(toBuffer(buffer)))
+    mapRejected(r.rejected)
+    return r
+  }
+  publish() {
+    return new Snapshot(this._native.publish())
+  }
+  snapshotReader() {
+    return new SnapshotReader(this._native.snapshotReader())
+  }
+  counters() {
+    return this._native.counters()
+  }
+  drainEvents() {
+    return this._native.drainEvents()
+  }
+  setNow(nowMs) {
+    return call(() => this._native.setNow(nowMs))
+  }
+  endpoint(namespace, name) {
+    return call(() => this._native.endpoint(namespace, name))
+  }
+  copies(namespace, name) {
+    return call(() => this._native.copies(namespace, name))
+  }
+  lookupIp(ip) {
+    return call(() => this._native.lookupIp(ip))
+  }
 }
 
 function stringifyEvent(ev) {
@@ -228,6 +377,9 @@ function errorCodes() {
 module.exports = {
   Config,
   Engine,
+  Snapshot,
+  SnapshotReader,
+  Consumer,
   PolicyCluster,
   SliceplaneError,
   ParseError,

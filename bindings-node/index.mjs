@@ -7,6 +7,9 @@ const sp = require('./index.js')
 export const {
   Config,
   Engine,
+  Snapshot,
+  SnapshotReader,
+  Consumer,
   PolicyCluster,
   SliceplaneError,
   ParseError,

@@ -26,6 +26,39 @@ export declare class NativeConfig {
 }
 export type Config = NativeConfig
 
+/** The node agent's view of CiliumEndpointSlices. */
+export declare class NativeConsumer {
+  /** A consumer; `maxPerSlice` (default 100) only affects fragmentation. */
+  constructor(maxPerSlice?: number | undefined | null)
+  /** Applies one CiliumEndpointSlice watch event; returns the changes. */
+  apply(event: any): Array<any>
+  /** Parses and applies one watch event in JSON. */
+  applyJson(json: Buffer): Array<any>
+  /**
+   * Applies newline-separated JSON events: `{changes, rejected}`, with
+   * `rejected` as `[{index, error}]` (`index`: 0-based line number).
+   * Blank lines are skipped.
+   */
+  applyJsonLines(json: Buffer): any
+  /** Publishes a snapshot of what the consumer holds. */
+  publish(): Snapshot
+  /** A handle that loads the latest published snapshot. */
+  snapshotReader(): SnapshotReader
+  /** Counters of what the consumer did. */
+  counters(): any
+  /** Events recorded since the last drain. */
+  drainEvents(): Array<any>
+  /** The caller's time (ms) stamped on events from now on. */
+  setNow(nowMs: number): void
+  /** The current view of an endpoint (not waiting for a publish), or `null`. */
+  endpoint(namespace: string, name: string): any
+  /** The slices holding a copy of an endpoint: `{copies, current}`, or `null`. */
+  copies(namespace: string, name: string): any
+  /** IP → owning endpoint now (not waiting for a publish), or `null`. */
+  lookupIp(ip: string): any
+}
+export type Consumer = NativeConsumer
+
 /** The endpoint-slice engine. */
 export declare class NativeEngine {
   /** A new engine (waiting for its initial sync); defaults without a config. */
@@ -79,6 +112,20 @@ export declare class NativeEngine {
   endpoint(namespace: string, name: string): { slice: string | null; identity: number | null } | null
   /** The security labels of an identity (`source:key=value`), or `null`. */
   identityLabels(id: number): Array<string> | null
+  /** Publishes a snapshot of the desired state (O(changes)). */
+  publish(): Snapshot
+  /** A handle that loads the latest published snapshot. */
+  snapshotReader(): SnapshotReader
+  /** All metrics in the Prometheus text exposition format. */
+  metrics(): string
+  /** `{state: "healthy"}` or `{state: "degraded", reason}`. */
+  health(): any
+  /** Marks every slice for comparison with the server at the next flush. */
+  resync(nowMs: number): void
+  /** Records an apply duration the caller measured. */
+  observeApplySeconds(seconds: number): void
+  /** Records a snapshot publish duration the caller measured. */
+  observePublishSeconds(seconds: number): void
 }
 export type Engine = NativeEngine
 
@@ -110,6 +157,57 @@ export declare class NativePolicyCluster {
   matrix(port: number | string, protocol?: string | undefined | null): any
 }
 export type PolicyCluster = NativePolicyCluster
+
+/** An immutable snapshot: cheap to keep, unaffected by later changes. */
+export declare class NativeSnapshot {
+  /** Increases by one with every publish (0: nothing published yet). */
+  get version(): number
+  /** A slice `{name, namespace, endpoints}`, or `null`. */
+  slice(name: string): any
+  /** Every slice, in the snapshot's order. */
+  slices(): Array<any>
+  /** The slice names of a namespace, sorted. */
+  slicesInNamespace(namespace: string): Array<string>
+  /** Namespace names with their slice and endpoint counts. */
+  namespaces(): Array<any>
+  /** An endpoint, or `null`. */
+  endpoint(namespace: string, name: string): any
+  /** Every endpoint. */
+  endpoints(): Array<any>
+  /** The security labels of an identity (`source:key=value`), or `null`. */
+  identityLabels(id: number): Array<string> | null
+  /** The identity of a canonical labels key, or `null`. */
+  identityByKey(key: string): number | null
+  /** The identity numbers the endpoints use. */
+  identities(): Array<number>
+  /** IP → the endpoint owning it, or `null`. */
+  lookupIp(ip: string): any
+  /** IP → identity, or `null`. */
+  identityOfIp(ip: string): number | null
+  /** `{endpoints, slices, identities, namespaces, ips}`. */
+  counts(): any
+  endpointCount(): number
+  sliceCount(): number
+  identityCount(): number
+  namespaceCount(): number
+  ipCount(): number
+  /** `{slices, ideal, ratio}`, cluster-wide or for one namespace. */
+  fragmentation(namespace?: string | undefined | null): any
+}
+export type Snapshot = NativeSnapshot
+
+/** A handle that loads the latest published snapshot. */
+export declare class NativeSnapshotReader {
+  /** The latest published snapshot. */
+  load(): NativeSnapshot
+  /** IP → identity in the latest snapshot, or `null`. */
+  identityOfIp(ip: string): number | null
+  /** IP → endpoint in the latest snapshot, or `null`. */
+  lookupIp(ip: string): any
+  /** The latest published version. */
+  get version(): number
+}
+export type SnapshotReader = NativeSnapshotReader
 
 /** The version of the core crate. */
 export declare function coreVersion(): string

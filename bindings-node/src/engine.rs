@@ -9,6 +9,7 @@ use sliceplane::{OpId, Outcome, WatchEvent};
 
 use crate::config::Config;
 use crate::convert::{error_json, now_ms, write_json};
+use crate::snapshot::{Snapshot, SnapshotReader};
 use crate::to_napi;
 
 /// The endpoint-slice engine.
@@ -231,6 +232,65 @@ impl Engine {
         self.inner
             .identity_labels(id)
             .map(|l| l.iter().map(ToString::to_string).collect())
+    }
+
+    /// Publishes a snapshot of the desired state (O(changes)).
+    #[napi]
+    pub fn publish(&mut self) -> Snapshot {
+        Snapshot::new(self.inner.publish())
+    }
+
+    /// A handle that loads the latest published snapshot.
+    #[napi]
+    pub fn snapshot_reader(&self) -> SnapshotReader {
+        SnapshotReader::new(self.inner.snapshot_reader())
+    }
+
+    /// All metrics in the Prometheus text exposition format.
+    #[napi]
+    pub fn metrics(&self) -> String {
+        self.inner.metrics_text()
+    }
+
+    /// `{state: "healthy"}` or `{state: "degraded", reason}`.
+    #[napi]
+    pub fn health(&self) -> Value {
+        serde_json::to_value(self.inner.health()).unwrap_or_default()
+    }
+
+    /// Marks every slice for comparison with the server at the next flush.
+    #[napi]
+    pub fn resync(&mut self, now_ms_: f64) -> Result<()> {
+        self.inner.resync(now_ms(now_ms_)?);
+        Ok(())
+    }
+
+    /// Records an apply duration the caller measured.
+    #[napi]
+    pub fn observe_apply_seconds(&mut self, seconds: f64) -> Result<()> {
+        self.inner.observe_apply_seconds(seconds_arg(seconds)?);
+        Ok(())
+    }
+
+    /// Records a snapshot publish duration the caller measured.
+    #[napi]
+    pub fn observe_publish_seconds(&mut self, seconds: f64) -> Result<()> {
+        self.inner.observe_publish_seconds(seconds_arg(seconds)?);
+        Ok(())
+    }
+}
+
+/// A measured duration: finite, not negative.
+fn seconds_arg(seconds: f64) -> Result<f64> {
+    if seconds.is_finite() && seconds >= 0.0 {
+        Ok(seconds)
+    } else {
+        Err(to_napi(Error::new(
+            ErrorCode::InvalidValue,
+            "",
+            "seconds",
+            format!("seconds must be a finite number >= 0, got {seconds}"),
+        )))
     }
 }
 

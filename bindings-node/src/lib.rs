@@ -6,17 +6,20 @@
 //! encodes (see [`ERROR_PREFIX`]).
 //!
 //! Layout, one file per core concept: `config.rs`, `engine.rs`,
-//! `policy.rs`. `Snapshot`, `Consumer` and `metrics()` slot in next to them
-//! once the core has them.
+//! `snapshot.rs` (`Snapshot`, `SnapshotReader`), `consumer.rs`, `policy.rs`.
 
 mod config;
+mod consumer;
 mod convert;
 mod engine;
 mod policy;
+mod snapshot;
 
 pub use config::Config;
+pub use consumer::Consumer;
 pub use engine::Engine;
 pub use policy::PolicyCluster;
+pub use snapshot::{Snapshot, SnapshotReader};
 
 /// Prefix of a napi error reason that carries a core error as JSON.
 pub const ERROR_PREFIX: &str = "\u{1}sliceplane-error:";

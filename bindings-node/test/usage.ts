@@ -1,13 +1,23 @@
 // Typed usage of the public API, checked by `tsc --noEmit -p test` (not run).
 import {
   Config,
+  Consumer,
   Engine,
   PolicyCluster,
+  Snapshot,
+  SnapshotReader,
   SliceplaneError,
   ValidationError,
   errorCodes,
+  type ConsumerCounters,
+  type EndpointChange,
+  type EndpointView,
+  type Fragmentation,
+  type Health,
   type PlannedWrite,
   type Rejected,
+  type SliceView,
+  type SnapshotCounts,
   type Stats,
   type Verdict,
 } from 'sliceplane'
@@ -60,3 +70,68 @@ const v: Verdict = pc.probe('a/b', '10.0.0.1', 80, 'TCP')
 const m = pc.matrix('http')
 const codes = errorCodes()
 void defaults, json, stats, due, slices, ids, events, ep, v, m, codes
+
+// Snapshots, readers, observability.
+const snap: Snapshot = engine.publish()
+const reader: SnapshotReader = engine.snapshotReader()
+const version: number = snap.version + reader.version
+const sv: SliceView | null = snap.slice('ces-1')
+const svs: SliceView[] = snap.slices()
+const nsSlices: string[] = snap.slicesInNamespace('a')
+const nss: Array<{ name: string; slices: number; endpoints: number }> = snap.namespaces()
+const ev: EndpointView | null = snap.endpoint('a', 'p')
+const evs: EndpointView[] = snap.endpoints()
+const labels: string[] | null = snap.identityLabels(1000)
+const byKey: number | null = snap.identityByKey('k8s:app=a;')
+const idents: number[] = snap.identities()
+const hit: EndpointView | null = snap.lookupIp('10.0.0.1')
+if (hit) {
+  const parts: [string, string, number, string | null, number, string, string[]] = [
+    hit.namespace, hit.name, hit.identity, hit.nodeIp, hit.encryptionKey, hit.slice, hit.ips,
+  ]
+  void parts
+}
+const idOfIp: number | null = snap.identityOfIp('10.0.0.1')
+const counts: SnapshotCounts = snap.counts()
+const nCounts: number = snap.endpointCount() + snap.sliceCount() + snap.identityCount() + snap.namespaceCount() + snap.ipCount()
+const frag: Fragmentation = snap.fragmentation()
+const nsFrag: number | null = snap.fragmentation('a').ratio
+const latest: Snapshot = reader.load()
+const rHit: EndpointView | null = reader.lookupIp('10.0.0.1')
+const rId: number | null = reader.identityOfIp('10.0.0.1')
+const metricsText: string = engine.metrics()
+const health: Health = engine.health()
+if (health.state === 'degraded') {
+  const reason: string = health.reason
+  void reason
+}
+engine.resync(8)
+engine.observeApplySeconds(0.01)
+engine.observePublishSeconds(0.001)
+
+// The consumer (agent side).
+const consumer = new Consumer({ maxPerSlice: 100 })
+const dflt = new Consumer()
+const changes: EndpointChange[] = consumer.apply({ type: 'ADDED', object: { apiVersion: 'cilium.io/v2alpha1', kind: 'CiliumEndpointSlice', metadata: { name: 's' } } })
+for (const c of changes) {
+  if (c.type === 'upsert') {
+    const was: EndpointView | null = c.old
+    const now: EndpointView = c.new
+    void was, now
+  } else {
+    const gone: EndpointView = c.old
+    void gone
+  }
+}
+const changes2: EndpointChange[] = consumer.applyJson(Buffer.from('{}'))
+const bulk: { changes: EndpointChange[]; rejected: Rejected[] } = dflt.applyJsonLines('')
+const cSnap: Snapshot = consumer.publish()
+const cReader: SnapshotReader = consumer.snapshotReader()
+const cCounters: ConsumerCounters = consumer.counters()
+const cEvents = consumer.drainEvents()
+consumer.setNow(9)
+const cEp: EndpointView | null = consumer.endpoint('a', 'p')
+const cCopies: { copies: string[]; current: string } | null = consumer.copies('a', 'p')
+const cHit: EndpointView | null = consumer.lookupIp('10.0.0.1')
+void version, sv, svs, nsSlices, nss, ev, evs, labels, byKey, idents, idOfIp, counts, nCounts, frag, nsFrag
+void latest, rHit, rId, metricsText, changes2, bulk, cSnap, cReader, cCounters, cEvents, cEp, cCopies, cHit

@@ -1,0 +1,167 @@
+//! `Consumer`: the agent side, CiliumEndpointSlice events in, endpoint
+//! changes and an IP cache out (DESIGN §7).
+
+use napi::Result;
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+use serde_json::{Value, json};
+use sliceplane::WatchEvent;
+use sliceplane::consumer::EndpointChange;
+
+use crate::convert::{error_json, now_ms};
+use crate::snapshot::{Snapshot, SnapshotReader, endpoint_json, parse_ip};
+use crate::to_napi;
+
+/// `{type: 'upsert', old, new}` or `{type: 'delete', old, new: null}`.
+fn change_json(c: &EndpointChange) -> Value {
+    match c {
+        EndpointChange::Upsert { old, new } => json!({
+            "type": "upsert",
+            "old": old.as_deref().map_or(Value::Null, endpoint_json),
+            "new": endpoint_json(new),
+        }),
+        EndpointChange::Delete { old } => json!({
+            "type": "delete",
+            "old": endpoint_json(old),
+            "new": Value::Null,
+        }),
+    }
+}
+
+fn changes_json(cs: &[EndpointChange]) -> Vec<Value> {
+    cs.iter().map(change_json).collect()
+}
+
+/// The node agent's view of CiliumEndpointSlices.
+#[napi(js_name = "NativeConsumer")]
+pub struct Consumer {
+    inner: sliceplane::consumer::Consumer,
+}
+
+#[napi]
+impl Consumer {
+    /// A consumer; `maxPerSlice` (default 100) only affects fragmentation.
+    #[napi(constructor)]
+    pub fn new(max_per_slice: Option<u32>) -> Self {
+        let inner = match max_per_slice {
+            Some(m) => sliceplane::consumer::Consumer::with_max_per_slice(m),
+            None => sliceplane::consumer::Consumer::new(),
+        };
+        Consumer { inner }
+    }
+
+    /// Applies one CiliumEndpointSlice watch event; returns the changes.
+    #[napi]
+    pub fn apply(&mut self, event: Value) -> Result<Vec<Value>> {
+        let ev = WatchEvent::from_value(&event).map_err(to_napi)?;
+        self.inner
+            .apply(&ev)
+            .map(|cs| changes_json(&cs))
+            .map_err(to_napi)
+    }
+
+    /// Parses and applies one watch event in JSON.
+    #[napi]
+    pub fn apply_json(&mut self, json: Buffer) -> Result<Vec<Value>> {
+        self.inner
+            .apply_json(&json)
+            .map(|cs| changes_json(&cs))
+            .map_err(to_napi)
+    }
+
+    /// Applies newline-separated JSON events: `{changes, rejected}`, with
+    /// `rejected` as `[{index, error}]` (`index`: 0-based line number).
+    /// Blank lines are skipped.
+    #[napi]
+    pub fn apply_json_lines(&mut self, json: Buffer) -> Value {
+        let mut changes = Vec::new();
+        let mut rejected = Vec::new();
+        for (i, line) in json.split(|&b| b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match self.inner.apply_json(line) {
+                Ok(cs) => changes.extend(cs.iter().map(change_json)),
+                Err(e) => rejected.push(json!({"index": i, "error": error_json(&e)})),
+            }
+        }
+        json!({"changes": changes, "rejected": rejected})
+    }
+
+    /// Publishes a snapshot of what the consumer holds.
+    #[napi]
+    pub fn publish(&mut self) -> Snapshot {
+        Snapshot::new(self.inner.publish())
+    }
+
+    /// A handle that loads the latest published snapshot.
+    #[napi]
+    pub fn snapshot_reader(&self) -> SnapshotReader {
+        SnapshotReader::new(self.inner.snapshot_reader())
+    }
+
+    /// Counters of what the consumer did.
+    #[napi]
+    pub fn counters(&self) -> Value {
+        let c = self.inner.counters();
+        json!({
+            "eventsApplied": c.events_applied,
+            "eventsRejected": c.events_rejected,
+            "upserts": c.upserts,
+            "deletes": c.deletes,
+            "slicesSeen": c.slices_seen,
+            "staleDeletes": c.stale_deletes,
+            "slices": c.slices,
+            "endpoints": c.endpoints,
+            "ipCacheSize": c.ip_cache_size,
+        })
+    }
+
+    /// Events recorded since the last drain.
+    #[napi]
+    pub fn drain_events(&mut self) -> Vec<Value> {
+        self.inner
+            .drain_events()
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    /// The caller's time (ms) stamped on events from now on.
+    #[napi]
+    pub fn set_now(&mut self, now_ms_: f64) -> Result<()> {
+        self.inner.set_now(now_ms(now_ms_)?);
+        Ok(())
+    }
+
+    /// The current view of an endpoint (not waiting for a publish), or `null`.
+    #[napi]
+    pub fn endpoint(&self, namespace: String, name: String) -> Value {
+        self.inner
+            .endpoint(&namespace, &name)
+            .map_or(Value::Null, |e| endpoint_json(e))
+    }
+
+    /// The slices holding a copy of an endpoint: `{copies, current}`, or `null`.
+    #[napi]
+    pub fn copies(&self, namespace: String, name: String) -> Value {
+        self.inner
+            .copies(&namespace, &name)
+            .map_or(Value::Null, |(copies, current)| {
+                json!({
+                    "copies": copies.iter().map(|s| &**s).collect::<Vec<_>>(),
+                    "current": &*current,
+                })
+            })
+    }
+
+    /// IP → owning endpoint now (not waiting for a publish), or `null`.
+    #[napi]
+    pub fn lookup_ip(&self, ip: String) -> Result<Value> {
+        let ip = parse_ip(&ip)?;
+        Ok(self
+            .inner
+            .lookup_ip(&ip)
+            .map_or(Value::Null, |e| endpoint_json(&e)))
+    }
+}
