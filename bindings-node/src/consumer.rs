@@ -103,18 +103,7 @@ impl Consumer {
     /// Counters of what the consumer did.
     #[napi]
     pub fn counters(&self) -> Value {
-        let c = self.inner.counters();
-        json!({
-            "eventsApplied": c.events_applied,
-            "eventsRejected": c.events_rejected,
-            "upserts": c.upserts,
-            "deletes": c.deletes,
-            "slicesSeen": c.slices_seen,
-            "staleDeletes": c.stale_deletes,
-            "slices": c.slices,
-            "endpoints": c.endpoints,
-            "ipCacheSize": c.ip_cache_size,
-        })
+        serde_json::to_value(self.inner.counters()).unwrap_or_default()
     }
 
     /// Events recorded since the last drain.

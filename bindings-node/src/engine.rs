@@ -268,32 +268,21 @@ impl Engine {
     /// Records an apply duration the caller measured.
     #[napi]
     pub fn observe_apply_seconds(&mut self, seconds: f64) -> Result<()> {
-        self.inner.observe_apply_seconds(seconds_arg(seconds)?);
+        self.inner.observe_apply_seconds(seconds).map_err(to_napi)?;
         Ok(())
     }
 
     /// Records a snapshot publish duration the caller measured.
     #[napi]
     pub fn observe_publish_seconds(&mut self, seconds: f64) -> Result<()> {
-        self.inner.observe_publish_seconds(seconds_arg(seconds)?);
+        self.inner
+            .observe_publish_seconds(seconds)
+            .map_err(to_napi)?;
         Ok(())
     }
 }
 
 /// A measured duration: finite, not negative.
-fn seconds_arg(seconds: f64) -> Result<f64> {
-    if seconds.is_finite() && seconds >= 0.0 {
-        Ok(seconds)
-    } else {
-        Err(to_napi(Error::new(
-            ErrorCode::InvalidValue,
-            "",
-            "seconds",
-            format!("seconds must be a finite number >= 0, got {seconds}"),
-        )))
-    }
-}
-
 impl Engine {
     fn report_outcome(&mut self, op_id_: i64, outcome: &Outcome, now_ms_: f64) -> Result<()> {
         let now = now_ms(now_ms_)?;

@@ -47,8 +47,9 @@ pub enum EndpointChange {
     },
 }
 
-/// Counters of what the consumer did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Counters of what the consumer did. Serializes with camelCase keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ConsumerCounters {
     pub events_applied: u64,
     pub events_rejected: u64,

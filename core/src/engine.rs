@@ -2032,14 +2032,19 @@ impl Engine {
         self.health.state()
     }
 
-    /// Records an apply duration the caller measured (the engine reads no clock).
-    pub fn observe_apply_seconds(&mut self, seconds: f64) {
-        self.metrics.apply_seconds.observe(seconds);
+    /// Records an apply duration the caller measured (the engine reads no
+    /// clock). Negative or non-finite values are rejected.
+    pub fn observe_apply_seconds(&mut self, seconds: f64) -> Result<()> {
+        self.metrics.apply_seconds.observe(check_seconds(seconds)?);
+        Ok(())
     }
 
     /// Records a snapshot publish duration the caller measured.
-    pub fn observe_publish_seconds(&mut self, seconds: f64) {
-        self.metrics.publish_seconds.observe(seconds);
+    pub fn observe_publish_seconds(&mut self, seconds: f64) -> Result<()> {
+        self.metrics
+            .publish_seconds
+            .observe(check_seconds(seconds)?);
+        Ok(())
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -2223,6 +2228,19 @@ impl Engine {
     /// Ops awaiting an outcome.
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
+    }
+}
+
+fn check_seconds(seconds: f64) -> Result<f64> {
+    if seconds.is_finite() && seconds >= 0.0 {
+        Ok(seconds)
+    } else {
+        Err(Error::new(
+            ErrorCode::InvalidValue,
+            "",
+            "seconds",
+            format!("a duration must be a finite number >= 0, got {seconds}"),
+        ))
     }
 }
 

@@ -467,7 +467,14 @@ fn metrics_text_parses_and_counts_agree_with_the_plan() {
             .or_default() += 1;
     }
     m.apply_plan(&mut e, &plan, 0).unwrap();
-    e.observe_apply_seconds(0.000_2);
+    e.observe_apply_seconds(0.000_2).unwrap();
+    for bad in [-1.0, f64::NAN, f64::INFINITY] {
+        let err = e.observe_apply_seconds(bad).unwrap_err();
+        assert_eq!(
+            (err.code, err.field.as_str()),
+            (sliceplane::ErrorCode::InvalidValue, "seconds")
+        );
+    }
     let text = e.metrics_text();
     check_exposition(&text);
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
