@@ -649,6 +649,19 @@ uint32_t sp_snapshot_slices_json(const struct sp_snapshot *snapshot,
                                  struct sp_buffer *out,
                                  struct sp_error **err);
 
+// The endpoints as a JSON array of endpoints (as in
+// `sp_snapshot_lookup_ip`), sorted by namespace and name. `namespace` of
+// `namespace_len` bytes restricts them to one namespace;
+// `namespace_len == 0` gives all.
+//
+// # Safety
+// As for `sp_snapshot_slices_json`.
+uint32_t sp_snapshot_endpoints_json(const struct sp_snapshot *snapshot,
+                                    const uint8_t *namespace_,
+                                    size_t namespace_len,
+                                    struct sp_buffer *out,
+                                    struct sp_error **err);
+
 // The snapshot's counts as a JSON object: `version`, `endpoints`,
 // `slices`, `identities` (in use), `namespaces`, `ips`, `maxPerSlice` and
 // `fragmentation` `{"slices", "ideal", "ratio"}` (ratio = slices / ideal).

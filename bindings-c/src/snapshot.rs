@@ -319,6 +319,37 @@ pub unsafe extern "C" fn sp_snapshot_slices_json(
     })
 }
 
+/// The endpoints as a JSON array of endpoints (as in
+/// `sp_snapshot_lookup_ip`), sorted by namespace and name. `namespace` of
+/// `namespace_len` bytes restricts them to one namespace;
+/// `namespace_len == 0` gives all.
+///
+/// # Safety
+/// As for `sp_snapshot_slices_json`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_snapshot_endpoints_json(
+    snapshot: *const sp_snapshot,
+    namespace: *const u8,
+    namespace_len: usize,
+    out: *mut sp_buffer,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        check_out(out, "out")?;
+        let s = snap(snapshot)?;
+        // SAFETY: the caller's contract on (namespace, namespace_len).
+        let ns = unsafe { text(namespace, namespace_len, "namespace") }?;
+        let mut eps: Vec<_> = s
+            .endpoints()
+            .filter(|e| ns.is_empty() || &*e.namespace == ns)
+            .collect();
+        eps.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        let v: Vec<Value> = eps.into_iter().map(|e| view_json(e)).collect();
+        // SAFETY: checked above.
+        unsafe { write_json(out, &v) }
+    })
+}
+
 /// The snapshot's counts as a JSON object: `version`, `endpoints`,
 /// `slices`, `identities` (in use), `namespaces`, `ips`, `maxPerSlice` and
 /// `fragmentation` `{"slices", "ideal", "ratio"}` (ratio = slices / ideal).
