@@ -367,3 +367,31 @@ func BenchmarkSnapshotIdentityOfIP(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSnapshotReaderIdentityOfIP: lookups straight through the reader
+// (an ArcSwap load per lookup, no Snapshot handle).
+func BenchmarkSnapshotReaderIdentityOfIP(b *testing.B) {
+	const n = 10_000
+	eng := engineWithPods(b, n)
+	if s, err := eng.Publish(); err != nil {
+		b.Fatal(err)
+	} else {
+		s.Close()
+	}
+	r, err := eng.SnapshotReader()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	ips := make([]netip.Addr, n)
+	for i := range ips {
+		ips[i] = podIP(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, ok, err := r.IdentityOfIP(ips[i%n]); err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+	}
+}
