@@ -307,3 +307,118 @@ func (en *Engine) NextDue() (dueMs uint64, ok bool, err error) {
 	})
 	return dueMs, ok, err
 }
+
+// Health is the write path's health.
+type Health struct {
+	// State is "healthy" or "degraded".
+	State string `json:"state"`
+	// Reason says why when degraded.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Degraded reports whether the write path is degraded.
+func (h Health) Degraded() bool { return h.State == "degraded" }
+
+// Counters are what the engine did (the base of the metrics).
+type Counters struct {
+	EventsApplied            uint64 `json:"eventsApplied"`
+	EventsRejected           uint64 `json:"eventsRejected"`
+	EventsIgnoredOtherShard  uint64 `json:"eventsIgnoredOtherShard"`
+	EventsIgnoredOtherSource uint64 `json:"eventsIgnoredOtherSource"`
+	// WritesPlanned is keyed "kind/verb", e.g. "CiliumEndpointSlice/create".
+	WritesPlanned       map[string]uint64 `json:"writesPlanned"`
+	WritesSucceeded     uint64            `json:"writesSucceeded"`
+	WritesFailed        uint64            `json:"writesFailed"`
+	NoOpSkips           uint64            `json:"noOpSkips"`
+	IdentitiesAllocated uint64            `json:"identitiesAllocated"`
+	IdentitiesReleased  uint64            `json:"identitiesReleased"`
+	IdentityExhausted   uint64            `json:"identityExhausted"`
+	CompactionMoves     uint64            `json:"compactionMoves"`
+}
+
+// Publish publishes a snapshot of the desired state (O(what changed since
+// the last publish)). The snapshot needs none of the engine's locking.
+func (en *Engine) Publish() (*Snapshot, error) {
+	var s *Snapshot
+	err := en.write(func(h *C.sp_engine) error {
+		var sh *C.sp_snapshot
+		var e *C.sp_error
+		if err := takeError(C.sp_engine_publish(h, &sh, &e), e); err != nil {
+			return err
+		}
+		s = newSnapshot(sh)
+		return nil
+	})
+	return s, err
+}
+
+// SnapshotReader is a reader of the engine's published snapshots: any
+// goroutine may load from it while others apply events and publish; it
+// takes no engine lock.
+func (en *Engine) SnapshotReader() (*SnapshotReader, error) {
+	var r *SnapshotReader
+	err := en.read(func(h *C.sp_engine) error {
+		var rh *C.sp_snapshot_reader
+		var e *C.sp_error
+		if err := takeError(C.sp_engine_snapshot_reader(h, &rh, &e), e); err != nil {
+			return err
+		}
+		r = newSnapshotReader(rh)
+		return nil
+	})
+	return r, err
+}
+
+// MetricsContentType is the content type of Metrics' text.
+const MetricsContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// Metrics are all metrics in the Prometheus text exposition format; serve
+// them with MetricsContentType.
+func (en *Engine) Metrics() ([]byte, error) {
+	var raw []byte
+	err := en.read(func(h *C.sp_engine) error {
+		var b C.sp_buffer
+		var e *C.sp_error
+		if err := takeError(C.sp_engine_metrics(h, &b, &e), e); err != nil {
+			return err
+		}
+		raw = takeBuffer(&b)
+		return nil
+	})
+	return raw, err
+}
+
+// Health is the write path's health.
+func (en *Engine) Health() (Health, error) {
+	var v Health
+	err := en.bufferCall(true, &v, func(h *C.sp_engine, b *C.sp_buffer, e **C.sp_error) C.uint32_t {
+		return C.sp_engine_health(h, b, e)
+	})
+	return v, err
+}
+
+// Counters are what the engine did.
+func (en *Engine) Counters() (Counters, error) {
+	var v Counters
+	err := en.bufferCall(true, &v, func(h *C.sp_engine, b *C.sp_buffer, e **C.sp_error) C.uint32_t {
+		return C.sp_engine_counters(h, b, e)
+	})
+	return v, err
+}
+
+// Resync marks every slice for comparison with the server at the next
+// flush (level-triggered resync).
+func (en *Engine) Resync(nowMs uint64) error {
+	return en.write(func(h *C.sp_engine) error {
+		var e *C.sp_error
+		return takeError(C.sp_engine_resync(h, C.uint64_t(nowMs), &e), e)
+	})
+}
+
+// ObserveApplySeconds records an apply duration the caller measured.
+func (en *Engine) ObserveApplySeconds(seconds float64) error {
+	return en.write(func(h *C.sp_engine) error {
+		var e *C.sp_error
+		return takeError(C.sp_engine_observe_apply_seconds(h, C.double(seconds), &e), e)
+	})
+}

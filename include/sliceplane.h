@@ -7,7 +7,10 @@
  * error number and, when `err` is not NULL, writes an sp_error from the
  * same call (free it with sp_error_free). Outputs are written only on
  * success. JSON comes out in sp_buffers freed with sp_buffer_free.
- * Engine handles are not safe for concurrent mutation: serialize calls.
+ * Engine and consumer handles are not safe for concurrent mutation:
+ * serialize calls. Snapshot and snapshot-reader handles share nothing
+ * mutable with the engine: use them from any thread, concurrently, while
+ * the engine's owner keeps mutating it.
  */
 
 #ifndef SLICEPLANE_H
@@ -92,6 +95,11 @@
 // `sp_config_free`. It may be shared between threads for reading.
 typedef struct sp_config sp_config;
 
+// A consumer of CiliumEndpointSlice watch events. Free with
+// `sp_consumer_free`. It may move between threads, but calls on it must
+// not overlap; calls taking a `const sp_consumer *` may overlap each other.
+typedef struct sp_consumer sp_consumer;
+
 // An engine. Free with `sp_engine_free`. It may move between threads, but
 // calls on it must not overlap: callers serialize access (a mutex). Calls
 // taking a `const sp_engine *` do not mutate and may overlap each other.
@@ -103,6 +111,19 @@ typedef struct sp_error sp_error;
 
 // A policy world. Free with `sp_policy_cluster_free`.
 typedef struct sp_policy_cluster sp_policy_cluster;
+
+// An immutable point-in-time view of endpoints, slices, identities and
+// the IP cache. Free with `sp_snapshot_free`. Safe to use from any thread,
+// concurrently, while the engine that published it keeps changing (or
+// after it is freed).
+typedef struct sp_snapshot sp_snapshot;
+
+// A handle from which any thread loads the latest published snapshot,
+// without locks and without making the writer wait. Free with
+// `sp_snapshot_reader_free`. Safe to use from any thread, concurrently,
+// while the engine (or consumer) it came from is mutated by its owner, and
+// after it is freed (it then keeps the last published snapshot).
+typedef struct sp_snapshot_reader sp_snapshot_reader;
 
 // A library-owned byte buffer (UTF-8 JSON for every function that returns
 // one). `data[len]` is a NUL byte, not counted in `len`, so `data` can be
@@ -157,6 +178,98 @@ uint32_t sp_config_to_json(const struct sp_config *config,
 // # Safety
 // `config` must be NULL or a live config, not used after.
 void sp_config_free(struct sp_config *config);
+
+// A new consumer. `max_per_slice` is the slice size its fragmentation
+// figures assume (0: the default, 100).
+//
+// # Safety
+// `out` writable; `err` NULL or writable.
+uint32_t sp_consumer_new(uint32_t max_per_slice, struct sp_consumer **out, struct sp_error **err);
+
+// Frees a consumer. NULL is a no-op. Snapshots and readers it handed out
+// stay valid.
+//
+// # Safety
+// `consumer` must be NULL or a live consumer, not used after (nor during).
+void sp_consumer_free(struct sp_consumer *consumer);
+
+// Sets the consumer's clock (caller time in ms, used for event times).
+//
+// # Safety
+// `consumer` live and not used concurrently; `err` NULL or writable.
+uint32_t sp_consumer_set_now(struct sp_consumer *consumer, uint64_t now_ms, struct sp_error **err);
+
+// Applies one CiliumEndpointSlice watch event of `len` bytes. On success
+// `*out_changes` receives the endpoint changes it made, a JSON array of
+// `{"op": "upsert", "old": endpoint|null, "new": endpoint}` and `{"op":
+// "delete", "old": endpoint}` (endpoints as in `sp_snapshot_lookup_ip`).
+// A rejected event changes nothing.
+//
+// # Safety
+// `consumer` live and not used concurrently; `json` points to `len` bytes;
+// `out_changes` writable; `err` NULL or writable.
+uint32_t sp_consumer_apply_json(struct sp_consumer *consumer,
+                                const uint8_t *json,
+                                size_t len,
+                                struct sp_buffer *out_changes,
+                                struct sp_error **err);
+
+// Applies many watch events in one call: `len` bytes of JSON lines, one
+// event per line (blank lines skipped). One bad event does not stop the
+// others. `*out_changes` receives every change in order, each with the
+// `"index"` of its event (non-blank lines from 0); `*out_rejected` the
+// events rejected, as for `sp_engine_apply_json_lines`.
+//
+// # Safety
+// `consumer` live and not used concurrently; `json_lines` points to `len`
+// bytes; `out_changes`, `out_rejected` writable; `err` NULL or writable.
+uint32_t sp_consumer_apply_json_lines(struct sp_consumer *consumer,
+                                      const uint8_t *json_lines,
+                                      size_t len,
+                                      struct sp_buffer *out_changes,
+                                      struct sp_buffer *out_rejected,
+                                      struct sp_error **err);
+
+// Publishes a snapshot of what the consumer holds (O(changes)) into a new
+// handle.
+//
+// # Safety
+// `consumer` live and not used concurrently; `out` writable; `err` NULL or
+// writable.
+uint32_t sp_consumer_publish(struct sp_consumer *consumer,
+                             struct sp_snapshot **out,
+                             struct sp_error **err);
+
+// A reader of the consumer's published snapshots, usable from any thread
+// while the consumer's owner keeps applying and publishing.
+//
+// # Safety
+// `consumer` live and not mutated concurrently; `out` writable; `err` NULL
+// or writable.
+uint32_t sp_consumer_snapshot_reader(const struct sp_consumer *consumer,
+                                     struct sp_snapshot_reader **out,
+                                     struct sp_error **err);
+
+// The consumer's counters as a JSON object: `eventsApplied`,
+// `eventsRejected`, `upserts`, `deletes`, `slicesSeen`, `staleDeletes`,
+// `slices`, `endpoints`, `ipCacheSize`.
+//
+// # Safety
+// `consumer` live and not mutated concurrently; `out` writable; `err` NULL
+// or writable.
+uint32_t sp_consumer_counters(const struct sp_consumer *consumer,
+                              struct sp_buffer *out,
+                              struct sp_error **err);
+
+// The structured events recorded since the last drain, as for
+// `sp_engine_drain_events`.
+//
+// # Safety
+// `consumer` live and not used concurrently; `out` writable; `err` NULL or
+// writable.
+uint32_t sp_consumer_drain_events(struct sp_consumer *consumer,
+                                  struct sp_buffer *out,
+                                  struct sp_error **err);
 
 // A new engine with a copy of `config`, waiting for its initial sync.
 //
@@ -289,6 +402,75 @@ uint32_t sp_engine_drain_events(struct sp_engine *engine,
                                 struct sp_buffer *out,
                                 struct sp_error **err);
 
+// Publishes a snapshot of the desired state (O(what changed since the
+// last publish)) into a new handle. The snapshot shares nothing mutable
+// with the engine: use it from any thread, keep it past `sp_engine_free`.
+//
+// # Safety
+// `engine` live and not used concurrently; `out` writable; `err` NULL or
+// writable.
+uint32_t sp_engine_publish(struct sp_engine *engine,
+                           struct sp_snapshot **out,
+                           struct sp_error **err);
+
+// A reader of the engine's published snapshots. It shares nothing mutable
+// with the engine: any thread may load snapshots from it, without locks,
+// while the engine's owner keeps applying events and publishing (and
+// after the engine is freed).
+//
+// # Safety
+// `engine` live and not mutated concurrently; `out` writable; `err` NULL
+// or writable.
+uint32_t sp_engine_snapshot_reader(const struct sp_engine *engine,
+                                   struct sp_snapshot_reader **out,
+                                   struct sp_error **err);
+
+// All metrics in the Prometheus text exposition format (version 0.0.4),
+// UTF-8 text (not JSON) in `*out`; serve it as `text/plain; version=0.0.4`.
+//
+// # Safety
+// As for `sp_engine_desired_slices`.
+uint32_t sp_engine_metrics(const struct sp_engine *engine,
+                           struct sp_buffer *out,
+                           struct sp_error **err);
+
+// The write path's health as JSON: `{"state": "healthy"}` or
+// `{"state": "degraded", "reason": "..."}`.
+//
+// # Safety
+// As for `sp_engine_desired_slices`.
+uint32_t sp_engine_health(const struct sp_engine *engine,
+                          struct sp_buffer *out,
+                          struct sp_error **err);
+
+// What the engine did, as a JSON object with camelCase keys
+// (`eventsApplied`, `eventsRejected`, `writesPlanned` keyed `kind/verb`,
+// `writesSucceeded`, `writesFailed`, `noOpSkips`, ...).
+//
+// # Safety
+// As for `sp_engine_desired_slices`.
+uint32_t sp_engine_counters(const struct sp_engine *engine,
+                            struct sp_buffer *out,
+                            struct sp_error **err);
+
+// Marks every slice for comparison with the server at the next flush
+// (level-triggered resync); slices dropped after their retries are picked
+// up again.
+//
+// # Safety
+// `engine` live and not used concurrently; `err` NULL or writable.
+uint32_t sp_engine_resync(struct sp_engine *engine, uint64_t now_ms, struct sp_error **err);
+
+// Records an apply duration the caller measured, in seconds (the engine
+// reads no clock). A negative or non-finite value gives
+// `SP_INVALID_ARGUMENT`.
+//
+// # Safety
+// `engine` live and not used concurrently; `err` NULL or writable.
+uint32_t sp_engine_observe_apply_seconds(struct sp_engine *engine,
+                                         double seconds,
+                                         struct sp_error **err);
+
 // Frees the bytes of `buf` and sets it to `{NULL, 0}`. NULL `buf`, or a
 // buffer already freed or zeroed, is a no-op.
 //
@@ -380,6 +562,159 @@ uint32_t sp_policy_cluster_probe(struct sp_policy_cluster *cluster,
 // # Safety
 // `cluster` must be NULL or live, not used after.
 void sp_policy_cluster_free(struct sp_policy_cluster *cluster);
+
+// Frees a snapshot. NULL is a no-op. Other snapshots and readers are not
+// affected.
+//
+// # Safety
+// `snapshot` must be NULL or a live snapshot, not used after (nor during).
+void sp_snapshot_free(struct sp_snapshot *snapshot);
+
+// The snapshot's version: increases by one with every publish (0: nothing
+// published yet). NULL gives 0.
+//
+// # Safety
+// `snapshot` must be NULL or a live snapshot.
+uint64_t sp_snapshot_version(const struct sp_snapshot *snapshot);
+
+// IP → identity in O(1), allocating nothing: `ip` points to 16 bytes in
+// network order (an IPv4 address as `::ffff:a.b.c.d`, as Go's `net.IP`
+// and `netip.Addr.As16` give it). On success `*out_found` tells whether
+// the IP is known and `*out_identity` holds its identity (0 when not).
+//
+// # Safety
+// `snapshot` live; `ip` points to 16 readable bytes; `out_identity`,
+// `out_found` writable; `err` NULL or writable.
+uint32_t sp_snapshot_identity_of_ip(const struct sp_snapshot *snapshot,
+                                    const uint8_t *ip,
+                                    uint32_t *out_identity,
+                                    bool *out_found,
+                                    struct sp_error **err);
+
+// As `sp_snapshot_identity_of_ip` with the IP as text of `len` bytes
+// (`"10.0.0.1"`, `"fd00::1"`). Text that is not an IP gives `SP_INVALID_IP`.
+// Allocates nothing on success.
+//
+// # Safety
+// `snapshot` live; `ip` points to `len` bytes; `out_identity`, `out_found`
+// writable; `err` NULL or writable.
+uint32_t sp_snapshot_identity_of_ip_str(const struct sp_snapshot *snapshot,
+                                        const uint8_t *ip,
+                                        size_t len,
+                                        uint32_t *out_identity,
+                                        bool *out_found,
+                                        struct sp_error **err);
+
+// IP → the endpoint owning it, in O(1). The IP is text of `len` bytes.
+// On success `*out_found` tells whether the IP is known; if so `*out`
+// receives `{"namespace", "name", "identity", "nodeIp", "encryptionKey",
+// "slice", "ips"}`, else `*out` is set to `{NULL, 0}`. Text that is not an
+// IP gives `SP_INVALID_IP`.
+//
+// # Safety
+// `snapshot` live; `ip` points to `len` bytes; `out_found`, `out`
+// writable; `err` NULL or writable.
+uint32_t sp_snapshot_lookup_ip(const struct sp_snapshot *snapshot,
+                               const uint8_t *ip,
+                               size_t len,
+                               bool *out_found,
+                               struct sp_buffer *out,
+                               struct sp_error **err);
+
+// The endpoint `namespace/name` (texts of `namespace_len` and `name_len`
+// bytes), as for `sp_snapshot_lookup_ip`.
+//
+// # Safety
+// `snapshot` live; `namespace`, `name` point to their lengths in bytes;
+// `out_found`, `out` writable; `err` NULL or writable.
+uint32_t sp_snapshot_endpoint(const struct sp_snapshot *snapshot,
+                              const uint8_t *namespace_,
+                              size_t namespace_len,
+                              const uint8_t *name,
+                              size_t name_len,
+                              bool *out_found,
+                              struct sp_buffer *out,
+                              struct sp_error **err);
+
+// The slices as a JSON array of `{"name", "namespace", "endpoints"}`
+// (endpoint names sorted), sorted by name. `namespace` of `namespace_len`
+// bytes restricts them to one namespace; `namespace_len == 0` gives all.
+//
+// # Safety
+// `snapshot` live; `namespace` points to `namespace_len` bytes (NULL only
+// with 0); `out` writable; `err` NULL or writable.
+uint32_t sp_snapshot_slices_json(const struct sp_snapshot *snapshot,
+                                 const uint8_t *namespace_,
+                                 size_t namespace_len,
+                                 struct sp_buffer *out,
+                                 struct sp_error **err);
+
+// The endpoints as a JSON array of endpoints (as in
+// `sp_snapshot_lookup_ip`), sorted by namespace and name. `namespace` of
+// `namespace_len` bytes restricts them to one namespace;
+// `namespace_len == 0` gives all.
+//
+// # Safety
+// As for `sp_snapshot_slices_json`.
+uint32_t sp_snapshot_endpoints_json(const struct sp_snapshot *snapshot,
+                                    const uint8_t *namespace_,
+                                    size_t namespace_len,
+                                    struct sp_buffer *out,
+                                    struct sp_error **err);
+
+// The snapshot's counts as a JSON object: `version`, `endpoints`,
+// `slices`, `identities` (in use), `namespaces`, `ips`, `maxPerSlice` and
+// `fragmentation` `{"slices", "ideal", "ratio"}` (ratio = slices / ideal).
+//
+// # Safety
+// `snapshot` live; `out` writable; `err` NULL or writable.
+uint32_t sp_snapshot_counts_json(const struct sp_snapshot *snapshot,
+                                 struct sp_buffer *out,
+                                 struct sp_error **err);
+
+// The labels of identity `id` as a JSON array of labels. `*out_found` is
+// false (and `*out` `{NULL, 0}`) when the snapshot does not know `id`.
+//
+// # Safety
+// `snapshot` live; `out_found`, `out` writable; `err` NULL or writable.
+uint32_t sp_snapshot_identity_labels(const struct sp_snapshot *snapshot,
+                                     uint32_t id,
+                                     bool *out_found,
+                                     struct sp_buffer *out,
+                                     struct sp_error **err);
+
+// Loads the latest published snapshot into a new handle (an O(1) shared
+// reference; never blocks the writer).
+//
+// # Safety
+// `reader` live; `out` writable; `err` NULL or writable.
+uint32_t sp_snapshot_reader_load(const struct sp_snapshot_reader *reader,
+                                 struct sp_snapshot **out,
+                                 struct sp_error **err);
+
+// IP → identity on the latest published snapshot, allocating nothing (no
+// snapshot handle is made). `ip` as for `sp_snapshot_identity_of_ip`.
+//
+// # Safety
+// `reader` live; `ip` points to 16 bytes; `out_identity`, `out_found`
+// writable; `err` NULL or writable.
+uint32_t sp_snapshot_reader_identity_of_ip(const struct sp_snapshot_reader *reader,
+                                           const uint8_t *ip,
+                                           uint32_t *out_identity,
+                                           bool *out_found,
+                                           struct sp_error **err);
+
+// The version of the latest published snapshot. NULL gives 0.
+//
+// # Safety
+// `reader` must be NULL or a live reader.
+uint64_t sp_snapshot_reader_version(const struct sp_snapshot_reader *reader);
+
+// Frees a reader. NULL is a no-op. Snapshots loaded from it stay valid.
+//
+// # Safety
+// `reader` must be NULL or a live reader, not used after (nor during).
+void sp_snapshot_reader_free(struct sp_snapshot_reader *reader);
 
 #ifdef __cplusplus
 }  // extern "C"

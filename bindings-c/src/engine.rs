@@ -16,6 +16,7 @@ use crate::ffi::{
     Failure, FfiResult, SP_INVALID_UTF8, SP_PANIC, boundary, boundary_infallible, bytes, check_out,
     code_name, sp_buffer, sp_error, write_json, write_out,
 };
+use crate::snapshot::{new_reader, new_snapshot, sp_snapshot, sp_snapshot_reader};
 
 /// An engine. Free with `sp_engine_free`. It may move between threads, but
 /// calls on it must not overlap: callers serialize access (a mutex). Calls
@@ -114,7 +115,7 @@ pub unsafe extern "C" fn sp_engine_free(engine: *mut sp_engine) {
     })
 }
 
-fn utf8(b: &[u8], arg: &str) -> FfiResult<()> {
+pub(crate) fn utf8(b: &[u8], arg: &str) -> FfiResult<()> {
     std::str::from_utf8(b).map(|_| ()).map_err(|e| {
         Failure::abi(
             SP_INVALID_UTF8,
@@ -147,7 +148,13 @@ pub unsafe extern "C" fn sp_engine_apply_json(
     })
 }
 
-fn rejected(index: usize, number: u32, object: &str, field: &str, message: &str) -> Value {
+pub(crate) fn rejected(
+    index: usize,
+    number: u32,
+    object: &str,
+    field: &str,
+    message: &str,
+) -> Value {
     json!({
         "index": index,
         "code": code_name(number),
@@ -402,5 +409,156 @@ pub unsafe extern "C" fn sp_engine_drain_events(
         let v = with_mut(engine, |e| Ok(e.drain_events()))?;
         // SAFETY: checked above.
         unsafe { write_json(out, &v) }
+    })
+}
+
+/// Publishes a snapshot of the desired state (O(what changed since the
+/// last publish)) into a new handle. The snapshot shares nothing mutable
+/// with the engine: use it from any thread, keep it past `sp_engine_free`.
+///
+/// # Safety
+/// `engine` live and not used concurrently; `out` writable; `err` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_publish(
+    engine: *mut sp_engine,
+    out: *mut *mut sp_snapshot,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        check_out(out, "out")?;
+        let s = with_mut(engine, |e| Ok(e.publish()))?;
+        new_snapshot(out, s);
+        Ok(())
+    })
+}
+
+/// A reader of the engine's published snapshots. It shares nothing mutable
+/// with the engine: any thread may load snapshots from it, without locks,
+/// while the engine's owner keeps applying events and publishing (and
+/// after the engine is freed).
+///
+/// # Safety
+/// `engine` live and not mutated concurrently; `out` writable; `err` NULL
+/// or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_snapshot_reader(
+    engine: *const sp_engine,
+    out: *mut *mut sp_snapshot_reader,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        check_out(out, "out")?;
+        let r = with_ref(engine, |e| Ok(e.snapshot_reader()))?;
+        new_reader(out, r);
+        Ok(())
+    })
+}
+
+/// All metrics in the Prometheus text exposition format (version 0.0.4),
+/// UTF-8 text (not JSON) in `*out`; serve it as `text/plain; version=0.0.4`.
+///
+/// # Safety
+/// As for `sp_engine_desired_slices`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_metrics(
+    engine: *const sp_engine,
+    out: *mut sp_buffer,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        check_out(out, "out")?;
+        let text = with_ref(engine, |e| Ok(e.metrics_text()))?;
+        // SAFETY: checked above.
+        unsafe { write_out(out, sp_buffer::from_vec(text.into_bytes())) };
+        Ok(())
+    })
+}
+
+/// The write path's health as JSON: `{"state": "healthy"}` or
+/// `{"state": "degraded", "reason": "..."}`.
+///
+/// # Safety
+/// As for `sp_engine_desired_slices`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_health(
+    engine: *const sp_engine,
+    out: *mut sp_buffer,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        check_out(out, "out")?;
+        let v = with_ref(engine, |e| Ok(e.health().clone()))?;
+        // SAFETY: checked above.
+        unsafe { write_json(out, &v) }
+    })
+}
+
+/// What the engine did, as a JSON object with camelCase keys
+/// (`eventsApplied`, `eventsRejected`, `writesPlanned` keyed `kind/verb`,
+/// `writesSucceeded`, `writesFailed`, `noOpSkips`, ...).
+///
+/// # Safety
+/// As for `sp_engine_desired_slices`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_counters(
+    engine: *const sp_engine,
+    out: *mut sp_buffer,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        check_out(out, "out")?;
+        let v = with_ref(engine, |e| {
+            Ok(serde_json::to_value(e.counters()).unwrap_or_default())
+        })?;
+        // SAFETY: checked above.
+        unsafe { write_json(out, &v) }
+    })
+}
+
+/// Marks every slice for comparison with the server at the next flush
+/// (level-triggered resync); slices dropped after their retries are picked
+/// up again.
+///
+/// # Safety
+/// `engine` live and not used concurrently; `err` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_resync(
+    engine: *mut sp_engine,
+    now_ms: u64,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        with_mut(engine, |e| {
+            e.resync(now_ms);
+            Ok(())
+        })
+    })
+}
+
+/// Records an apply duration the caller measured, in seconds (the engine
+/// reads no clock). A negative or non-finite value gives
+/// `SP_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `engine` live and not used concurrently; `err` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_observe_apply_seconds(
+    engine: *mut sp_engine,
+    seconds: f64,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        if !seconds.is_finite() || seconds < 0.0 {
+            return Err(Failure::abi(
+                crate::ffi::SP_INVALID_ARGUMENT,
+                "seconds",
+                format!("seconds must be finite and >= 0, got {seconds}"),
+            ));
+        }
+        with_mut(engine, |e| {
+            e.observe_apply_seconds(seconds);
+            Ok(())
+        })
     })
 }

@@ -24,6 +24,8 @@
 #![allow(non_camel_case_types)]
 
 pub mod config;
+pub mod consumer;
 pub mod engine;
 pub mod ffi;
 pub mod policy;
+pub mod snapshot;

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 
 	"sliceplane.example/sliceplane"
 )
@@ -99,4 +101,35 @@ func (o *Operator) Run(ctx context.Context, events <-chan []byte, tick <-chan st
 			}
 		}
 	}
+}
+
+// MetricsHandler serves the engine's metrics in the Prometheus text format
+// (mount it at /metrics on a loopback or cluster-internal listener).
+func (o *Operator) MetricsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		text, err := o.Engine.Metrics()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", sliceplane.MetricsContentType)
+		_, _ = w.Write(text)
+	})
+}
+
+// HealthHandler answers 200 with the engine's health while the write path
+// is healthy and 503 when it is degraded.
+func (o *Operator) HealthHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		h, err := o.Engine.Health()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if h.Degraded() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(h)
+	})
 }

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strconv"
@@ -178,4 +181,53 @@ func TestOperatorConvergesOnFakeAPI(t *testing.T) {
 	if logged < 2 {
 		t.Fatalf("failed writes not logged: %d", logged)
 	}
+
+	// Serve the metrics and health on loopback and scrape them.
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", op.MetricsHandler())
+	mux.Handle("/healthz", op.HealthHandler())
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	body, ctype := scrape(t, srv.URL+"/metrics", http.StatusOK)
+	if ctype != sliceplane.MetricsContentType {
+		t.Fatalf("content type %q", ctype)
+	}
+	counters, err := eng.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"# TYPE cilium_operator_number_of_ceps_per_ces histogram",
+		"cilium_operator_ces_sync_total{",
+		"sliceplane_endpoints ",
+		"sliceplane_degraded 0",
+	} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Fatalf("metrics lack %q:\n%s", want, body)
+		}
+	}
+	if counters.WritesFailed < 2 || counters.WritesSucceeded == 0 {
+		t.Fatalf("counters %+v", counters)
+	}
+	body, _ = scrape(t, srv.URL+"/healthz", http.StatusOK)
+	if !bytes.Contains(body, []byte(`"state":"healthy"`)) {
+		t.Fatalf("health: %s", body)
+	}
+}
+
+func scrape(t *testing.T, url string, status int) ([]byte, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != status {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
+	}
+	return body, resp.Header.Get("Content-Type")
 }
