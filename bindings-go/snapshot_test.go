@@ -137,7 +137,7 @@ func TestSnapshot(t *testing.T) {
 	}
 	must(t, eng.Resync(4))
 	must(t, eng.ObserveApplySeconds(0.001))
-	wantErr(t, eng.ObserveApplySeconds(-1), ErrInvalidArgument)
+	wantErr(t, eng.ObserveApplySeconds(-1), ErrInvalidValue)
 
 	// Snapshots and readers outlive the engine; closed handles give ErrClosed.
 	must(t, eng.Close())

@@ -463,7 +463,7 @@ uint32_t sp_engine_resync(struct sp_engine *engine, uint64_t now_ms, struct sp_e
 
 // Records an apply duration the caller measured, in seconds (the engine
 // reads no clock). A negative or non-finite value gives
-// `SP_INVALID_ARGUMENT`.
+// `SP_INVALID_VALUE` (field `seconds`).
 //
 // # Safety
 // `engine` live and not used concurrently; `err` NULL or writable.

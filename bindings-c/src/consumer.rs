@@ -299,21 +299,8 @@ pub unsafe extern "C" fn sp_consumer_counters(
 ) -> u32 {
     boundary(err, || {
         check_out(out, "out")?;
-        // The core's ConsumerCounters has no serde impl: keyed here, in the
-        // engine Counters' camelCase.
         let v = with_ref(consumer, |c| {
-            let k = c.counters();
-            Ok(json!({
-                "eventsApplied": k.events_applied,
-                "eventsRejected": k.events_rejected,
-                "upserts": k.upserts,
-                "deletes": k.deletes,
-                "slicesSeen": k.slices_seen,
-                "staleDeletes": k.stale_deletes,
-                "slices": k.slices,
-                "endpoints": k.endpoints,
-                "ipCacheSize": k.ip_cache_size,
-            }))
+            Ok(serde_json::to_value(c.counters()).unwrap_or_default())
         })?;
         // SAFETY: checked above.
         unsafe { write_json(out, &v) }

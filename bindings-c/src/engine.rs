@@ -538,7 +538,7 @@ pub unsafe extern "C" fn sp_engine_resync(
 
 /// Records an apply duration the caller measured, in seconds (the engine
 /// reads no clock). A negative or non-finite value gives
-/// `SP_INVALID_ARGUMENT`.
+/// `SP_INVALID_VALUE` (field `seconds`).
 ///
 /// # Safety
 /// `engine` live and not used concurrently; `err` NULL or writable.
@@ -549,16 +549,6 @@ pub unsafe extern "C" fn sp_engine_observe_apply_seconds(
     err: *mut *mut sp_error,
 ) -> u32 {
     boundary(err, || {
-        if !seconds.is_finite() || seconds < 0.0 {
-            return Err(Failure::abi(
-                crate::ffi::SP_INVALID_ARGUMENT,
-                "seconds",
-                format!("seconds must be finite and >= 0, got {seconds}"),
-            ));
-        }
-        with_mut(engine, |e| {
-            e.observe_apply_seconds(seconds);
-            Ok(())
-        })
+        with_mut(engine, |e| Ok(e.observe_apply_seconds(seconds)?))
     })
 }

@@ -526,7 +526,7 @@ static void test_snapshot(void) {
     CHECK(sp_engine_resync(eng, 4, &err) == SP_OK);
     CHECK(sp_engine_observe_apply_seconds(eng, 0.002, &err) == SP_OK);
     rc = sp_engine_observe_apply_seconds(eng, -1.0, &err);
-    expect_error(rc, err, SP_INVALID_ARGUMENT, "invalid_argument");
+    expect_error(rc, err, SP_INVALID_VALUE, "invalid_value");
     rc = sp_engine_metrics(NULL, &b, &err);
     expect_error(rc, err, SP_NULL_ARGUMENT, "null_argument");
     rc = sp_engine_health(eng, NULL, &err);
