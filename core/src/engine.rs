@@ -87,7 +87,6 @@ struct PodFacts {
     host_ip: Option<IpAddr>,
     /// The identity's canonical key as last computed.
     identity_key: Option<Arc<str>>,
-    identity_labels: Option<Arc<LabelSet>>,
 }
 
 #[derive(Debug, Clone)]
@@ -590,7 +589,6 @@ impl Engine {
             node,
             host_ip: input.host_ip,
             identity_key: None,
-            identity_labels: None,
         };
         let data = EndpointData {
             addressing: smallvec::smallvec![input.addressing],
@@ -632,7 +630,6 @@ impl Engine {
                 if let Some(old) = &ep.pod {
                     // Keep the identity and the node link; refresh_pod recomputes them.
                     new_pod.identity_key = old.identity_key.clone();
-                    new_pod.identity_labels = old.identity_labels.clone();
                     if old.node != new_pod.node
                         && let Some(n) = &old.node
                         && let Some(state) = self.nodes.get_mut(n)
@@ -829,7 +826,7 @@ impl Engine {
         let node_state = pod.node.as_ref().and_then(|n| self.nodes.get(n));
         let node_ip = node_state.and_then(NodeState::ip).or(pod.host_ip);
         let key_changed = pod.identity_key.as_deref() != Some(&*key);
-        let (old_identity, seq) = (ep.identity, ep.seq);
+        let old_identity = ep.identity;
         let node = pod.node.clone();
         let encryption_key = node_state.map_or(0, |n| n.encryption_key);
         let mut data = ep.data.clone();
@@ -848,7 +845,7 @@ impl Engine {
                 self.counters.identities_released += 1;
             }
             let known_before = self.identities.lookup_key(&key).is_some();
-            let id = self.identities.acquire(&set, &key, now);
+            let id = self.identities.acquire(&set, &key);
             match id {
                 Some(id) => {
                     if !known_before {
@@ -882,13 +879,11 @@ impl Engine {
                 .and_then(|e| e.pod.as_mut())
             {
                 pod.identity_key = id.map(|_| key.clone());
-                pod.identity_labels = id.map(|_| set.clone());
             }
             id
         } else {
             old_identity
         };
-        let _ = seq;
         self.set_content(idx, identity, data, now);
     }
 

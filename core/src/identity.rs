@@ -230,7 +230,7 @@ impl IdentityAllocator {
 
     /// Takes a reference on the identity for `labels`, allocating a number
     /// when the labels are new. `None` when the range is exhausted.
-    pub fn acquire(&mut self, labels: &LabelSet, key: &str, now: u64) -> Option<IdentityId> {
+    pub fn acquire(&mut self, labels: &LabelSet, key: &str) -> Option<IdentityId> {
         if let Some(&id) = self.by_key.get(key)
             && let Some(rec) = self.records.get_mut(&id)
         {
@@ -261,7 +261,6 @@ impl IdentityAllocator {
                 expired: false,
             },
         );
-        let _ = now;
         Some(id)
     }
 
@@ -398,7 +397,7 @@ impl IdentityAllocator {
                 self.insert_observed(id, labels, key, meta, now, true);
                 let refs = ours.refs;
                 let new = if refs > 0 {
-                    let n = self.acquire(&ours.labels, &ours.key, now);
+                    let n = self.acquire(&ours.labels, &ours.key);
                     if let Some(n) = n
                         && let Some(r) = self.records.get_mut(&n)
                     {
@@ -513,14 +512,14 @@ mod tests {
         let mut a = alloc(Allocation::LowestFree, None);
         let (l1, k1) = labels("a");
         let (l2, k2) = labels("b");
-        assert_eq!(a.acquire(&l1, &k1, 0), Some(256));
-        assert_eq!(a.acquire(&l2, &k2, 0), Some(257));
-        assert_eq!(a.acquire(&l1, &k1, 0), Some(256));
+        assert_eq!(a.acquire(&l1, &k1), Some(256));
+        assert_eq!(a.acquire(&l2, &k2), Some(257));
+        assert_eq!(a.acquire(&l1, &k1), Some(256));
         a.release(256, 10);
         a.release(256, 10);
         assert!(a.expire(1009).is_empty());
         // Back within grace: same number.
-        assert_eq!(a.acquire(&l1, &k1, 500), Some(256));
+        assert_eq!(a.acquire(&l1, &k1), Some(256));
         a.release(256, 600);
         assert_eq!(a.expire(1600), vec![256]);
         assert!(
@@ -528,7 +527,7 @@ mod tests {
             "never on the server: forgotten at once"
         );
         let (l3, k3) = labels("c");
-        assert_eq!(a.acquire(&l3, &k3, 2000), Some(256));
+        assert_eq!(a.acquire(&l3, &k3), Some(256));
     }
 
     #[test]
@@ -537,8 +536,8 @@ mod tests {
         let mut b = alloc(Allocation::Random, None);
         for i in 0..200 {
             let (l, k) = labels(&format!("x{i}"));
-            let x = a.acquire(&l, &k, 0).unwrap();
-            assert_eq!(Some(x), b.acquire(&l, &k, 0));
+            let x = a.acquire(&l, &k).unwrap();
+            assert_eq!(Some(x), b.acquire(&l, &k));
             assert!((256..=65535).contains(&x));
         }
         assert_eq!(a.len(), 200);
@@ -551,15 +550,15 @@ mod tests {
             let mut got = Vec::new();
             for i in 0..3 {
                 let (l, k) = labels(&format!("x{i}"));
-                got.push(a.acquire(&l, &k, 0).unwrap());
+                got.push(a.acquire(&l, &k).unwrap());
             }
             got.sort_unstable();
             assert_eq!(got, vec![300, 301, 302]);
             let (l, k) = labels("late");
-            assert_eq!(a.acquire(&l, &k, 0), None);
+            assert_eq!(a.acquire(&l, &k), None);
             a.release(301, 0);
             a.expire(1000);
-            assert_eq!(a.acquire(&l, &k, 1000), Some(301));
+            assert_eq!(a.acquire(&l, &k), Some(301));
         }
     }
 
@@ -575,11 +574,11 @@ mod tests {
         let mut n = Vec::new();
         for i in 0..131 {
             let (l, k) = labels(&format!("x{i}"));
-            n.push(a.acquire(&l, &k, 0).unwrap());
+            n.push(a.acquire(&l, &k).unwrap());
         }
         assert_eq!(n, (256..=386).collect::<Vec<_>>());
         let (l, k) = labels("none");
-        assert_eq!(a.acquire(&l, &k, 0), None);
+        assert_eq!(a.acquire(&l, &k), None);
     }
 
     #[test]
@@ -590,14 +589,14 @@ mod tests {
         obj.security_labels = l1.security_labels();
         obj.metadata.uid = Some("u1".into());
         assert_eq!(a.observe(&obj, 0), Restore::Recorded);
-        assert_eq!(a.acquire(&l1, &k1, 0), Some(1000));
+        assert_eq!(a.acquire(&l1, &k1), Some(1000));
         // Same labels, another number: duplicate, first kept.
         let mut dup = obj.clone();
         dup.metadata.name = "1001".into();
         assert_eq!(a.observe(&dup, 0), Restore::DuplicateLabels { kept: 1000 });
         // Our unsaved number taken on the server by other labels: we move.
         let (l2, k2) = labels("b");
-        let ours = a.acquire(&l2, &k2, 0).unwrap();
+        let ours = a.acquire(&l2, &k2).unwrap();
         assert_eq!(ours, 256);
         let mut other = CiliumIdentity::new("256");
         other.security_labels = labels("c").0.security_labels();
