@@ -80,6 +80,45 @@ func (pc *PolicyCluster) Probe(p Probe) (Verdict, error) {
 	return v, nil
 }
 
+// Matrix is the reachability truth table over every pod of the world.
+type Matrix struct {
+	// Peers are the rows and columns, in order: {"endpoint": {"namespace", "name"}}.
+	Peers []json.RawMessage `json:"peers"`
+	// Cells[from][to] is "allow", "deny", "audit", or nil when the flow
+	// could not be evaluated (e.g. a named port the destination lacks).
+	Cells [][]*string `json:"cells"`
+	// TruthTable is the table as the Kubernetes e2e suite prints it.
+	TruthTable string `json:"truthTable"`
+}
+
+// Matrix evaluates every pod against every pod for one port (a number or
+// a port name) and protocol ("" means TCP).
+func (pc *PolicyCluster) Matrix(port, protocol string) (Matrix, error) {
+	var m Matrix
+	js, err := json.Marshal(struct {
+		Port     string `json:"port"`
+		Protocol string `json:"protocol,omitempty"`
+	}{port, protocol})
+	if err != nil {
+		return m, err
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.h == nil {
+		return m, ErrClosed
+	}
+	var b C.sp_buffer
+	var e *C.sp_error
+	jp, jn := cbytes(js)
+	if err := takeError(C.sp_policy_cluster_matrix(pc.h, jp, jn, &b, &e), e); err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(takeBuffer(&b), &m); err != nil {
+		return m, fmt.Errorf("sliceplane: decoding matrix: %w", err)
+	}
+	return m, nil
+}
+
 // Close frees the world. Closing twice is a no-op.
 func (pc *PolicyCluster) Close() error {
 	pc.mu.Lock()

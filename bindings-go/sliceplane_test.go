@@ -2,6 +2,7 @@ package sliceplane
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -296,6 +297,27 @@ func TestPolicy(t *testing.T) {
 	}
 	_, err = pc.Probe(Probe{From: "default/nope", To: "default/web", Port: "80"})
 	wantErr(t, err, ErrInvalidProbe)
+	m, err := pc.Matrix("80", "")
+	must(t, err)
+	idx := map[string]int{}
+	for i, raw := range m.Peers {
+		var p struct {
+			Endpoint struct{ Namespace, Name string } `json:"endpoint"`
+		}
+		must(t, json.Unmarshal(raw, &p))
+		idx[p.Endpoint.Namespace+"/"+p.Endpoint.Name] = i
+	}
+	if len(m.Cells) != 2 || len(idx) != 2 || m.TruthTable == "" {
+		t.Fatalf("matrix %+v", m)
+	}
+	if c := m.Cells[idx["default/client"]][idx["default/web"]]; c == nil || *c != "deny" {
+		t.Fatalf("client->web %v", c)
+	}
+	if c := m.Cells[idx["default/web"]][idx["default/client"]]; c == nil || *c != "allow" {
+		t.Fatalf("web->client %v", c)
+	}
+	_, err = pc.Matrix("80", "ICMP")
+	wantErr(t, err, ErrInvalidProtocol)
 	_, err = NewPolicyCluster(cluster, []byte(`[{"kind":"NetworkPolicy"}]`))
 	if err == nil {
 		t.Fatal("bad policy accepted")

@@ -557,6 +557,22 @@ uint32_t sp_policy_cluster_probe(struct sp_policy_cluster *cluster,
                                  struct sp_buffer *out,
                                  struct sp_error **err);
 
+// The reachability matrix over every pod of the world, for one port and
+// protocol. `query_json` is `{"port": number | "name", "protocol": "TCP" |
+// "UDP" | "SCTP"}` (protocol defaults to TCP). `*out` receives `{"peers",
+// "port", "protocol", "cells", "truthTable"}`: `cells[from][to]` is
+// `"allow"`, `"deny"`, `"audit"` or null (not evaluable), and `truthTable`
+// the text the Kubernetes e2e suite prints.
+//
+// # Safety
+// `cluster` live and not used concurrently; `query_json` readable for
+// `len` bytes; `out` writable; `err` NULL or writable.
+uint32_t sp_policy_cluster_matrix(struct sp_policy_cluster *cluster,
+                                  const uint8_t *query_json,
+                                  size_t len,
+                                  struct sp_buffer *out,
+                                  struct sp_error **err);
+
 // Frees a policy world. NULL is a no-op.
 //
 // # Safety

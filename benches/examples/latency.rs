@@ -20,7 +20,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let scale: Scale = args.next().as_deref().unwrap_or("S").parse().unwrap_or(Scale::S);
+    let scale: Scale = args
+        .next()
+        .as_deref()
+        .unwrap_or("S")
+        .parse()
+        .unwrap_or(Scale::S);
     let events: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(20_000);
 
     let cluster = Cluster::generate(&WorkloadSpec::scale(scale)).expect("valid spec");
@@ -36,7 +41,9 @@ fn main() {
     }];
     let mut engine = Engine::new(config).expect("valid config");
     for t in cluster.initial_events_iter(Source::CiliumEndpoints) {
-        engine.apply(&t.event, 0).expect("generated events are valid");
+        engine
+            .apply(&t.event, 0)
+            .expect("generated events are valid");
     }
     engine.initial_sync_done(0);
     let mut mirror = Mirror::new();
@@ -74,7 +81,10 @@ fn main() {
         }
     }
     latencies_ns.sort_unstable();
-    let pct = |p: f64| latencies_ns[((latencies_ns.len() as f64 * p) as usize).min(latencies_ns.len() - 1)] as f64 / 1000.0;
+    let pct = |p: f64| {
+        latencies_ns[((latencies_ns.len() as f64 * p) as usize).min(latencies_ns.len() - 1)] as f64
+            / 1000.0
+    };
     println!(
         "scale {scale}: {} endpoints, {events} events, {writes} writes; event -> op in plan: p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, max {:.1} us",
         ceps.len(),

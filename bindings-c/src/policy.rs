@@ -143,38 +143,84 @@ pub unsafe extern "C" fn sp_policy_cluster_probe(
             })
         };
         let (from, to) = (field("from")?, field("to")?);
-        let port = match v.get("port") {
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .and_then(|n| u16::try_from(n).ok())
-                .map(PortRef::Number),
-            Some(Value::String(s)) => Some(PortRef::parse(s)),
-            _ => None,
-        }
-        .ok_or_else(|| {
-            Error::new(
-                ErrorCode::InvalidProbe,
-                "probe",
-                "port",
-                "`port` must be a number in 0-65535 or a port name",
-            )
-        })?;
-        let protocol = match v.get("protocol") {
-            None | Some(Value::Null) => Some(Protocol::Tcp),
-            Some(Value::String(s)) => Protocol::parse(s),
-            _ => None,
-        }
-        .ok_or_else(|| {
-            Error::new(
-                ErrorCode::InvalidProtocol,
-                "probe",
-                "protocol",
-                "`protocol` must be TCP, UDP or SCTP",
-            )
-        })?;
+        let (port, protocol) = (port_of(&v)?, protocol_of(&v)?);
         let verdict = c.inner.probe(from, to, port, protocol)?;
         // SAFETY: checked above.
         unsafe { write_json(out, &verdict) }
+    })
+}
+
+/// The reachability matrix over every pod of the world, for one port and
+/// protocol. `query_json` is `{"port": number | "name", "protocol": "TCP" |
+/// "UDP" | "SCTP"}` (protocol defaults to TCP). `*out` receives `{"peers",
+/// "port", "protocol", "cells", "truthTable"}`: `cells[from][to]` is
+/// `"allow"`, `"deny"`, `"audit"` or null (not evaluable), and `truthTable`
+/// the text the Kubernetes e2e suite prints.
+///
+/// # Safety
+/// `cluster` live and not used concurrently; `query_json` readable for
+/// `len` bytes; `out` writable; `err` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_policy_cluster_matrix(
+    cluster: *mut sp_policy_cluster,
+    query_json: *const u8,
+    len: usize,
+    out: *mut sp_buffer,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        check_out(out, "out")?;
+        // SAFETY: NULL or live, per the contract.
+        let c = unsafe { cluster.as_mut() }.ok_or_else(|| Failure::null("cluster"))?;
+        // SAFETY: the caller's contract.
+        let s = unsafe { text(query_json, len, "query_json") }?;
+        let v: Value =
+            serde_json::from_str(s).map_err(|e| malformed("matrix query", "", e.to_string()))?;
+        let (port, protocol) = (port_of(&v)?, protocol_of(&v)?);
+        let m = c.inner.matrix(port, protocol);
+        let mut out_v = serde_json::to_value(&m).unwrap_or(Value::Null);
+        out_v["truthTable"] = Value::String(m.to_truth_table());
+        // SAFETY: checked above.
+        unsafe { write_json(out, &out_v) }
+    })
+}
+
+/// `port`: a number 0–65535 or a port name.
+fn port_of(v: &Value) -> FfiResult<PortRef> {
+    match v.get("port") {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|n| u16::try_from(n).ok())
+            .map(PortRef::Number),
+        Some(Value::String(s)) => Some(PortRef::parse(s)),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        Error::new(
+            ErrorCode::InvalidProbe,
+            "probe",
+            "port",
+            "`port` must be a number in 0-65535 or a port name",
+        )
+        .into()
+    })
+}
+
+/// `protocol`: TCP (default), UDP or SCTP.
+fn protocol_of(v: &Value) -> FfiResult<Protocol> {
+    match v.get("protocol") {
+        None | Some(Value::Null) => Some(Protocol::Tcp),
+        Some(Value::String(s)) => Protocol::parse(s),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        Error::new(
+            ErrorCode::InvalidProtocol,
+            "probe",
+            "protocol",
+            "`protocol` must be TCP, UDP or SCTP",
+        )
+        .into()
     })
 }
 

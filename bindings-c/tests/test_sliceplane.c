@@ -777,6 +777,17 @@ static void test_policy(void) {
     rc = sp_policy_cluster_probe(pc, S("{\"from\":\"default/nope\",\"to\":\"default/web\",\"port\":80}"), &v, &err);
     expect_error(rc, err, SP_INVALID_PROBE, "invalid_probe");
     err = NULL;
+    /* Peers are sorted: client (row 0), web (row 1). */
+    CHECK(sp_policy_cluster_matrix(pc, S("{\"port\":80}"), &v, &err) == SP_OK);
+    CHECK(v.data != NULL && strstr((const char *)v.data, "\"cells\":[[\"allow\",\"deny\"],[\"allow\",\"allow\"]]") != NULL);
+    CHECK(v.data != NULL && strstr((const char *)v.data, "\"truthTable\":") != NULL);
+    sp_buffer_free(&v);
+    rc = sp_policy_cluster_matrix(pc, S("{\"port\":80,\"protocol\":\"ICMP\"}"), &v, &err);
+    expect_error(rc, err, SP_INVALID_PROTOCOL, "invalid_protocol");
+    err = NULL;
+    rc = sp_policy_cluster_matrix(NULL, S("{\"port\":80}"), &v, &err);
+    expect_error(rc, err, SP_NULL_ARGUMENT, "null_argument");
+    err = NULL;
     sp_policy_cluster_free(pc);
     pc = NULL;
     rc = sp_policy_cluster_new(S(cluster), S("[{\"kind\":\"NetworkPolicy\"}]"), &pc, &err);
