@@ -9,11 +9,12 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
 use serde_json::Value;
 use sliceplane::engine::Stats;
 use sliceplane::model::Kind;
-use sliceplane::{Engine as CoreEngine, Error, Object, OpId, Outcome};
+use sliceplane::{Engine as CoreEngine, Error, ErrorCode, Object, OpId, Outcome};
 
 use crate::config::PyConfig;
 use crate::convert::{event_bytes, ser_to_py, to_py, write_json};
 use crate::errors::{IntoPy, malformed, to_pyerr, to_pyobj};
+use crate::snapshot::{PySnapshot, PySnapshotReader};
 
 /// Events converted per crossing in `apply_many` (bounds the buffer).
 const BATCH: usize = 16_384;
@@ -85,7 +86,7 @@ fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict>> {
 }
 
 /// A zero-copy view of a bytes-like or str argument.
-fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyResult<R> {
+pub fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyResult<R> {
     if let Ok(b) = data.cast::<PyBytes>() {
         return Ok(f(b.as_bytes()));
     }
@@ -100,7 +101,7 @@ fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyResul
     ))
 }
 
-fn errors_list(py: Python<'_>, errs: Vec<(usize, Error)>) -> PyResult<Bound<'_, PyList>> {
+pub fn errors_list(py: Python<'_>, errs: Vec<(usize, Error)>) -> PyResult<Bound<'_, PyList>> {
     let list = PyList::empty(py);
     for (i, e) in errs {
         list.append((i, to_pyobj(py, &e)))?;
@@ -444,6 +445,56 @@ impl PyEngine {
         labels.map(|l| l.into_bound_py_any(py)).transpose()
     }
 
+    /// Publishes a snapshot of the desired state (DESIGN.md §6): applies
+    /// what changed since the last publish (O(changes)). The snapshot is
+    /// immutable and may be read from any thread.
+    fn publish(&self, py: Python<'_>) -> PySnapshot {
+        PySnapshot::new(self.with(py, |e| e.publish()))
+    }
+
+    /// A handle from which any thread loads the latest published snapshot
+    /// without taking the engine's lock.
+    fn snapshot_reader(&self, py: Python<'_>) -> PySnapshotReader {
+        PySnapshotReader::new(self.with(py, |e| e.snapshot_reader()))
+    }
+
+    /// All metrics in the Prometheus text exposition format (DESIGN.md
+    /// §8), Cilium-compatible names where the meaning is the same; the
+    /// caller serves it.
+    fn metrics(&self, py: Python<'_>) -> String {
+        self.with(py, |e| e.metrics_text())
+    }
+
+    /// The write path's health: `{"state": "healthy"}` or `{"state":
+    /// "degraded", "reason": str}`.
+    fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let h = self.with(py, |e| e.health().clone());
+        ser_to_py(py, &h)
+    }
+
+    /// Marks every slice for comparison with the server at the next flush
+    /// (level-triggered resync); equal slices cost no write.
+    fn resync(&self, py: Python<'_>, now_ms: u64) {
+        self.with(py, |e| e.resync(now_ms));
+    }
+
+    /// Records an apply duration the caller measured (the engine reads no
+    /// clock). Raises `ValidationError` (`invalid_value`) unless `seconds`
+    /// is finite and >= 0.
+    fn observe_apply_seconds(&self, py: Python<'_>, seconds: f64) -> PyResult<()> {
+        let s = seconds_arg(py, seconds)?;
+        self.with(py, |e| e.observe_apply_seconds(s));
+        Ok(())
+    }
+
+    /// Records a snapshot publish duration the caller measured. Raises like
+    /// `observe_apply_seconds`.
+    fn observe_publish_seconds(&self, py: Python<'_>, seconds: f64) -> PyResult<()> {
+        let s = seconds_arg(py, seconds)?;
+        self.with(py, |e| e.observe_publish_seconds(s));
+        Ok(())
+    }
+
     fn __repr__(&self, py: Python<'_>) -> String {
         let s = self.with(py, |e| e.stats());
         format!(
@@ -459,4 +510,21 @@ fn values_list<'py>(py: Python<'py>, v: &[Value]) -> PyResult<Bound<'py, PyList>
         list.append(to_py(py, x)?)?;
     }
     Ok(list)
+}
+
+/// A measured duration: finite, not negative.
+fn seconds_arg(py: Python<'_>, seconds: f64) -> PyResult<f64> {
+    if seconds.is_finite() && seconds >= 0.0 {
+        Ok(seconds)
+    } else {
+        Err(to_pyerr(
+            py,
+            &Error::new(
+                ErrorCode::InvalidValue,
+                "",
+                "seconds",
+                format!("seconds must be a finite number >= 0, got {seconds}"),
+            ),
+        ))
+    }
 }

@@ -5,10 +5,12 @@
 use pyo3::prelude::*;
 
 mod config;
+mod consumer;
 mod convert;
 mod engine;
 mod errors;
 mod policy;
+mod snapshot;
 
 /// Stable error codes: `[(code, number, exception class name), ...]`.
 #[pyfunction]
@@ -23,6 +25,9 @@ fn _sliceplane(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<config::PyConfig>()?;
     m.add_class::<engine::PyEngine>()?;
     m.add_class::<policy::PyPolicyCluster>()?;
+    m.add_class::<snapshot::PySnapshot>()?;
+    m.add_class::<snapshot::PySnapshotReader>()?;
+    m.add_class::<consumer::PyConsumer>()?;
     m.add("SliceplaneError", py.get_type::<errors::SliceplaneError>())?;
     m.add("ParseError", py.get_type::<errors::ParseError>())?;
     m.add("ValidationError", py.get_type::<errors::ValidationError>())?;

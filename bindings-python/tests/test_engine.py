@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import jsonschema
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 import sliceplane as sp
 from conftest import cep, cep_events, crd_schema, ev, jsonl, namespace, node, pod
@@ -40,7 +41,9 @@ def settle(e: sp.Engine, now: int = 0) -> List[sp.WriteOp]:
 
 def test_module_surface() -> None:
     for name in ["Config", "Engine", "PolicyCluster", "WriteOp", "Stats", "Event", "SliceplaneError", "ParseError", "ValidationError",
-                 "ConfigError", "WritePathError", "PolicyError", "error_codes", "__version__"]:
+                 "ConfigError", "WritePathError", "PolicyError", "error_codes", "__version__", "Snapshot", "SnapshotReader",
+                 "Consumer", "Endpoint", "NamedPort", "SliceInfo", "NamespaceInfo", "Counts", "Fragmentation",
+                 "EndpointChange", "Copies", "ConsumerCounters", "Health"]:
         assert hasattr(sp, name), name
         if name != "__version__":
             assert getattr(sp, name).__doc__, f"{name} has no docstring"
@@ -53,7 +56,7 @@ def test_module_surface() -> None:
 
 
 def test_public_methods_have_docstrings() -> None:
-    for cls in [sp.Config, sp.Engine, sp.PolicyCluster]:
+    for cls in [sp.Config, sp.Engine, sp.PolicyCluster, sp.Snapshot, sp.SnapshotReader, sp.Consumer]:
         for name in dir(cls):
             if not name.startswith("_"):
                 assert getattr(cls, name).__doc__, f"{cls.__name__}.{name}"
@@ -386,8 +389,8 @@ def test_emitted_objects_match_crd_schemas() -> None:
 
 def test_threads_share_an_engine() -> None:
     """Writers behind a lock, a flusher in another thread; the GIL is released
-    inside the engine, so the Python threads interleave. (Once snapshots land,
-    readers take snapshots instead.)"""
+    inside the engine, so the Python threads interleave. (Readers take
+    snapshots instead: see test_snapshot.py.)"""
     e = fast_engine()
     e.initial_sync_done(0)
     lock = threading.Lock()
@@ -440,11 +443,92 @@ def test_threads_share_an_engine() -> None:
 
 
 def test_metrics_text_parses_with_prometheus_client() -> None:
-    """Slots in once the core renders Prometheus text (DESIGN.md §8)."""
-    if not hasattr(sp.Engine, "metrics"):
-        pytest.skip("the core renders no metrics text yet; Engine.metrics() is not bound")
-    parser = pytest.importorskip("prometheus_client.parser")
+    """Engine.metrics() is Prometheus text with the Cilium-compatible families (DESIGN.md §8)."""
     e = fast_engine()
-    e.apply_many(cep_events(3), 0)
-    text = getattr(e, "metrics")()
-    assert list(parser.text_string_to_metric_families(text))
+    assert e.apply_many(cep_events(250) + cep_events(30, ns="other"), 0) == []
+    e.initial_sync_done(0)
+    plan = e.flush(0)
+    slice_writes = [op for op in plan if op["kind"] == "CiliumEndpointSlice"]
+    assert len(slice_writes) >= 3
+    failed = slice_writes[0]
+    e.report_error(failed["id"], "timeout", 1)
+    succeeded = 0
+    for op in plan[1:]:
+        e.report_success(op["id"], "1", f"uid-{op['name']}", 1)
+        succeeded += op["kind"] == "CiliumEndpointSlice"
+    e.observe_apply_seconds(0.002)
+    e.observe_apply_seconds(0.5)
+    e.observe_publish_seconds(0.0001)
+    e.publish()
+    text = e.metrics()
+    assert isinstance(text, str) and text.endswith("\n")
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    for name in [
+        "cilium_operator_number_of_ceps_per_ces",
+        "cilium_operator_number_of_cep_changes_per_ces",
+        "cilium_operator_ces_sync",  # counter family: samples are ..._total
+        "cilium_operator_ces_queueing_delay_seconds",
+        "sliceplane_endpoints",
+        "sliceplane_slices",
+        "sliceplane_dirty_slices",
+        "sliceplane_pending_writes",
+        "sliceplane_apply_duration_seconds",
+        "sliceplane_snapshot_publish_duration_seconds",
+    ]:
+        assert name in families, f"{name} not in {sorted(families)}"
+    assert families["cilium_operator_number_of_ceps_per_ces"].type == "histogram"
+    assert families["cilium_operator_ces_sync"].type == "counter"
+    sync = families["cilium_operator_ces_sync"].samples
+    ok = sum(s.value for s in sync if s.name == "cilium_operator_ces_sync_total" and s.labels.get("outcome") == "success")
+    assert ok == succeeded
+    fails = sum(s.value for s in sync if s.name == "cilium_operator_ces_sync_total" and s.labels.get("outcome") == "fail")
+    assert fails == 1
+
+    def count(family: str) -> float:
+        return sum(s.value for s in families[family].samples if s.name == family + "_count")
+
+    assert count("sliceplane_apply_duration_seconds") == 2
+    assert count("sliceplane_snapshot_publish_duration_seconds") == 1
+    endpoints = [s.value for s in families["sliceplane_endpoints"].samples]
+    assert endpoints == [280]
+
+
+@pytest.mark.parametrize("bad", [-1.0, -0.0001, float("nan"), float("inf"), float("-inf")])
+def test_observe_seconds_rejects_bad_values(bad: float) -> None:
+    e = sp.Engine()
+    for observe in (e.observe_apply_seconds, e.observe_publish_seconds):
+        with pytest.raises(sp.ValidationError) as ex:
+            observe(bad)
+        assert ex.value.code == "invalid_value" and ex.value.field == "seconds"
+    e.observe_apply_seconds(0.0)
+    e.observe_publish_seconds(3.5)
+
+
+def test_health_and_resync() -> None:
+    e = fast_engine()
+    assert e.health() == {"state": "healthy"}
+    e.apply_many(cep_events(10), 0)
+    e.initial_sync_done(0)
+    settle(e)
+    assert e.flush(1) == []
+    e.resync(2)
+    # Every slice is compared again; equal slices cost no write.
+    assert e.flush(3) == []
+    assert e.stats()["dirty_slices"] == 0
+    assert e.health()["state"] == "healthy"
+
+
+def test_health_degrades_after_failures() -> None:
+    e = fast_engine(write={"syncDelayMs": 0, "rateLimits": [{"nodes": 0, "limit": 1e9, "burst": 1000000}],
+                           "errorThreshold": {"consecutiveFailures": 2}})
+    e.apply_many(cep_events(10), 0)
+    e.initial_sync_done(0)
+    now = 0
+    for _ in range(50):
+        now += 60_000
+        for op in e.flush(now):
+            e.report_error(op["id"], "boom", now)
+        if e.health()["state"] == "degraded":
+            break
+    h = e.health()
+    assert h["state"] == "degraded" and h.get("reason")

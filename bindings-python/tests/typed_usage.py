@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import sliceplane
-from sliceplane import Config, Engine, SliceplaneError
+from sliceplane import Config, Consumer, Endpoint, EndpointChange, Engine, Health, SliceplaneError, Snapshot, SnapshotReader
 
 
 def usage() -> None:
@@ -46,3 +46,44 @@ def usage() -> None:
     print(pc.truth_table(80), pc.identity_of("a", "b"))
     for c, n, cls in sliceplane.error_codes():
         print(c, n, cls)
+
+
+def snapshots_and_consumer(engine: Engine) -> None:
+    snap: Snapshot = engine.publish()
+    reader: SnapshotReader = engine.snapshot_reader()
+    version: int = snap.version + reader.version + reader.load().version
+    ep: Optional[Endpoint] = snap.lookup_ip("10.0.0.1")
+    if ep is not None:
+        node_ip: Optional[str] = ep["node_ip"]
+        ports: List[int] = [p["port"] for p in ep["named_ports"]]
+        print(ep["namespace"], ep["name"], ep["slice"], ep["identity"], ep["ips"], node_ip, ports)
+    ident: Optional[int] = reader.identity_of_ip("10.0.0.1")
+    ratio: float = snap.fragmentation()["ratio"] + snap.fragmentation(ns="a")["ratio"]
+    counts: int = snap.counts()["ips"] + snap.endpoint_count() + snap.ip_count()
+    sl = snap.slice("ces-x")
+    names: List[str] = sl["endpoints"] if sl is not None else snap.slices_in_namespace("a")
+    labels: Optional[Dict[str, str]] = snap.identity_labels(256)
+    print(version, ident, ratio, counts, names, labels, snap.endpoints(), snap.namespaces(), snap.identities())
+    metrics: str = engine.metrics()
+    health: Health = engine.health()
+    if health["state"] == "degraded":
+        print(health.get("reason"))
+    engine.resync(0)
+    engine.observe_apply_seconds(0.001)
+    engine.observe_publish_seconds(0.001)
+    consumer = Consumer(max_per_slice=100)
+    changes: List[EndpointChange] = consumer.apply({"type": "ADDED", "object": {}})
+    for c in changes + consumer.apply_json(b"{}"):
+        old: Optional[Endpoint] = c["old"]
+        if c["type"] == "upsert" and c["new"] is not None:
+            print(old, c["new"]["identity"])
+    more, rejected = consumer.apply_json_lines("")
+    for line, err in rejected:
+        print(line, err.code, len(more))
+    consumer.set_now(1)
+    print(consumer.publish().version, consumer.snapshot_reader().version, consumer.counters()["ip_cache_size"])
+    copies = consumer.copies("a", "b")
+    if copies is not None:
+        current: str = copies["current"]
+        print(current, copies["copies"])
+    print(consumer.endpoint("a", "b"), consumer.lookup_ip("::1"), consumer.drain_events(), metrics)

@@ -153,6 +153,20 @@ class Engine:
         """``(slice_name, identity)`` of an endpoint, or None."""
     def identity_labels(self, id: int) -> Optional[Dict[str, str]]:
         """The security labels (``"source:key"`` -> value) of an identity, or None."""
+    def publish(self) -> Snapshot:
+        """Publishes a snapshot of the desired state (O(changes)); readable from any thread."""
+    def snapshot_reader(self) -> SnapshotReader:
+        """A handle from which any thread loads the latest published snapshot, lock-free."""
+    def metrics(self) -> str:
+        """All metrics in the Prometheus text exposition format (Cilium-compatible names)."""
+    def health(self) -> Health:
+        """``{"state": "healthy"}`` or ``{"state": "degraded", "reason": ...}``."""
+    def resync(self, now_ms: int) -> None:
+        """Marks every slice for comparison with the server at the next flush."""
+    def observe_apply_seconds(self, seconds: float) -> None:
+        """Records a measured apply duration. Raises ``ValidationError`` (invalid_value) if negative or not finite."""
+    def observe_publish_seconds(self, seconds: float) -> None:
+        """Records a measured publish duration. Raises like ``observe_apply_seconds``."""
 
 class PolicyCluster:
     """Network-policy verdicts over a cluster given as Namespace and Pod dicts."""
@@ -179,19 +193,208 @@ class PolicyCluster:
     def pods(self) -> List[Any]:
         """Every pod as a peer."""
 
+
+class NamedPort(TypedDict):
+    """A named port of an endpoint."""
+
+    name: str
+    port: int
+    protocol: str
+
+class Endpoint(TypedDict):
+    """One endpoint as a snapshot or a consumer shows it."""
+
+    namespace: str
+    name: str
+    slice: str
+    identity: int
+    ips: List[str]
+    node_ip: Optional[str]
+    encryption_key: int
+    named_ports: List[NamedPort]
+    service_account: Optional[str]
+
+class SliceInfo(TypedDict):
+    """One slice in a snapshot (``Snapshot.slice``)."""
+
+    name: str
+    namespace: str
+    endpoints: List[str]
+
+class NamespaceInfo(TypedDict):
+    """One namespace in a snapshot (``Snapshot.namespaces``)."""
+
+    name: str
+    slices: int
+    endpoints: int
+
+class Counts(TypedDict):
+    """``Snapshot.counts()``."""
+
+    endpoints: int
+    slices: int
+    identities: int
+    namespaces: int
+    ips: int
+
+class Fragmentation(TypedDict):
+    """``Snapshot.fragmentation()``: slices against the ideal count."""
+
+    slices: int
+    ideal: int
+    ratio: float
+
+class EndpointChange(TypedDict):
+    """One endpoint change from ``Consumer.apply``."""
+
+    type: Literal["upsert", "delete"]
+    old: Optional[Endpoint]
+    new: Optional[Endpoint]
+
+class Copies(TypedDict):
+    """``Consumer.copies()``: the slices holding an endpoint."""
+
+    copies: List[str]
+    current: str
+
+class ConsumerCounters(TypedDict):
+    """``Consumer.counters()``."""
+
+    events_applied: int
+    events_rejected: int
+    upserts: int
+    deletes: int
+    slices_seen: int
+    stale_deletes: int
+    slices: int
+    endpoints: int
+    ip_cache_size: int
+
+class _HealthState(TypedDict):
+    state: Literal["healthy", "degraded"]
+
+class Health(_HealthState, total=False):
+    """``Engine.health()``: ``reason`` is set when degraded."""
+
+    reason: str
+
+class Snapshot:
+    """An immutable point-in-time view (engine or consumer); safe to share between threads."""
+
+    @property
+    def version(self) -> int:
+        """Increases by one with every publish (0: nothing published yet)."""
+    def same_content(self, other: Snapshot) -> bool:
+        """Whether ``other`` holds the same content (versions aside)."""
+    def slice(self, name: str) -> Optional[SliceInfo]:
+        """A slice, or None."""
+    def slices(self) -> List[SliceInfo]:
+        """Every slice."""
+    def slices_in_namespace(self, namespace: str) -> List[str]:
+        """The slice names of a namespace, sorted."""
+    def namespaces(self) -> List[NamespaceInfo]:
+        """Every namespace with its slice and endpoint counts."""
+    def endpoint(self, namespace: str, name: str) -> Optional[Endpoint]:
+        """An endpoint, or None."""
+    def endpoints(self) -> List[Endpoint]:
+        """Every endpoint."""
+    def identity_labels(self, id: int) -> Optional[Dict[str, str]]:
+        """The security labels of an identity, or None (consumer snapshots have none)."""
+    def identity_by_key(self, key: str) -> Optional[int]:
+        """The identity of a canonical labels key, or None."""
+    def identities(self) -> List[int]:
+        """The identity numbers with labels in the snapshot."""
+    def lookup_ip(self, ip: str) -> Optional[Endpoint]:
+        """IP -> owning endpoint, or None. Raises ``ValidationError`` (invalid_ip)."""
+    def identity_of_ip(self, ip: str) -> Optional[int]:
+        """IP -> identity, or None. Raises ``ValidationError`` (invalid_ip)."""
+    def counts(self) -> Counts:
+        """Endpoint, slice, identity, namespace and IP counts."""
+    def endpoint_count(self) -> int:
+        """Endpoints in the snapshot."""
+    def slice_count(self) -> int:
+        """Slices in the snapshot."""
+    def identity_count(self) -> int:
+        """Distinct identities the endpoints use."""
+    def namespace_count(self) -> int:
+        """Namespaces with endpoints or slices."""
+    def ip_count(self) -> int:
+        """Entries in the IP cache."""
+    def max_per_slice(self) -> int:
+        """The maximum endpoints per slice the fragmentation figures assume."""
+    def fragmentation(self, ns: Optional[str] = None) -> Fragmentation:
+        """Slices against the ideal, cluster-wide or for one namespace (``ratio`` may be ``inf``)."""
+
+class SnapshotReader:
+    """Loads the latest published snapshot from any thread, without locks."""
+
+    def load(self) -> Snapshot:
+        """The latest published snapshot."""
+    def identity_of_ip(self, ip: str) -> Optional[int]:
+        """IP -> identity in the latest snapshot, or None. Raises ``ValidationError`` (invalid_ip)."""
+    def lookup_ip(self, ip: str) -> Optional[Endpoint]:
+        """IP -> endpoint in the latest snapshot, or None. Raises ``ValidationError`` (invalid_ip)."""
+    @property
+    def version(self) -> int:
+        """The latest published version."""
+
+class Consumer:
+    """The node agent's view of CiliumEndpointSlices; thread-safe (calls are serialized, the GIL is released)."""
+
+    def __init__(self, max_per_slice: Optional[int] = None) -> None:
+        """A consumer; ``max_per_slice`` (default 100) only affects fragmentation figures."""
+    def apply(self, event: Union[Mapping[str, Any], BytesLike]) -> List[EndpointChange]:
+        """Applies one CiliumEndpointSlice watch event; returns the endpoint changes. Raises."""
+    def apply_json(self, data: BytesLike) -> List[EndpointChange]:
+        """Applies one watch event given as JSON. Raises like ``apply``."""
+    def apply_json_lines(
+        self, data: BytesLike
+    ) -> Tuple[List[EndpointChange], List[Tuple[int, SliceplaneError]]]:
+        """Applies JSON lines in one call: ``(changes, [(line_index, error), ...])``."""
+    def publish(self) -> Snapshot:
+        """Publishes a snapshot of what the consumer holds."""
+    def snapshot_reader(self) -> SnapshotReader:
+        """A handle from which any thread loads the latest published snapshot."""
+    def counters(self) -> ConsumerCounters:
+        """Counters of what the consumer did."""
+    def drain_events(self) -> List[Event]:
+        """Events recorded since the last drain."""
+    def set_now(self, now_ms: int) -> None:
+        """The caller's time (ms) stamped on events from now on."""
+    def endpoint(self, namespace: str, name: str) -> Optional[Endpoint]:
+        """The current view of an endpoint (not waiting for a publish), or None."""
+    def copies(self, namespace: str, name: str) -> Optional[Copies]:
+        """The slices holding a copy of an endpoint, or None."""
+    def lookup_ip(self, ip: str) -> Optional[Endpoint]:
+        """IP -> owning endpoint now, or None. Raises ``ValidationError`` (invalid_ip)."""
+
+
 __all__ = [
     "Config",
     "ConfigError",
+    "Consumer",
+    "ConsumerCounters",
+    "Copies",
+    "Counts",
+    "Endpoint",
+    "EndpointChange",
     "Engine",
     "Event",
+    "Fragmentation",
+    "Health",
+    "NamedPort",
+    "NamespaceInfo",
     "ParseError",
     "PolicyCluster",
     "PolicyError",
+    "SliceInfo",
     "SliceplaneError",
+    "Snapshot",
+    "SnapshotReader",
     "Stats",
     "ValidationError",
-    "WritePathError",
     "WriteOp",
+    "WritePathError",
     "__version__",
     "error_codes",
 ]

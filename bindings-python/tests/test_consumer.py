@@ -1,0 +1,192 @@
+"""The Consumer (agent side, DESIGN.md §7): every method, fed with the
+engine's own slice writes as CiliumEndpointSlice watch events."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Dict, List
+
+import pytest
+
+import sliceplane as sp
+from conftest import cep, cep_events, ev, jsonl, pod
+from test_engine import fast_engine
+
+WATCH_TYPE = {"create": "ADDED", "update": "MODIFIED", "delete": "DELETED"}
+
+
+def ces(name: str, ns: str, endpoints: List[Dict[str, Any]], rv: str = "1") -> Dict[str, Any]:
+    return {"apiVersion": "cilium.io/v2alpha1", "kind": "CiliumEndpointSlice",
+            "metadata": {"name": name, "resourceVersion": rv}, "namespace": ns, "endpoints": endpoints}
+
+
+def core_cep(name: str, ip: str, identity: int = 1000) -> Dict[str, Any]:
+    return {"name": name, "id": identity, "networking": {"addressing": [{"ipv4": ip}], "node": "10.0.0.1"},
+            "encryption": {"key": 0}, "named-ports": [], "service-account": "default"}
+
+
+def other_events(n: int) -> List[Dict[str, Any]]:
+    """Endpoints of namespace "other", on IPs of their own."""
+    return [ev(cep("other", f"api-{i}", f"10.2.0.{i + 1}")) for i in range(n)]
+
+
+def flush_as_watch(e: sp.Engine, c: sp.Consumer, now: int) -> int:
+    """Flushes the engine until nothing is due; each successful slice write
+    goes to the consumer as the watch event the API server would send."""
+    sent = 0
+    for _ in range(100):
+        ops = e.flush(now)
+        if not ops:
+            return sent
+        for op in ops:
+            rv = f"{now}-{op['id']}"
+            e.report_success(op["id"], None if op["op"] == "delete" else rv, f"uid-{op['name']}", now)
+            if op["kind"] != "CiliumEndpointSlice":
+                continue
+            obj = copy.deepcopy(op["object"])
+            obj["metadata"]["resourceVersion"] = rv
+            c.set_now(now)
+            c.apply({"type": WATCH_TYPE[op["op"]], "object": obj})
+            sent += 1
+    raise AssertionError("plan never settled")
+
+
+def assert_same_view(e: sp.Engine, c: sp.Consumer) -> None:
+    """The consumer's IP cache and snapshot agree with the engine's snapshot."""
+    want = e.publish()
+    got = c.publish()
+    assert got.endpoint_count() == want.endpoint_count()
+    assert got.ip_count() == want.ip_count()
+    assert got.slice_count() == want.slice_count()
+    for x in want.endpoints():
+        for ip in x["ips"]:
+            assert c.lookup_ip(ip) == want.lookup_ip(ip), ip
+            assert got.lookup_ip(ip) == want.lookup_ip(ip), ip
+            assert got.identity_of_ip(ip) == want.identity_of_ip(ip)
+        assert c.endpoint(x["namespace"], x["name"]) == x
+        copies = c.copies(x["namespace"], x["name"])
+        assert copies is not None and copies["current"] == x["slice"]
+
+
+def test_consumer_follows_the_engine() -> None:
+    e = fast_engine(slicing={"maxEndpointsPerSlice": 20})
+    c = sp.Consumer(max_per_slice=20)
+    assert e.apply_many(cep_events(100) + other_events(30), 0) == []
+    e.initial_sync_done(0)
+    assert flush_as_watch(e, c, 0) >= 7
+    assert_same_view(e, c)
+    # Churn: deletes, IP changes, new endpoints.
+    churn = [ev(cep("shop", f"web-{i}", "10.1.0.1"), "DELETED") for i in range(0, 100, 3)]
+    churn += [ev(cep("shop", f"web-{i}", f"10.50.0.{i + 1}"), "MODIFIED") for i in range(1, 100, 3)]
+    churn += [ev(cep("other", f"new-{i}", f"10.60.0.{i + 1}")) for i in range(25)]
+    assert e.apply_many(churn, 10) == []
+    assert flush_as_watch(e, c, 10) > 0
+    assert_same_view(e, c)
+    assert c.lookup_ip("10.1.0.1") is None  # web-0 deleted
+    counters = c.counters()
+    assert counters["endpoints"] == e.stats()["endpoints"]
+    assert counters["deletes"] >= 34 and counters["upserts"] >= 130 + 33 + 25
+    assert counters["events_rejected"] == 0
+    # Everything goes: slices are deleted, the consumer ends empty.
+    gone = [ev(x, "DELETED") for x in [y["object"] for y in cep_events(100) + other_events(30)]]
+    gone += [ev(cep("other", f"new-{i}", f"10.60.0.{i + 1}"), "DELETED") for i in range(25)]
+    assert e.apply_many(gone, 20) == []
+    flush_as_watch(e, c, 20)
+    assert_same_view(e, c)
+    assert c.counters()["endpoints"] == 0 and c.counters()["ip_cache_size"] == 0
+
+
+def test_apply_returns_changes_with_old_and_new() -> None:
+    c = sp.Consumer()
+    added = c.apply(ev(ces("ces-a", "shop", [core_cep("web-1", "10.1.0.2"), core_cep("web-2", "10.1.0.3")])))
+    assert [(x["type"], x["old"], x["new"] and x["new"]["name"]) for x in added] == [
+        ("upsert", None, "web-1"), ("upsert", None, "web-2")]
+    new = added[0]["new"]
+    assert new is not None
+    assert new == {"namespace": "shop", "name": "web-1", "slice": "ces-a", "identity": 1000, "ips": ["10.1.0.2"],
+                   "node_ip": "10.0.0.1", "encryption_key": 0, "named_ports": [], "service_account": "default"}
+    changed = c.apply(ev(ces("ces-a", "shop", [core_cep("web-1", "10.1.0.9", 2000)], "2"), "MODIFIED"))
+    kinds = sorted((x["type"], (x["old"] or x["new"] or {"name": ""})["name"]) for x in changed)
+    assert kinds == [("delete", "web-2"), ("upsert", "web-1")]
+    upsert = next(x for x in changed if x["type"] == "upsert")
+    assert upsert["old"] == new and upsert["new"] is not None and upsert["new"]["identity"] == 2000
+    delete = next(x for x in changed if x["type"] == "delete")
+    assert delete["new"] is None and delete["old"] is not None and delete["old"]["ips"] == ["10.1.0.3"]
+    assert c.lookup_ip("10.1.0.2") is None and c.lookup_ip("10.1.0.3") is None
+    found = c.lookup_ip("10.1.0.9")
+    assert found is not None and found["identity"] == 2000
+    assert c.endpoint("shop", "web-2") is None
+    # The same content again: no changes.
+    assert c.apply(ev(ces("ces-a", "shop", [core_cep("web-1", "10.1.0.9", 2000)], "3"), "MODIFIED")) == []
+
+
+def test_endpoint_in_two_slices_during_a_move() -> None:
+    c = sp.Consumer()
+    c.apply(ev(ces("ces-a", "shop", [core_cep("web-1", "10.1.0.2")])))
+    moved = c.apply(ev(ces("ces-b", "shop", [core_cep("web-1", "10.1.0.2")])))
+    assert [x["type"] for x in moved] == ["upsert"]
+    assert c.copies("shop", "web-1") == {"copies": ["ces-a", "ces-b"], "current": "ces-b"}
+    # A delete from the non-current slice changes nothing.
+    assert c.apply(ev(ces("ces-a", "shop", [], "2"), "MODIFIED")) == []
+    assert c.counters()["stale_deletes"] == 1
+    assert c.copies("shop", "web-1") == {"copies": ["ces-b"], "current": "ces-b"}
+    assert c.copies("shop", "nope") is None
+    found = c.lookup_ip("10.1.0.2")
+    assert found is not None and found["slice"] == "ces-b"
+
+
+def test_apply_json_and_json_lines() -> None:
+    c = sp.Consumer()
+    a = ev(ces("ces-a", "shop", [core_cep("web-1", "10.1.0.2")]))
+    b = ev(ces("ces-b", "shop", [core_cep("web-2", "10.1.0.3")]))
+    assert len(c.apply_json(json.dumps(a))) == 1
+    assert len(c.apply_json(bytearray(json.dumps(b).encode()))) == 1
+    c2 = sp.Consumer()
+    bad_kind = ev(pod("shop", "p", "10.1.0.4", {"app": "x"}))
+    data = jsonl([a, bad_kind]) + b"\n   \n{not json\n" + jsonl([b])
+    changes, rejected = c2.apply_json_lines(data)
+    assert [x["new"] and x["new"]["name"] for x in changes] == ["web-1", "web-2"]
+    assert [(i, type(err).__name__, err.code) for i, err in rejected] == [
+        (1, "ParseError", "unknown_kind"), (4, "ParseError", "malformed_input")]
+    assert isinstance(rejected[0][1], sp.SliceplaneError)
+    assert c2.apply_json_lines("") == ([], [])
+    assert c2.counters()["events_rejected"] == 2
+    assert c2.publish().counts() == c.publish().counts()
+
+
+def test_pod_event_is_unknown_kind() -> None:
+    c = sp.Consumer()
+    with pytest.raises(sp.ParseError) as ex:
+        c.apply(ev(pod("shop", "web-1", "10.1.0.2", {"app": "web"})))
+    assert ex.value.code == "unknown_kind" and ex.value.number == 102
+    with pytest.raises(sp.ParseError) as ex2:
+        c.apply_json(json.dumps(ev(cep("shop", "web-1", "10.1.0.2"))))
+    assert ex2.value.code == "unknown_kind"
+    with pytest.raises(sp.ParseError) as ex3:
+        c.apply({"type": "ADDED", "object": {"kind": "CiliumEndpointSlice", "bad": {1, 2}}})
+    assert ex3.value.code == "malformed_input"
+    with pytest.raises(TypeError):
+        c.apply_json(12)  # type: ignore[arg-type]
+    assert c.counters()["endpoints"] == 0
+
+
+def test_publish_reader_counters_events_and_repr() -> None:
+    c = sp.Consumer(max_per_slice=1)
+    reader = c.snapshot_reader()
+    assert reader.version == 0
+    c.set_now(42)
+    c.apply(ev(ces("ces-a", "shop", [core_cep("web-1", "10.1.0.2"), core_cep("web-2", "10.1.0.3")])))
+    assert reader.load().endpoint_count() == 0  # not published yet
+    s = c.publish()
+    assert s.version == 1 and reader.version == 1
+    assert s.fragmentation() == {"slices": 1, "ideal": 2, "ratio": 0.5}
+    assert s.identity_labels(1000) is None  # slices carry no labels
+    found = reader.lookup_ip("10.1.0.3")
+    assert found is not None and found["name"] == "web-2" and reader.identity_of_ip("10.1.0.3") == 1000
+    assert c.counters() == {"events_applied": 1, "events_rejected": 0, "upserts": 2, "deletes": 0, "slices_seen": 1,
+                            "stale_deletes": 0, "slices": 1, "endpoints": 2, "ip_cache_size": 2}
+    for x in c.drain_events():
+        assert set(x) == {"time", "category", "kind", "severity", "subject", "message"}
+    assert c.drain_events() == []
+    assert "endpoints=2" in repr(c)
