@@ -9,7 +9,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
 use serde_json::Value;
 use sliceplane::engine::Stats;
 use sliceplane::model::Kind;
-use sliceplane::{Engine as CoreEngine, Error, ErrorCode, Object, OpId, Outcome};
+use sliceplane::{Engine as CoreEngine, Error, Object, OpId, Outcome};
 
 use crate::config::PyConfig;
 use crate::convert::{event_bytes, ser_to_py, to_py, write_json};
@@ -482,17 +482,15 @@ impl PyEngine {
     /// clock). Raises `ValidationError` (`invalid_value`) unless `seconds`
     /// is finite and >= 0.
     fn observe_apply_seconds(&self, py: Python<'_>, seconds: f64) -> PyResult<()> {
-        let s = seconds_arg(py, seconds)?;
-        self.with(py, |e| e.observe_apply_seconds(s));
-        Ok(())
+        self.with(py, |e| e.observe_apply_seconds(seconds))
+            .py_err(py)
     }
 
     /// Records a snapshot publish duration the caller measured. Raises like
     /// `observe_apply_seconds`.
     fn observe_publish_seconds(&self, py: Python<'_>, seconds: f64) -> PyResult<()> {
-        let s = seconds_arg(py, seconds)?;
-        self.with(py, |e| e.observe_publish_seconds(s));
-        Ok(())
+        self.with(py, |e| e.observe_publish_seconds(seconds))
+            .py_err(py)
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
@@ -510,21 +508,4 @@ fn values_list<'py>(py: Python<'py>, v: &[Value]) -> PyResult<Bound<'py, PyList>
         list.append(to_py(py, x)?)?;
     }
     Ok(list)
-}
-
-/// A measured duration: finite, not negative.
-fn seconds_arg(py: Python<'_>, seconds: f64) -> PyResult<f64> {
-    if seconds.is_finite() && seconds >= 0.0 {
-        Ok(seconds)
-    } else {
-        Err(to_pyerr(
-            py,
-            &Error::new(
-                ErrorCode::InvalidValue,
-                "",
-                "seconds",
-                format!("seconds must be a finite number >= 0, got {seconds}"),
-            ),
-        ))
-    }
 }
