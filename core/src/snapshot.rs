@@ -24,6 +24,7 @@ use crate::endpoint::EndpointData;
 use crate::identity::IdentityId;
 use crate::labels::LabelSet;
 use crate::slicing::EndpointIdx;
+use crate::snaptable::{HashIndex, IndexEntry, Radix, mix64};
 
 /// A small deterministic hasher (FxHash-style) for the persistent maps: no
 /// random state, so iteration order is the same on every run.
@@ -156,30 +157,113 @@ impl Fragmentation {
     }
 }
 
+/// An IP cache entry: the identity next to the IP (one cache miss for
+/// IP → identity), and the owner's slot in the endpoint table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IpEntry {
+    ip: IpAddr,
+    identity: IdentityId,
+    slot: u32,
+}
+
+#[inline]
+fn ip_hash(ip: &IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(v) => mix64(u64::from(u32::from(*v)) ^ 0x4000_0000_0000_0000),
+        IpAddr::V6(v) => {
+            let x = u128::from(*v);
+            mix64((x as u64) ^ mix64((x >> 64) as u64))
+        }
+    }
+}
+
+impl IndexEntry for IpEntry {
+    #[inline]
+    fn hash(&self) -> u64 {
+        ip_hash(&self.ip)
+    }
+}
+
+/// A (namespace, name) index entry: the key's hash and its endpoint slot
+/// (the key itself is read from the endpoint table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct KeyEntry {
+    hash: u32,
+    slot: u32,
+}
+
+impl IndexEntry for KeyEntry {
+    #[inline]
+    fn hash(&self) -> u64 {
+        u64::from(self.hash)
+    }
+}
+
+fn key_hash(namespace: &str, name: &str) -> u32 {
+    let mut h = FxHasher::default();
+    h.write(namespace.as_bytes());
+    h.write_u8(0xff);
+    h.write(name.as_bytes());
+    h.finish() as u32
+}
+
+const EP_LEAF: usize = 16;
+
 /// The content of a snapshot (everything but its version).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct State {
-    endpoints: PMap<EndpointKey, Arc<EndpointView>>,
+    /// Endpoints by dense slot (allocated by the builder).
+    endpoints: Radix<Option<Arc<EndpointView>>, EP_LEAF>,
+    endpoint_count: usize,
+    /// (namespace, name) → slot.
+    keys: HashIndex<KeyEntry>,
     slices: PMap<Arc<str>, Arc<SliceView>>,
     namespaces: PMap<Arc<str>, NamespaceView>,
     identities: PMap<IdentityId, Arc<LabelSet>>,
     identity_keys: PMap<Arc<str>, IdentityId>,
     /// IP → the endpoint owning it.
-    ips: PMap<IpAddr, Arc<EndpointView>>,
+    ips: HashIndex<IpEntry>,
     identities_in_use: usize,
     ideal_total: usize,
     max_per_slice: u32,
 }
 
+impl PartialEq for State {
+    fn eq(&self, o: &State) -> bool {
+        self.endpoint_count == o.endpoint_count
+            && self.ips.len() == o.ips.len()
+            && self.slices == o.slices
+            && self.namespaces == o.namespaces
+            && self.identities == o.identities
+            && self.identity_keys == o.identity_keys
+            && self.identities_in_use == o.identities_in_use
+            && self.ideal_total == o.ideal_total
+            && self.max_per_slice == o.max_per_slice
+            && (self.endpoints.ptr_eq(&o.endpoints)
+                || self
+                    .endpoint_views()
+                    .all(|v| o.endpoint(&v.namespace, &v.name) == Some(v)))
+            && self.ips.iter().all(|e| {
+                o.ip(&e.ip).is_some_and(|(oe, ov)| {
+                    oe.identity == e.identity && Some(ov) == self.view(e.slot)
+                })
+            })
+    }
+}
+
+impl Eq for State {}
+
 impl State {
     fn new(max_per_slice: u32) -> State {
         State {
-            endpoints: PMap::default(),
+            endpoints: Radix::new(),
+            endpoint_count: 0,
+            keys: HashIndex::default(),
             slices: PMap::default(),
             namespaces: PMap::default(),
             identities: PMap::default(),
             identity_keys: PMap::default(),
-            ips: PMap::default(),
+            ips: HashIndex::default(),
             identities_in_use: 0,
             ideal_total: 0,
             max_per_slice: max_per_slice.max(1),
@@ -188,6 +272,49 @@ impl State {
 
     fn ideal(&self, endpoints: usize) -> usize {
         endpoints.div_ceil(self.max_per_slice as usize)
+    }
+
+    #[inline]
+    fn view(&self, slot: u32) -> Option<&Arc<EndpointView>> {
+        self.endpoints.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    fn endpoint_views(&self) -> impl Iterator<Item = &Arc<EndpointView>> {
+        self.endpoints.iter().filter_map(Option::as_ref)
+    }
+
+    /// (position in the key index, slot) of a key.
+    fn find_key(&self, namespace: &str, name: &str) -> Option<(usize, u32)> {
+        let h = key_hash(namespace, name);
+        self.keys
+            .find(u64::from(h), |e| {
+                e.hash == h
+                    && self
+                        .view(e.slot)
+                        .is_some_and(|v| &*v.namespace == namespace && &*v.name == name)
+            })
+            .map(|(p, e)| (p, e.slot))
+    }
+
+    fn endpoint(&self, namespace: &str, name: &str) -> Option<&Arc<EndpointView>> {
+        self.find_key(namespace, name)
+            .and_then(|(_, slot)| self.view(slot))
+    }
+
+    #[inline]
+    fn ip_entry(&self, ip: &IpAddr) -> Option<(usize, &IpEntry)> {
+        self.ips.find(ip_hash(ip), |e| e.ip == *ip)
+    }
+
+    #[inline]
+    fn ip(&self, ip: &IpAddr) -> Option<(&IpEntry, &Arc<EndpointView>)> {
+        let (_, e) = self.ip_entry(ip)?;
+        Some((e, self.view(e.slot)?))
+    }
+
+    #[inline]
+    fn identity_of_ip(&self, ip: &IpAddr) -> Option<IdentityId> {
+        self.ip_entry(ip).map(|(_, e)| e.identity)
     }
 }
 
@@ -246,13 +373,11 @@ impl Snapshot {
     // -------------------------------------------------------- endpoints
 
     pub fn endpoint(&self, namespace: &str, name: &str) -> Option<&Arc<EndpointView>> {
-        self.s()
-            .endpoints
-            .get(&(Arc::<str>::from(namespace), Arc::<str>::from(name)))
+        self.s().endpoint(namespace, name)
     }
 
     pub fn endpoints(&self) -> impl Iterator<Item = &Arc<EndpointView>> {
-        self.s().endpoints.values()
+        self.s().endpoint_views()
     }
 
     // -------------------------------------------------------- identities
@@ -276,23 +401,26 @@ impl Snapshot {
     /// encryption key). O(1).
     #[inline]
     pub fn lookup_ip(&self, ip: &IpAddr) -> Option<&Arc<EndpointView>> {
-        self.s().ips.get(ip)
+        self.s().ip(ip).map(|(_, v)| v)
     }
 
     /// IP → identity. O(1).
     #[inline]
     pub fn identity_of_ip(&self, ip: &IpAddr) -> Option<IdentityId> {
-        self.s().ips.get(ip).map(|e| e.identity)
+        self.s().identity_of_ip(ip)
     }
 
     pub fn ip_cache(&self) -> impl Iterator<Item = (&IpAddr, &Arc<EndpointView>)> {
-        self.s().ips.iter()
+        let s = self.s();
+        s.ips
+            .iter()
+            .filter_map(move |e| Some((&e.ip, s.view(e.slot)?)))
     }
 
     // -------------------------------------------------------- counts
 
     pub fn endpoint_count(&self) -> usize {
-        self.s().endpoints.len()
+        self.s().endpoint_count
     }
     pub fn slice_count(&self) -> usize {
         self.s().slices.len()
@@ -350,13 +478,13 @@ impl SnapshotReader {
     /// IP → identity on the latest snapshot, without cloning it.
     #[inline]
     pub fn identity_of_ip(&self, ip: &IpAddr) -> Option<IdentityId> {
-        self.0.load().state.ips.get(ip).map(|e| e.identity)
+        self.0.load().state.identity_of_ip(ip)
     }
 
     /// IP → the owning endpoint on the latest snapshot.
     #[inline]
     pub fn lookup_ip(&self, ip: &IpAddr) -> Option<Arc<EndpointView>> {
-        self.0.load().state.ips.get(ip).cloned()
+        self.0.load().state.ip(ip).map(|(_, v)| v.clone())
     }
 
     pub fn version(&self) -> u64 {
@@ -390,6 +518,10 @@ pub struct SnapshotBuilder {
     key_ids: HashMap<Arc<str>, SmallVec<[IdentityId; 1]>>,
     /// Per identity, the labels key it is indexed under.
     id_keys: HashMap<IdentityId, Arc<str>>,
+    /// Free endpoint slots (reused last freed first: deterministic).
+    free_slots: Vec<u32>,
+    /// Slots ever handed out.
+    slots_used: u32,
 }
 
 /// A clone publishes to its own readers (a cloned engine must not store
@@ -405,6 +537,8 @@ impl Clone for SnapshotBuilder {
             id_refs: self.id_refs.clone(),
             key_ids: self.key_ids.clone(),
             id_keys: self.id_keys.clone(),
+            free_slots: self.free_slots.clone(),
+            slots_used: self.slots_used,
         }
     }
 }
@@ -425,6 +559,8 @@ impl SnapshotBuilder {
             id_refs: HashMap::new(),
             key_ids: HashMap::new(),
             id_keys: HashMap::new(),
+            free_slots: Vec::new(),
+            slots_used: 0,
         }
     }
 
@@ -438,12 +574,12 @@ impl SnapshotBuilder {
 
     /// The view of an endpoint in the next snapshot.
     pub fn endpoint(&self, key: &EndpointKey) -> Option<&Arc<EndpointView>> {
-        self.next.endpoints.get(key)
+        self.next.endpoint(&key.0, &key.1)
     }
 
     /// IP → owner in the next snapshot.
     pub fn peek_ip(&self, ip: &IpAddr) -> Option<Arc<EndpointView>> {
-        self.next.ips.get(ip).cloned()
+        self.next.ip(ip).map(|(_, v)| v.clone())
     }
 
     /// IP cache size in the next snapshot.
@@ -490,15 +626,16 @@ impl SnapshotBuilder {
         new: Option<EndpointView>,
         labels: Option<Arc<LabelSet>>,
     ) -> Option<Arc<EndpointView>> {
-        let old = self.next.endpoints.get(key).cloned();
+        let found = self.next.find_key(&key.0, &key.1);
+        let old = found.and_then(|(_, slot)| self.next.view(slot)).cloned();
         if old.as_deref() == new.as_ref() {
             if let (Some(n), Some(l)) = (&new, labels) {
                 self.set_identity_labels(n.identity, Some(l));
             }
-            if let (Some(o), IpOwnership::Newest) = (&old, self.ownership) {
+            if let (Some(o), Some((_, slot)), IpOwnership::Newest) = (&old, found, self.ownership) {
                 // A re-upsert takes its IPs back (agent semantics).
                 for ip in o.ips().collect::<SmallVec<[IpAddr; 2]>>() {
-                    self.claim_ip(ip, o);
+                    self.claim_ip(ip, slot);
                 }
             }
             return old;
@@ -527,10 +664,21 @@ impl SnapshotBuilder {
         match new {
             Some(n) => {
                 let id = n.identity;
-                let n = Arc::new(n);
-                self.next.endpoints.insert(key.clone(), n.clone());
+                let slot = match found {
+                    Some((_, slot)) => slot,
+                    None => {
+                        let slot = self.alloc_slot();
+                        self.next.keys.insert_new(KeyEntry {
+                            hash: key_hash(&key.0, &key.1),
+                            slot,
+                        });
+                        self.next.endpoint_count += 1;
+                        slot
+                    }
+                };
+                self.next.endpoints.set(slot as usize, Some(Arc::new(n)));
                 for ip in new_ips {
-                    self.claim_ip(ip, &n);
+                    self.claim_ip(ip, slot);
                 }
                 let r = self.id_refs.entry(id).or_insert(0);
                 *r += 1;
@@ -542,7 +690,12 @@ impl SnapshotBuilder {
                 }
             }
             None => {
-                self.next.endpoints.remove(key);
+                if let Some((pos, slot)) = found {
+                    self.next.keys.remove_at(pos);
+                    self.next.endpoints.set(slot as usize, None);
+                    self.next.endpoint_count = self.next.endpoint_count.saturating_sub(1);
+                    self.free_slots.push(slot);
+                }
             }
         }
         if let Some(o) = &old {
@@ -608,16 +761,41 @@ impl SnapshotBuilder {
         }
     }
 
-    fn claim_ip(&mut self, ip: IpAddr, view: &Arc<EndpointView>) {
-        let key = view.key();
-        let Some(owner) = self.next.ips.get(&ip) else {
-            self.next.ips.insert(ip, view.clone());
+    fn alloc_slot(&mut self) -> u32 {
+        match self.free_slots.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots_used = self.slots_used.saturating_add(1);
+                self.slots_used - 1
+            }
+        }
+    }
+
+    /// The endpoint at `slot` claims `ip`.
+    fn claim_ip(&mut self, ip: IpAddr, slot: u32) {
+        let Some(view) = self.next.view(slot) else {
             return;
         };
-        if owner.namespace == key.0 && owner.name == key.1 {
-            self.next.ips.insert(ip, view.clone());
-            return;
-        }
+        let entry = IpEntry {
+            ip,
+            identity: view.identity,
+            slot,
+        };
+        let (pos, owner_slot) = match self.next.ip_entry(&ip) {
+            None => {
+                self.next.ips.insert_new(entry);
+                return;
+            }
+            Some((pos, e)) => (pos, e.slot),
+        };
+        let owner = match self.next.view(owner_slot) {
+            Some(o) if owner_slot != slot => o,
+            _ => {
+                self.next.ips.replace_at(pos, entry);
+                return;
+            }
+        };
+        let key = view.key();
         let owner_key = owner.key();
         let take = match self.ownership {
             IpOwnership::SmallestKey => key < owner_key,
@@ -627,21 +805,30 @@ impl SnapshotBuilder {
         if take {
             others.retain(|k| *k != key);
             others.push(owner_key);
-            self.next.ips.insert(ip, view.clone());
+            self.next.ips.replace_at(pos, entry);
         } else if !others.contains(&key) {
             others.push(key);
         }
     }
 
     fn release_ip(&mut self, ip: IpAddr, key: &EndpointKey) {
+        let Some((pos, owner_slot)) = self.next.ip_entry(&ip).map(|(p, e)| (p, e.slot)) else {
+            // Not in the cache: at most a claimant.
+            if let Some(others) = self.ip_others.get_mut(&ip) {
+                others.retain(|k| k != key);
+                if others.is_empty() {
+                    self.ip_others.remove(&ip);
+                }
+            }
+            return;
+        };
         let is_owner = self
             .next
-            .ips
-            .get(&ip)
+            .view(owner_slot)
             .is_some_and(|o| o.namespace == key.0 && o.name == key.1);
         let Some(others) = self.ip_others.get_mut(&ip) else {
             if is_owner {
-                self.next.ips.remove(&ip);
+                self.next.ips.remove_at(pos);
             }
             return;
         };
@@ -664,13 +851,17 @@ impl SnapshotBuilder {
         if others.is_empty() {
             self.ip_others.remove(&ip);
         }
-        match successor.and_then(|k| self.next.endpoints.get(&k).cloned()) {
-            Some(v) => {
-                self.next.ips.insert(ip, v);
-            }
-            None => {
-                self.next.ips.remove(&ip);
-            }
+        let next = successor.and_then(|k| {
+            let (_, slot) = self.next.find_key(&k.0, &k.1)?;
+            Some(IpEntry {
+                ip,
+                identity: self.next.view(slot)?.identity,
+                slot,
+            })
+        });
+        match next {
+            Some(e) => self.next.ips.replace_at(pos, e),
+            None => self.next.ips.remove_at(pos),
         }
     }
 
