@@ -973,3 +973,137 @@ impl Publisher {
         (removed, changed, ids)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::Addressing;
+    use std::net::Ipv4Addr;
+
+    fn key(ns: &str, name: &str) -> EndpointKey {
+        (Arc::from(ns), Arc::from(name))
+    }
+
+    fn view(k: &EndpointKey, identity: IdentityId, ips: &[u32]) -> EndpointView {
+        EndpointView {
+            namespace: k.0.clone(),
+            name: k.1.clone(),
+            slice: Arc::from("s1"),
+            identity,
+            data: EndpointData {
+                addressing: ips
+                    .iter()
+                    .map(|&i| Addressing {
+                        ipv4: Some(Ipv4Addr::from(i)),
+                        ipv6: None,
+                    })
+                    .collect(),
+                ..EndpointData::default()
+            },
+        }
+    }
+
+    fn ip(i: u32) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(i))
+    }
+
+    fn owner(s: &Snapshot, i: u32) -> Option<(String, IdentityId)> {
+        let v = s.lookup_ip(&ip(i))?;
+        assert_eq!(s.identity_of_ip(&ip(i)), Some(v.identity));
+        Some((v.name.to_string(), v.identity))
+    }
+
+    #[test]
+    fn slots_are_reused_after_removal_and_held_snapshots_keep_theirs() {
+        let mut b = SnapshotBuilder::new(100, IpOwnership::SmallestKey);
+        // Enough endpoints to cross several leaves and radix levels.
+        let keys: Vec<EndpointKey> = (0..1000).map(|i| key("ns", &format!("p{i}"))).collect();
+        for (i, k) in keys.iter().enumerate() {
+            b.set_endpoint(k, Some(view(k, 1 + (i % 7) as u32, &[i as u32])), None);
+        }
+        let held = b.publish();
+        for (i, k) in keys.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+            assert!(b.set_endpoint(k, None, None).is_some(), "{i}");
+        }
+        let slots_before = b.slots_used;
+        // New endpoints take the freed slots: no growth.
+        let fresh: Vec<EndpointKey> = (0..334).map(|i| key("other", &format!("q{i}"))).collect();
+        for (i, k) in fresh.iter().enumerate() {
+            b.set_endpoint(k, Some(view(k, 9, &[100_000 + i as u32])), None);
+        }
+        assert_eq!(b.slots_used, slots_before);
+        let now = b.publish();
+        assert_eq!(held.endpoint_count(), 1000);
+        assert_eq!(now.endpoint_count(), 1000 - 334 + 334);
+        for (i, k) in keys.iter().enumerate() {
+            assert!(held.endpoint(&k.0, &k.1).is_some());
+            assert_eq!(now.endpoint(&k.0, &k.1).is_some(), i % 3 != 0, "{i}");
+            assert_eq!(held.identity_of_ip(&ip(i as u32)), Some(1 + (i % 7) as u32));
+            let want = (i % 3 != 0).then_some(1 + (i % 7) as u32);
+            assert_eq!(now.identity_of_ip(&ip(i as u32)), want, "{i}");
+        }
+        for (i, k) in fresh.iter().enumerate() {
+            assert_eq!(now.endpoint(&k.0, &k.1).map(|v| v.identity), Some(9));
+            assert!(held.endpoint(&k.0, &k.1).is_none());
+            assert_eq!(owner(&now, 100_000 + i as u32), Some((k.1.to_string(), 9)));
+        }
+        assert_eq!(now.endpoints().count(), now.endpoint_count());
+        assert_eq!(now.ip_cache().count(), now.ip_count());
+        // Incremental == built from scratch, whatever the slots.
+        let mut r = SnapshotBuilder::new(100, IpOwnership::SmallestKey);
+        for v in now.endpoints() {
+            r.set_endpoint(&v.key(), Some((**v).clone()), None);
+        }
+        assert!(r.peek().same_content(&now));
+        assert!(!held.same_content(&now));
+    }
+
+    #[test]
+    fn ip_moves_between_endpoints_smallest_key() {
+        let mut b = SnapshotBuilder::new(100, IpOwnership::SmallestKey);
+        let (ka, kb, kc) = (key("ns", "a"), key("ns", "b"), key("ns", "c"));
+        b.set_endpoint(&kb, Some(view(&kb, 2, &[1])), None);
+        b.set_endpoint(&kc, Some(view(&kc, 3, &[1])), None);
+        assert_eq!(owner(&b.peek(), 1), Some(("b".into(), 2)));
+        b.set_endpoint(&ka, Some(view(&ka, 1, &[1])), None);
+        assert_eq!(owner(&b.peek(), 1), Some(("a".into(), 1)));
+        // The owner's identity changes: the cache follows.
+        b.set_endpoint(&ka, Some(view(&ka, 11, &[1])), None);
+        assert_eq!(owner(&b.peek(), 1), Some(("a".into(), 11)));
+        b.set_endpoint(&ka, None, None);
+        assert_eq!(owner(&b.peek(), 1), Some(("b".into(), 2)));
+        // b moves to another IP: c takes over 1.
+        b.set_endpoint(&kb, Some(view(&kb, 2, &[2])), None);
+        assert_eq!(owner(&b.peek(), 1), Some(("c".into(), 3)));
+        assert_eq!(owner(&b.peek(), 2), Some(("b".into(), 2)));
+        b.set_endpoint(&kc, None, None);
+        assert_eq!(owner(&b.peek(), 1), None);
+        assert_eq!(b.peek_ip_count(), 1);
+    }
+
+    #[test]
+    fn ip_moves_between_endpoints_newest() {
+        let mut b = SnapshotBuilder::new(100, IpOwnership::Newest);
+        let (ka, kb, kc) = (key("ns", "a"), key("ns", "b"), key("ns", "c"));
+        b.set_endpoint(&ka, Some(view(&ka, 1, &[1])), None);
+        b.set_endpoint(&kc, Some(view(&kc, 3, &[1])), None);
+        b.set_endpoint(&kb, Some(view(&kb, 2, &[1])), None);
+        assert_eq!(owner(&b.peek(), 1), Some(("b".into(), 2)));
+        // A re-upsert of the same content takes the IP back.
+        b.set_endpoint(&ka, Some(view(&ka, 1, &[1])), None);
+        assert_eq!(owner(&b.peek(), 1), Some(("a".into(), 1)));
+        // The owner goes: the most recent remaining claimant (b) takes over.
+        b.set_endpoint(&ka, None, None);
+        assert_eq!(owner(&b.peek(), 1), Some(("b".into(), 2)));
+        b.set_endpoint(&kb, None, None);
+        assert_eq!(owner(&b.peek(), 1), Some(("c".into(), 3)));
+        // A non-owner leaving changes nothing.
+        b.set_endpoint(&ka, Some(view(&ka, 1, &[1])), None);
+        b.set_endpoint(&kc, None, None);
+        assert_eq!(owner(&b.peek(), 1), Some(("a".into(), 1)));
+        b.set_endpoint(&ka, None, None);
+        assert_eq!(owner(&b.peek(), 1), None);
+        assert_eq!(b.peek().endpoint_count(), 0);
+        assert_eq!(b.peek_ip_count(), 0);
+    }
+}
