@@ -208,12 +208,13 @@ fn key_hash(namespace: &str, name: &str) -> u32 {
 }
 
 const EP_LEAF: usize = 16;
+const EP_FAN: usize = 16;
 
 /// The content of a snapshot (everything but its version).
 #[derive(Debug, Clone)]
 struct State {
     /// Endpoints by dense slot (allocated by the builder).
-    endpoints: Radix<Option<Arc<EndpointView>>, EP_LEAF>,
+    endpoints: Radix<Option<Arc<EndpointView>>, EP_LEAF, EP_FAN>,
     endpoint_count: usize,
     /// (namespace, name) → slot.
     keys: HashIndex<KeyEntry>,
@@ -522,6 +523,8 @@ pub struct SnapshotBuilder {
     free_slots: Vec<u32>,
     /// Slots ever handed out.
     slots_used: u32,
+    /// Slots come from the caller (`set_endpoint_at`), not `free_slots`.
+    caller_slots: bool,
 }
 
 /// A clone publishes to its own readers (a cloned engine must not store
@@ -539,6 +542,7 @@ impl Clone for SnapshotBuilder {
             id_keys: self.id_keys.clone(),
             free_slots: self.free_slots.clone(),
             slots_used: self.slots_used,
+            caller_slots: self.caller_slots,
         }
     }
 }
@@ -561,6 +565,7 @@ impl SnapshotBuilder {
             id_keys: HashMap::new(),
             free_slots: Vec::new(),
             slots_used: 0,
+            caller_slots: false,
         }
     }
 
@@ -626,13 +631,57 @@ impl SnapshotBuilder {
         new: Option<EndpointView>,
         labels: Option<Arc<LabelSet>>,
     ) -> Option<Arc<EndpointView>> {
-        let found = self.next.find_key(&key.0, &key.1);
-        let old = found.and_then(|(_, slot)| self.next.view(slot)).cloned();
+        let found = self.next.find_key(&key.0, &key.1).map(|(_, slot)| slot);
+        self.set_endpoint_in(found, None, key, new, labels)
+    }
+
+    /// [`SnapshotBuilder::set_endpoint`] at a slot the caller allocates (the
+    /// engine's dense endpoint index: no key lookup for an update). An
+    /// endpoint of another key still at `slot` is removed first. Do not mix
+    /// with `set_endpoint` adds on one builder.
+    pub fn set_endpoint_at(
+        &mut self,
+        slot: u32,
+        key: &EndpointKey,
+        new: Option<EndpointView>,
+        labels: Option<Arc<LabelSet>>,
+    ) -> Option<Arc<EndpointView>> {
+        self.caller_slots = true;
+        let here = self
+            .next
+            .view(slot)
+            .map(|v| (v.namespace == key.0 && v.name == key.1, v.key()));
+        match here {
+            Some((true, _)) => self.set_endpoint_in(Some(slot), None, key, new, labels),
+            other => {
+                if let Some((_, k)) = other {
+                    self.set_endpoint_in(Some(slot), None, &k, None, None);
+                }
+                let elsewhere = self.next.find_key(&key.0, &key.1).map(|(_, s)| s);
+                let old = match elsewhere {
+                    Some(s) => self.set_endpoint_in(Some(s), None, key, None, None),
+                    None => None,
+                };
+                self.set_endpoint_in(None, Some(slot), key, new, labels);
+                old
+            }
+        }
+    }
+
+    fn set_endpoint_in(
+        &mut self,
+        found: Option<u32>,
+        at: Option<u32>,
+        key: &EndpointKey,
+        new: Option<EndpointView>,
+        labels: Option<Arc<LabelSet>>,
+    ) -> Option<Arc<EndpointView>> {
+        let old = found.and_then(|slot| self.next.view(slot)).cloned();
         if old.as_deref() == new.as_ref() {
             if let (Some(n), Some(l)) = (&new, labels) {
                 self.set_identity_labels(n.identity, Some(l));
             }
-            if let (Some(o), Some((_, slot)), IpOwnership::Newest) = (&old, found, self.ownership) {
+            if let (Some(o), Some(slot), IpOwnership::Newest) = (&old, found, self.ownership) {
                 // A re-upsert takes its IPs back (agent semantics).
                 for ip in o.ips().collect::<SmallVec<[IpAddr; 2]>>() {
                     self.claim_ip(ip, slot);
@@ -665,9 +714,12 @@ impl SnapshotBuilder {
             Some(n) => {
                 let id = n.identity;
                 let slot = match found {
-                    Some((_, slot)) => slot,
+                    Some(slot) => slot,
                     None => {
-                        let slot = self.alloc_slot();
+                        let slot = match at {
+                            Some(slot) => slot,
+                            None => self.alloc_slot(),
+                        };
                         self.next.keys.insert_new(KeyEntry {
                             hash: key_hash(&key.0, &key.1),
                             slot,
@@ -690,11 +742,15 @@ impl SnapshotBuilder {
                 }
             }
             None => {
-                if let Some((pos, slot)) = found {
-                    self.next.keys.remove_at(pos);
+                if let Some(slot) = found {
+                    if let Some((pos, _)) = self.next.find_key(&key.0, &key.1) {
+                        self.next.keys.remove_at(pos);
+                    }
                     self.next.endpoints.set(slot as usize, None);
                     self.next.endpoint_count = self.next.endpoint_count.saturating_sub(1);
-                    self.free_slots.push(slot);
+                    if !self.caller_slots {
+                        self.free_slots.push(slot);
+                    }
                 }
             }
         }
@@ -1105,5 +1161,37 @@ mod tests {
         assert_eq!(owner(&b.peek(), 1), None);
         assert_eq!(b.peek().endpoint_count(), 0);
         assert_eq!(b.peek_ip_count(), 0);
+    }
+
+    #[test]
+    fn caller_slots_evict_a_stale_key_and_match_a_rebuild() {
+        let mut b = SnapshotBuilder::new(100, IpOwnership::SmallestKey);
+        let (ka, kb, kc) = (key("ns", "a"), key("ns", "b"), key("ns", "c"));
+        b.set_endpoint_at(0, &ka, Some(view(&ka, 1, &[1])), None);
+        b.set_endpoint_at(17, &kb, Some(view(&kb, 2, &[2])), None);
+        let held = b.publish();
+        // Slot 0 now holds c: a goes, with its IP.
+        assert!(
+            b.set_endpoint_at(0, &kc, Some(view(&kc, 3, &[3])), None)
+                .is_none()
+        );
+        // An update in place returns the old view.
+        let old = b.set_endpoint_at(17, &kb, Some(view(&kb, 5, &[2])), None);
+        assert_eq!(old.map(|o| o.identity), Some(2));
+        let now = b.publish();
+        assert!(now.endpoint("ns", "a").is_none());
+        assert_eq!(owner(&now, 1), None);
+        assert_eq!(owner(&now, 2), Some(("b".into(), 5)));
+        assert_eq!(owner(&now, 3), Some(("c".into(), 3)));
+        assert_eq!(owner(&held, 1), Some(("a".into(), 1)));
+        assert_eq!(now.endpoint_count(), 2);
+        let mut r = SnapshotBuilder::new(100, IpOwnership::SmallestKey);
+        r.set_endpoint(&kc, Some(view(&kc, 3, &[3])), None);
+        r.set_endpoint(&kb, Some(view(&kb, 5, &[2])), None);
+        assert!(r.peek().same_content(&now));
+        // Leaving the slice: the endpoint goes from the snapshot.
+        b.set_endpoint_at(17, &kb, None, None);
+        assert!(b.peek().endpoint("ns", "b").is_none());
+        assert_eq!(b.peek_ip_count(), 1);
     }
 }

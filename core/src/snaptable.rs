@@ -14,32 +14,31 @@
 
 use std::sync::Arc;
 
-const FAN_BITS: u32 = 4;
-const FAN: usize = 1 << FAN_BITS;
-
 #[derive(Debug, Clone)]
-enum Node<T, const L: usize> {
+enum Node<T, const L: usize, const F: usize> {
     Empty,
     Leaf(Arc<[T; L]>),
-    Inner(Arc<[Node<T, L>; FAN]>),
+    Inner(Arc<[Node<T, L, F>; F]>),
 }
 
-/// A persistent array: see the module docs. `L` must be a power of two.
+/// A persistent array: see the module docs. `L` (leaf slots) and `F`
+/// (inner fan-out) must be powers of two.
 #[derive(Debug, Clone)]
-pub(crate) struct Radix<T, const L: usize> {
-    root: Node<T, L>,
-    /// Inner levels above the leaves: capacity is `L · 16^height`.
+pub(crate) struct Radix<T, const L: usize, const F: usize> {
+    root: Node<T, L, F>,
+    /// Inner levels above the leaves: capacity is `L · F^height`.
     height: u32,
 }
 
-impl<T: Clone + Default, const L: usize> Default for Radix<T, L> {
+impl<T: Clone + Default, const L: usize, const F: usize> Default for Radix<T, L, F> {
     fn default() -> Self {
         Radix::new()
     }
 }
 
-impl<T: Clone + Default, const L: usize> Radix<T, L> {
+impl<T: Clone + Default, const L: usize, const F: usize> Radix<T, L, F> {
     const LEAF_BITS: u32 = L.trailing_zeros();
+    const FAN_BITS: u32 = F.trailing_zeros();
 
     pub(crate) fn new() -> Self {
         Radix {
@@ -49,7 +48,7 @@ impl<T: Clone + Default, const L: usize> Radix<T, L> {
     }
 
     fn capacity(&self) -> usize {
-        let bits = Self::LEAF_BITS + FAN_BITS * self.height;
+        let bits = Self::LEAF_BITS + Self::FAN_BITS * self.height;
         1usize.checked_shl(bits).unwrap_or(usize::MAX)
     }
 
@@ -60,14 +59,14 @@ impl<T: Clone + Default, const L: usize> Radix<T, L> {
             return None;
         }
         let mut node = &self.root;
-        let mut shift = Self::LEAF_BITS + FAN_BITS * self.height;
+        let mut shift = Self::LEAF_BITS + Self::FAN_BITS * self.height;
         loop {
             match node {
                 Node::Empty => return None,
                 Node::Leaf(l) => return l.get(i & (L - 1)),
                 Node::Inner(n) => {
-                    shift = shift.saturating_sub(FAN_BITS);
-                    node = n.get((i >> shift) & (FAN - 1))?;
+                    shift = shift.saturating_sub(Self::FAN_BITS);
+                    node = n.get((i >> shift) & (F - 1))?;
                 }
             }
         }
@@ -78,7 +77,7 @@ impl<T: Clone + Default, const L: usize> Radix<T, L> {
         while i >= self.capacity() {
             let old = std::mem::replace(&mut self.root, Node::Empty);
             if !matches!(old, Node::Empty) {
-                let mut arr: [Node<T, L>; FAN] = std::array::from_fn(|_| Node::Empty);
+                let mut arr: [Node<T, L, F>; F] = std::array::from_fn(|_| Node::Empty);
                 arr[0] = old;
                 self.root = Node::Inner(Arc::new(arr));
             }
@@ -103,9 +102,9 @@ impl<T: Clone + Default, const L: usize> Radix<T, L> {
                     return;
                 }
                 Node::Inner(n) => {
-                    let shift = Self::LEAF_BITS + FAN_BITS * (level.saturating_sub(1));
+                    let shift = Self::LEAF_BITS + Self::FAN_BITS * (level.saturating_sub(1));
                     level = level.saturating_sub(1);
-                    match Arc::make_mut(n).get_mut((i >> shift) & (FAN - 1)) {
+                    match Arc::make_mut(n).get_mut((i >> shift) & (F - 1)) {
                         Some(child) => node = child,
                         None => return,
                     }
@@ -115,10 +114,30 @@ impl<T: Clone + Default, const L: usize> Radix<T, L> {
     }
 
     /// All set values (and the defaults around them), in index order.
-    pub(crate) fn iter(&self) -> RadixIter<'_, T, L> {
+    pub(crate) fn iter(&self) -> RadixIter<'_, T, L, F> {
         RadixIter {
             stack: vec![std::slice::from_ref(&self.root).iter()],
             leaf: [].iter(),
+        }
+    }
+
+    /// The leaf holding index `i`.
+    #[inline]
+    pub(crate) fn leaf(&self, i: usize) -> Option<&[T; L]> {
+        if i >= self.capacity() {
+            return None;
+        }
+        let mut node = &self.root;
+        let mut shift = Self::LEAF_BITS + Self::FAN_BITS * self.height;
+        loop {
+            match node {
+                Node::Empty => return None,
+                Node::Leaf(l) => return Some(l),
+                Node::Inner(n) => {
+                    shift = shift.saturating_sub(Self::FAN_BITS);
+                    node = n.get((i >> shift) & (F - 1))?;
+                }
+            }
         }
     }
 
@@ -134,12 +153,12 @@ impl<T: Clone + Default, const L: usize> Radix<T, L> {
     }
 }
 
-pub(crate) struct RadixIter<'a, T, const L: usize> {
-    stack: Vec<std::slice::Iter<'a, Node<T, L>>>,
+pub(crate) struct RadixIter<'a, T, const L: usize, const F: usize> {
+    stack: Vec<std::slice::Iter<'a, Node<T, L, F>>>,
     leaf: std::slice::Iter<'a, T>,
 }
 
-impl<'a, T, const L: usize> Iterator for RadixIter<'a, T, L> {
+impl<'a, T, const L: usize, const F: usize> Iterator for RadixIter<'a, T, L, F> {
     type Item = &'a T;
     fn next(&mut self) -> Option<&'a T> {
         loop {
@@ -169,12 +188,13 @@ pub(crate) trait IndexEntry: Copy + std::fmt::Debug {
     fn hash(&self) -> u64;
 }
 
-const HASH_LEAF: usize = 32;
+const HASH_LEAF: usize = 64;
+const HASH_FAN: usize = 32;
 
 /// An open-addressing hash table in a [`Radix`]; see the module docs.
 #[derive(Debug, Clone)]
 pub(crate) struct HashIndex<E> {
-    table: Radix<Option<E>, HASH_LEAF>,
+    table: Radix<Option<E>, HASH_LEAF, HASH_FAN>,
     /// capacity − 1 (capacity is a power of two).
     mask: usize,
     len: usize,
@@ -209,12 +229,26 @@ impl<E: IndexEntry> HashIndex<E> {
     #[inline]
     pub(crate) fn find(&self, hash: u64, mut eq: impl FnMut(&E) -> bool) -> Option<(usize, &E)> {
         let mut pos = (hash as usize) & self.mask;
-        for _ in 0..=self.mask {
-            let e = self.at(pos)?;
-            if eq(e) {
-                return Some((pos, e));
+        let mut left = self.mask + 1;
+        while left > 0 {
+            // Probe within one leaf before descending again.
+            let leaf = self.table.leaf(pos)?;
+            let start = pos & (HASH_LEAF - 1);
+            for slot in leaf.get(start..).unwrap_or_default() {
+                let e = slot.as_ref()?;
+                if eq(e) {
+                    return Some((pos, e));
+                }
+                pos = (pos + 1) & self.mask;
+                left -= 1;
+                if left == 0 {
+                    return None;
+                }
+                if pos == 0 {
+                    // Wrapped around (a table smaller than a leaf, or its end).
+                    break;
+                }
             }
-            pos = (pos + 1) & self.mask;
         }
         None
     }
@@ -297,7 +331,7 @@ mod tests {
 
     #[test]
     fn radix_grows_and_keeps_values_across_chunk_boundaries() {
-        let mut r: Radix<u32, 4> = Radix::new();
+        let mut r: Radix<u32, 4, 16> = Radix::new();
         assert_eq!(r.get(0), None);
         for i in [0usize, 3, 4, 63, 64, 65, 1023, 1024, 5000] {
             r.set(i, i as u32 + 1);
@@ -313,7 +347,7 @@ mod tests {
 
     #[test]
     fn radix_copy_on_write_leaves_the_clone_alone() {
-        let mut r: Radix<u32, 4> = Radix::new();
+        let mut r: Radix<u32, 4, 16> = Radix::new();
         for i in 0..100 {
             r.set(i, i as u32);
         }
