@@ -195,7 +195,8 @@ struct KeyEntry {
 impl IndexEntry for KeyEntry {
     #[inline]
     fn hash(&self) -> u64 {
-        u64::from(self.hash)
+        // The table takes a home slot from the high half.
+        u64::from(self.hash) << 32
     }
 }
 
@@ -288,7 +289,7 @@ impl State {
     fn find_key(&self, namespace: &str, name: &str) -> Option<(usize, u32)> {
         let h = key_hash(namespace, name);
         self.keys
-            .find(u64::from(h), |e| {
+            .find(u64::from(h) << 32, |e| {
                 e.hash == h
                     && self
                         .view(e.slot)
