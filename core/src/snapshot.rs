@@ -1027,6 +1027,19 @@ impl Publisher {
         changed.sort_unstable();
         let mut ids: Vec<IdentityId> = self.identities.drain().collect();
         ids.sort_unstable();
+        // Draining a set walks its whole table: after the first publish fed
+        // every endpoint, give the memory back so later publishes stay
+        // O(changes).
+        const KEEP: usize = 4096;
+        if self.changed.capacity() > 4 * KEEP {
+            self.changed.shrink_to(KEEP);
+        }
+        if self.removed.capacity() > 4 * KEEP {
+            self.removed.shrink_to(KEEP);
+        }
+        if self.identities.capacity() > 4 * KEEP {
+            self.identities.shrink_to(KEEP);
+        }
         (removed, changed, ids)
     }
 }
