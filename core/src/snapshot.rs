@@ -7,10 +7,20 @@
 //! making the writer wait.
 //!
 //! The writer (the engine or the consumer) owns a [`SnapshotBuilder`]: the
-//! next snapshot's parts as persistent maps (`imbl`), changed in place for
-//! what changed only. Publishing clones the parts (O(1) each, structure is
-//! shared with the previous snapshot) and stores the result: a publish costs
-//! O(what changed since the last one), never O(cluster).
+//! next snapshot's parts, changed in place for what changed only.
+//! Publishing clones the parts (O(1) each, structure is shared with the
+//! previous snapshot) and stores the result: a publish costs O(what changed
+//! since the last one), never O(cluster).
+//!
+//! The parts (see `snaptable.rs`):
+//! - endpoints: `Arc<EndpointView>`s by a dense slot (the engine's endpoint
+//!   index; the consumer's from the builder's free list) in a copy-on-write
+//!   radix of 16-slot leaves;
+//! - (namespace, name) → slot and IP → (identity, slot): open-addressing
+//!   hash tables of plain `Copy` entries in copy-on-write leaves (copying a
+//!   leaf bumps no refcounts; IP → identity reads one entry);
+//! - slices, namespaces, identities: persistent maps (`imbl`), small next to
+//!   the endpoints.
 
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
