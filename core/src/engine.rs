@@ -2306,7 +2306,10 @@ impl Engine {
             };
             // A slice view lists names only: it changes when membership does.
             let new_slice = e.view.as_ref().map(|v| v.slice.clone());
-            let old = self.snap.builder.set_endpoint(&e.key, e.view, e.labels);
+            let old = self
+                .snap
+                .builder
+                .set_endpoint_at(idx, &e.key, e.view, e.labels);
             let old_slice = old.map(|o| o.slice.clone());
             if old_slice != new_slice {
                 touched.extend(old_slice);
@@ -2337,7 +2340,7 @@ impl Engine {
                 if let Some(v) = &e.view {
                     names.insert(v.slice.clone());
                 }
-                b.set_endpoint(&e.key, e.view, e.labels);
+                b.set_endpoint_at(idx as EndpointIdx, &e.key, e.view, e.labels);
             }
         }
         for name in names {

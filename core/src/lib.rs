@@ -28,6 +28,7 @@ pub mod policy;
 pub mod ratelimit;
 pub mod slicing;
 pub mod snapshot;
+mod snaptable;
 pub mod validate;
 
 pub use config::Config;

@@ -7,10 +7,20 @@
 //! making the writer wait.
 //!
 //! The writer (the engine or the consumer) owns a [`SnapshotBuilder`]: the
-//! next snapshot's parts as persistent maps (`imbl`), changed in place for
-//! what changed only. Publishing clones the parts (O(1) each, structure is
-//! shared with the previous snapshot) and stores the result: a publish costs
-//! O(what changed since the last one), never O(cluster).
+//! next snapshot's parts, changed in place for what changed only.
+//! Publishing clones the parts (O(1) each, structure is shared with the
+//! previous snapshot) and stores the result: a publish costs O(what changed
+//! since the last one), never O(cluster).
+//!
+//! The parts (see `snaptable.rs`):
+//! - endpoints: `Arc<EndpointView>`s by a dense slot (the engine's endpoint
+//!   index; the consumer's from the builder's free list) in a copy-on-write
+//!   radix of 16-slot leaves;
+//! - (namespace, name) → slot and IP → (identity, slot): open-addressing
+//!   hash tables of plain `Copy` entries in copy-on-write leaves (copying a
+//!   leaf bumps no refcounts; IP → identity reads one entry);
+//! - slices, namespaces, identities: persistent maps (`imbl`), small next to
+//!   the endpoints.
 
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
@@ -24,6 +34,7 @@ use crate::endpoint::EndpointData;
 use crate::identity::IdentityId;
 use crate::labels::LabelSet;
 use crate::slicing::EndpointIdx;
+use crate::snaptable::{HashIndex, IndexEntry, Radix, mix64};
 
 /// A small deterministic hasher (FxHash-style) for the persistent maps: no
 /// random state, so iteration order is the same on every run.
@@ -156,30 +167,115 @@ impl Fragmentation {
     }
 }
 
+/// An IP cache entry: the identity next to the IP (one cache miss for
+/// IP → identity), and the owner's slot in the endpoint table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IpEntry {
+    ip: IpAddr,
+    identity: IdentityId,
+    slot: u32,
+}
+
+#[inline]
+fn ip_hash(ip: &IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(v) => mix64(u64::from(u32::from(*v)) ^ 0x4000_0000_0000_0000),
+        IpAddr::V6(v) => {
+            let x = u128::from(*v);
+            mix64((x as u64) ^ mix64((x >> 64) as u64))
+        }
+    }
+}
+
+impl IndexEntry for IpEntry {
+    #[inline]
+    fn hash(&self) -> u64 {
+        ip_hash(&self.ip)
+    }
+}
+
+/// A (namespace, name) index entry: the key's hash and its endpoint slot
+/// (the key itself is read from the endpoint table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct KeyEntry {
+    hash: u32,
+    slot: u32,
+}
+
+impl IndexEntry for KeyEntry {
+    #[inline]
+    fn hash(&self) -> u64 {
+        // The table takes a home slot from the high half.
+        u64::from(self.hash) << 32
+    }
+}
+
+fn key_hash(namespace: &str, name: &str) -> u32 {
+    let mut h = FxHasher::default();
+    h.write(namespace.as_bytes());
+    h.write_u8(0xff);
+    h.write(name.as_bytes());
+    h.finish() as u32
+}
+
+const EP_LEAF: usize = 16;
+const EP_FAN: usize = 16;
+
 /// The content of a snapshot (everything but its version).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct State {
-    endpoints: PMap<EndpointKey, Arc<EndpointView>>,
+    /// Endpoints by dense slot (allocated by the builder).
+    endpoints: Radix<Option<Arc<EndpointView>>, EP_LEAF, EP_FAN>,
+    endpoint_count: usize,
+    /// (namespace, name) → slot.
+    keys: HashIndex<KeyEntry>,
     slices: PMap<Arc<str>, Arc<SliceView>>,
     namespaces: PMap<Arc<str>, NamespaceView>,
     identities: PMap<IdentityId, Arc<LabelSet>>,
     identity_keys: PMap<Arc<str>, IdentityId>,
     /// IP → the endpoint owning it.
-    ips: PMap<IpAddr, Arc<EndpointView>>,
+    ips: HashIndex<IpEntry>,
     identities_in_use: usize,
     ideal_total: usize,
     max_per_slice: u32,
 }
 
+impl PartialEq for State {
+    fn eq(&self, o: &State) -> bool {
+        self.endpoint_count == o.endpoint_count
+            && self.ips.len() == o.ips.len()
+            && self.slices == o.slices
+            && self.namespaces == o.namespaces
+            && self.identities == o.identities
+            && self.identity_keys == o.identity_keys
+            && self.identities_in_use == o.identities_in_use
+            && self.ideal_total == o.ideal_total
+            && self.max_per_slice == o.max_per_slice
+            && (self.endpoints.ptr_eq(&o.endpoints)
+                || self
+                    .endpoint_views()
+                    .all(|v| o.endpoint(&v.namespace, &v.name) == Some(v)))
+            && self.ips.iter().all(|e| {
+                o.ip(&e.ip).is_some_and(|(oe, ov)| {
+                    oe.identity == e.identity && Some(ov) == self.view(e.slot)
+                })
+            })
+    }
+}
+
+impl Eq for State {}
+
 impl State {
     fn new(max_per_slice: u32) -> State {
         State {
-            endpoints: PMap::default(),
+            endpoints: Radix::new(),
+            endpoint_count: 0,
+            keys: HashIndex::default(),
             slices: PMap::default(),
             namespaces: PMap::default(),
             identities: PMap::default(),
             identity_keys: PMap::default(),
-            ips: PMap::default(),
+            ips: HashIndex::default(),
             identities_in_use: 0,
             ideal_total: 0,
             max_per_slice: max_per_slice.max(1),
@@ -188,6 +284,49 @@ impl State {
 
     fn ideal(&self, endpoints: usize) -> usize {
         endpoints.div_ceil(self.max_per_slice as usize)
+    }
+
+    #[inline]
+    fn view(&self, slot: u32) -> Option<&Arc<EndpointView>> {
+        self.endpoints.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    fn endpoint_views(&self) -> impl Iterator<Item = &Arc<EndpointView>> {
+        self.endpoints.iter().filter_map(Option::as_ref)
+    }
+
+    /// (position in the key index, slot) of a key.
+    fn find_key(&self, namespace: &str, name: &str) -> Option<(usize, u32)> {
+        let h = key_hash(namespace, name);
+        self.keys
+            .find(u64::from(h) << 32, |e| {
+                e.hash == h
+                    && self
+                        .view(e.slot)
+                        .is_some_and(|v| &*v.namespace == namespace && &*v.name == name)
+            })
+            .map(|(p, e)| (p, e.slot))
+    }
+
+    fn endpoint(&self, namespace: &str, name: &str) -> Option<&Arc<EndpointView>> {
+        self.find_key(namespace, name)
+            .and_then(|(_, slot)| self.view(slot))
+    }
+
+    #[inline]
+    fn ip_entry(&self, ip: &IpAddr) -> Option<(usize, &IpEntry)> {
+        self.ips.find(ip_hash(ip), |e| e.ip == *ip)
+    }
+
+    #[inline]
+    fn ip(&self, ip: &IpAddr) -> Option<(&IpEntry, &Arc<EndpointView>)> {
+        let (_, e) = self.ip_entry(ip)?;
+        Some((e, self.view(e.slot)?))
+    }
+
+    #[inline]
+    fn identity_of_ip(&self, ip: &IpAddr) -> Option<IdentityId> {
+        self.ip_entry(ip).map(|(_, e)| e.identity)
     }
 }
 
@@ -246,13 +385,11 @@ impl Snapshot {
     // -------------------------------------------------------- endpoints
 
     pub fn endpoint(&self, namespace: &str, name: &str) -> Option<&Arc<EndpointView>> {
-        self.s()
-            .endpoints
-            .get(&(Arc::<str>::from(namespace), Arc::<str>::from(name)))
+        self.s().endpoint(namespace, name)
     }
 
     pub fn endpoints(&self) -> impl Iterator<Item = &Arc<EndpointView>> {
-        self.s().endpoints.values()
+        self.s().endpoint_views()
     }
 
     // -------------------------------------------------------- identities
@@ -276,23 +413,26 @@ impl Snapshot {
     /// encryption key). O(1).
     #[inline]
     pub fn lookup_ip(&self, ip: &IpAddr) -> Option<&Arc<EndpointView>> {
-        self.s().ips.get(ip)
+        self.s().ip(ip).map(|(_, v)| v)
     }
 
     /// IP → identity. O(1).
     #[inline]
     pub fn identity_of_ip(&self, ip: &IpAddr) -> Option<IdentityId> {
-        self.s().ips.get(ip).map(|e| e.identity)
+        self.s().identity_of_ip(ip)
     }
 
     pub fn ip_cache(&self) -> impl Iterator<Item = (&IpAddr, &Arc<EndpointView>)> {
-        self.s().ips.iter()
+        let s = self.s();
+        s.ips
+            .iter()
+            .filter_map(move |e| Some((&e.ip, s.view(e.slot)?)))
     }
 
     // -------------------------------------------------------- counts
 
     pub fn endpoint_count(&self) -> usize {
-        self.s().endpoints.len()
+        self.s().endpoint_count
     }
     pub fn slice_count(&self) -> usize {
         self.s().slices.len()
@@ -350,13 +490,13 @@ impl SnapshotReader {
     /// IP → identity on the latest snapshot, without cloning it.
     #[inline]
     pub fn identity_of_ip(&self, ip: &IpAddr) -> Option<IdentityId> {
-        self.0.load().state.ips.get(ip).map(|e| e.identity)
+        self.0.load().state.identity_of_ip(ip)
     }
 
     /// IP → the owning endpoint on the latest snapshot.
     #[inline]
     pub fn lookup_ip(&self, ip: &IpAddr) -> Option<Arc<EndpointView>> {
-        self.0.load().state.ips.get(ip).cloned()
+        self.0.load().state.ip(ip).map(|(_, v)| v.clone())
     }
 
     pub fn version(&self) -> u64 {
@@ -390,6 +530,12 @@ pub struct SnapshotBuilder {
     key_ids: HashMap<Arc<str>, SmallVec<[IdentityId; 1]>>,
     /// Per identity, the labels key it is indexed under.
     id_keys: HashMap<IdentityId, Arc<str>>,
+    /// Free endpoint slots (reused last freed first: deterministic).
+    free_slots: Vec<u32>,
+    /// Slots ever handed out.
+    slots_used: u32,
+    /// Slots come from the caller (`set_endpoint_at`), not `free_slots`.
+    caller_slots: bool,
 }
 
 /// A clone publishes to its own readers (a cloned engine must not store
@@ -405,6 +551,9 @@ impl Clone for SnapshotBuilder {
             id_refs: self.id_refs.clone(),
             key_ids: self.key_ids.clone(),
             id_keys: self.id_keys.clone(),
+            free_slots: self.free_slots.clone(),
+            slots_used: self.slots_used,
+            caller_slots: self.caller_slots,
         }
     }
 }
@@ -425,6 +574,9 @@ impl SnapshotBuilder {
             id_refs: HashMap::new(),
             key_ids: HashMap::new(),
             id_keys: HashMap::new(),
+            free_slots: Vec::new(),
+            slots_used: 0,
+            caller_slots: false,
         }
     }
 
@@ -438,12 +590,12 @@ impl SnapshotBuilder {
 
     /// The view of an endpoint in the next snapshot.
     pub fn endpoint(&self, key: &EndpointKey) -> Option<&Arc<EndpointView>> {
-        self.next.endpoints.get(key)
+        self.next.endpoint(&key.0, &key.1)
     }
 
     /// IP → owner in the next snapshot.
     pub fn peek_ip(&self, ip: &IpAddr) -> Option<Arc<EndpointView>> {
-        self.next.ips.get(ip).cloned()
+        self.next.ip(ip).map(|(_, v)| v.clone())
     }
 
     /// IP cache size in the next snapshot.
@@ -490,15 +642,60 @@ impl SnapshotBuilder {
         new: Option<EndpointView>,
         labels: Option<Arc<LabelSet>>,
     ) -> Option<Arc<EndpointView>> {
-        let old = self.next.endpoints.get(key).cloned();
+        let found = self.next.find_key(&key.0, &key.1).map(|(_, slot)| slot);
+        self.set_endpoint_in(found, None, key, new, labels)
+    }
+
+    /// [`SnapshotBuilder::set_endpoint`] at a slot the caller allocates (the
+    /// engine's dense endpoint index: no key lookup for an update). An
+    /// endpoint of another key still at `slot` is removed first. Do not mix
+    /// with `set_endpoint` adds on one builder.
+    pub fn set_endpoint_at(
+        &mut self,
+        slot: u32,
+        key: &EndpointKey,
+        new: Option<EndpointView>,
+        labels: Option<Arc<LabelSet>>,
+    ) -> Option<Arc<EndpointView>> {
+        self.caller_slots = true;
+        let here = self
+            .next
+            .view(slot)
+            .map(|v| (v.namespace == key.0 && v.name == key.1, v.key()));
+        match here {
+            Some((true, _)) => self.set_endpoint_in(Some(slot), None, key, new, labels),
+            other => {
+                if let Some((_, k)) = other {
+                    self.set_endpoint_in(Some(slot), None, &k, None, None);
+                }
+                let elsewhere = self.next.find_key(&key.0, &key.1).map(|(_, s)| s);
+                let old = match elsewhere {
+                    Some(s) => self.set_endpoint_in(Some(s), None, key, None, None),
+                    None => None,
+                };
+                self.set_endpoint_in(None, Some(slot), key, new, labels);
+                old
+            }
+        }
+    }
+
+    fn set_endpoint_in(
+        &mut self,
+        found: Option<u32>,
+        at: Option<u32>,
+        key: &EndpointKey,
+        new: Option<EndpointView>,
+        labels: Option<Arc<LabelSet>>,
+    ) -> Option<Arc<EndpointView>> {
+        let old = found.and_then(|slot| self.next.view(slot)).cloned();
         if old.as_deref() == new.as_ref() {
             if let (Some(n), Some(l)) = (&new, labels) {
                 self.set_identity_labels(n.identity, Some(l));
             }
-            if let (Some(o), IpOwnership::Newest) = (&old, self.ownership) {
+            if let (Some(o), Some(slot), IpOwnership::Newest) = (&old, found, self.ownership) {
                 // A re-upsert takes its IPs back (agent semantics).
                 for ip in o.ips().collect::<SmallVec<[IpAddr; 2]>>() {
-                    self.claim_ip(ip, o);
+                    self.claim_ip(ip, slot);
                 }
             }
             return old;
@@ -527,10 +724,24 @@ impl SnapshotBuilder {
         match new {
             Some(n) => {
                 let id = n.identity;
-                let n = Arc::new(n);
-                self.next.endpoints.insert(key.clone(), n.clone());
+                let slot = match found {
+                    Some(slot) => slot,
+                    None => {
+                        let slot = match at {
+                            Some(slot) => slot,
+                            None => self.alloc_slot(),
+                        };
+                        self.next.keys.insert_new(KeyEntry {
+                            hash: key_hash(&key.0, &key.1),
+                            slot,
+                        });
+                        self.next.endpoint_count += 1;
+                        slot
+                    }
+                };
+                self.next.endpoints.set(slot as usize, Some(Arc::new(n)));
                 for ip in new_ips {
-                    self.claim_ip(ip, &n);
+                    self.claim_ip(ip, slot);
                 }
                 let r = self.id_refs.entry(id).or_insert(0);
                 *r += 1;
@@ -542,7 +753,16 @@ impl SnapshotBuilder {
                 }
             }
             None => {
-                self.next.endpoints.remove(key);
+                if let Some(slot) = found {
+                    if let Some((pos, _)) = self.next.find_key(&key.0, &key.1) {
+                        self.next.keys.remove_at(pos);
+                    }
+                    self.next.endpoints.set(slot as usize, None);
+                    self.next.endpoint_count = self.next.endpoint_count.saturating_sub(1);
+                    if !self.caller_slots {
+                        self.free_slots.push(slot);
+                    }
+                }
             }
         }
         if let Some(o) = &old {
@@ -608,16 +828,41 @@ impl SnapshotBuilder {
         }
     }
 
-    fn claim_ip(&mut self, ip: IpAddr, view: &Arc<EndpointView>) {
-        let key = view.key();
-        let Some(owner) = self.next.ips.get(&ip) else {
-            self.next.ips.insert(ip, view.clone());
+    fn alloc_slot(&mut self) -> u32 {
+        match self.free_slots.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots_used = self.slots_used.saturating_add(1);
+                self.slots_used - 1
+            }
+        }
+    }
+
+    /// The endpoint at `slot` claims `ip`.
+    fn claim_ip(&mut self, ip: IpAddr, slot: u32) {
+        let Some(view) = self.next.view(slot) else {
             return;
         };
-        if owner.namespace == key.0 && owner.name == key.1 {
-            self.next.ips.insert(ip, view.clone());
-            return;
-        }
+        let entry = IpEntry {
+            ip,
+            identity: view.identity,
+            slot,
+        };
+        let (pos, owner_slot) = match self.next.ip_entry(&ip) {
+            None => {
+                self.next.ips.insert_new(entry);
+                return;
+            }
+            Some((pos, e)) => (pos, e.slot),
+        };
+        let owner = match self.next.view(owner_slot) {
+            Some(o) if owner_slot != slot => o,
+            _ => {
+                self.next.ips.replace_at(pos, entry);
+                return;
+            }
+        };
+        let key = view.key();
         let owner_key = owner.key();
         let take = match self.ownership {
             IpOwnership::SmallestKey => key < owner_key,
@@ -627,21 +872,30 @@ impl SnapshotBuilder {
         if take {
             others.retain(|k| *k != key);
             others.push(owner_key);
-            self.next.ips.insert(ip, view.clone());
+            self.next.ips.replace_at(pos, entry);
         } else if !others.contains(&key) {
             others.push(key);
         }
     }
 
     fn release_ip(&mut self, ip: IpAddr, key: &EndpointKey) {
+        let Some((pos, owner_slot)) = self.next.ip_entry(&ip).map(|(p, e)| (p, e.slot)) else {
+            // Not in the cache: at most a claimant.
+            if let Some(others) = self.ip_others.get_mut(&ip) {
+                others.retain(|k| k != key);
+                if others.is_empty() {
+                    self.ip_others.remove(&ip);
+                }
+            }
+            return;
+        };
         let is_owner = self
             .next
-            .ips
-            .get(&ip)
+            .view(owner_slot)
             .is_some_and(|o| o.namespace == key.0 && o.name == key.1);
         let Some(others) = self.ip_others.get_mut(&ip) else {
             if is_owner {
-                self.next.ips.remove(&ip);
+                self.next.ips.remove_at(pos);
             }
             return;
         };
@@ -664,13 +918,17 @@ impl SnapshotBuilder {
         if others.is_empty() {
             self.ip_others.remove(&ip);
         }
-        match successor.and_then(|k| self.next.endpoints.get(&k).cloned()) {
-            Some(v) => {
-                self.next.ips.insert(ip, v);
-            }
-            None => {
-                self.next.ips.remove(&ip);
-            }
+        let next = successor.and_then(|k| {
+            let (_, slot) = self.next.find_key(&k.0, &k.1)?;
+            Some(IpEntry {
+                ip,
+                identity: self.next.view(slot)?.identity,
+                slot,
+            })
+        });
+        match next {
+            Some(e) => self.next.ips.replace_at(pos, e),
+            None => self.next.ips.remove_at(pos),
         }
     }
 
@@ -779,6 +1037,185 @@ impl Publisher {
         changed.sort_unstable();
         let mut ids: Vec<IdentityId> = self.identities.drain().collect();
         ids.sort_unstable();
+        // Draining a set walks its whole table: after the first publish fed
+        // every endpoint, give the memory back so later publishes stay
+        // O(changes).
+        const KEEP: usize = 4096;
+        if self.changed.capacity() > 4 * KEEP {
+            self.changed.shrink_to(KEEP);
+        }
+        if self.removed.capacity() > 4 * KEEP {
+            self.removed.shrink_to(KEEP);
+        }
+        if self.identities.capacity() > 4 * KEEP {
+            self.identities.shrink_to(KEEP);
+        }
         (removed, changed, ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::Addressing;
+    use std::net::Ipv4Addr;
+
+    fn key(ns: &str, name: &str) -> EndpointKey {
+        (Arc::from(ns), Arc::from(name))
+    }
+
+    fn view(k: &EndpointKey, identity: IdentityId, ips: &[u32]) -> EndpointView {
+        EndpointView {
+            namespace: k.0.clone(),
+            name: k.1.clone(),
+            slice: Arc::from("s1"),
+            identity,
+            data: EndpointData {
+                addressing: ips
+                    .iter()
+                    .map(|&i| Addressing {
+                        ipv4: Some(Ipv4Addr::from(i)),
+                        ipv6: None,
+                    })
+                    .collect(),
+                ..EndpointData::default()
+            },
+        }
+    }
+
+    fn ip(i: u32) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(i))
+    }
+
+    fn owner(s: &Snapshot, i: u32) -> Option<(String, IdentityId)> {
+        let v = s.lookup_ip(&ip(i))?;
+        assert_eq!(s.identity_of_ip(&ip(i)), Some(v.identity));
+        Some((v.name.to_string(), v.identity))
+    }
+
+    #[test]
+    fn slots_are_reused_after_removal_and_held_snapshots_keep_theirs() {
+        let mut b = SnapshotBuilder::new(100, IpOwnership::SmallestKey);
+        // Enough endpoints to cross several leaves and radix levels.
+        let keys: Vec<EndpointKey> = (0..1000).map(|i| key("ns", &format!("p{i}"))).collect();
+        for (i, k) in keys.iter().enumerate() {
+            b.set_endpoint(k, Some(view(k, 1 + (i % 7) as u32, &[i as u32])), None);
+        }
+        let held = b.publish();
+        for (i, k) in keys.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+            assert!(b.set_endpoint(k, None, None).is_some(), "{i}");
+        }
+        let slots_before = b.slots_used;
+        // New endpoints take the freed slots: no growth.
+        let fresh: Vec<EndpointKey> = (0..334).map(|i| key("other", &format!("q{i}"))).collect();
+        for (i, k) in fresh.iter().enumerate() {
+            b.set_endpoint(k, Some(view(k, 9, &[100_000 + i as u32])), None);
+        }
+        assert_eq!(b.slots_used, slots_before);
+        let now = b.publish();
+        assert_eq!(held.endpoint_count(), 1000);
+        assert_eq!(now.endpoint_count(), 1000 - 334 + 334);
+        for (i, k) in keys.iter().enumerate() {
+            assert!(held.endpoint(&k.0, &k.1).is_some());
+            assert_eq!(now.endpoint(&k.0, &k.1).is_some(), i % 3 != 0, "{i}");
+            assert_eq!(held.identity_of_ip(&ip(i as u32)), Some(1 + (i % 7) as u32));
+            let want = (i % 3 != 0).then_some(1 + (i % 7) as u32);
+            assert_eq!(now.identity_of_ip(&ip(i as u32)), want, "{i}");
+        }
+        for (i, k) in fresh.iter().enumerate() {
+            assert_eq!(now.endpoint(&k.0, &k.1).map(|v| v.identity), Some(9));
+            assert!(held.endpoint(&k.0, &k.1).is_none());
+            assert_eq!(owner(&now, 100_000 + i as u32), Some((k.1.to_string(), 9)));
+        }
+        assert_eq!(now.endpoints().count(), now.endpoint_count());
+        assert_eq!(now.ip_cache().count(), now.ip_count());
+        // Incremental == built from scratch, whatever the slots.
+        let mut r = SnapshotBuilder::new(100, IpOwnership::SmallestKey);
+        for v in now.endpoints() {
+            r.set_endpoint(&v.key(), Some((**v).clone()), None);
+        }
+        assert!(r.peek().same_content(&now));
+        assert!(!held.same_content(&now));
+    }
+
+    #[test]
+    fn ip_moves_between_endpoints_smallest_key() {
+        let mut b = SnapshotBuilder::new(100, IpOwnership::SmallestKey);
+        let (ka, kb, kc) = (key("ns", "a"), key("ns", "b"), key("ns", "c"));
+        b.set_endpoint(&kb, Some(view(&kb, 2, &[1])), None);
+        b.set_endpoint(&kc, Some(view(&kc, 3, &[1])), None);
+        assert_eq!(owner(&b.peek(), 1), Some(("b".into(), 2)));
+        b.set_endpoint(&ka, Some(view(&ka, 1, &[1])), None);
+        assert_eq!(owner(&b.peek(), 1), Some(("a".into(), 1)));
+        // The owner's identity changes: the cache follows.
+        b.set_endpoint(&ka, Some(view(&ka, 11, &[1])), None);
+        assert_eq!(owner(&b.peek(), 1), Some(("a".into(), 11)));
+        b.set_endpoint(&ka, None, None);
+        assert_eq!(owner(&b.peek(), 1), Some(("b".into(), 2)));
+        // b moves to another IP: c takes over 1.
+        b.set_endpoint(&kb, Some(view(&kb, 2, &[2])), None);
+        assert_eq!(owner(&b.peek(), 1), Some(("c".into(), 3)));
+        assert_eq!(owner(&b.peek(), 2), Some(("b".into(), 2)));
+        b.set_endpoint(&kc, None, None);
+        assert_eq!(owner(&b.peek(), 1), None);
+        assert_eq!(b.peek_ip_count(), 1);
+    }
+
+    #[test]
+    fn ip_moves_between_endpoints_newest() {
+        let mut b = SnapshotBuilder::new(100, IpOwnership::Newest);
+        let (ka, kb, kc) = (key("ns", "a"), key("ns", "b"), key("ns", "c"));
+        b.set_endpoint(&ka, Some(view(&ka, 1, &[1])), None);
+        b.set_endpoint(&kc, Some(view(&kc, 3, &[1])), None);
+        b.set_endpoint(&kb, Some(view(&kb, 2, &[1])), None);
+        assert_eq!(owner(&b.peek(), 1), Some(("b".into(), 2)));
+        // A re-upsert of the same content takes the IP back.
+        b.set_endpoint(&ka, Some(view(&ka, 1, &[1])), None);
+        assert_eq!(owner(&b.peek(), 1), Some(("a".into(), 1)));
+        // The owner goes: the most recent remaining claimant (b) takes over.
+        b.set_endpoint(&ka, None, None);
+        assert_eq!(owner(&b.peek(), 1), Some(("b".into(), 2)));
+        b.set_endpoint(&kb, None, None);
+        assert_eq!(owner(&b.peek(), 1), Some(("c".into(), 3)));
+        // A non-owner leaving changes nothing.
+        b.set_endpoint(&ka, Some(view(&ka, 1, &[1])), None);
+        b.set_endpoint(&kc, None, None);
+        assert_eq!(owner(&b.peek(), 1), Some(("a".into(), 1)));
+        b.set_endpoint(&ka, None, None);
+        assert_eq!(owner(&b.peek(), 1), None);
+        assert_eq!(b.peek().endpoint_count(), 0);
+        assert_eq!(b.peek_ip_count(), 0);
+    }
+
+    #[test]
+    fn caller_slots_evict_a_stale_key_and_match_a_rebuild() {
+        let mut b = SnapshotBuilder::new(100, IpOwnership::SmallestKey);
+        let (ka, kb, kc) = (key("ns", "a"), key("ns", "b"), key("ns", "c"));
+        b.set_endpoint_at(0, &ka, Some(view(&ka, 1, &[1])), None);
+        b.set_endpoint_at(17, &kb, Some(view(&kb, 2, &[2])), None);
+        let held = b.publish();
+        // Slot 0 now holds c: a goes, with its IP.
+        assert!(
+            b.set_endpoint_at(0, &kc, Some(view(&kc, 3, &[3])), None)
+                .is_none()
+        );
+        // An update in place returns the old view.
+        let old = b.set_endpoint_at(17, &kb, Some(view(&kb, 5, &[2])), None);
+        assert_eq!(old.map(|o| o.identity), Some(2));
+        let now = b.publish();
+        assert!(now.endpoint("ns", "a").is_none());
+        assert_eq!(owner(&now, 1), None);
+        assert_eq!(owner(&now, 2), Some(("b".into(), 5)));
+        assert_eq!(owner(&now, 3), Some(("c".into(), 3)));
+        assert_eq!(owner(&held, 1), Some(("a".into(), 1)));
+        assert_eq!(now.endpoint_count(), 2);
+        let mut r = SnapshotBuilder::new(100, IpOwnership::SmallestKey);
+        r.set_endpoint(&kc, Some(view(&kc, 3, &[3])), None);
+        r.set_endpoint(&kb, Some(view(&kb, 5, &[2])), None);
+        assert!(r.peek().same_content(&now));
+        // Leaving the slice: the endpoint goes from the snapshot.
+        b.set_endpoint_at(17, &kb, None, None);
+        assert!(b.peek().endpoint("ns", "b").is_none());
+        assert_eq!(b.peek_ip_count(), 1);
     }
 }
