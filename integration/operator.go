@@ -240,6 +240,7 @@ func (o *Operator) push(typ string, obj any) {
 		o.logf("encode %s: %v", u.GetName(), err)
 		return
 	}
+	raw = bytes.TrimSpace(raw) // the encoder ends with a newline; a watch event is one line
 	line := make([]byte, 0, len(raw)+32)
 	line = append(line, `{"type":"`...)
 	line = append(line, typ...)
