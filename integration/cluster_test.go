@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -136,6 +137,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("SLICEPLANE_KLOG") == "" {
 		klog.LogToStderr(false)
 		klog.SetOutput(io.Discard)
+		klog.SetLogger(logr.Discard())
 	}
 	os.Exit(m.Run())
 }

@@ -35,8 +35,10 @@ type apiProxy struct {
 	srv *http.Server
 	url string
 
-	mu sync.RWMutex
-	rp *httputil.ReverseProxy
+	mu     sync.RWMutex
+	rp     *httputil.ReverseProxy
+	gen    context.Context // ends when the backend is switched
+	endGen context.CancelFunc
 
 	failMu     sync.Mutex
 	failWrites int
@@ -57,11 +59,18 @@ func newProxy(t testing.TB) *apiProxy {
 	return p
 }
 
+// setBackend points the proxy at a new API server (nil: none) and cuts every
+// request in flight to the old one, watches included, as the restart of a
+// real API server would (and so that its shutdown need not wait for them).
 func (p *apiProxy) setBackend(t testing.TB, cfg *rest.Config) {
+	p.mu.Lock()
+	if p.endGen != nil {
+		p.endGen()
+	}
+	p.gen, p.endGen = context.WithCancel(context.Background())
+	p.rp = nil
+	p.mu.Unlock()
 	if cfg == nil {
-		p.mu.Lock()
-		p.rp = nil
-		p.mu.Unlock()
 		return
 	}
 	rt, err := rest.TransportFor(cfg)
@@ -113,13 +122,17 @@ func (p *apiProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.mu.RLock()
-	rp := p.rp
+	rp, gen := p.rp, p.gen
 	p.mu.RUnlock()
 	if rp == nil {
 		writeStatus(w, http.StatusServiceUnavailable, "ServiceUnavailable", "API server is restarting")
 		return
 	}
-	rp.ServeHTTP(w, r)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(gen, cancel)
+	defer stop()
+	rp.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // clientConfig is a client of the proxy; operator clients are marked so
