@@ -179,6 +179,8 @@ type Operator struct {
 	Logf func(format string, args ...any)
 	// MaxBatch bounds the watch events applied per engine call (default 1000).
 	MaxBatch int
+	// Concurrency bounds the writes sent in parallel (default 8).
+	Concurrency int
 	// Metrics overrides what /metrics serves (default: the operator's StatsMetrics).
 	Metrics MetricsSource
 
@@ -297,18 +299,38 @@ func (o *Operator) step(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The writes of one flush touch distinct objects: send them in parallel
+	// and report each outcome as it comes back.
+	workers := max(1, min(o.Concurrency, len(ops)))
+	var wg sync.WaitGroup
+	var reportErr atomic.Value
+	next := make(chan sliceplane.Op)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for op := range next {
+				out := o.API.Write(ctx, op)
+				if out.Outcome != sliceplane.OutcomeSuccess {
+					o.logf("%s %s %s: %s %s", op.Op, op.Kind, op.Name, out.Outcome, out.Message)
+				}
+				o.mu.Lock()
+				o.writes[op.Op+"/"+out.Outcome]++
+				o.total++
+				o.mu.Unlock()
+				if err := o.Engine.Report(op.ID, out, o.Now()); err != nil {
+					reportErr.CompareAndSwap(nil, fmt.Errorf("report %d: %w", op.ID, err))
+				}
+			}
+		}()
+	}
 	for _, op := range ops {
-		out := o.API.Write(ctx, op)
-		if out.Outcome != sliceplane.OutcomeSuccess {
-			o.logf("%s %s %s: %s %s", op.Op, op.Kind, op.Name, out.Outcome, out.Message)
-		}
-		o.mu.Lock()
-		o.writes[op.Op+"/"+out.Outcome]++
-		o.total++
-		o.mu.Unlock()
-		if err := o.Engine.Report(op.ID, out, o.Now()); err != nil {
-			return fmt.Errorf("report %d: %w", op.ID, err)
-		}
+		next <- op
+	}
+	close(next)
+	wg.Wait()
+	if err, ok := reportErr.Load().(error); ok {
+		return err
 	}
 	evs, err := o.Engine.DrainEvents()
 	if err != nil {
@@ -334,6 +356,9 @@ func (o *Operator) Run(ctx context.Context, metricsLn net.Listener) error {
 	o.start = time.Now()
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 1000
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 8
 	}
 	o.events = make(chan []byte, 4096)
 	o.writes = map[string]int{}
