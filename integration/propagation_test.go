@@ -88,11 +88,11 @@ func watchCEPs(ctx context.Context, t testing.TB, c dynamic.Interface) (*sync.Mu
 
 type propagationResult struct {
 	WatchP50, WatchP99 time.Duration
-	N, SyncDelayMs  int
-	P50, P99, Max   time.Duration
-	CreateRate      float64
-	Writes          int
-	WritesPerChange float64
+	N, SyncDelayMs     int
+	P50, P99, Max      time.Duration
+	CreateRate         float64
+	Writes             int
+	WritesPerChange    float64
 }
 
 func runPropagation(t *testing.T, n, delayMs int) propagationResult {
@@ -149,7 +149,8 @@ func runPropagation(t *testing.T, n, delayMs int) propagationResult {
 		}
 	}
 	cepMu.Unlock()
-	writes, _ := r.op.Writes()
+	writes, outcomes := r.op.Writes()
+	t.Logf("n=%d delay=%dms: write outcomes %v", n, delayMs, outcomes)
 	res := propagationResult{
 		N: n, SyncDelayMs: delayMs,
 		WatchP50: percentile(base, 0.50), WatchP99: percentile(base, 0.99),
