@@ -1,0 +1,417 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+
+	"sliceplane.example/sliceplane"
+)
+
+func schemaCRDs(t testing.TB, patchCES bool) []*apiextensionsv1.CustomResourceDefinition {
+	var crds []*apiextensionsv1.CustomResourceDefinition
+	for _, f := range []string{"ciliumendpoints.yaml", "ciliumendpointslices.yaml", "ciliumidentities.yaml"} {
+		crd := loadCRD(t, filepath.Join("..", "..", "shared", "schemas", f))
+		if patchCES && crd.Spec.Names.Kind == "CiliumEndpointSlice" {
+			crd = cesCRD(crd)
+		}
+		crds = append(crds, crd)
+	}
+	return crds
+}
+
+// cluster is one etcd, one API server over it and the proxy in front.
+type cluster struct {
+	etcd   *etcdServer
+	srv    *apiServer
+	proxy  *apiProxy
+	prefix string
+	client dynamic.Interface // the test's own client (through the proxy, not fault-injected)
+}
+
+func newCluster(t testing.TB, prefix string, patchCES bool) *cluster {
+	t.Helper()
+	c := &cluster{etcd: startEtcd(t), prefix: prefix, proxy: newProxy(t)}
+	c.srv = startAPIServer(t, c.etcd.url, prefix)
+	t.Cleanup(func() {
+		if c.srv != nil {
+			c.srv.stop()
+		}
+	})
+	installCRDs(t, c.srv.config, schemaCRDs(t, patchCES))
+	c.proxy.setBackend(t, c.srv.config)
+	var err error
+	c.client, err = dynamic.NewForConfig(c.proxy.clientConfig(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// restartAPIServer stops the API server and starts a new one over the same
+// etcd data (same prefix); the proxy keeps the operator's address.
+func (c *cluster) restartAPIServer(t testing.TB) time.Duration {
+	start := time.Now()
+	c.proxy.setBackend(t, nil)
+	c.srv.stop()
+	c.srv = nil
+	c.srv = startAPIServer(t, c.etcd.url, c.prefix)
+	installCRDs(t, c.srv.config, schemaCRDs(t, true)) // already there: waits for Established
+	c.proxy.setBackend(t, c.srv.config)
+	return time.Since(start)
+}
+
+func genCEPs(from, n, namespaces int, prefix string) []cepSpec {
+	out := make([]cepSpec, 0, n)
+	for i := from; i < from+n; i++ {
+		out = append(out, cepSpec{
+			ns:       fmt.Sprintf("%s-%02d", prefix, i%namespaces),
+			name:     fmt.Sprintf("ep-%05d", i),
+			ip:       ipOf(i),
+			identity: int64(1000 + i%40),
+		})
+	}
+	return out
+}
+
+// staleWriter makes the next update it sees stale: right before sending it,
+// a second writer bumps the slice's resourceVersion (an annotation edit).
+type staleWriter struct {
+	inner  KubeAPI
+	client dynamic.Interface
+	armed  atomic.Bool
+	forced atomic.Int64
+}
+
+func (s *staleWriter) Write(ctx context.Context, op sliceplane.Op) sliceplane.Outcome {
+	if op.Op == "update" && s.armed.CompareAndSwap(true, false) {
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{"sliceplane.test/foreign":"%d"}}}`, time.Now().UnixNano())
+		if err := ForeignMergePatch(ctx, s.client, GVRCiliumEndpointSlice, op.Name, []byte(patch)); err == nil {
+			s.forced.Add(1)
+		}
+	}
+	return s.inner.Write(ctx, op)
+}
+
+func writesDelta(r *runningOperator, before int) int {
+	n, _ := r.op.Writes()
+	return n - before
+}
+
+func TestOperatorAgainstAPIServer(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, "/sliceplane-scenarios", true)
+	api := c.client
+
+	var stale *staleWriter
+	wrap := func(k KubeAPI) KubeAPI {
+		stale = &staleWriter{inner: k, client: api}
+		return stale
+	}
+	r := startOperator(t, c.proxy, 0, wrap)
+	defer func() {
+		if r != nil {
+			r.stop(t)
+		}
+	}()
+
+	const namespaces = 20
+	all := genCEPs(0, 2000, namespaces, "ns")
+	next := 2000
+	live := map[string]cepSpec{}
+	for _, s := range all {
+		live[s.key()] = s
+	}
+
+	// Each scenario builds on the previous one: stop at the first failure.
+	run := func(name string, f func(t *testing.T)) {
+		if !t.Failed() {
+			t.Run(name, f)
+		}
+	}
+
+	run("converge-2000", func(t *testing.T) {
+		start := time.Now()
+		if err := createCEPs(ctx, api, all, nil); err != nil {
+			t.Fatal(err)
+		}
+		created := time.Since(start)
+		took := waitConverged(t, api, r, 90*time.Second)
+		n, by := r.op.Writes()
+		_, slices, _ := divergence(ctx, api)
+		t.Logf("2000 endpoints in %d namespaces: created in %v, converged %v later into %d slices; %d writes (%.3f per endpoint) %v",
+			namespaces, created.Round(time.Millisecond), took.Round(time.Millisecond), slices, n, float64(n)/2000, by)
+		if slices < 20 || slices > 40 {
+			t.Errorf("%d slices for 2000 endpoints in 20 namespaces", slices)
+		}
+		m := r.scrape(t)
+		for _, want := range []string{"sliceplane_endpoints 2000", "sliceplane_synced 1", "sliceplane_degraded 0", `sliceplane_operator_writes_total{op="create",outcome="success"}`} {
+			if !strings.Contains(m, want) {
+				t.Errorf("metrics lack %q:\n%s", want, m)
+			}
+		}
+	})
+
+	run("rolling-churn", func(t *testing.T) {
+		before, _ := r.op.Writes()
+		changes := 0
+		for round := range 3 {
+			var del, upd []cepSpec
+			i := 0
+			for _, s := range all {
+				if _, ok := live[s.key()]; !ok {
+					continue
+				}
+				switch {
+				case i%20 == round:
+					del = append(del, s)
+				case i%20 == round+5:
+					s.ip = ipOf(50000 + next + i)
+					s.identity = 2000 + int64(round)
+					upd = append(upd, s)
+				}
+				i++
+			}
+			add := genCEPs(next, len(del), namespaces, "ns")
+			next += len(del)
+			if err := deleteCEPs(ctx, api, del); err != nil {
+				t.Fatal(err)
+			}
+			if err := updateCEPs(ctx, api, upd); err != nil {
+				t.Fatal(err)
+			}
+			if err := createCEPs(ctx, api, add, nil); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range del {
+				delete(live, s.key())
+			}
+			for _, s := range append(upd, add...) {
+				live[s.key()] = s
+			}
+			all = append(all, add...)
+			changes += len(del) + len(upd) + len(add)
+		}
+		took := waitConverged(t, api, r, 120*time.Second)
+		w := writesDelta(r, before)
+		t.Logf("rolling churn: %d endpoint changes in 3 rounds, converged %v after the last; %d writes (%.3f per change)", changes, took.Round(time.Millisecond), w, float64(w)/float64(changes))
+	})
+
+	run("namespace-emptied", func(t *testing.T) {
+		before, _ := r.op.Writes()
+		var del []cepSpec
+		for k, s := range live {
+			if s.ns == "ns-07" {
+				del = append(del, s)
+				delete(live, k)
+			}
+		}
+		if err := deleteCEPs(ctx, api, del); err != nil {
+			t.Fatal(err)
+		}
+		waitConverged(t, api, r, 60*time.Second)
+		slices, err := listSlices(ctx, api)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range slices {
+			if s.Namespace == "ns-07" {
+				t.Errorf("slice %s of the emptied namespace is still there", s.Metadata.Name)
+			}
+		}
+		_, by := r.op.Writes()
+		t.Logf("deleted all %d endpoints of ns-07: %d writes; outcomes so far %v", len(del), writesDelta(r, before), by)
+	})
+
+	var checkedBefore, prunedBefore int
+	run("operator-restart-zero-writes", func(t *testing.T) {
+		checkedBefore, prunedBefore, _ = r.api.PruneReport()
+		r.stop(t)
+		r = startOperator(t, c.proxy, 0, wrap)
+		deadline := time.Now().Add(60 * time.Second)
+		for !r.op.Synced() && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !r.op.Synced() {
+			t.Fatal("restarted operator did not finish its initial sync")
+		}
+		time.Sleep(3 * time.Second) // well past the sync delay and the rate limiter
+		waitConverged(t, api, r, 30*time.Second)
+		n, by := r.op.Writes()
+		st, _ := r.eng.Stats()
+		t.Logf("restarted operator adopted %d endpoints in %d slices with %d writes", st.Endpoints, st.Slices, n)
+		if n != 0 {
+			t.Errorf("restart over an unchanged cluster cost %d writes: %v", n, by)
+		}
+	})
+
+	run("second-writer-repaired", func(t *testing.T) {
+		before, _ := r.op.Writes()
+		slices, err := listSlices(ctx, api)
+		if err != nil || len(slices) < 3 {
+			t.Fatalf("slices: %v (%d)", err, len(slices))
+		}
+		// Edit one slice (drop half its endpoints, corrupt an IP), empty a
+		// second, delete a third.
+		a, b, d := slices[0], slices[1], slices[2]
+		eps := a.Endpoints[:len(a.Endpoints)/2]
+		eps[0].Networking.Addressing[0].IPv4 = "10.250.250.250"
+		if err := patchEndpoints(ctx, api, a.Metadata.Name, eps); err != nil {
+			t.Fatal(err)
+		}
+		if err := patchEndpoints(ctx, api, b.Metadata.Name, []sliceEntry{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := api.Resource(GVRCiliumEndpointSlice).Delete(ctx, d.Metadata.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		took := waitConverged(t, api, r, 60*time.Second)
+		w := writesDelta(r, before)
+		t.Logf("second writer edited %s, emptied %s, deleted %s: repaired in %v with %d writes", a.Metadata.Name, b.Metadata.Name, d.Metadata.Name, took.Round(time.Millisecond), w)
+		if w == 0 {
+			t.Errorf("foreign edits were not repaired")
+		}
+	})
+
+	run("stale-resourceVersion-conflict", func(t *testing.T) {
+		_, before := r.op.Writes()
+		stale.armed.Store(true)
+		var upd []cepSpec
+		for _, s := range live {
+			s.ip = ipOf(90000 + len(upd))
+			upd = append(upd, s)
+			live[s.key()] = s
+			if len(upd) == 5 {
+				break
+			}
+		}
+		if err := updateCEPs(ctx, api, upd); err != nil {
+			t.Fatal(err)
+		}
+		waitConverged(t, api, r, 60*time.Second)
+		_, after := r.op.Writes()
+		conflicts := after["update/conflict"] - before["update/conflict"]
+		t.Logf("forced %d stale update(s): %d conflict outcome(s) reported, re-planned and converged", stale.forced.Load(), conflicts)
+		if stale.forced.Load() != 1 || conflicts < 1 {
+			t.Errorf("want one forced stale update answered with a conflict, got forced=%d conflicts=%d", stale.forced.Load(), conflicts)
+		}
+	})
+
+	run("apiserver-restart-etcd-kept", func(t *testing.T) {
+		down := c.restartAPIServer(t)
+		add := genCEPs(next, 100, namespaces, "ns")
+		next += 100
+		if err := createCEPs(ctx, api, add, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range add {
+			live[s.key()] = s
+		}
+		took := waitConverged(t, api, r, 120*time.Second)
+		select {
+		case err := <-r.done:
+			t.Fatalf("operator stopped: %v", err)
+		default:
+		}
+		t.Logf("API server restarted over the same etcd in %v; the same operator placed 100 new endpoints %v later", down.Round(time.Millisecond), took.Round(time.Millisecond))
+	})
+
+	run("write-failure-burst", func(t *testing.T) {
+		const burst = 12
+		healthBefore := len(r.op.HealthEvents())
+		c.proxy.injected.Store(0)
+		c.proxy.failNextWrites(burst)
+		var upd []cepSpec
+		for _, s := range live {
+			s.identity = 3000
+			upd = append(upd, s)
+			live[s.key()] = s
+			if len(upd) == 300 {
+				break
+			}
+		}
+		if err := updateCEPs(ctx, api, upd); err != nil {
+			t.Fatal(err)
+		}
+		took := waitConverged(t, api, r, 120*time.Second)
+		evs := r.op.HealthEvents()[healthBefore:]
+		var kinds []string
+		for _, e := range evs {
+			kinds = append(kinds, e.Kind)
+		}
+		_, by := r.op.Writes()
+		t.Logf("%d injected 503s: health %v, converged in %v; outcomes %v", c.proxy.injected.Load(), kinds, took.Round(time.Millisecond), by)
+		if c.proxy.injected.Load() != burst {
+			t.Errorf("injected %d failures, want %d", c.proxy.injected.Load(), burst)
+		}
+		if len(kinds) < 2 || kinds[0] != "degraded" || kinds[len(kinds)-1] != "healthy" || r.op.Degraded() {
+			t.Errorf("want degraded then healthy, got %v", kinds)
+		}
+	})
+
+	checked, pruned, example := r.api.PruneReport()
+	checked, pruned = checked+checkedBefore, pruned+prunedBefore
+	t.Logf("CRD validation: every create/update accepted; %d stored objects compared with what was sent; %d differ (pruned)", checked, pruned)
+	if pruned != 0 {
+		t.Errorf("the API server changed %d written objects, e.g.\n%s", pruned, example)
+	}
+	if checked == 0 {
+		t.Errorf("no write was compared with what the server stored")
+	}
+}
+
+func patchEndpoints(ctx context.Context, c dynamic.Interface, name string, eps []sliceEntry) error {
+	var b strings.Builder
+	b.WriteString(`{"endpoints":[`)
+	for i, e := range eps {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		ip := ""
+		if len(e.Networking.Addressing) > 0 {
+			ip = e.Networking.Addressing[0].IPv4
+		}
+		fmt.Fprintf(&b, `{"name":%q,"id":%d,"networking":{"addressing":[{"ipv4":%q}],"node":"192.168.0.1"},"service-account":%q}`, e.Name, e.ID, ip, e.ServiceAccount)
+	}
+	b.WriteString(`]}`)
+	return ForeignMergePatch(ctx, c, GVRCiliumEndpointSlice, name, []byte(b.String()))
+}
+
+// TestOlderCESSchemaPrunesServiceAccount installs the CiliumEndpointSlice
+// CRD of ../shared/schemas as it is (without `service-account`/`pod-uid`)
+// and shows the API server pruning `service-account` from what the engine
+// writes: the reason the scenarios install it with the two newer fields.
+func TestOlderCESSchemaPrunesServiceAccount(t *testing.T) {
+	c := newCluster(t, "/sliceplane-older-schema", false)
+	r := startOperator(t, c.proxy, 0, nil)
+	defer r.stop(t)
+	ctx := context.Background()
+	if err := createCEPs(ctx, c.client, genCEPs(0, 10, 1, "old"), nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	var checked, pruned int
+	var example string
+	for time.Now().Before(deadline) {
+		checked, pruned, example = r.api.PruneReport()
+		if checked > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if checked == 0 || pruned == 0 || !strings.Contains(example, "service-account") {
+		t.Fatalf("expected the older schema to prune service-account: checked %d pruned %d %s", checked, pruned, example)
+	}
+	t.Logf("older CES schema: %d of %d writes pruned (service-account dropped)", pruned, checked)
+}
+
+var _ sync.Mutex
