@@ -162,10 +162,7 @@ func (d *DynamicAPI) PruneReport() (checked, pruned int, example string) {
 	return d.checked, d.pruned, d.prunedExample
 }
 
-// MetricsSource is what the metrics endpoint serves. The engine's own
-// Prometheus text (Engine.Metrics in the Go package) is being added on
-// another branch; until then StatsMetrics renders Stats and the operator's
-// write counters.
+// MetricsSource is what the metrics endpoint serves (default: MetricsText).
 type MetricsSource interface {
 	Metrics() (string, error)
 }
@@ -181,7 +178,7 @@ type Operator struct {
 	MaxBatch int
 	// Concurrency bounds the writes sent in parallel (default 8).
 	Concurrency int
-	// Metrics overrides what /metrics serves (default: the operator's StatsMetrics).
+	// Metrics overrides what /metrics serves (default: MetricsText).
 	Metrics MetricsSource
 
 	start   time.Time
@@ -460,31 +457,15 @@ func (o *Operator) Run(ctx context.Context, metricsLn net.Listener) error {
 	}
 }
 
-// StatsMetrics renders the engine's Stats and the operator's write counters
-// as Prometheus text.
-func (o *Operator) StatsMetrics() (string, error) {
-	st, err := o.Engine.Stats()
+// MetricsText is the engine's Prometheus text (Cilium's CES metrics and the
+// engine's own) followed by the operator's write counter.
+func (o *Operator) MetricsText() (string, error) {
+	text, err := o.Engine.Metrics()
 	if err != nil {
 		return "", err
 	}
 	var b strings.Builder
-	g := func(name, help string, v any) {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n%s %v\n", name, help, name, name, v)
-	}
-	b2i := func(x bool) int {
-		if x {
-			return 1
-		}
-		return 0
-	}
-	g("sliceplane_endpoints", "Endpoints the engine holds.", st.Endpoints)
-	g("sliceplane_endpoints_waiting", "Endpoints waiting outside slices.", st.EndpointsWaiting)
-	g("sliceplane_slices", "Desired slices.", st.Slices)
-	g("sliceplane_dirty_slices", "Slices with changes not yet written.", st.DirtySlices)
-	g("sliceplane_writes_in_flight", "Writes sent and not yet reported.", st.InFlight)
-	g("sliceplane_namespaces", "Namespaces with endpoints.", st.Namespaces)
-	g("sliceplane_synced", "1 once the initial List was adopted.", b2i(st.Synced))
-	g("sliceplane_degraded", "1 while the write path is degraded.", b2i(o.Degraded()))
+	b.Write(text)
 	_, writes := o.Writes()
 	keys := make([]string, 0, len(writes))
 	for k := range writes {
@@ -504,12 +485,7 @@ func (o *Operator) metricsHandler() http.Handler {
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		src := o.Metrics
 		if src == nil {
-			// Use the engine's own text when the Go package has it.
-			if m, ok := any(o.Engine).(MetricsSource); ok {
-				src = m
-			} else {
-				src = metricsFunc(o.StatsMetrics)
-			}
+			src = metricsFunc(o.MetricsText)
 		}
 		text, err := src.Metrics()
 		if err != nil {

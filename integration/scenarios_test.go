@@ -154,7 +154,7 @@ func TestOperatorAgainstAPIServer(t *testing.T) {
 			t.Errorf("%d slices for 2000 endpoints in 20 namespaces", slices)
 		}
 		m := r.scrape(t)
-		for _, want := range []string{"sliceplane_endpoints 2000", "sliceplane_synced 1", "sliceplane_degraded 0", `sliceplane_operator_writes_total{op="create",outcome="success"}`} {
+		for _, want := range []string{"sliceplane_endpoints 2000", "sliceplane_synced 1", "sliceplane_degraded 0", `cilium_operator_ces_sync_total{outcome="success",failure_type=""}`, "cilium_operator_number_of_ceps_per_ces_bucket", `sliceplane_operator_writes_total{op="create",outcome="success"}`} {
 			if !strings.Contains(m, want) {
 				t.Errorf("metrics lack %q:\n%s", want, m)
 			}

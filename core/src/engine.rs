@@ -1096,6 +1096,17 @@ impl Engine {
                 }
             }
             (Some(sid), false) => {
+                let known = self
+                    .slices
+                    .get(sid)
+                    .and_then(|s| s.server.as_ref())
+                    .and_then(|s| s.resource_version.as_deref());
+                if is_older_version(ces.metadata.resource_version.as_deref(), known) {
+                    // A watch event from before our last write (its echo
+                    // arrives later): taking it as the server's state would
+                    // bring back an old resourceVersion and conflict.
+                    return Ok(());
+                }
                 let server = self.server_view(ces, sid);
                 let desired = self.desired_stamps(sid);
                 if let Some(slice) = self.slices.get_mut(sid) {
@@ -2093,6 +2104,11 @@ impl Engine {
             ],
         );
         w.gauge(
+            "sliceplane_synced",
+            "1 once the initial sync is done",
+            if st.synced { 1.0 } else { 0.0 },
+        );
+        w.gauge(
             "sliceplane_endpoints",
             "Endpoints the engine holds",
             st.endpoints as f64,
@@ -2236,6 +2252,17 @@ fn check_seconds(seconds: f64) -> Result<f64> {
             "seconds",
             format!("a duration must be a finite number >= 0, got {seconds}"),
         ))
+    }
+}
+
+/// Whether `seen` is an older resourceVersion than `known`. resourceVersions
+/// are opaque to clients in general; the API server's are etcd revisions
+/// (decimal integers) that only grow, and only when both parse as such are
+/// they compared. Otherwise the observation is taken as news.
+fn is_older_version(seen: Option<&str>, known: Option<&str>) -> bool {
+    match (seen.map(str::parse::<u64>), known.map(str::parse::<u64>)) {
+        (Some(Ok(a)), Some(Ok(b))) => a < b,
+        _ => false,
     }
 }
 

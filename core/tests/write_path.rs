@@ -338,6 +338,55 @@ fn conflict_replans_against_the_observed_object() {
 }
 
 #[test]
+fn a_late_echo_of_an_older_write_changes_nothing() {
+    let mut e = synced(cep_config());
+    let mut m = Mirror::new();
+    e.apply(
+        &add(Object::CiliumEndpoint(cep("ns", "a", 300, "10.0.0.1"))),
+        0,
+    )
+    .unwrap();
+    m.settle(&mut e, 0, 5).unwrap();
+    let name = m.slices.keys().next().unwrap().clone();
+    let first = m.slices[&name].clone();
+    // A second write succeeds before the watch delivers the first one's echo.
+    e.apply(
+        &add(Object::CiliumEndpoint(cep("ns", "b", 300, "10.0.0.2"))),
+        1,
+    )
+    .unwrap();
+    m.settle(&mut e, 1, 5).unwrap();
+    e.apply(&modify(Object::CiliumEndpointSlice(first)), 2)
+        .unwrap();
+    assert_eq!(e.stats().dirty_slices, 0, "the old echo is not news");
+    // The next change updates against the newest version: no conflict.
+    e.apply(
+        &add(Object::CiliumEndpoint(cep("ns", "c", 300, "10.0.0.3"))),
+        3,
+    )
+    .unwrap();
+    let plan = e.flush(3);
+    assert_eq!(plan.len(), 1);
+    assert!(
+        m.apply(&plan.writes[0].op).is_success(),
+        "updated against the newest resourceVersion"
+    );
+    // The newest echo, and a foreign newer version, are still taken in.
+    let mut foreign = m.slices[&name].clone();
+    foreign.endpoints.clear();
+    foreign.metadata.resource_version = Some("1000".into());
+    e.report(plan.writes[0].id, &Outcome::success("999", "u"), 3)
+        .unwrap();
+    e.apply(&modify(Object::CiliumEndpointSlice(foreign)), 4)
+        .unwrap();
+    assert_eq!(
+        e.stats().dirty_slices,
+        1,
+        "a newer foreign edit is repaired"
+    );
+}
+
+#[test]
 fn degraded_and_recovery() {
     let mut c = cep_config();
     c.write.error_threshold.consecutive_failures = 3;
