@@ -24,6 +24,9 @@ bash bindings-python/test.sh
 step "C ABI and Go package: header drift, C tests (plain, valgrind, ASan), go vet, go test -race"
 bash bindings-c/test.sh
 
+step "Against a real API server: embedded etcd + apiextensions server, CRDs installed, eight scenarios"
+bash integration/test.sh
+
 if [ -d fuzz ]; then
   secs="${SLICEPLANE_FUZZ_SECONDS:-15}"
   if [ "$secs" != "0" ]; then
