@@ -9,10 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
 
-if [ ! -f "$root/target/release/libsliceplane.a" ]; then
-  echo "==> cargo build -p sliceplane-c --release --locked"
-  cargo build -p sliceplane-c --release --locked
-fi
+# Always: cargo rebuilds only what changed, and a stale library would test old code.
+echo "==> cargo build -p sliceplane-c --release --locked"
+cargo build -p sliceplane-c --release --locked
 if [ ! -d "$root/../shared/schemas" ]; then
   echo "integration: ../shared/schemas not found next to the repository" >&2
   exit 1
