@@ -303,11 +303,6 @@ impl SliceTable {
     pub fn dirty_count(&self) -> usize {
         self.dirty.len()
     }
-
-    /// The earliest time any slice became dirty.
-    pub fn oldest_dirty(&self) -> Option<u64> {
-        self.dirty.first().map(|&(t, _)| t)
-    }
 }
 
 #[cfg(test)]
@@ -381,7 +376,7 @@ mod tests {
         t.clear_dirty(s);
         assert_eq!(t.dirty_count(), 0);
         t.restore_dirty(s, 5);
-        assert_eq!(t.oldest_dirty(), Some(5));
+        assert_eq!(t.dirty_until(u64::MAX).next(), Some((5, s)));
         t.remove(s);
         assert_eq!(t.dirty_count(), 0);
         assert!(t.is_empty());
