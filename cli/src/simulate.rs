@@ -14,6 +14,13 @@
 //! namespace, every waiting event of the namespace gets the delay
 //! `t - at_ms` and leaves the queue. (Upper bound on a per-slice measure;
 //! events whose change needed no write are dropped at the end of the trace.)
+//!
+//! **Engine figures** (wall clock, this process): every trace event's
+//! `apply` is timed; after every flush that planned writes the engine
+//! publishes a snapshot, as an operator serving readers would, and the
+//! publish is timed; at the end every endpoint IP is looked up on the final
+//! snapshot (IP → identity). Apply and publish durations also go into the
+//! engine's own metrics (`observe_apply_seconds`, `observe_publish_seconds`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
@@ -113,6 +120,13 @@ pub struct Summary {
     pub max_per_slice: usize,
     /// (simulated ms since start of churn, writes) per flush.
     pub writes_over_time: Vec<(u64, u64)>,
+    /// Sorted nanoseconds per trace event's apply.
+    pub apply_ns: Vec<u64>,
+    /// Sorted nanoseconds per snapshot publish.
+    pub publish_ns: Vec<u64>,
+    /// Mean nanoseconds per IP -> identity lookup on the final snapshot.
+    pub ip_lookup_ns: f64,
+    pub ip_lookups: usize,
 }
 
 pub fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -152,6 +166,10 @@ struct Replay {
     slice_ns: HashMap<String, String>,
     writes_over_time: Vec<(u64, u64)>,
     t0: u64,
+    /// Nanoseconds per trace event's `apply`.
+    apply_ns: Vec<u64>,
+    /// Nanoseconds per snapshot publish.
+    publish_ns: Vec<u64>,
 }
 
 impl Replay {
@@ -182,6 +200,11 @@ impl Replay {
             .push((now.saturating_sub(self.t0), plan.len() as u64));
         // The Mirror accepts every write (reports cannot fail for its outcomes).
         let _ = self.mirror.apply_plan(&mut self.engine, &plan, now);
+        let start = Instant::now();
+        let _ = self.engine.publish();
+        let took = start.elapsed();
+        self.publish_ns.push(took.as_nanos() as u64);
+        let _ = self.engine.observe_publish_seconds(took.as_secs_f64());
     }
 
     /// Flushes at every due time and every 100 ms up to `target`.
@@ -209,7 +232,11 @@ impl Replay {
         if let Some(ns) = ns {
             self.waiting.entry(ns).or_default().push(ev.at_ms);
         }
+        let start = Instant::now();
         let _ = self.engine.apply(&ev.event, ev.at_ms);
+        let took = start.elapsed();
+        self.apply_ns.push(took.as_nanos() as u64);
+        let _ = self.engine.observe_apply_seconds(took.as_secs_f64());
     }
 }
 
@@ -274,6 +301,8 @@ pub fn simulate(args: &Args) -> anyhow::Result<Summary> {
         slice_ns: HashMap::new(),
         writes_over_time: Vec::new(),
         t0: start_ms,
+        apply_ns: Vec::new(),
+        publish_ns: Vec::new(),
     };
     if let Some(pb) = &progress {
         pb.set_message("initial build");
@@ -359,6 +388,28 @@ pub fn simulate(args: &Args) -> anyhow::Result<Summary> {
     let (slices, ideal, fill) = slices_vs_ideal(&r.engine);
     let mut delays: Vec<u64> = results.iter().flat_map(|t| t.delays.clone()).collect();
     delays.sort_unstable();
+    // IP -> identity on the final snapshot: every endpoint IP, twice.
+    let snap = r.engine.publish();
+    let ips: Vec<std::net::IpAddr> = snap.ip_cache().map(|(ip, _)| *ip).collect();
+    let lookups = ips.len() * 2;
+    let start = Instant::now();
+    let mut found = 0usize;
+    for ip in ips.iter().chain(ips.iter()) {
+        found += usize::from(std::hint::black_box(snap.identity_of_ip(ip)).is_some());
+    }
+    let ip_lookup_ns = if lookups == 0 {
+        0.0
+    } else {
+        start.elapsed().as_nanos() as f64 / lookups as f64
+    };
+    anyhow::ensure!(
+        found == lookups,
+        "IP cache lookups missed: {found} of {lookups}"
+    );
+    let mut apply_ns = std::mem::take(&mut r.apply_ns);
+    apply_ns.sort_unstable();
+    let mut publish_ns = std::mem::take(&mut r.publish_ns);
+    publish_ns.sort_unstable();
     Ok(Summary {
         pods: spec.pods,
         nodes: spec.nodes,
@@ -374,6 +425,10 @@ pub fn simulate(args: &Args) -> anyhow::Result<Summary> {
         fill,
         max_per_slice: r.engine.config().slicing.max_endpoints_per_slice as usize,
         writes_over_time: r.writes_over_time,
+        apply_ns,
+        publish_ns,
+        ip_lookup_ns,
+        ip_lookups: lookups,
     })
 }
 
@@ -493,6 +548,24 @@ pub fn summary_table(s: &Summary) -> String {
         s.delays.len()
     ));
     out.push_str(&format!(
+        "apply (wall):      p50 {:.1} us  p99 {:.1} us  max {:.1} us  (n={})\n",
+        percentile(&s.apply_ns, 50.0) as f64 / 1e3,
+        percentile(&s.apply_ns, 99.0) as f64 / 1e3,
+        percentile(&s.apply_ns, 100.0) as f64 / 1e3,
+        s.apply_ns.len()
+    ));
+    out.push_str(&format!(
+        "snapshot publish:  p50 {:.1} us  p99 {:.1} us  max {:.1} us  (n={}, after each flush with writes)\n",
+        percentile(&s.publish_ns, 50.0) as f64 / 1e3,
+        percentile(&s.publish_ns, 99.0) as f64 / 1e3,
+        percentile(&s.publish_ns, 100.0) as f64 / 1e3,
+        s.publish_ns.len()
+    ));
+    out.push_str(&format!(
+        "IP -> identity:    {:.0} ns per lookup  ({} lookups on the final snapshot)\n",
+        s.ip_lookup_ns, s.ip_lookups
+    ));
+    out.push_str(&format!(
         "peak memory:       {}\n",
         s.peak_rss_kb.map_or("unknown".to_string(), |k| format!(
             "{:.1} MiB (VmHWM)",
@@ -523,5 +596,9 @@ pub fn summary_json(s: &Summary) -> Value {
         "ideal_slices": s.ideal,
         "delay_ms": d(&s.delays),
         "peak_rss_kb": s.peak_rss_kb,
+        "apply_ns": d(&s.apply_ns),
+        "publish_ns": d(&s.publish_ns),
+        "ip_lookup_ns": s.ip_lookup_ns,
+        "ip_lookups": s.ip_lookups,
     })
 }

@@ -231,9 +231,16 @@ fn simulate_small_with_report() {
         "slices vs ideal",
         "peak memory",
         "cold build",
+        "apply (wall):",
+        "snapshot publish:",
+        "IP -> identity:",
     ] {
         assert!(out.contains(want), "missing {want} in\n{out}");
     }
+    assert!(
+        page_has_summary_lines(&html_s),
+        "the report carries the engine figures"
+    );
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.starts_with("<!DOCTYPE html>") && page.trim_end().ends_with("</html>"));
     for id in [
@@ -265,6 +272,20 @@ fn simulate_small_with_report() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["traces"].as_array().unwrap().len(), 1);
     assert!(v["slices"].as_u64().unwrap() >= v["ideal_slices"].as_u64().unwrap());
+    // Every endpoint IP was looked up (200 pods, single stack) and every trace event applied and timed.
+    assert_eq!(v["ip_lookups"].as_u64(), Some(400));
+    assert_eq!(
+        v["apply_ns"]["count"].as_u64(),
+        v["traces"][0]["events"].as_u64()
+    );
+    assert!(v["publish_ns"]["count"].as_u64().unwrap() >= 1);
+}
+
+fn page_has_summary_lines(path: &str) -> bool {
+    let page = std::fs::read_to_string(path).unwrap_or_default();
+    ["apply (wall):", "snapshot publish:", "IP -&gt; identity:"]
+        .iter()
+        .all(|l| page.contains(l))
 }
 
 #[test]
