@@ -446,36 +446,36 @@ impl Engine {
         Ok(())
     }
 
-    fn internal_ips(
-        obj: &str,
+    /// Checks a Node's or CiliumNode's name and address list and returns
+    /// its description (for later errors) and its InternalIPs. `addresses`
+    /// are `(type, ip)` pairs at `field`.
+    fn node_addresses<'a>(
+        kind: Kind,
+        meta: &crate::model::ObjectMeta,
         field: &str,
-        addrs: impl Iterator<Item = (String, String)>,
-    ) -> Result<Vec<IpAddr>> {
+        addresses: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(String, Vec<IpAddr>)> {
+        let obj = describe(kind, meta);
+        validate::require_name(&obj, "metadata.name", &meta.name, true)?;
+        validate::too_large(&obj, field, addresses.len(), validate::MAX_ADDRESSES)?;
         let mut ips = Vec::new();
-        for (i, (kind, ip)) in addrs.enumerate() {
+        for (i, (kind, ip)) in addresses.enumerate() {
             if kind == "InternalIP" {
-                ips.push(validate::parse_ip(obj, &format!("{field}[{i}]"), &ip)?);
+                ips.push(validate::parse_ip(&obj, &format!("{field}[{i}]"), ip)?);
             }
         }
-        Ok(ips)
+        Ok((obj, ips))
     }
 
     fn on_node(&mut self, node: &Node, deleted: bool, now: u64) -> Result<()> {
-        let obj = describe(Kind::Node, &node.metadata);
-        validate::require_name(&obj, "metadata.name", &node.metadata.name, true)?;
-        validate::too_large(
-            &obj,
-            "status.addresses",
-            node.status.addresses.len(),
-            validate::MAX_ADDRESSES,
-        )?;
-        let ips = Self::internal_ips(
-            &obj,
+        let (_, ips) = Self::node_addresses(
+            Kind::Node,
+            &node.metadata,
             "status.addresses",
             node.status
                 .addresses
                 .iter()
-                .map(|a| (a.kind.clone(), a.address.clone())),
+                .map(|a| (a.kind.as_str(), a.address.as_str())),
         )?;
         let name = self.interner.strings.intern(&node.metadata.name);
         let state = self.nodes.entry(name.clone()).or_default();
@@ -485,21 +485,14 @@ impl Engine {
     }
 
     fn on_cilium_node(&mut self, node: &CiliumNode, deleted: bool, now: u64) -> Result<()> {
-        let obj = describe(Kind::CiliumNode, &node.metadata);
-        validate::require_name(&obj, "metadata.name", &node.metadata.name, true)?;
-        validate::too_large(
-            &obj,
-            "spec.addresses",
-            node.spec.addresses.len(),
-            validate::MAX_ADDRESSES,
-        )?;
-        let ips = Self::internal_ips(
-            &obj,
+        let (obj, ips) = Self::node_addresses(
+            Kind::CiliumNode,
+            &node.metadata,
             "spec.addresses",
             node.spec
                 .addresses
                 .iter()
-                .map(|a| (a.kind.clone(), a.ip.clone())),
+                .map(|a| (a.kind.as_str(), a.ip.as_str())),
         )?;
         let key = match &node.spec.encryption {
             Some(e) => endpoint::encryption_key(&obj, "spec.encryption.key", e.key)?,
