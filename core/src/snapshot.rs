@@ -536,6 +536,12 @@ pub struct SnapshotBuilder {
     slots_used: u32,
     /// Slots come from the caller (`set_endpoint_at`), not `free_slots`.
     caller_slots: bool,
+    /// An endpoint without a node IP claims none of its IPs (the agent's
+    /// IP cache: the datapath cannot route to it).
+    ips_need_node_ip: bool,
+    /// When an IP's owner goes, the most recent remaining claimant takes the
+    /// entry over (`false`: the entry goes, as in Cilium's ipcache).
+    ip_handover: bool,
 }
 
 /// A clone publishes to its own readers (a cloned engine must not store
@@ -554,6 +560,8 @@ impl Clone for SnapshotBuilder {
             free_slots: self.free_slots.clone(),
             slots_used: self.slots_used,
             caller_slots: self.caller_slots,
+            ips_need_node_ip: self.ips_need_node_ip,
+            ip_handover: self.ip_handover,
         }
     }
 }
@@ -577,6 +585,28 @@ impl SnapshotBuilder {
             free_slots: Vec::new(),
             slots_used: 0,
             caller_slots: false,
+            ips_need_node_ip: false,
+            ip_handover: true,
+        }
+    }
+
+    /// The agent's IP-cache rules (the consumer, DESIGN.md §7), set before
+    /// the first change: `need_node_ip`: an endpoint without a node IP
+    /// claims no IP-cache entries; `handover`: when the owner of an IP other
+    /// endpoints also claim goes, the most recent remaining claimant takes
+    /// the entry (`false`: the entry is removed). The defaults are
+    /// `false, true`.
+    pub fn set_ip_rules(&mut self, need_node_ip: bool, handover: bool) {
+        self.ips_need_node_ip = need_node_ip;
+        self.ip_handover = handover;
+    }
+
+    /// The IPs an endpoint claims in the IP cache.
+    fn claimed_ips(&self, view: &EndpointView) -> SmallVec<[IpAddr; 2]> {
+        if self.ips_need_node_ip && view.node_ip().is_none() {
+            SmallVec::new()
+        } else {
+            view.ips().collect()
         }
     }
 
@@ -694,15 +724,18 @@ impl SnapshotBuilder {
             }
             if let (Some(o), Some(slot), IpOwnership::Newest) = (&old, found, self.ownership) {
                 // A re-upsert takes its IPs back (agent semantics).
-                for ip in o.ips().collect::<SmallVec<[IpAddr; 2]>>() {
+                for ip in self.claimed_ips(o) {
                     self.claim_ip(ip, slot);
                 }
             }
             return old;
         }
-        let new_ips: SmallVec<[IpAddr; 2]> = new.iter().flat_map(|n| n.ips()).collect();
+        let new_ips: SmallVec<[IpAddr; 2]> = match &new {
+            Some(n) => self.claimed_ips(n),
+            None => SmallVec::new(),
+        };
         if let Some(o) = &old {
-            for ip in o.ips() {
+            for ip in self.claimed_ips(o) {
                 if !new_ips.contains(&ip) {
                     self.release_ip(ip, key);
                 }
@@ -904,6 +937,13 @@ impl SnapshotBuilder {
             if others.is_empty() {
                 self.ip_others.remove(&ip);
             }
+            return;
+        }
+        if !self.ip_handover {
+            // The entry goes with its owner; the other claimants are
+            // forgotten (they claim it again on their next upsert).
+            self.ip_others.remove(&ip);
+            self.next.ips.remove_at(pos);
             return;
         }
         let pick = match self.ownership {
