@@ -176,22 +176,40 @@ impl LabelSet {
 struct Pattern {
     source: Option<String>,
     regex: Regex,
+    /// Written `!regex`: an exclusion, wherever it is listed.
+    exclude: bool,
 }
 
 impl Pattern {
+    /// Parses `[source:][!]regex` as Cilium's `parseLabelPrefix` does: the
+    /// part before the first ':' is the source (empty: any source), a
+    /// leading `!` after it marks an exclusion, the rest must be non-empty.
     fn parse(spec: &str, field: &str) -> Result<Pattern> {
-        // `source:regex`, as Cilium: the part before the first ':' is the source.
         let (source, expr) = match spec.split_once(':') {
-            Some((src, expr)) => (Some(src.to_string()), expr),
+            Some((src, expr)) => ((!src.is_empty()).then(|| src.to_string()), expr),
             None => (None, spec),
         };
+        let (exclude, expr) = match expr.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, expr),
+        };
+        if expr.is_empty() {
+            return Err(Error::config(
+                field,
+                format!("pattern {spec:?} has an empty regular expression"),
+            ));
+        }
         let regex = Regex::new(&format!("^(?:{expr})")).map_err(|e| {
             Error::config(
                 field,
                 format!("pattern {spec:?} is not a valid regular expression: {e}"),
             )
         })?;
-        Ok(Pattern { source, regex })
+        Ok(Pattern {
+            source,
+            regex,
+            exclude,
+        })
     }
 
     /// Length of the match at the start of the key, if the pattern matches.
@@ -205,16 +223,19 @@ impl Pattern {
     }
 }
 
-/// Cilium's default inclusions.
+/// Cilium v1.20's default inclusions (`pkg/labelsfilter/filter.go`).
 pub const DEFAULT_INCLUDES: &[&str] = &[
     "reserved:.*",
     r"io\.kubernetes\.pod\.namespace",
     r"io\.cilium\.k8s\.namespace\.labels",
     r"app\.kubernetes\.io",
     r"io\.cilium\.k8s\.policy\.cluster",
+    r"io\.cilium\.k8s\.policy\.serviceaccount",
 ];
 
-/// Cilium's default exclusions.
+/// Cilium v1.20's default exclusions. `topology.kubernetes.io` is new in
+/// v1.20: Kubernetes 1.35 copies a node's zone and region labels onto its
+/// pods, which would otherwise split one workload into one identity per zone.
 pub const DEFAULT_EXCLUDES: &[&str] = &[
     r"io\.kubernetes",
     r"kubernetes\.io",
@@ -227,9 +248,10 @@ pub const DEFAULT_EXCLUDES: &[&str] = &[
     r"pod-template-generation",
     r"pod-template-hash",
     r"controller-revision-hash",
-    r"annotation.*",
     r"controller-uid",
+    r"annotation.*",
     r"etcd_node",
+    r"topology\.kubernetes\.io",
 ];
 
 /// Decides which labels are identity-relevant.
@@ -243,32 +265,48 @@ pub struct LabelFilter {
 }
 
 impl LabelFilter {
-    /// Cilium's defaults plus the user's patterns.
+    /// Cilium's defaults plus the user's patterns, each `[source:]regex`.
+    ///
+    /// An include written `[source:]!regex` is an exclusion, as in Cilium's
+    /// `--labels` list, so that list can be copied verbatim into
+    /// `include`; a `!` on an exclude changes nothing. Empty entries are
+    /// skipped, as Cilium skips them. Only a real include switches the
+    /// filter to "a label must match some include".
     pub fn new(user_includes: &[String], user_excludes: &[String]) -> Result<LabelFilter> {
         let mut includes = Vec::new();
+        let mut excludes = Vec::new();
         for p in DEFAULT_INCLUDES {
             includes.push(Pattern::parse(p, "labelFilter")?);
         }
-        for (i, p) in user_includes.iter().enumerate() {
-            includes.push(Pattern::parse(
-                p,
-                &format!("identity.labelFilter.include[{i}]"),
-            )?);
-        }
-        let mut excludes = Vec::new();
         for p in DEFAULT_EXCLUDES {
-            excludes.push(Pattern::parse(p, "labelFilter")?);
+            excludes.push(Pattern::parse(&format!("!{p}"), "labelFilter")?);
+        }
+        let mut user_include = false;
+        for (i, p) in user_includes.iter().enumerate() {
+            if p.is_empty() {
+                continue;
+            }
+            let pattern = Pattern::parse(p, &format!("identity.labelFilter.include[{i}]"))?;
+            if pattern.exclude {
+                excludes.push(pattern);
+            } else {
+                user_include = true;
+                includes.push(pattern);
+            }
         }
         for (i, p) in user_excludes.iter().enumerate() {
-            excludes.push(Pattern::parse(
-                p,
-                &format!("identity.labelFilter.exclude[{i}]"),
-            )?);
+            if p.is_empty() {
+                continue;
+            }
+            let field = format!("identity.labelFilter.exclude[{i}]");
+            let mut pattern = Pattern::parse(p, &field)?;
+            pattern.exclude = true;
+            excludes.push(pattern);
         }
         Ok(LabelFilter {
             includes,
             excludes,
-            user_includes: !user_includes.is_empty(),
+            user_includes: user_include,
         })
     }
 
@@ -398,6 +436,213 @@ mod tests {
         assert!(keeps(&f, "k8sXio/foo"));
         // Anchored at the start.
         assert!(keeps(&f, "my-pod-template-hash"));
+    }
+
+    fn filter(includes: &[&str], excludes: &[&str]) -> LabelFilter {
+        let own = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        LabelFilter::new(&own(includes), &own(excludes)).unwrap()
+    }
+
+    /// `(source, key)` pairs whose verdict must be `kept`.
+    #[track_caller]
+    fn check_table(f: &LabelFilter, table: &[(&str, &str, bool)]) {
+        for &(source, key, kept) in table {
+            assert_eq!(f.keeps(source, key), kept, "{source}:{key}");
+        }
+    }
+
+    /// The facts of Cilium v1.20's `TestDefaultFilterLabels`
+    /// (`pkg/labelsfilter/filter_test.go`): the default list, no user
+    /// patterns.
+    #[test]
+    fn cilium_default_filter_table() {
+        let k = SOURCE_K8S;
+        check_table(
+            &LabelFilter::default_filter(),
+            &[
+                (k, "io.kubernetes.container.hash", false),
+                (k, "io.kubernetes.container.name", false),
+                (k, "io.kubernetes.container.restartCount", false),
+                (k, "io.kubernetes.container.terminationMessagePath", false),
+                (k, "io.kubernetes.pod.name", false),
+                (k, "io.kubernetes.pod.namespace", true),
+                (k, "app.kubernetes.io", true),
+                (k, "kubernetes.io.foo", false),
+                (k, "beta.kubernetes.io.foo", false),
+                (k, "annotation.kubectl.kubernetes.io", false),
+                (k, "annotation.hello", false),
+                (k, "annotation.cilium-identity", false),
+                (k, "io.kubernetes.pod.terminationGracePeriod", false),
+                (k, "io.kubernetes.pod.uid", false),
+                (k, "ioXkubernetes", true),
+                (k, "ignore", true),
+                (k, "ignorE", true),
+                (k, "annotation.kubernetes.io/config.seen", false),
+                (k, "controller-revision-hash", false),
+                (k, "statefulset.kubernetes.io/pod-name", false),
+                (k, "batch.kubernetes.io/job-completion-index", false),
+                (k, "apps.kubernetes.io/pod-index", false),
+                (k, "io.cilium.k8s.policy.cluster", true),
+                (k, "io.cilium.k8s.policy.serviceaccount", true),
+                (k, "topology.kubernetes.io/zone", false),
+                (k, "topology.kubernetes.io/region", false),
+                (k, "id.lizards", true),
+                (k, "id.lizards.k8s", true),
+                (SOURCE_RESERVED, "host", true),
+            ],
+        );
+    }
+
+    /// Cilium's `TestFilterLabels`: user patterns `:!ignor[eE]` (an
+    /// exclusion for any source), `id.*` and `foo` turn on the whitelist;
+    /// the default includes, `io.cilium.k8s.policy.serviceaccount` among
+    /// them, still count.
+    #[test]
+    fn cilium_user_patterns_table() {
+        let k = SOURCE_K8S;
+        let f = filter(&[":!ignor[eE]", "id.*", "foo"], &[]);
+        check_table(
+            &f,
+            &[
+                (k, "id.lizards", true),
+                (k, "id.lizards.k8s", true),
+                (k, "io.kubernetes.pod.namespace", true),
+                (k, "app.kubernetes.io", true),
+                (k, "foo2.lizards.k8s", true),
+                (k, "io.cilium.k8s.policy.cluster", true),
+                (k, "io.cilium.k8s.policy.serviceaccount", true),
+                // `foo` must match at the start of the key.
+                (k, "lizards.foo.lizards.k8s", false),
+                (k, "ignore", false),
+                (k, "ignorE", false),
+                (k, "io.kubernetes.container.hash", false),
+                (k, "io.kubernetes.pod.name", false),
+                (k, "kubernetes.io.foo", false),
+                (k, "beta.kubernetes.io.foo", false),
+                (k, "annotation.hello", false),
+                (k, "controller-revision-hash", false),
+            ],
+        );
+        // The empty source applies to every source.
+        assert!(!f.keeps("container", "ignore"));
+    }
+
+    /// Cilium's `TestFilterLabelsDocExample`.
+    #[test]
+    fn cilium_doc_example_table() {
+        let k = SOURCE_K8S;
+        let f = filter(
+            &[
+                "k8s:io.kubernetes.pod.namespace",
+                "k8s:k8s-app",
+                "k8s:app",
+                "k8s:name",
+                "k8s:kind$",
+                "k8s:other$",
+            ],
+            &[],
+        );
+        check_table(
+            &f,
+            &[
+                (k, "io.cilium.k8s.namespace.labels", true),
+                (k, "k8s-app-team", true),
+                (k, "app-production", true),
+                (k, "name-defined", true),
+                (k, "kind", true),
+                (k, "other", true),
+                (SOURCE_RESERVED, "host", true),
+                (k, "io.kubernetes.pod.namespace", true),
+                (k, "io.cilium.k8s.policy.cluster", true),
+                (k, "io.cilium.k8s.policy.serviceaccount", true),
+                // Source-qualified patterns do not apply to other sources.
+                ("cni", "k8s-app-role", false),
+                // `kind$` is anchored at the end too.
+                (k, "kinds", false),
+                (k, "team", false),
+            ],
+        );
+    }
+
+    /// The `--labels` cases of Cilium's
+    /// `TestParseLabelPrefixCfgReservedLabelWarning`: labels
+    /// `reserved:host`, `k8s:my-label`, `k8s:some-label`.
+    #[test]
+    fn cilium_flag_cases_table() {
+        let cases: &[(&str, [bool; 3])] = &[
+            ("k8s:my-label", [true, true, false]),
+            ("k8s:my-", [true, true, false]),
+            ("k8s:my-.*label", [true, true, false]),
+            ("k8s:!my-label", [true, false, true]),
+            ("k8s:!my-", [true, false, true]),
+            ("k8s:!my-.*label", [true, false, true]),
+            ("reserved:.*", [true, false, false]),
+            ("reserved:!.*", [false, true, true]),
+        ];
+        for (spec, [host, my, some]) in cases {
+            let f = filter(&[spec], &[]);
+            assert_eq!(
+                [
+                    f.keeps(SOURCE_RESERVED, "host"),
+                    f.keeps(SOURCE_K8S, "my-label"),
+                    f.keeps(SOURCE_K8S, "some-label"),
+                ],
+                [*host, *my, *some],
+                "{spec}"
+            );
+        }
+        // The same exclusions given as excludes, with or without the `!`.
+        for spec in ["k8s:my-label", "k8s:!my-label"] {
+            let f = filter(&[], &[spec]);
+            assert!(!f.keeps(SOURCE_K8S, "my-label"), "{spec}");
+            assert!(f.keeps(SOURCE_K8S, "some-label"), "{spec}");
+        }
+    }
+
+    #[test]
+    fn empty_patterns_are_skipped_and_empty_regexes_refused() {
+        let f = filter(&[""], &[""]);
+        assert!(
+            keeps(&f, "team"),
+            "an empty entry does not turn on the whitelist"
+        );
+        for spec in ["k8s:", "k8s:!", "!"] {
+            let e = LabelFilter::new(&[spec.to_string()], &[]).unwrap_err();
+            assert_eq!(e.code, crate::error::ErrorCode::InvalidConfig, "{spec}");
+            assert_eq!(e.field, "identity.labelFilter.include[0]");
+        }
+    }
+
+    #[test]
+    fn pods_differing_only_by_zone_share_security_labels() {
+        let ns: BTreeMap<String, String> = [(
+            "kubernetes.io/metadata.name".to_string(),
+            "shop".to_string(),
+        )]
+        .into();
+        let key = |zone: &str| {
+            let pod: BTreeMap<String, String> = [
+                ("app", "web"),
+                ("topology.kubernetes.io/zone", zone),
+                ("topology.kubernetes.io/region", "eu-west-1"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            pod_security_labels(
+                &LabelFilter::default_filter(),
+                &PodLabelInputs {
+                    namespace: "shop",
+                    pod_labels: &pod,
+                    namespace_labels: Some(&ns),
+                    service_account: "web",
+                    cluster_name: "default",
+                },
+            )
+            .canonical_key()
+        };
+        assert_eq!(key("eu-west-1a"), key("eu-west-1b"));
+        assert!(!key("eu-west-1a").contains("topology"));
     }
 
     #[test]

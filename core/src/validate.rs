@@ -8,11 +8,57 @@ use std::net::IpAddr;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::Labels;
 
-/// Bounds that keep one object from holding unbounded memory.
-pub const MAX_LABELS: usize = 256;
+// Size bounds.
+//
+// Kubernetes sets no count limit on labels, addresses, container ports or
+// slice entries; what bounds an object is its size. The API server takes
+// request bodies of at most 3 MiB (`MaxRequestBodyBytes` in k8s.io/apiserver,
+// twice etcd's default `--max-request-bytes` of 1.5 MiB, because a JSON body
+// grows when converted), and etcd stores nothing larger than its request
+// limit. So an object Kubernetes stores is never larger than
+// [`MAX_OBJECT_BYTES`], and the bounds below are derived from it: each is the
+// most entries that could fit in an object of that size, so a stored object
+// never exceeds one, while hostile input (megabytes of labels, millions of
+// entries) is refused with `too_large` before it is kept.
+
+/// The largest object the API server accepts: its 3 MiB request body limit.
+pub const MAX_OBJECT_BYTES: usize = 3 * 1024 * 1024;
+
+/// The fewest bytes one entry of a list or map takes in any encoding the API
+/// server reads or stores: a protobuf field tag and length, or JSON `{}`/`""`
+/// and a separator.
+pub const MIN_ENTRY_BYTES: usize = 2;
+
+/// The most entries one list or map of a stored object can hold.
+pub const MAX_LIST_ENTRIES: usize = MAX_OBJECT_BYTES / MIN_ENTRY_BYTES;
+
+/// The bytes one label takes beyond its key and value, at the least: in JSON
+/// `"k":"v",` (four quotes, a colon, a separator); in protobuf the map
+/// entry's tag and length and the key's and value's tags and lengths.
+pub const LABEL_ENTRY_OVERHEAD: usize = 6;
+
+/// Label maps and lists of label strings (`status.identity.labels`,
+/// `security-labels`). Label maps are also bounded by their size, see
+/// [`check_labels`].
+pub const MAX_LABELS: usize = MAX_LIST_ENTRIES;
+
+/// Named ports of a pod (all its containers) or of an endpoint.
+pub const MAX_NAMED_PORTS: usize = MAX_LIST_ENTRIES;
+
+/// Entries of a CiliumEndpointSlice read from the API server.
+pub const MAX_ENDPOINTS_IN_OBSERVED_SLICE: usize = MAX_LIST_ENTRIES;
+
+/// A pod's `status.podIPs`: Kubernetes allows at most one IP per family.
+pub const MAX_POD_IPS: usize = 2;
+
+/// Address lists: a Pod's `status.podIPs`, a Node's `status.addresses`, a
+/// CiliumNode's `spec.addresses`, an endpoint's `networking.addressing`.
+///
+/// Still 16 because the call sites share it with `status.podIPs`, which
+/// must stay bounded by [`MAX_POD_IPS`] (Kubernetes refuses more). Once the
+/// pod check uses [`MAX_POD_IPS`], this becomes [`MAX_LIST_ENTRIES`]: nodes
+/// with many interfaces report more than 16 addresses.
 pub const MAX_ADDRESSES: usize = 16;
-pub const MAX_NAMED_PORTS: usize = 256;
-pub const MAX_ENDPOINTS_IN_OBSERVED_SLICE: usize = 10_000;
 
 fn is_alnum_lower(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit()
@@ -96,14 +142,29 @@ pub fn check_label_value(v: &str) -> Result<(), String> {
     check_qualified_part(v).map_err(|m| format!("label value: {m}"))
 }
 
-/// Checks a label map; the error names `field.key`.
+/// The fewest bytes a label map takes as the API server reads or stores it:
+/// each label's key and value plus [`LABEL_ENTRY_OVERHEAD`].
+pub fn labels_encoded_bytes(labels: &Labels) -> usize {
+    labels.iter().fold(0usize, |sum, (k, v)| {
+        sum.saturating_add(k.len() + v.len() + LABEL_ENTRY_OVERHEAD)
+    })
+}
+
+/// Checks a label map: any number of labels, as long as they fit in an
+/// object the API server accepts ([`MAX_OBJECT_BYTES`]), each key and value
+/// by Kubernetes' rules. The error names `field` for the size, `field[key]`
+/// for one label.
 pub fn check_labels(object: &str, field: &str, labels: &Labels) -> Result<()> {
-    if labels.len() > MAX_LABELS {
+    let bytes = labels_encoded_bytes(labels);
+    if bytes > MAX_OBJECT_BYTES {
         return Err(Error::new(
             ErrorCode::TooLarge,
             object,
             field,
-            format!("{} labels, at most {MAX_LABELS} allowed", labels.len()),
+            format!(
+                "{} labels take at least {bytes} bytes, more than the {MAX_OBJECT_BYTES} bytes of the largest object the API server accepts",
+                labels.len()
+            ),
         ));
     }
     for (k, v) in labels {
@@ -261,6 +322,49 @@ mod tests {
         assert!(check_label_value("v1.2_3-x").is_ok());
         assert!(check_label_value("-x").is_err());
         assert!(check_label_value(&"v".repeat(64)).is_err());
+    }
+
+    /// A label with the longest key and value Kubernetes allows: a
+    /// 253-character prefix, a 63-character name, a 63-character value.
+    fn longest_label(i: usize) -> (String, String) {
+        let prefix = format!("{a}.{a}.{a}.{b}", a = "a".repeat(63), b = "b".repeat(61));
+        assert_eq!(prefix.len(), 253);
+        (format!("{prefix}/n{i:062}"), "v".repeat(63))
+    }
+
+    #[test]
+    fn labels_are_bounded_by_object_size_not_count() {
+        // 1,000 short labels: fine (the old bound refused more than 256).
+        let many: Labels = (0..1000)
+            .map(|i| (format!("key-{i}"), "value".to_string()))
+            .collect();
+        assert!(check_labels("o", "metadata.labels", &many).is_ok());
+
+        // The most labels of the longest kind that fit in the largest
+        // object: accepted; one more: refused, naming the map.
+        let per_label = 253 + 1 + 63 + 63 + LABEL_ENTRY_OVERHEAD;
+        let fit = MAX_OBJECT_BYTES / per_label;
+        let mut labels: Labels = (0..fit).map(longest_label).collect();
+        assert_eq!(labels_encoded_bytes(&labels), fit * per_label);
+        assert!(check_labels("o", "metadata.labels", &labels).is_ok());
+        labels.extend([longest_label(fit)]);
+        let e = check_labels("o", "metadata.labels", &labels).unwrap_err();
+        assert_eq!(
+            (e.code, e.field.as_str()),
+            (ErrorCode::TooLarge, "metadata.labels")
+        );
+        assert!(e.message.contains(&format!("{} labels", fit + 1)), "{e}");
+    }
+
+    #[test]
+    fn count_bounds_follow_the_object_size() {
+        assert_eq!(MAX_LIST_ENTRIES, 1_572_864);
+        for bound in [MAX_LABELS, MAX_NAMED_PORTS, MAX_ENDPOINTS_IN_OBSERVED_SLICE] {
+            assert_eq!(bound, MAX_LIST_ENTRIES);
+        }
+        assert!(too_large("o", "f", MAX_LIST_ENTRIES, MAX_LIST_ENTRIES).is_ok());
+        let e = too_large("o", "f", MAX_LIST_ENTRIES + 1, MAX_LIST_ENTRIES).unwrap_err();
+        assert_eq!((e.code, e.field.as_str()), (ErrorCode::TooLarge, "f"));
     }
 
     #[test]
