@@ -38,10 +38,16 @@
 //! * Selector keys: NetworkPolicy keys match `k8s` labels; Cilium keys may
 //!   be `k8s:app`, `any:app` or `app` (any source). A CiliumNetworkPolicy's
 //!   `endpointSelector` always applies in its own namespace (a namespace
-//!   match in it is dropped, as Cilium does); its peer selectors are pinned
-//!   to that namespace unless they name `io.kubernetes.pod.namespace` or a
-//!   `reserved:` label. A clusterwide policy's selectors are not pinned, so
-//!   its empty selector `{}` selects every identity, reserved ones included.
+//!   match in it is dropped, as Cilium does). Its peer selectors
+//!   (`fromEndpoints`/`toEndpoints`, allow and deny) are pinned to that
+//!   namespace as Cilium's `getEndpointSelector` pins them: unless they name
+//!   `io.kubernetes.pod.namespace`, a namespace label
+//!   `io.cilium.k8s.namespace.labels.<key>` (either in `matchLabels` or
+//!   `matchExpressions`, source `k8s:`, `any:` or none) or a `reserved:`
+//!   label. So a peer chosen by namespace labels spans every namespace whose
+//!   labels match, and an `ingressDeny` on one denies them all. A
+//!   clusterwide policy's selectors are not pinned, so its empty selector
+//!   `{}` selects every identity, reserved ones included.
 //! * A Cilium rule without `from*`/`to*` peers but with `toPorts` applies
 //!   to every peer; an empty rule `{}` allows nothing (it only isolates).
 //!

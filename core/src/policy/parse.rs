@@ -182,6 +182,24 @@ fn selector_requirements(
     Ok(out)
 }
 
+/// Whether a CiliumNetworkPolicy peer selector (`fromEndpoints`,
+/// `toEndpoints`, allow or deny) is confined to the policy's namespace, as
+/// Cilium's `getEndpointSelector` decides: it is, unless it names a
+/// reserved label (reserved identities are in no namespace), the
+/// namespace itself (`io.kubernetes.pod.namespace`) or a namespace label
+/// (`io.cilium.k8s.namespace.labels.<key>`) — in `matchLabels` or
+/// `matchExpressions`, with any operator, written with source `k8s:`,
+/// `any:` or none. A peer chosen by namespace labels spans every namespace
+/// whose labels match.
+fn peer_is_pinned(reqs: &[Requirement]) -> bool {
+    let k8s_or_any = |r: &Requirement| r.source.as_deref().is_none_or(|s| s == "k8s");
+    let reserved = reqs.iter().any(|r| r.source.as_deref() == Some("reserved"));
+    let names_namespace = reqs.iter().any(|r| {
+        k8s_or_any(r) && (r.key == LABEL_POD_NAMESPACE || r.key.starts_with(LABEL_NAMESPACE_PREFIX))
+    });
+    !reserved && !names_namespace
+}
+
 fn namespace_pin(ns: &str) -> Requirement {
     Requirement::new(
         Some("k8s"),
@@ -612,11 +630,7 @@ fn cilium_rule(
             has_l3 = true;
             let field = format!("{path}.{prefix}Endpoints[{i}]");
             let mut reqs = selector_requirements(ctx, s, &field, KeyStyle::Cilium)?;
-            // As Cilium: a peer selector may name other namespaces (and
-            // reserved identities are in none); otherwise it is pinned.
-            let names_namespace = reqs.iter().any(|r| r.key == LABEL_POD_NAMESPACE);
-            let reserved = reqs.iter().any(|r| r.source.as_deref() == Some("reserved"));
-            if ctx.key.kind == PolicyKind::CiliumNetworkPolicy && !names_namespace && !reserved {
+            if ctx.key.kind == PolicyKind::CiliumNetworkPolicy && peer_is_pinned(&reqs) {
                 reqs.push(namespace_pin(&ctx.key.namespace));
             }
             peers.push(PeerMatch::Selector(Selector::new(reqs)));
