@@ -1,0 +1,173 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+
+	"sliceplane.example/sliceplane"
+)
+
+// Resources the operator reads or writes.
+var (
+	GVRCiliumEndpoint      = schema.GroupVersionResource{Group: "cilium.io", Version: "v2", Resource: "ciliumendpoints"}
+	GVRCiliumEndpointSlice = schema.GroupVersionResource{Group: "cilium.io", Version: "v2alpha1", Resource: "ciliumendpointslices"}
+	GVRCiliumIdentity      = schema.GroupVersionResource{Group: "cilium.io", Version: "v2", Resource: "ciliumidentities"}
+	GVRCiliumNode          = schema.GroupVersionResource{Group: "cilium.io", Version: "v2", Resource: "ciliumnodes"}
+	GVRPod                 = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	GVRNamespace           = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	GVRNode                = schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
+)
+
+// WatchedResources are the resources the operator lists and watches for an
+// endpoint source ("ciliumendpoints" or "pods"), in the order they are
+// started. deploy/ grants exactly list and watch on these.
+func WatchedResources(source string) ([]schema.GroupVersionResource, error) {
+	switch source {
+	case "ciliumendpoints":
+		return []schema.GroupVersionResource{GVRCiliumEndpoint, GVRCiliumEndpointSlice}, nil
+	case "pods":
+		return []schema.GroupVersionResource{GVRNamespace, GVRNode, GVRCiliumNode, GVRPod, GVRCiliumIdentity, GVRCiliumEndpointSlice}, nil
+	}
+	return nil, errors.New(`source must be "ciliumendpoints" or "pods", got "` + source + `"`)
+}
+
+// KubeAPI is the part of the Kubernetes API the operator writes to.
+type KubeAPI interface {
+	Write(ctx context.Context, op sliceplane.Op) sliceplane.Outcome
+}
+
+// DynamicAPI sends each planned write with client-go's dynamic client:
+// create, update (carrying metadata.resourceVersion), delete with uid /
+// resourceVersion preconditions, and maps the answer to an Outcome.
+//
+// After a successful create or update it compares the object the server
+// answered with (after CRD validation and pruning) with the one sent,
+// outside metadata: a difference means the installed CRD schema is older
+// than what the engine writes (it prunes fields), and is counted in the
+// metrics (sliceplane_operator_pruned_writes_total) and logged once.
+type DynamicAPI struct {
+	Client  dynamic.Interface
+	Metrics *Metrics
+	// OnPruned is called for the first pruned write (nil: ignored).
+	OnPruned func(sent, stored []byte)
+
+	once sync.Once
+}
+
+func gvrOf(kind string) (schema.GroupVersionResource, bool) {
+	switch kind {
+	case "CiliumEndpointSlice":
+		return GVRCiliumEndpointSlice, true
+	case "CiliumIdentity":
+		return GVRCiliumIdentity, true
+	}
+	return schema.GroupVersionResource{}, false
+}
+
+// OutcomeOf maps an API error to the engine's outcome.
+func OutcomeOf(err error) sliceplane.Outcome {
+	switch {
+	case err == nil:
+		return sliceplane.Success("", "")
+	case apierrors.IsConflict(err):
+		return sliceplane.Conflict()
+	case apierrors.IsNotFound(err):
+		return sliceplane.NotFound()
+	case apierrors.IsAlreadyExists(err):
+		return sliceplane.AlreadyExists()
+	}
+	return sliceplane.Failed(err.Error())
+}
+
+// ErrorReason is the label of sliceplane_operator_api_errors_total for err:
+// the API status reason (Conflict, NotFound, ServiceUnavailable, ...), or
+// ClientTimeout / Canceled for a write the operator abandoned, or Unknown
+// for transport errors.
+func ErrorReason(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "ClientTimeout"
+	case errors.Is(err, context.Canceled):
+		return "Canceled"
+	}
+	if r := apierrors.ReasonForError(err); r != metav1.StatusReasonUnknown {
+		return string(r)
+	}
+	return "Unknown"
+}
+
+// Write sends one planned write and returns its outcome.
+func (d *DynamicAPI) Write(ctx context.Context, op sliceplane.Op) sliceplane.Outcome {
+	gvr, ok := gvrOf(op.Kind)
+	if !ok {
+		return sliceplane.Failed("unknown kind " + op.Kind)
+	}
+	res := d.Client.Resource(gvr)
+	obj := &unstructured.Unstructured{}
+	if err := obj.UnmarshalJSON(op.Object); err != nil {
+		return sliceplane.Failed("decode planned object: " + err.Error())
+	}
+	start := time.Now()
+	var got *unstructured.Unstructured
+	var err error
+	switch op.Op {
+	case "create":
+		got, err = res.Create(ctx, obj, metav1.CreateOptions{})
+	case "update":
+		got, err = res.Update(ctx, obj, metav1.UpdateOptions{})
+	case "delete":
+		pre := metav1.Preconditions{}
+		if uid := obj.GetUID(); uid != "" {
+			pre.UID = &uid
+		}
+		if rv := obj.GetResourceVersion(); rv != "" {
+			pre.ResourceVersion = &rv
+		}
+		err = res.Delete(ctx, op.Name, metav1.DeleteOptions{Preconditions: &pre})
+	default:
+		return sliceplane.Failed("unknown op " + op.Op)
+	}
+	d.Metrics.ObserveWrite(op.Op, time.Since(start), err)
+	if err != nil {
+		return OutcomeOf(err)
+	}
+	if got == nil { // delete
+		return sliceplane.Success("", "")
+	}
+	d.checkStored(op, got)
+	return sliceplane.Success(got.GetResourceVersion(), string(got.GetUID()))
+}
+
+func withoutMetadata(raw []byte) (map[string]any, error) {
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	delete(m, "metadata")
+	return m, nil
+}
+
+func (d *DynamicAPI) checkStored(op sliceplane.Op, got *unstructured.Unstructured) {
+	back, err := got.MarshalJSON()
+	if err != nil {
+		d.Metrics.StoredChecked(true)
+		return
+	}
+	sent, err1 := withoutMetadata(op.Object)
+	stored, err2 := withoutMetadata(back)
+	pruned := err1 != nil || err2 != nil || !reflect.DeepEqual(sent, stored)
+	d.Metrics.StoredChecked(pruned)
+	if pruned && d.OnPruned != nil {
+		d.once.Do(func() { d.OnPruned(op.Object, back) })
+	}
+}
