@@ -1,5 +1,7 @@
 //! Properties of the verdict engine: monotonicity of allow and deny rules,
-//! independence from arrival order, incremental = from scratch.
+//! independence from arrival order, incremental = from scratch, and a
+//! Cilium peer chosen by namespace name or by a namespace label only that
+//! namespace carries selects the same pods.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -406,6 +408,24 @@ proptest! {
     }
 
     #[test]
+    fn cnp_peers_by_namespace_name_or_namespace_label_agree(
+        world in world_g(),
+        policies in prop::collection::vec(policy_g(), 0..4),
+        denies in prop::collection::vec(policy_g(), 0..2),
+        config in config_g(),
+    ) {
+        // As Cilium: naming a namespace label lifts the pin to the policy's
+        // namespace just as naming the namespace does, for allow and deny.
+        let mut named: Vec<Value> = policies.iter().enumerate().map(|(i, p)| policy_json(p, &format!("p{i}"))).collect();
+        named.extend(denies.iter().enumerate().map(|(i, p)| deny_json(p, &format!("d{i}"))));
+        let relabelled: Vec<Value> = named.iter().map(by_namespace_label).collect();
+        prop_assert_eq!(
+            decisions(&build(&inputs(&world, &named), &config)),
+            decisions(&build(&inputs(&world, &relabelled), &config))
+        );
+    }
+
+    #[test]
     fn arrival_order_never_changes_a_verdict(
         world in world_g(),
         policies in prop::collection::vec(policy_g(), 0..5),
@@ -479,6 +499,32 @@ proptest! {
         let scratch = build(&inputs(&final_world, &final_list), &config);
         prop_assert_eq!(grid(&engine), grid(&scratch));
         prop_assert_eq!(engine.stats().selectors, scratch.stats().selectors);
+    }
+}
+
+/// Rewrites every namespace-name key of a Cilium peer selector
+/// (`[k8s:]io.kubernetes.pod.namespace`) into the namespace label `ns`,
+/// which in this world each namespace carries with its own name.
+fn by_namespace_label(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let k = match k.as_str() {
+                        "k8s:io.kubernetes.pod.namespace" => {
+                            "k8s:io.cilium.k8s.namespace.labels.ns".to_string()
+                        }
+                        "io.kubernetes.pod.namespace" => {
+                            "io.cilium.k8s.namespace.labels.ns".to_string()
+                        }
+                        _ => k.clone(),
+                    };
+                    (k, by_namespace_label(v))
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(by_namespace_label).collect()),
+        other => other.clone(),
     }
 }
 
