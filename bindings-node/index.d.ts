@@ -250,6 +250,8 @@ export type EndpointChange =
 export interface ConsumerCounters {
   eventsApplied: number
   eventsRejected: number
+  /** Malformed slice entries skipped (the rest of their slices applied). */
+  entriesSkipped: number
   upserts: number
   deletes: number
   slicesSeen: number

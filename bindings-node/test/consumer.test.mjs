@@ -142,7 +142,7 @@ test('Consumer: upsert/delete changes with old and new, moves, copies, events, s
   assert.equal(c.lookupIp('10.9.0.2'), null)
   assert.equal(c.endpoint('ns', 'p1').identity, 9)
   const k = c.counters()
-  assert.deepEqual(Object.keys(k).sort(), ['deletes', 'endpoints', 'eventsApplied', 'eventsRejected', 'ipCacheSize', 'slices', 'slicesSeen', 'staleDeletes', 'upserts'])
+  assert.deepEqual(Object.keys(k).sort(), ['deletes', 'endpoints', 'entriesSkipped', 'eventsApplied', 'eventsRejected', 'ipCacheSize', 'slices', 'slicesSeen', 'staleDeletes', 'upserts'])
   assert.equal(k.eventsApplied, 5)
   assert.equal(k.staleDeletes, 1)
   assert.equal(k.endpoints, 1)
@@ -167,7 +167,8 @@ test('Consumer: errors map to the right subclasses and change nothing', () => {
     [() => c.apply({ type: 'BOOM', object: {} }), ParseError, 'unknown_event_type'],
     [() => c.applyJson(Buffer.from('{nope')), ParseError, 'malformed_input'],
     [() => c.applyJson('not json'), ParseError, 'malformed_input'],
-    [() => c.apply(ces('a', 'ns', [['p1', 7, 'bad-ip']], 'MODIFIED')), ValidationError, 'invalid_ip'],
+    // A bad entry is skipped (the slice applies); a bad slice name rejects the event.
+    [() => c.apply(ces('Bad_Slice', 'ns', [['p1', 7, '10.9.0.1']], 'MODIFIED')), ValidationError, 'invalid_name'],
     [() => c.lookupIp('bad'), ValidationError, 'invalid_ip'],
     [() => c.setNow(-5), ValidationError, 'invalid_value'],
     [() => c.setNow(NaN), ValidationError, 'invalid_value'],
