@@ -1,20 +1,37 @@
 //! `sliceplane run`: watch events in, write plan out.
 //!
+//! **Server state.** The CiliumEndpointSlices and CiliumIdentities in the
+//! input are what the API server holds. Each one the engine accepts goes to
+//! the engine (which adopts and repairs them) *and* to the in-memory
+//! [`Mirror`] that answers the writes, exactly as given (name,
+//! resourceVersion, uid, content): a List item or ADDED/MODIFIED stores it,
+//! DELETED removes it, in file mode and in live mode alike. So the printed
+//! ops apply cleanly, in order, to a cluster holding that state: an adopted
+//! slice is updated with its own resourceVersion, never re-created. A write
+//! the mirror still refuses is reported on stderr (`warning: ...`).
+//!
 //! **Files** (and stdin that ends): everything read is the initial state. It
-//! is applied at time 0, `initial_sync_done(0)`, then the engine is flushed
-//! "as if all time had passed": time jumps to each `next_due()` (sync delay,
-//! identity grace periods) and every planned write is applied to an
-//! in-memory [`Mirror`] and reported, until nothing more is planned.
+//! is applied at time 0 as it is read (input is streamed),
+//! `initial_sync_done(0)`, then the engine is flushed "as if all time had
+//! passed": time jumps to each `next_due()` (sync delay, identity grace
+//! periods) and every planned write is applied to the mirror and reported,
+//! until nothing more is planned.
 //!
 //! **Live stdin** (`kubectl get -w ... | sliceplane run -`): a thread reads
 //! stdin. What arrives before the first 1-second gap is the initial state;
 //! then `initial_sync_done`, and the main loop applies each event at the
 //! wall-clock time (ms since start) it arrives and flushes at least every
 //! 100 ms, printing each op when it becomes due (jsonl) and reporting
-//! success through the Mirror. When stdin ends it flushes as in file mode.
+//! success through the mirror. When stdin ends it flushes as in file mode.
 //! If stdin ends before any 1-second gap, it is exactly file mode.
+//!
+//! **Input errors** (see [`crate::input`]): every rejected value, be it
+//! cut off, not JSON, or refused by the engine, gets one stderr line
+//! `error: <source>:<position>: [code] ...`, and the exit code is 1; the
+//! valid events around it are applied.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufRead, Write};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -22,7 +39,7 @@ use clap::{Args as ClapArgs, ValueEnum};
 use serde_json::{Value, json};
 use sliceplane::config::Source;
 use sliceplane::mirror::Mirror;
-use sliceplane::{Engine, PlannedWrite};
+use sliceplane::{Engine, PlannedWrite, WritePlan};
 
 use crate::input::{self, Item};
 
@@ -104,8 +121,24 @@ pub fn apply_items(engine: &mut Engine, items: &[Item], now: u64) -> usize {
 pub fn drain(
     engine: &mut Engine,
     mirror: &mut Mirror,
-    mut now: u64,
+    now: u64,
     sink: &mut dyn FnMut(&PlannedWrite),
+) -> anyhow::Result<u64> {
+    drain_with(engine, now, &mut |engine, plan, now| {
+        for w in &plan.writes {
+            sink(w);
+        }
+        mirror
+            .apply_plan(engine, plan, now)
+            .map_err(|e| anyhow::anyhow!("report: {e}"))
+    })
+}
+
+/// The loop of [`drain`]; `apply` hands a plan to the server.
+fn drain_with(
+    engine: &mut Engine,
+    mut now: u64,
+    apply: &mut dyn FnMut(&mut Engine, &WritePlan, u64) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
     let mut idle = 0;
     for _ in 0..100_000 {
@@ -126,14 +159,142 @@ pub fn drain(
             }
         }
         idle = 0;
-        for w in &plan.writes {
-            sink(w);
-        }
-        mirror
-            .apply_plan(engine, &plan, now)
-            .map_err(|e| anyhow::anyhow!("report: {e}"))?;
+        apply(engine, &plan, now)?;
     }
     Ok(now)
+}
+
+/// Where a [`Session`] sends what it produces.
+pub trait Report {
+    /// A planned write, in the order planned (printed in jsonl mode).
+    fn op(&mut self, write: &PlannedWrite);
+    /// One line for stderr: a rejected input, a write the server refused.
+    fn diag(&mut self, line: String);
+}
+
+/// `run`'s state: the engine and the in-memory API server it writes to,
+/// which holds the server state read from the input (see the module docs).
+pub struct Session {
+    pub engine: Engine,
+    pub mirror: Mirror,
+    /// Input values rejected so far (reported).
+    pub rejected: usize,
+    /// Writes the mirror refused so far (reported): the op list would not
+    /// apply cleanly to the input's server state.
+    pub refused: usize,
+}
+
+impl Session {
+    /// A session with an empty server.
+    pub fn new(engine: Engine) -> Self {
+        Session {
+            engine,
+            mirror: Mirror::new(),
+            rejected: 0,
+            refused: 0,
+        }
+    }
+
+    /// Applies items at `now`, in order. Every event goes to the engine;
+    /// a CiliumEndpointSlice or CiliumIdentity it accepts is also what the
+    /// server holds, and goes to the mirror. Rejected items are reported.
+    pub fn apply(&mut self, items: &[Item], now: u64, report: &mut dyn Report) {
+        for item in items {
+            let r = match &item.event {
+                Ok(ev) => self.engine.apply(ev, now).map(|()| {
+                    self.mirror.observe(ev);
+                }),
+                Err(e) => Err(e.clone()),
+            };
+            if let Err(e) = r {
+                report.diag(format!("error: {}: {e}", item.at));
+                self.rejected += 1;
+            }
+        }
+    }
+
+    /// Flushes at `now`: each planned write is reported, applied to the
+    /// mirror, and its outcome reported to the engine. Returns the number
+    /// of writes.
+    pub fn flush(&mut self, now: u64, report: &mut dyn Report) -> anyhow::Result<usize> {
+        let plan = self.engine.flush(now);
+        apply_plan(
+            &mut self.engine,
+            &mut self.mirror,
+            &mut self.refused,
+            &plan,
+            now,
+            report,
+        )?;
+        Ok(plan.len())
+    }
+
+    /// Flushes from `now` on as if all time passed (see [`drain`]).
+    pub fn drain(&mut self, now: u64, report: &mut dyn Report) -> anyhow::Result<u64> {
+        let (mirror, refused) = (&mut self.mirror, &mut self.refused);
+        drain_with(&mut self.engine, now, &mut |engine, plan, now| {
+            apply_plan(engine, mirror, refused, plan, now, report)
+        })
+    }
+
+    /// File mode over one source: every line read is applied at time 0 as
+    /// it comes (the initial state). Call [`finish_initial`](Self::finish_initial) after the last source.
+    pub fn read_lines(
+        &mut self,
+        source: &str,
+        lines: impl IntoIterator<Item = std::io::Result<String>>,
+        report: &mut dyn Report,
+    ) -> anyhow::Result<()> {
+        let mut parser = input::Parser::new(source);
+        let mut items = Vec::new();
+        for line in lines {
+            let line = line.map_err(|e| anyhow::anyhow!("cannot read {source}: {e}"))?;
+            parser.push_line(&line, &mut items);
+            self.apply(&items, 0, report);
+            items.clear();
+        }
+        parser.finish(&mut items);
+        self.apply(&items, 0, report);
+        Ok(())
+    }
+
+    /// End of the initial state in file mode: the initial sync is done at
+    /// time 0 and everything is flushed.
+    pub fn finish_initial(&mut self, report: &mut dyn Report) -> anyhow::Result<()> {
+        self.engine.initial_sync_done(0);
+        self.drain(0, report)?;
+        Ok(())
+    }
+}
+
+/// Applies a plan to the mirror, in order, reporting each write and each
+/// outcome (to `report` and the engine). A refused write is counted and
+/// reported: the op list would not apply cleanly.
+fn apply_plan(
+    engine: &mut Engine,
+    mirror: &mut Mirror,
+    refused: &mut usize,
+    plan: &WritePlan,
+    now: u64,
+    report: &mut dyn Report,
+) -> anyhow::Result<()> {
+    for w in &plan.writes {
+        report.op(w);
+        let outcome = mirror.apply(&w.op);
+        if !outcome.is_success() {
+            *refused += 1;
+            report.diag(format!(
+                "warning: {} {} {}: the server state read from the input refuses it ({outcome:?})",
+                w.op.verb().as_str(),
+                w.op.kind().as_str(),
+                w.op.name()
+            ));
+        }
+        engine
+            .report(w.id, &outcome, now)
+            .map_err(|e| anyhow::anyhow!("report: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The final desired objects as a kubectl-applyable List.
@@ -150,8 +311,30 @@ pub fn desired_list(engine: &Engine) -> Value {
     json!({"apiVersion": "v1", "kind": "List", "items": items})
 }
 
+/// Prints ops (jsonl mode) to stdout and diagnostics to stderr.
+struct Printer<W: Write> {
+    out: W,
+    jsonl: bool,
+    write_err: Option<std::io::Error>,
+}
+
+impl<W: Write> Report for Printer<W> {
+    fn op(&mut self, write: &PlannedWrite) {
+        if self.jsonl
+            && self.write_err.is_none()
+            && let Err(e) = writeln!(self.out, "{}", write.to_json())
+        {
+            self.write_err = Some(e);
+        }
+    }
+
+    fn diag(&mut self, line: String) {
+        eprintln!("{line}");
+    }
+}
+
 pub fn main(args: Args) -> anyhow::Result<u8> {
-    let mut engine = engine(args.config.as_deref(), args.seed, args.source)?;
+    let engine = engine(args.config.as_deref(), args.seed, args.source)?;
     let files = if args.files.is_empty() {
         vec!["-".to_string()]
     } else {
@@ -160,61 +343,55 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
     let stdout = std::io::stdout();
     let live_stdin = files.len() == 1 && files[0] == "-";
     // Live stdin prints each op as it becomes due: line-buffered.
-    let mut out: Box<dyn Write> = if live_stdin {
+    let out: Box<dyn Write> = if live_stdin {
         Box::new(std::io::LineWriter::new(stdout.lock()))
     } else {
         Box::new(std::io::BufWriter::new(stdout.lock()))
     };
-    let mut mirror = Mirror::new();
-    let mut rejected = 0;
-    let mut write_err: Option<std::io::Error> = None;
-    let jsonl = args.output == Output::Jsonl;
-    let mut sink = |w: &PlannedWrite| {
-        if jsonl
-            && write_err.is_none()
-            && let Err(e) = writeln!(out, "{}", w.to_json())
-        {
-            write_err = Some(e);
-        }
+    let mut printer = Printer {
+        out,
+        jsonl: args.output == Output::Jsonl,
+        write_err: None,
     };
+    let mut session = Session::new(engine);
     if live_stdin {
-        rejected += live(&mut engine, &mut mirror, &mut sink)?;
+        live(&mut session, &mut printer)?;
     } else {
         for f in &files {
-            let items = input::read_all(f)?;
-            rejected += apply_items(&mut engine, &items, 0);
+            let reader: Box<dyn std::io::Read> = if f == "-" {
+                Box::new(std::io::stdin())
+            } else {
+                Box::new(File::open(f).map_err(|e| anyhow::anyhow!("cannot open {f}: {e}"))?)
+            };
+            let lines = std::io::BufReader::new(reader).lines();
+            session.read_lines(input::source_name(f), lines, &mut printer)?;
         }
-        engine.initial_sync_done(0);
-        drain(&mut engine, &mut mirror, 0, &mut sink)?;
+        session.finish_initial(&mut printer)?;
     }
+    let mut out = printer.out;
     match args.output {
         Output::Jsonl => {}
         Output::ListJson => {
-            serde_json::to_writer_pretty(&mut out, &desired_list(&engine))?;
+            serde_json::to_writer_pretty(&mut out, &desired_list(&session.engine))?;
             writeln!(out)?;
         }
         Output::ListYaml => {
-            out.write_all(serde_yaml_ng::to_string(&desired_list(&engine))?.as_bytes())?;
+            out.write_all(serde_yaml_ng::to_string(&desired_list(&session.engine))?.as_bytes())?;
         }
     }
-    if let Some(e) = write_err
+    if let Some(e) = printer.write_err
         && e.kind() != std::io::ErrorKind::BrokenPipe
     {
         return Err(e.into());
     }
     let _ = out.flush();
-    Ok(if rejected > 0 { 1 } else { 0 })
+    Ok(if session.rejected > 0 { 1 } else { 0 })
 }
 
 /// Stdin: initial state up to the first 1-second gap, then live (see module doc).
-fn live(
-    engine: &mut Engine,
-    mirror: &mut Mirror,
-    sink: &mut dyn FnMut(&PlannedWrite),
-) -> anyhow::Result<usize> {
+fn live(session: &mut Session, report: &mut dyn Report) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::channel::<Vec<Item>>();
     let reader = std::thread::spawn(move || -> std::io::Result<()> {
-        use std::io::BufRead;
         let mut parser = input::Parser::new("<stdin>");
         for line in std::io::stdin().lock().lines() {
             let mut items = Vec::new();
@@ -230,12 +407,11 @@ fn live(
     });
     let start = Instant::now();
     let clock = || start.elapsed().as_millis() as u64;
-    let mut rejected = 0;
     // Initial state.
     let mut ended = false;
     loop {
         match rx.recv_timeout(Duration::from_secs(1)) {
-            Ok(items) => rejected += apply_items(engine, &items, 0),
+            Ok(items) => session.apply(&items, 0, report),
             Err(RecvTimeoutError::Timeout) => break,
             Err(RecvTimeoutError::Disconnected) => {
                 ended = true;
@@ -244,24 +420,18 @@ fn live(
         }
     }
     let now = if ended { 0 } else { clock() };
-    engine.initial_sync_done(now);
+    session.engine.initial_sync_done(now);
     if !ended {
         let mut last_flush = 0u64;
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(items) => rejected += apply_items(engine, &items, clock()),
+                Ok(items) => session.apply(&items, clock(), report),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             let now = clock();
-            if now >= last_flush + 100 || engine.next_due().is_some_and(|d| d <= now) {
-                let plan = engine.flush(now);
-                for w in &plan.writes {
-                    sink(w);
-                }
-                mirror
-                    .apply_plan(engine, &plan, now)
-                    .map_err(|e| anyhow::anyhow!("report: {e}"))?;
+            if now >= last_flush + 100 || session.engine.next_due().is_some_and(|d| d <= now) {
+                session.flush(now, report)?;
                 last_flush = now;
             }
         }
@@ -271,6 +441,6 @@ fn live(
         Ok(Err(e)) => anyhow::bail!("cannot read <stdin>: {e}"),
         Err(_) => anyhow::bail!("stdin reader panicked"),
     }
-    drain(engine, mirror, if ended { 0 } else { clock() }, sink)?;
-    Ok(rejected)
+    session.drain(if ended { 0 } else { clock() }, report)?;
+    Ok(())
 }

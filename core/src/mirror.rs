@@ -4,12 +4,38 @@
 //! already-exists on create) and answers with the outcome the engine
 //! expects. Tests replay plans onto it; the CLI uses it to run "as if every
 //! write succeeded"; simulations inject failures into it.
+//!
+//! A mirror can start from, and follow, what a real server holds: the
+//! objects a caller observed (a List, or watch events) go in through
+//! [`Mirror::observe`] (or [`Mirror::observe_slice`] /
+//! [`Mirror::observe_identity`]) exactly as given, with their
+//! resourceVersion and uid. Feed it the same slices and identities the
+//! engine is fed and the engine's writes apply to it as they would to that
+//! server: an update of an adopted slice carries the resourceVersion the
+//! mirror holds, a delete the uid it holds. The rules for observations are
+//! the engine's own: ADDED or MODIFIED replaces the stored object unless it
+//! is older (a smaller numeric resourceVersion) than what is stored, DELETED
+//! removes it whatever its body. resourceVersions the mirror assigns are
+//! always newer than any it observed.
 
 use std::collections::BTreeMap;
 
-use crate::model::{CiliumEndpointSlice, CiliumIdentity};
+use crate::model::{CiliumEndpointSlice, CiliumIdentity, EventType, Object, WatchEvent};
 use crate::plan::{Outcome, Preconditions, WriteOp, WritePlan};
 use crate::{Engine, Result};
+
+/// What an observation did to the mirror (see [`Mirror::observe`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed {
+    /// The object is now stored as given (ADDED or MODIFIED).
+    Stored,
+    /// The object was removed (DELETED), or was not there.
+    Removed,
+    /// Ignored: older than the stored version (a late watch echo).
+    Stale,
+    /// Not a kind the mirror stores (only slices and identities are).
+    NotStored,
+}
 
 /// Stored objects by name, with a cluster-wide resourceVersion counter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,6 +46,16 @@ pub struct Mirror {
     uids: u64,
 }
 
+/// `seen` is older than `known`: both numeric and `seen < known`. The
+/// engine's own rule for late watch echoes; anything not numeric is never
+/// older.
+fn is_older_version(seen: Option<&str>, known: Option<&str>) -> bool {
+    match (seen.map(str::parse::<u64>), known.map(str::parse::<u64>)) {
+        (Some(Ok(a)), Some(Ok(b))) => a < b,
+        _ => false,
+    }
+}
+
 fn check_pre(pre: &Preconditions, uid: &Option<String>, rv: &Option<String>) -> bool {
     (pre.uid.is_none() || pre.uid == *uid)
         && (pre.resource_version.is_none() || pre.resource_version == *rv)
@@ -28,6 +64,64 @@ fn check_pre(pre: &Preconditions, uid: &Option<String>, rv: &Option<String>) -> 
 impl Mirror {
     pub fn new() -> Self {
         Mirror::default()
+    }
+
+    /// Takes one observed watch event (or List item, as ADDED) as the
+    /// server's state: a CiliumEndpointSlice or CiliumIdentity is stored
+    /// exactly as given (resourceVersion, uid and content) or removed;
+    /// other kinds are not stored.
+    pub fn observe(&mut self, event: &WatchEvent) -> Observed {
+        let deleted = event.event_type == EventType::Deleted;
+        match &event.object {
+            Object::CiliumEndpointSlice(s) => self.observe_slice(s, deleted),
+            Object::CiliumIdentity(i) => self.observe_identity(i, deleted),
+            _ => Observed::NotStored,
+        }
+    }
+
+    /// Stores an observed slice as given, or removes it (`deleted`). A
+    /// version older than the stored one is ignored ([`Observed::Stale`]).
+    pub fn observe_slice(&mut self, slice: &CiliumEndpointSlice, deleted: bool) -> Observed {
+        let name = &slice.metadata.name;
+        if deleted {
+            self.slices.remove(name);
+            return Observed::Removed;
+        }
+        let rv = slice.metadata.resource_version.as_deref();
+        if let Some(cur) = self.slices.get(name)
+            && is_older_version(rv, cur.metadata.resource_version.as_deref())
+        {
+            return Observed::Stale;
+        }
+        self.seen_rv(rv);
+        self.slices.insert(name.clone(), slice.clone());
+        Observed::Stored
+    }
+
+    /// Stores an observed identity as given, or removes it (`deleted`). A
+    /// version older than the stored one is ignored ([`Observed::Stale`]).
+    pub fn observe_identity(&mut self, identity: &CiliumIdentity, deleted: bool) -> Observed {
+        let name = &identity.metadata.name;
+        if deleted {
+            self.identities.remove(name);
+            return Observed::Removed;
+        }
+        let rv = identity.metadata.resource_version.as_deref();
+        if let Some(cur) = self.identities.get(name)
+            && is_older_version(rv, cur.metadata.resource_version.as_deref())
+        {
+            return Observed::Stale;
+        }
+        self.seen_rv(rv);
+        self.identities.insert(name.clone(), identity.clone());
+        Observed::Stored
+    }
+
+    /// Versions assigned from now on are newer than `rv` (when numeric).
+    fn seen_rv(&mut self, rv: Option<&str>) {
+        if let Some(Ok(n)) = rv.map(str::parse::<u64>) {
+            self.revision = self.revision.max(n);
+        }
     }
 
     fn next_rv(&mut self) -> String {
@@ -55,8 +149,7 @@ impl Mirror {
                 Outcome::success(rv, uid)
             }
             WriteOp::UpdateSlice(s) => {
-                let rv = self.next_rv();
-                let Some(cur) = self.slices.get_mut(&s.metadata.name) else {
+                let Some(cur) = self.slices.get(&s.metadata.name) else {
                     return Outcome::NotFound;
                 };
                 if s.metadata.resource_version.is_some()
@@ -64,6 +157,11 @@ impl Mirror {
                 {
                     return Outcome::Conflict;
                 }
+                // A refused write does not use up a version.
+                let rv = self.next_rv();
+                let Some(cur) = self.slices.get_mut(&s.metadata.name) else {
+                    return Outcome::NotFound;
+                };
                 let uid = cur.metadata.uid.clone();
                 let mut s = s.clone();
                 s.metadata.resource_version = Some(rv.clone());
@@ -192,5 +290,145 @@ impl Mirror {
                 i
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CoreCiliumEndpoint, ObjectMeta};
+    use crate::plan::Preconditions;
+
+    fn slice(name: &str, rv: Option<&str>, uid: Option<&str>, eps: &[&str]) -> CiliumEndpointSlice {
+        let mut s = CiliumEndpointSlice::new(name.to_string(), "shop".to_string());
+        s.metadata = ObjectMeta {
+            name: name.into(),
+            resource_version: rv.map(Into::into),
+            uid: uid.map(Into::into),
+            ..Default::default()
+        };
+        s.endpoints = eps
+            .iter()
+            .map(|n| CoreCiliumEndpoint {
+                name: n.to_string(),
+                id: 1000,
+                ..Default::default()
+            })
+            .collect();
+        s
+    }
+
+    fn identity(name: &str, rv: &str, uid: &str) -> CiliumIdentity {
+        let mut i = CiliumIdentity::new(name.to_string());
+        i.metadata.resource_version = Some(rv.into());
+        i.metadata.uid = Some(uid.into());
+        i
+    }
+
+    #[test]
+    fn observed_slice_is_held_as_given_and_writes_apply_to_it() {
+        let mut m = Mirror::new();
+        let held = slice("ces-a", Some("500"), Some("uid-a"), &["p0", "p1", "p2"]);
+        let ev = WatchEvent::added(Object::CiliumEndpointSlice(held.clone()));
+        assert_eq!(m.observe(&ev), Observed::Stored);
+        assert_eq!(m.slices.get("ces-a"), Some(&held));
+        // A create of the same name is refused, nothing changes.
+        let before = m.clone();
+        let create = WriteOp::CreateSlice(slice("ces-a", None, None, &["p0"]));
+        assert_eq!(m.apply(&create), Outcome::AlreadyExists);
+        assert_eq!(m.slices, before.slices);
+        // An update carrying another resourceVersion conflicts.
+        let stale = WriteOp::UpdateSlice(slice("ces-a", Some("499"), None, &["p0"]));
+        assert_eq!(m.apply(&stale), Outcome::Conflict);
+        assert_eq!(m.slices, before.slices);
+        // The update carrying the held resourceVersion applies; the uid is
+        // kept, the new version is newer than the observed one.
+        let update = WriteOp::UpdateSlice(slice("ces-a", Some("500"), None, &["p0"]));
+        assert_eq!(
+            m.apply(&update),
+            Outcome::Success {
+                resource_version: Some("501".into()),
+                uid: Some("uid-a".into()),
+            }
+        );
+        assert_eq!(m.slices["ces-a"].endpoints.len(), 1);
+        // A delete with the held uid and version applies.
+        let delete = WriteOp::DeleteSlice {
+            name: "ces-a".into(),
+            preconditions: Preconditions {
+                uid: Some("uid-a".into()),
+                resource_version: Some("501".into()),
+            },
+        };
+        assert!(matches!(m.apply(&delete), Outcome::Success { .. }));
+        assert!(m.slices.is_empty());
+    }
+
+    #[test]
+    fn observations_follow_the_engine_rules() {
+        let mut m = Mirror::new();
+        assert_eq!(
+            m.observe_slice(&slice("ces-a", Some("7"), Some("u"), &["p0"]), false),
+            Observed::Stored
+        );
+        // A newer version replaces it.
+        let newer = slice("ces-a", Some("9"), Some("u"), &["p0", "p1"]);
+        assert_eq!(m.observe_slice(&newer, false), Observed::Stored);
+        assert_eq!(m.slices["ces-a"], newer);
+        // An older one (a late echo) is ignored.
+        let older = slice("ces-a", Some("8"), Some("u"), &[]);
+        assert_eq!(m.observe_slice(&older, false), Observed::Stale);
+        assert_eq!(m.slices["ces-a"], newer);
+        // Not numeric: never older, taken as given.
+        let opaque = slice("ces-a", Some("abc"), Some("u"), &[]);
+        assert_eq!(m.observe_slice(&opaque, false), Observed::Stored);
+        assert_eq!(m.slices["ces-a"], opaque);
+        // DELETED removes whatever its body says.
+        let ev = WatchEvent::deleted(Object::CiliumEndpointSlice(slice(
+            "ces-a",
+            Some("1"),
+            None,
+            &[],
+        )));
+        assert_eq!(m.observe(&ev), Observed::Removed);
+        assert!(m.slices.is_empty());
+        // Identities: the same rules.
+        let id = identity("1000", "40", "uid-i");
+        assert_eq!(
+            m.observe(&WatchEvent::added(Object::CiliumIdentity(id.clone()))),
+            Observed::Stored
+        );
+        assert_eq!(
+            m.observe_identity(&identity("1000", "39", "uid-i"), false),
+            Observed::Stale
+        );
+        assert_eq!(m.identities["1000"], id);
+        // A create planned over it is refused; the new ones get newer versions.
+        let create = WriteOp::CreateIdentity(CiliumIdentity::new("1001"));
+        match m.apply(&create) {
+            Outcome::Success {
+                resource_version, ..
+            } => assert_eq!(resource_version.as_deref(), Some("41")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            m.apply(&WriteOp::CreateIdentity(CiliumIdentity::new("1000"))),
+            Outcome::AlreadyExists
+        );
+        assert_eq!(m.identities["1000"], id);
+        let delete = WriteOp::DeleteIdentity {
+            name: "1000".into(),
+            preconditions: Preconditions {
+                uid: Some("uid-i".into()),
+                resource_version: None,
+            },
+        };
+        assert!(matches!(m.apply(&delete), Outcome::Success { .. }));
+        let ev = WatchEvent::deleted(Object::CiliumIdentity(identity("1001", "0", "x")));
+        assert_eq!(m.observe(&ev), Observed::Removed);
+        assert!(m.identities.is_empty());
+        // Other kinds are not stored.
+        let ns = WatchEvent::added(Object::Namespace(Default::default()));
+        assert_eq!(m.observe(&ns), Observed::NotStored);
     }
 }
