@@ -156,8 +156,9 @@ pub struct PodInput {
     pub is_endpoint: bool,
 }
 
-/// Checks the fields of `metadata` every namespaced kind shares.
-fn check_namespaced(kind: Kind, pod_meta: &crate::model::ObjectMeta) -> Result<String> {
+/// Checks the fields of `metadata` every namespaced kind shares (namespace
+/// and name): all a DELETED event of a Pod or CiliumEndpoint needs.
+pub(crate) fn check_namespaced(kind: Kind, pod_meta: &crate::model::ObjectMeta) -> Result<String> {
     let obj = describe(kind, pod_meta);
     let ns = pod_meta.namespace.as_deref().unwrap_or("");
     if ns.is_empty() {

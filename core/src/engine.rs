@@ -274,7 +274,13 @@ impl Engine {
     // ------------------------------------------------------------ ingestion
 
     /// Applies one watch event at caller time `now` (ms). A rejected event
-    /// changes nothing.
+    /// changes nothing. A DELETED event is checked for its key only (a
+    /// valid name, and namespace for Pods and CiliumEndpoints; a missing
+    /// one is `missing_field`, a malformed one `invalid_name`) and removes
+    /// by that key: the rest of the object it carries is not validated, so
+    /// a delete applies even when the last state it carries was rejected.
+    /// Pods are matched by namespace and name, as Cilium keys endpoints;
+    /// their uid is not used.
     pub fn apply(&mut self, event: &WatchEvent, now: u64) -> Result<()> {
         let r = self.apply_inner(event, now);
         match &r {
@@ -329,12 +335,19 @@ impl Engine {
                     self.counters.events_ignored_other_source += 1;
                     return Ok(());
                 }
+                if deleted {
+                    // A delete needs the namespace and name only: the last
+                    // state it carries may be one that was rejected.
+                    endpoint::check_namespaced(Kind::Pod, &p.metadata)?;
+                    self.delete_endpoint(&p.metadata, now);
+                    return Ok(());
+                }
                 let input = endpoint::pod_input(p, &mut self.interner.strings)?;
                 if !self.config.shard.owns(&input.namespace) {
                     self.counters.events_ignored_other_shard += 1;
                     return Ok(());
                 }
-                if deleted || !input.is_endpoint {
+                if !input.is_endpoint {
                     self.remove_endpoint(&input.namespace, &input.name, now);
                     Ok(())
                 } else {
@@ -352,13 +365,18 @@ impl Engine {
                     self.counters.events_ignored_other_source += 1;
                     return Ok(());
                 }
+                if deleted {
+                    endpoint::check_namespaced(Kind::CiliumEndpoint, &c.metadata)?;
+                    self.delete_endpoint(&c.metadata, now);
+                    return Ok(());
+                }
                 let input = endpoint::cep_input(c, &mut self.interner)?;
                 if !self.config.shard.owns(&input.namespace) {
                     self.counters.events_ignored_other_shard += 1;
                     return Ok(());
                 }
-                match (deleted, input.identity, input.data) {
-                    (false, Some(id), Some(data)) => {
+                match (input.identity, input.data) {
+                    (Some(id), Some(data)) => {
                         if !input.identity_labels.is_empty()
                             && !self.known_identities.contains_key(&id)
                         {
@@ -380,7 +398,7 @@ impl Engine {
                             now,
                         );
                     }
-                    // Deleted, or not ready (Cilium ignores CEPs without identity or networking).
+                    // Not ready: Cilium ignores CEPs without identity or networking.
                     _ => self.remove_endpoint(&input.namespace, &input.name, now),
                 }
                 Ok(())
@@ -409,7 +427,9 @@ impl Engine {
     fn on_namespace(&mut self, ns: &Namespace, deleted: bool, now: u64) -> Result<()> {
         let obj = describe(Kind::Namespace, &ns.metadata);
         validate::require_name(&obj, "metadata.name", &ns.metadata.name, false)?;
-        validate::check_labels(&obj, "metadata.labels", &ns.metadata.labels)?;
+        if !deleted {
+            validate::check_labels(&obj, "metadata.labels", &ns.metadata.labels)?;
+        }
         if !self.config.shard.owns(&ns.metadata.name) {
             self.counters.events_ignored_other_shard += 1;
             return Ok(());
@@ -467,37 +487,61 @@ impl Engine {
         Ok((obj, ips))
     }
 
+    /// A DELETED Node or CiliumNode needs its name only; the addresses and
+    /// key it carries are not read.
+    fn check_deleted_node(kind: Kind, meta: &crate::model::ObjectMeta) -> Result<()> {
+        validate::require_name(&describe(kind, meta), "metadata.name", &meta.name, true)
+    }
+
     fn on_node(&mut self, node: &Node, deleted: bool, now: u64) -> Result<()> {
-        let (_, ips) = Self::node_addresses(
-            Kind::Node,
-            &node.metadata,
-            "status.addresses",
-            node.status
-                .addresses
-                .iter()
-                .map(|a| (a.kind.as_str(), a.address.as_str())),
-        )?;
+        let ips = if deleted {
+            Self::check_deleted_node(Kind::Node, &node.metadata)?;
+            Vec::new()
+        } else {
+            Self::node_addresses(
+                Kind::Node,
+                &node.metadata,
+                "status.addresses",
+                node.status
+                    .addresses
+                    .iter()
+                    .map(|a| (a.kind.as_str(), a.address.as_str())),
+            )?
+            .1
+        };
+        if deleted && !self.nodes.contains_key(node.metadata.name.as_str()) {
+            return Ok(());
+        }
         let name = self.interner.strings.intern(&node.metadata.name);
         let state = self.nodes.entry(name.clone()).or_default();
-        state.node_ips = if deleted { Vec::new() } else { ips };
+        state.node_ips = ips;
         self.refresh_node(&name, now);
         Ok(())
     }
 
     fn on_cilium_node(&mut self, node: &CiliumNode, deleted: bool, now: u64) -> Result<()> {
-        let (obj, ips) = Self::node_addresses(
-            Kind::CiliumNode,
-            &node.metadata,
-            "spec.addresses",
-            node.spec
-                .addresses
-                .iter()
-                .map(|a| (a.kind.as_str(), a.ip.as_str())),
-        )?;
-        let key = match &node.spec.encryption {
-            Some(e) => endpoint::encryption_key(&obj, "spec.encryption.key", e.key)?,
-            None => 0,
+        let (ips, key) = if deleted {
+            Self::check_deleted_node(Kind::CiliumNode, &node.metadata)?;
+            (Vec::new(), 0)
+        } else {
+            let (obj, ips) = Self::node_addresses(
+                Kind::CiliumNode,
+                &node.metadata,
+                "spec.addresses",
+                node.spec
+                    .addresses
+                    .iter()
+                    .map(|a| (a.kind.as_str(), a.ip.as_str())),
+            )?;
+            let key = match &node.spec.encryption {
+                Some(e) => endpoint::encryption_key(&obj, "spec.encryption.key", e.key)?,
+                None => 0,
+            };
+            (ips, key)
         };
+        if deleted && !self.nodes.contains_key(node.metadata.name.as_str()) {
+            return Ok(());
+        }
         let name = self.interner.strings.intern(&node.metadata.name);
         let state = self.nodes.entry(name.clone()).or_default();
         let had = state.has_cilium_node;
@@ -880,6 +924,17 @@ impl Engine {
         self.set_content(idx, identity, data, now);
     }
 
+    /// A DELETED Pod or CiliumEndpoint whose namespace and name are checked:
+    /// removes the endpoint by that key, whatever else the event carries.
+    fn delete_endpoint(&mut self, meta: &crate::model::ObjectMeta, now: u64) {
+        let namespace = meta.namespace.as_deref().unwrap_or("");
+        if !self.config.shard.owns(namespace) {
+            self.counters.events_ignored_other_shard += 1;
+            return;
+        }
+        self.remove_endpoint(namespace, &meta.name, now);
+    }
+
     fn remove_endpoint(&mut self, namespace: &str, name: &str, now: u64) {
         let Some(&ns) = self.ns_index.get(namespace) else {
             return;
@@ -943,12 +998,14 @@ impl Engine {
                 "name is required",
             ));
         }
-        validate::too_large(
-            &o,
-            "security-labels",
-            obj.security_labels.len(),
-            validate::MAX_LABELS,
-        )?;
+        if !deleted {
+            validate::too_large(
+                &o,
+                "security-labels",
+                obj.security_labels.len(),
+                validate::MAX_LABELS,
+            )?;
+        }
         if self.config.source == Source::Ciliumendpoints {
             if let Ok(id) = obj.metadata.name.parse::<IdentityId>() {
                 self.snap.identity_changed(id);
@@ -1052,8 +1109,16 @@ impl Engine {
     // ------------------------------------------------------------ observed slices
 
     fn on_slice(&mut self, ces: &CiliumEndpointSlice, deleted: bool, now: u64) -> Result<()> {
-        let obj = validate::slice_header(ces)?;
-        if !ces.namespace.is_empty() && !self.config.shard.owns(&ces.namespace) {
+        let obj = if deleted {
+            // A delete needs the name only (slices are cluster-scoped and
+            // named uniquely); a slice of another shard is not in our table.
+            let obj = describe(Kind::CiliumEndpointSlice, &ces.metadata);
+            validate::require_name(&obj, "metadata.name", &ces.metadata.name, true)?;
+            obj
+        } else {
+            validate::slice_header(ces)?
+        };
+        if !deleted && !ces.namespace.is_empty() && !self.config.shard.owns(&ces.namespace) {
             self.counters.events_ignored_other_shard += 1;
             return Ok(());
         }

@@ -14,7 +14,10 @@ use std::fmt;
 #[non_exhaustive]
 pub enum ErrorCode {
     // ---- parse (1xx): the bytes are not a usable document ----
-    /// Not valid JSON or YAML, or the wrong JSON type for a field.
+    /// Not valid JSON or YAML, or the wrong JSON type for a field. For a
+    /// value of the wrong type the error names the object and the field
+    /// (`CiliumEndpoint shop/x field status.identity.id`); for bytes that
+    /// are not JSON, the message gives the position.
     MalformedInput,
     /// `kind`/`apiVersion` not one the engine takes.
     UnknownKind,
