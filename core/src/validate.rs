@@ -2,6 +2,13 @@
 //!
 //! Each check returns the message only; callers attach the object and the
 //! field, so that an error always says which object and which field.
+//!
+//! Sizes are bounded by what the API server itself accepts, never by a
+//! count Kubernetes does not impose: a label map by its encoded size
+//! against [`MAX_OBJECT_BYTES`], lists by the most entries an object of
+//! that size can hold ([`MAX_LIST_ENTRIES`]). Per-item rules are
+//! Kubernetes' own: label key prefix at most 253 characters, name and value
+//! at most 63, names DNS-1123, port names IANA service names.
 
 use std::net::IpAddr;
 
@@ -150,11 +157,10 @@ pub fn labels_encoded_bytes(labels: &Labels) -> usize {
     })
 }
 
-/// Checks a label map: any number of labels, as long as they fit in an
-/// object the API server accepts ([`MAX_OBJECT_BYTES`]), each key and value
-/// by Kubernetes' rules. The error names `field` for the size, `field[key]`
-/// for one label.
-pub fn check_labels(object: &str, field: &str, labels: &Labels) -> Result<()> {
+/// Checks that a map of strings — a label map, a CiliumIdentity's
+/// `security-labels` — fits in an object the API server accepts
+/// ([`MAX_OBJECT_BYTES`]), whatever the number of entries.
+pub fn check_labels_size(object: &str, field: &str, labels: &Labels) -> Result<()> {
     let bytes = labels_encoded_bytes(labels);
     if bytes > MAX_OBJECT_BYTES {
         return Err(Error::new(
@@ -167,6 +173,39 @@ pub fn check_labels(object: &str, field: &str, labels: &Labels) -> Result<()> {
             ),
         ));
     }
+    Ok(())
+}
+
+/// The bytes one string of a list takes beyond its text, at the least:
+/// JSON `"",` (custom resources are stored as JSON).
+pub const STRING_ENTRY_OVERHEAD: usize = 3;
+
+/// Checks that a list of strings — a CiliumEndpoint's
+/// `status.identity.labels` — fits in an object the API server accepts.
+pub fn check_strings_size(object: &str, field: &str, items: &[String]) -> Result<()> {
+    let bytes = items.iter().fold(0usize, |sum, s| {
+        sum.saturating_add(s.len() + STRING_ENTRY_OVERHEAD)
+    });
+    if bytes > MAX_OBJECT_BYTES {
+        return Err(Error::new(
+            ErrorCode::TooLarge,
+            object,
+            field,
+            format!(
+                "{} entries take at least {bytes} bytes, more than the {MAX_OBJECT_BYTES} bytes of the largest object the API server accepts",
+                items.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a label map: any number of labels, as long as they fit in an
+/// object the API server accepts ([`check_labels_size`]), each key and
+/// value by Kubernetes' rules. The error names `field` for the size,
+/// `field[key]` for one label.
+pub fn check_labels(object: &str, field: &str, labels: &Labels) -> Result<()> {
+    check_labels_size(object, field, labels)?;
     for (k, v) in labels {
         check_label_key(k).map_err(|m| {
             Error::new(
@@ -354,6 +393,39 @@ mod tests {
             (ErrorCode::TooLarge, "metadata.labels")
         );
         assert!(e.message.contains(&format!("{} labels", fit + 1)), "{e}");
+    }
+
+    #[test]
+    fn string_lists_and_maps_are_bounded_by_size() {
+        // security-labels: any number, any text, within the object size.
+        let ok: Labels = (0..10_000)
+            .map(|i| (format!("k8s:key-{i}"), "v".repeat(200)))
+            .collect();
+        assert!(check_labels_size("o", "security-labels", &ok).is_ok());
+        let hostile: Labels = (0..20_000)
+            .map(|i| (format!("k8s:key-{i}"), "v".repeat(500)))
+            .collect();
+        let e = check_labels_size("o", "security-labels", &hostile).unwrap_err();
+        assert_eq!(
+            (e.code, e.field.as_str()),
+            (ErrorCode::TooLarge, "security-labels")
+        );
+
+        // A list of strings at the edge: accepted; one byte more: refused.
+        let item = "k8s:app=web".to_string();
+        let per = item.len() + STRING_ENTRY_OVERHEAD;
+        let mut list = vec![item; MAX_OBJECT_BYTES / per];
+        let rest = MAX_OBJECT_BYTES - list.len() * per;
+        if rest >= STRING_ENTRY_OVERHEAD {
+            list.push("x".repeat(rest - STRING_ENTRY_OVERHEAD));
+        }
+        assert!(check_strings_size("o", "status.identity.labels", &list).is_ok());
+        list.push(String::new());
+        let e = check_strings_size("o", "status.identity.labels", &list).unwrap_err();
+        assert_eq!(
+            (e.code, e.field.as_str()),
+            (ErrorCode::TooLarge, "status.identity.labels")
+        );
     }
 
     #[test]
