@@ -16,8 +16,9 @@
 //!   truncated and that line is read on its own.
 //! - A pretty-printed value (first line only `{` or `[`) is parsed when a
 //!   line starts with `}` or `]`, when the next value begins, or at the end.
-//!   A syntax error anywhere in it is reported once, at the line of the
-//!   error, and the value is dropped.
+//!   Its inner lines are indented: a line that is not (and does not close
+//!   it) ends it, cut off, and is read on its own. A syntax error inside it
+//!   is reported once, at the line of the error, and the value is dropped.
 //! - A line outside any value that does not begin one (garbage, or an
 //!   indented value) is read on its own: a whole value is taken, anything
 //!   else is reported once, with its line.
@@ -73,6 +74,11 @@ pub struct Parser {
 /// it is then read like a pretty-printed one.
 const MAX_CHECKED_CONTINUATION_LINES: usize = 16;
 
+/// The line starts with `}` or `]` (the end of a pretty-printed value).
+fn closes(line: &str) -> bool {
+    line.starts_with(['}', ']'])
+}
+
 /// How far a text gets as JSON values.
 enum Status {
     /// Only complete values (and whitespace).
@@ -84,6 +90,7 @@ enum Status {
 }
 
 fn status(text: &str) -> Status {
+    let text = text.strip_suffix('\n').unwrap_or(text);
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<serde::de::IgnoredAny>();
     loop {
         match stream.next() {
@@ -136,9 +143,14 @@ impl Parser {
             self.parse(End::Open, out);
         } else if self.buf.is_empty() {
             self.standalone(line, out);
+        } else if self.pretty && !line.starts_with(char::is_whitespace) && !closes(line) {
+            // Inside a pretty-printed value every line is indented but its
+            // closing one: this line is not part of it.
+            self.end_value(false, out);
+            self.standalone(line, out);
         } else if self.pretty || self.buf_lines > MAX_CHECKED_CONTINUATION_LINES {
             self.append(line);
-            if line.starts_with(['}', ']']) {
+            if closes(line) {
                 self.parse(End::Open, out);
             }
         } else {
@@ -218,7 +230,10 @@ impl Parser {
     /// the broken value: no other value begins inside the buffer).
     fn parse(&mut self, end: End, out: &mut Vec<RawItem>) {
         let buf = std::mem::take(&mut self.buf);
-        let mut stream = serde_json::Deserializer::from_str(&buf).into_iter::<Value>();
+        // The newline ending the last line is not part of the value: a
+        // value cut off inside a string is cut off, not broken.
+        let text = buf.strip_suffix('\n').unwrap_or(&buf);
+        let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
         let mut consumed = 0;
         let line_of = |offset: usize| {
             let rest = &buf[offset..];
@@ -497,6 +512,18 @@ mod tests {
         let items = parse(&format!("{NS}\n{CUT}\n"));
         expect(&items, &[("t:1", true), ("t:2", false)]);
         assert!(message(&items[1]).contains("end of the input"));
+        // Cut off inside a string: cut off, not broken, whatever follows.
+        let in_string = &NS[..47];
+        for next in [NS, "Error from server", ""] {
+            let items = parse(&format!("{in_string}\n{next}\n"));
+            assert!(
+                message(&items[0]).contains("truncated"),
+                "{}",
+                message(&items[0])
+            );
+            assert_eq!(items[0].at, "t:1");
+            assert_eq!(items.len(), if next.is_empty() { 1 } else { 2 });
+        }
         // Two cut-off lines in a row, each reported on its own.
         let items = parse(&format!("{CUT}\n{CUT}\n{NS}\n"));
         expect(&items, &[("t:1", false), ("t:2", false), ("t:3", true)]);
@@ -562,6 +589,10 @@ mod tests {
         let head: Vec<&str> = broken.lines().take(bad_line + 1).collect();
         let items = parse(&format!("{}\n{p}\n", head.join("\n")));
         expect(&items, &[(&format!("t:{bad_line}"), false), ("t:#2", true)]);
+        // A line in column 0 inside a pretty value is not part of it.
+        let items = parse(&format!("{cut}\nError from server (NotFound)\n{p}\n"));
+        expect(&items, &[("t:1", false), ("t:5", false), ("t:#3", true)]);
+        assert!(message(&items[0]).contains("truncated") && message(&items[0]).contains("line 5"));
         // A pretty List is still read as its items.
         let list = r#"{"kind": "List", "items": [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "b"}}]}"#;
         let v: Value = serde_json::from_str(list).unwrap();

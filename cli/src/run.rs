@@ -444,3 +444,176 @@ fn live(session: &mut Session, report: &mut dyn Report) -> anyhow::Result<()> {
     session.drain(if ended { 0 } else { clock() }, report)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use sliceplane::Config;
+
+    /// Everything a session reports.
+    #[derive(Default)]
+    struct Collect {
+        ops: Vec<String>,
+        diags: Vec<String>,
+    }
+
+    impl Report for Collect {
+        fn op(&mut self, write: &PlannedWrite) {
+            self.ops.push(write.to_json().to_string());
+        }
+        fn diag(&mut self, line: String) {
+            self.diags.push(line);
+        }
+    }
+
+    fn session() -> Session {
+        let cfg = Config {
+            source: Source::Ciliumendpoints,
+            seed: 7,
+            ..Config::default()
+        };
+        Session::new(Engine::new(cfg).unwrap())
+    }
+
+    /// File mode over `lines`: the ops and reports, and the session.
+    fn run_lines(lines: &[String]) -> (Collect, Session) {
+        let mut s = session();
+        let mut c = Collect::default();
+        s.read_lines("t", lines.iter().map(|l| Ok(l.clone())), &mut c)
+            .unwrap();
+        s.finish_initial(&mut c).unwrap();
+        (c, s)
+    }
+
+    const NAMESPACES: [&str; 2] = ["shop", "web"];
+
+    fn entry(name: usize) -> Value {
+        json!({"name": format!("p{name}"), "id": 1000 + (name % 3) as i64,
+               "networking": {"addressing": [{"ipv4": format!("10.0.0.{}", name + 1)}], "node": "192.168.0.1"}})
+    }
+
+    /// One valid event of the generated streams.
+    #[derive(Debug, Clone)]
+    enum Ev {
+        /// A CiliumEndpoint: namespace, name, identity offset, event type.
+        Cep(usize, usize, i64, &'static str),
+        /// A slice the server holds: index, namespace, members, event type.
+        Slice(usize, usize, Vec<usize>, &'static str),
+    }
+
+    impl Ev {
+        fn to_value(&self) -> Value {
+            match self {
+                Ev::Cep(ns, name, id, ty) => json!({"type": ty, "object": {
+                    "apiVersion": "cilium.io/v2", "kind": "CiliumEndpoint",
+                    "metadata": {"name": format!("p{name}"), "namespace": NAMESPACES[*ns]},
+                    "status": {"identity": {"id": 1000 + id},
+                               "networking": {"addressing": [{"ipv4": format!("10.0.0.{}", name + 1)}],
+                                              "node": "192.168.0.1"}}}}),
+                Ev::Slice(i, ns, members, ty) => json!({"type": ty, "object": {
+                    "apiVersion": "cilium.io/v2alpha1", "kind": "CiliumEndpointSlice",
+                    "metadata": {"name": format!("ces-old-{i}"), "resourceVersion": format!("{}", 100 + i),
+                                 "uid": format!("uid-{i}")},
+                    "namespace": NAMESPACES[*ns],
+                    "endpoints": members.iter().map(|&m| entry(m)).collect::<Vec<_>>()}}),
+            }
+        }
+    }
+
+    fn ev() -> impl Strategy<Value = Ev> {
+        let ty = prop_oneof![Just("ADDED"), Just("MODIFIED"), Just("DELETED")];
+        prop_oneof![
+            4 => (0..2usize, 0..30usize, 0..3i64, ty.clone()).prop_map(|(ns, n, id, t)| Ev::Cep(ns, n, id, t)),
+            1 => (0..4usize, 0..2usize, proptest::collection::vec(0..30usize, 0..12), ty)
+                .prop_map(|(i, ns, m, t)| Ev::Slice(i, ns, m, t)),
+        ]
+    }
+
+    /// A line that is not part of any valid event.
+    #[derive(Debug, Clone)]
+    enum Junk {
+        /// The first part of an event: a cut-off value.
+        Cut(Ev, usize),
+        /// Not JSON (as kubectl's warnings or a shell's noise would be).
+        Garbage(String),
+    }
+
+    fn junk() -> impl Strategy<Value = Junk> {
+        prop_oneof![
+            (ev(), 0..10_000usize).prop_map(|(e, at)| Junk::Cut(e, at)),
+            "[A-Z][a-zA-Z0-9 :().-]{0,40}".prop_map(Junk::Garbage),
+        ]
+    }
+
+    /// The lines of one value, compact (one line) or pretty-printed.
+    fn lines_of(v: &Value, pretty: bool) -> Vec<String> {
+        if pretty {
+            serde_json::to_string_pretty(v)
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect()
+        } else {
+            vec![v.to_string()]
+        }
+    }
+
+    fn junk_lines(j: &Junk, pretty: bool) -> Vec<String> {
+        match j {
+            Junk::Garbage(g) => vec![g.clone()],
+            Junk::Cut(e, at) => {
+                if pretty {
+                    // The first lines of a pretty value, without its closing line.
+                    let lines = lines_of(&e.to_value(), true);
+                    lines[..1 + at % (lines.len() - 1)].to_vec()
+                } else {
+                    let text = e.to_value().to_string();
+                    vec![text[..1 + at % (text.len() - 1)].to_string()]
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Valid events interleaved with cut-off values and garbage lines
+        /// plan exactly what the valid events alone plan; each junk line is
+        /// reported once (JSON lines), at its own line.
+        #[test]
+        fn junk_between_events_changes_nothing(
+            valid in proptest::collection::vec(ev(), 1..40),
+            junks in proptest::collection::vec((0..40usize, junk()), 0..8),
+            pretty in any::<bool>(),
+        ) {
+            let clean: Vec<String> = valid.iter().flat_map(|e| lines_of(&e.to_value(), pretty)).collect();
+            let mut mixed = Vec::new();
+            let mut junk_at = Vec::new();
+            for (i, e) in valid.iter().enumerate() {
+                for (_, j) in junks.iter().filter(|(at, _)| at % valid.len() == i) {
+                    junk_at.push(mixed.len() + 1);
+                    mixed.extend(junk_lines(j, pretty));
+                }
+                mixed.extend(lines_of(&e.to_value(), pretty));
+            }
+            let (want, want_session) = run_lines(&clean);
+            let (got, got_session) = run_lines(&mixed);
+            prop_assert_eq!(&got.ops, &want.ops);
+            prop_assert_eq!(got_session.engine.desired_slices(), want_session.engine.desired_slices());
+            prop_assert_eq!(got_session.refused, 0);
+            prop_assert_eq!(&got_session.mirror, &want_session.mirror);
+            // The valid events alone are all accepted; each junk line or
+            // block is reported once, at its own first line, in order.
+            prop_assert!(want.diags.is_empty(), "{:?}", want.diags);
+            prop_assert!(got.diags.iter().all(|d| d.contains(": [malformed_input]: ")), "{:?}", got.diags);
+            let lines: Vec<usize> = got
+                .diags
+                .iter()
+                .filter_map(|d| d.strip_prefix("error: t:")?.split(':').next()?.parse().ok())
+                .collect();
+            prop_assert_eq!(lines, junk_at, "{:?}", got.diags);
+            prop_assert_eq!(got_session.rejected, junks.len());
+        }
+    }
+}
