@@ -451,3 +451,47 @@ fn cnp_subject_always_lives_in_the_policy_namespace() {
     );
     check(&mut c, 80, TCP, &mut r);
 }
+
+/// As Cilium's `getEndpointSelector` for a clusterwide policy: a peer
+/// selector that names neither the namespace nor a reserved label selects
+/// pods only (identities with a namespace label), so `{}` is every pod in
+/// every namespace, not the world or other nodes.
+#[test]
+fn clusterwide_empty_peer_selects_every_pod_but_no_reserved_identity() {
+    let mut c = cluster();
+    c.upsert_policy(&ccnp(
+        "pods-only",
+        json!({"endpointSelector": {"matchLabels": {"pod": "a"}},
+               "ingress": [{"fromEndpoints": [{}]}],
+               "egress": [{"toEndpoints": [{}]}]}),
+    ))
+    .unwrap();
+    check(&mut c, 80, TCP, &mut Reachability::new(true));
+    for outside in ["1.1.1.1", "192.168.0.2"] {
+        let v = c.probe(outside, "x/a", 80, TCP).unwrap();
+        assert_eq!(v.decision, Decision::Deny, "{outside} -> x/a");
+        let v = c.probe("x/a", outside, 80, TCP).unwrap();
+        assert_eq!(v.decision, Decision::Deny, "x/a -> {outside}");
+    }
+    // The node of x/a is always allowed.
+    assert_eq!(
+        c.probe("192.168.0.1", "x/a", 80, TCP).unwrap().decision,
+        Decision::Allow
+    );
+
+    // A peer naming a reserved label is taken as written.
+    c.upsert_policy(&ccnp(
+        "pods-only",
+        json!({"endpointSelector": {"matchLabels": {"pod": "a"}},
+               "ingress": [{"fromEndpoints": [{}, {"matchLabels": {"reserved:world": ""}}]}]}),
+    ))
+    .unwrap();
+    assert_eq!(
+        c.probe("1.1.1.1", "y/a", 80, TCP).unwrap().decision,
+        Decision::Allow
+    );
+    assert_eq!(
+        c.probe("192.168.0.2", "y/a", 80, TCP).unwrap().decision,
+        Decision::Deny
+    );
+}

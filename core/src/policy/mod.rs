@@ -46,8 +46,12 @@
 //!   `matchExpressions`, source `k8s:`, `any:` or none) or a `reserved:`
 //!   label. So a peer chosen by namespace labels spans every namespace whose
 //!   labels match, and an `ingressDeny` on one denies them all. A
-//!   clusterwide policy's selectors are not pinned, so its empty selector
-//!   `{}` selects every identity, reserved ones included.
+//!   clusterwide policy's selectors are not pinned to a namespace; its
+//!   `endpointSelector` `{}` selects every identity, while its peer
+//!   selectors, again as Cilium's, select pods only (identities with a
+//!   namespace label) unless they name the namespace or a `reserved:` label
+//!   or the policy's subject names `reserved:init`: a peer `{}` is every pod
+//!   in every namespace, not the world or another node.
 //! * A Cilium rule without `from*`/`to*` peers but with `toPorts` applies
 //!   to every peer; an empty rule `{}` allows nothing (it only isolates).
 //!

@@ -182,22 +182,58 @@ fn selector_requirements(
     Ok(out)
 }
 
-/// Whether a CiliumNetworkPolicy peer selector (`fromEndpoints`,
-/// `toEndpoints`, allow or deny) is confined to the policy's namespace, as
-/// Cilium's `getEndpointSelector` decides: it is, unless it names a
-/// reserved label (reserved identities are in no namespace), the
-/// namespace itself (`io.kubernetes.pod.namespace`) or a namespace label
-/// (`io.cilium.k8s.namespace.labels.<key>`) — in `matchLabels` or
-/// `matchExpressions`, with any operator, written with source `k8s:`,
-/// `any:` or none. A peer chosen by namespace labels spans every namespace
-/// whose labels match.
-fn peer_is_pinned(reqs: &[Requirement]) -> bool {
-    let k8s_or_any = |r: &Requirement| r.source.as_deref().is_none_or(|s| s == "k8s");
-    let reserved = reqs.iter().any(|r| r.source.as_deref() == Some("reserved"));
-    let names_namespace = reqs.iter().any(|r| {
-        k8s_or_any(r) && (r.key == LABEL_POD_NAMESPACE || r.key.starts_with(LABEL_NAMESPACE_PREFIX))
-    });
-    !reserved && !names_namespace
+/// How a Cilium rule's peer selectors (`fromEndpoints`/`toEndpoints`,
+/// allow and deny) are scoped, as Cilium's `getEndpointSelector`
+/// (`pkg/k8s/apis/cilium.io/utils/utils.go`) scopes them.
+#[derive(Clone, Copy)]
+enum PeerScope<'a> {
+    /// A CiliumNetworkPolicy: confined to its namespace.
+    Namespace(&'a str),
+    /// A CiliumClusterwideNetworkPolicy: every namespace, pods only.
+    Pods,
+    /// A CiliumClusterwideNetworkPolicy whose subject names `reserved:init`
+    /// (initializing endpoints carry no namespace label): as written.
+    AsWritten,
+}
+
+impl PeerScope<'_> {
+    /// Adds the scope's condition to a peer selector's requirements. A
+    /// selector naming a reserved label is taken as written (reserved
+    /// identities are in no namespace), as is one naming the namespace
+    /// (`io.kubernetes.pod.namespace`, source `k8s:`, `any:` or none, in
+    /// `matchLabels` or `matchExpressions`). Otherwise a CiliumNetworkPolicy
+    /// pins it to its namespace unless it names a namespace label
+    /// (`io.cilium.k8s.namespace.labels.<key>`, same spellings) — a peer
+    /// chosen by namespace labels spans every namespace whose labels match —
+    /// and a clusterwide policy confines it to pods (identities with a
+    /// namespace label), so its `{}` selects every pod but no reserved
+    /// identity.
+    fn apply(self, reqs: &mut Vec<Requirement>) {
+        let k8s_or_any = |r: &Requirement| r.source.as_deref().is_none_or(|s| s == "k8s");
+        let reserved = reqs.iter().any(|r| r.source.as_deref() == Some("reserved"));
+        let names_namespace = reqs
+            .iter()
+            .any(|r| k8s_or_any(r) && r.key == LABEL_POD_NAMESPACE);
+        if reserved || names_namespace {
+            return;
+        }
+        match self {
+            PeerScope::Namespace(ns) => {
+                let names_namespace_label = reqs
+                    .iter()
+                    .any(|r| k8s_or_any(r) && r.key.starts_with(LABEL_NAMESPACE_PREFIX));
+                if !names_namespace_label {
+                    reqs.push(namespace_pin(ns));
+                }
+            }
+            PeerScope::Pods => reqs.push(Requirement::new(
+                Some("k8s"),
+                LABEL_POD_NAMESPACE,
+                Operator::Exists,
+            )),
+            PeerScope::AsWritten => {}
+        }
+    }
 }
 
 fn namespace_pin(ns: &str) -> Requirement {
@@ -609,6 +645,7 @@ struct CiliumL3<'a> {
     cidr_sets: Option<&'a Vec<CidrRule>>,
     entities: Option<&'a Vec<String>>,
     ports: Option<&'a Vec<CiliumPortRule>>,
+    scope: PeerScope<'a>,
 }
 
 fn cilium_rule(
@@ -630,9 +667,7 @@ fn cilium_rule(
             has_l3 = true;
             let field = format!("{path}.{prefix}Endpoints[{i}]");
             let mut reqs = selector_requirements(ctx, s, &field, KeyStyle::Cilium)?;
-            if ctx.key.kind == PolicyKind::CiliumNetworkPolicy && peer_is_pinned(&reqs) {
-                reqs.push(namespace_pin(&ctx.key.namespace));
-            }
+            l3.scope.apply(&mut reqs);
             peers.push(PeerMatch::Selector(Selector::new(reqs)));
         }
     }
@@ -704,6 +739,7 @@ fn ingress_rule(
     deny: bool,
     index: usize,
     path: &str,
+    scope: PeerScope<'_>,
 ) -> Result<CompiledRule> {
     unsupported_fields(
         ctx,
@@ -722,6 +758,7 @@ fn ingress_rule(
         cidr_sets: r.from_cidr_set.as_ref(),
         entities: r.from_entities.as_ref(),
         ports: r.to_ports.as_ref(),
+        scope,
     };
     cilium_rule(ctx, l3, Direction::Ingress, deny, index, path)
 }
@@ -732,6 +769,7 @@ fn egress_rule(
     deny: bool,
     index: usize,
     path: &str,
+    scope: PeerScope<'_>,
 ) -> Result<CompiledRule> {
     unsupported_fields(
         ctx,
@@ -752,6 +790,7 @@ fn egress_rule(
         cidr_sets: r.to_cidr_set.as_ref(),
         entities: r.to_entities.as_ref(),
         ports: r.to_ports.as_ref(),
+        scope,
     };
     cilium_rule(ctx, l3, Direction::Egress, deny, index, path)
 }
@@ -775,6 +814,16 @@ fn cilium_part(ctx: &Ctx, rule: &CiliumRule, path: &str) -> Result<CompiledPart>
         &format!("{path}.endpointSelector"),
         KeyStyle::Cilium,
     )?;
+    let scope = if ctx.key.kind == PolicyKind::CiliumNetworkPolicy {
+        PeerScope::Namespace(&ctx.key.namespace)
+    } else if subject
+        .iter()
+        .any(|r| r.source.as_deref() == Some("reserved") && r.key == "init")
+    {
+        PeerScope::AsWritten
+    } else {
+        PeerScope::Pods
+    };
     if ctx.key.kind == PolicyKind::CiliumNetworkPolicy {
         // As Cilium: the subject always lives in the policy's namespace; a
         // namespace match of its own is dropped.
@@ -794,6 +843,7 @@ fn cilium_part(ctx: &Ctx, rule: &CiliumRule, path: &str) -> Result<CompiledPart>
                 deny,
                 i,
                 &format!("{path}.{name}[{i}]"),
+                scope,
             )?);
         }
     }
@@ -809,6 +859,7 @@ fn cilium_part(ctx: &Ctx, rule: &CiliumRule, path: &str) -> Result<CompiledPart>
                 deny,
                 i,
                 &format!("{path}.{name}[{i}]"),
+                scope,
             )?);
         }
     }
