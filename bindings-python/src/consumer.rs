@@ -7,7 +7,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use sliceplane::Error;
-use sliceplane::consumer::{Consumer as CoreConsumer, EndpointChange};
+use sliceplane::consumer::{
+    Consumer as CoreConsumer, ConsumerOptions, EndpointChange, SharedIpRelease,
+};
 
 use crate::convert::{event_bytes, ser_to_py};
 use crate::engine::{errors_list, with_bytes};
@@ -68,17 +70,24 @@ impl PyConsumer {
 #[pymethods]
 impl PyConsumer {
     /// A consumer; `max_per_slice` (default 100) only affects the
-    /// snapshots' fragmentation figures.
+    /// snapshots' fragmentation figures. `shared_ip_release` is what
+    /// happens to the IP-cache entry of an IP two live endpoints claim when
+    /// its owner goes: `"handover"` (default: the remaining claimant takes
+    /// it) or `"cilium"` (the entry is removed, as Cilium's agent does).
+    /// Raises `ValidationError` (`invalid_value`) for another value.
     #[new]
-    #[pyo3(signature = (max_per_slice = None))]
-    fn new(max_per_slice: Option<u32>) -> Self {
-        let inner = match max_per_slice {
-            Some(m) => CoreConsumer::with_max_per_slice(m),
-            None => CoreConsumer::new(),
+    #[pyo3(signature = (max_per_slice = None, shared_ip_release = "handover"))]
+    fn new(py: Python<'_>, max_per_slice: Option<u32>, shared_ip_release: &str) -> PyResult<Self> {
+        let mut options = ConsumerOptions {
+            shared_ip_release: SharedIpRelease::parse(shared_ip_release).py_err(py)?,
+            ..ConsumerOptions::default()
         };
-        PyConsumer {
-            inner: Mutex::new(inner),
+        if let Some(m) = max_per_slice {
+            options.max_per_slice = m;
         }
+        Ok(PyConsumer {
+            inner: Mutex::new(CoreConsumer::with_options(options)),
+        })
     }
 
     /// Applies one CiliumEndpointSlice watch event: a dict `{"type",
@@ -147,7 +156,9 @@ impl PyConsumer {
         PySnapshotReader::new(self.with(py, |c| c.snapshot_reader()))
     }
 
-    /// Counters: `events_applied`, `events_rejected`, `upserts`,
+    /// Counters: `events_applied`, `events_rejected`, `entries_skipped`
+    /// (malformed slice entries skipped, each also an `entry-skipped`
+    /// event), `upserts`,
     /// `deletes`, `slices_seen`, `stale_deletes`, `slices`, `endpoints`,
     /// `ip_cache_size`.
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -155,6 +166,7 @@ impl PyConsumer {
         let d = PyDict::new(py);
         d.set_item("events_applied", c.events_applied)?;
         d.set_item("events_rejected", c.events_rejected)?;
+        d.set_item("entries_skipped", c.entries_skipped)?;
         d.set_item("upserts", c.upserts)?;
         d.set_item("deletes", c.deletes)?;
         d.set_item("slices_seen", c.slices_seen)?;

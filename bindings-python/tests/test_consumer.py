@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
@@ -184,9 +184,106 @@ def test_publish_reader_counters_events_and_repr() -> None:
     assert s.identity_labels(1000) is None  # slices carry no labels
     found = reader.lookup_ip("10.1.0.3")
     assert found is not None and found["name"] == "web-2" and reader.identity_of_ip("10.1.0.3") == 1000
-    assert c.counters() == {"events_applied": 1, "events_rejected": 0, "upserts": 2, "deletes": 0, "slices_seen": 1,
-                            "stale_deletes": 0, "slices": 1, "endpoints": 2, "ip_cache_size": 2}
+    assert c.counters() == {"events_applied": 1, "events_rejected": 0, "entries_skipped": 0, "upserts": 2,
+                            "deletes": 0, "slices_seen": 1, "stale_deletes": 0, "slices": 1, "endpoints": 2,
+                            "ip_cache_size": 2}
     for x in c.drain_events():
         assert set(x) == {"time", "category", "kind", "severity", "subject", "message"}
     assert c.drain_events() == []
     assert "endpoints=2" in repr(c)
+
+
+def ip_owners(c: sp.Consumer) -> Dict[str, str]:
+    """The published IP cache: IP -> namespace/name."""
+    snap = c.publish()
+    owners: Dict[str, str] = {}
+    for x in snap.endpoints():
+        for ip in x["ips"]:
+            found = snap.lookup_ip(ip)
+            if found is not None:
+                owners[ip] = f"{found['namespace']}/{found['name']}"
+    return owners
+
+
+def changed(x: sp.EndpointChange) -> Tuple[str, str]:
+    """(type, endpoint name) of one change."""
+    view = x["new"] if x["type"] == "upsert" else x["old"]
+    assert view is not None
+    return x["type"], view["name"]
+
+
+def endpoint_names(c: sp.Consumer) -> List[str]:
+    return sorted(f"{x['namespace']}/{x['name']}" for x in c.publish().endpoints())
+
+
+def test_malformed_entry_is_skipped_and_reported() -> None:
+    """As Cilium's agent: one bad entry costs only itself (issue 13)."""
+    bad_key = core_cep("web-2", "10.1.0.3")
+    bad_key["encryption"] = {"key": 256}
+    bad_id = core_cep("web-4", "10.1.0.5")
+    bad_id["id"] = "three hundred"  # not even an integer: skipped too
+    c = sp.Consumer()
+    c.set_now(9)
+    changes = c.apply(ev(ces("ces-a", "shop", [core_cep("web-1", "10.1.0.2"), bad_key,
+                                               core_cep("web-3", "10.1.0.4"), bad_id])))
+    assert [changed(x) for x in changes] == [("upsert", "web-1"), ("upsert", "web-3")]
+    assert endpoint_names(c) == ["shop/web-1", "shop/web-3"]
+    assert ip_owners(c) == {"10.1.0.2": "shop/web-1", "10.1.0.4": "shop/web-3"}
+    counters = c.counters()
+    assert (counters["entries_skipped"], counters["events_applied"], counters["events_rejected"]) == (2, 1, 0)
+    skipped = [x for x in c.drain_events() if x["kind"] == "entry-skipped"]
+    assert [(x["time"], x["category"], x["severity"], x["subject"]) for x in skipped] == [
+        (9, "input", "warning", "CiliumEndpointSlice ces-a")] * 2
+    assert "endpoints[1].encryption.key" in skipped[0]["message"]
+    assert "[malformed_input]" in skipped[1]["message"] and "endpoints[3]" in skipped[1]["message"]
+    # A MODIFIED with a bad entry applies its good ones: web-1 changes, web-3 turns bad and leaves.
+    bad_ip = core_cep("web-3", "not-an-ip")
+    changes = c.apply(ev(ces("ces-a", "shop", [core_cep("web-1", "10.1.0.2", 2000), bad_ip]), "MODIFIED"))
+    assert [changed(x) for x in changes] == [("delete", "web-3"), ("upsert", "web-1")]
+    assert ip_owners(c) == {"10.1.0.2": "shop/web-1"}
+    assert c.lookup_ip("10.1.0.2")["identity"] == 2000  # type: ignore[index]
+    assert c.counters()["entries_skipped"] == 3
+
+
+def test_endpoint_without_node_ip_is_live_without_ip_cache_entry() -> None:
+    c = sp.Consumer()
+    nodeless = core_cep("web-2", "10.1.0.3")
+    del nodeless["networking"]["node"]
+    c.apply(ev(ces("ces-a", "shop", [core_cep("web-1", "10.1.0.2"), nodeless])))
+    assert endpoint_names(c) == ["shop/web-1", "shop/web-2"]
+    web2 = c.endpoint("shop", "web-2")
+    assert web2 is not None and web2["ips"] == ["10.1.0.3"] and web2["node_ip"] is None
+    assert c.lookup_ip("10.1.0.3") is None
+    assert ip_owners(c) == {"10.1.0.2": "shop/web-1"}
+    assert c.counters()["ip_cache_size"] == 1
+    # The node IP arrives for web-2 and goes for web-1.
+    nodeless_1 = core_cep("web-1", "10.1.0.2")
+    nodeless_1["networking"]["node"] = ""
+    c.apply(ev(ces("ces-a", "shop", [nodeless_1, core_cep("web-2", "10.1.0.3")]), "MODIFIED"))
+    assert endpoint_names(c) == ["shop/web-1", "shop/web-2"]
+    assert ip_owners(c) == {"10.1.0.3": "shop/web-2"}
+
+
+def test_shared_ip_release_option() -> None:
+    for release, owner in [("handover", "shop/web-1"), ("cilium", None)]:
+        c = sp.Consumer(shared_ip_release=release)  # type: ignore[arg-type]
+        c.apply(ev(ces("ces-a", "shop", [core_cep("web-1", "10.1.0.2")])))
+        c.apply(ev(ces("ces-b", "shop", [core_cep("web-2", "10.1.0.2", 2000)])))
+        assert ip_owners(c) == {"10.1.0.2": "shop/web-2"}
+        c.apply(ev(ces("ces-b", "shop", []), "DELETED"))
+        assert endpoint_names(c) == ["shop/web-1"]
+        found = c.lookup_ip("10.1.0.2")
+        assert (found and f"{found['namespace']}/{found['name']}") == owner, release
+    with pytest.raises(sp.ValidationError) as ex:
+        sp.Consumer(shared_ip_release="sometimes")  # type: ignore[arg-type]
+    assert ex.value.code == "invalid_value"
+
+
+def test_deleted_slice_needs_only_its_name() -> None:
+    c = sp.Consumer()
+    c.apply(ev(ces("ces-a", "shop", [core_cep("web-1", "10.1.0.2"), core_cep("web-2", "10.1.0.3")])))
+    changes = c.apply({"type": "DELETED", "object": {"kind": "CiliumEndpointSlice", "metadata": {"name": "ces-a"},
+                                                      "endpoints": [{"name": "web-9", "id": -1}]}})
+    assert sorted(changed(x) for x in changes) == [("delete", "web-1"), ("delete", "web-2")]
+    assert endpoint_names(c) == [] and ip_owners(c) == {}
+    assert c.counters()["events_rejected"] == 0

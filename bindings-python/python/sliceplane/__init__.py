@@ -141,6 +141,7 @@ class ConsumerCounters(TypedDict):
 
     events_applied: int
     events_rejected: int
+    entries_skipped: int
     upserts: int
     deletes: int
     slices_seen: int

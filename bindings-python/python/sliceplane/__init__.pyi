@@ -262,6 +262,7 @@ class ConsumerCounters(TypedDict):
 
     events_applied: int
     events_rejected: int
+    entries_skipped: int
     upserts: int
     deletes: int
     slices_seen: int
@@ -341,8 +342,12 @@ class SnapshotReader:
 class Consumer:
     """The node agent's view of CiliumEndpointSlices; thread-safe (calls are serialized, the GIL is released)."""
 
-    def __init__(self, max_per_slice: Optional[int] = None) -> None:
-        """A consumer; ``max_per_slice`` (default 100) only affects fragmentation figures."""
+    def __init__(
+        self, max_per_slice: Optional[int] = None, shared_ip_release: Literal["handover", "cilium"] = "handover"
+    ) -> None:
+        """A consumer; ``max_per_slice`` (default 100) only affects fragmentation figures;
+        ``shared_ip_release``: when the owner of an IP another live endpoint also claims goes,
+        ``"handover"`` gives the entry to that claimant, ``"cilium"`` removes it (Cilium's agent)."""
     def apply(self, event: Union[Mapping[str, Any], BytesLike]) -> List[EndpointChange]:
         """Applies one CiliumEndpointSlice watch event; returns the endpoint changes. Raises."""
     def apply_json(self, data: BytesLike) -> List[EndpointChange]:
