@@ -255,10 +255,8 @@ impl Model {
             stack.retain(|k| *k != key);
             stack.push(key.clone());
         }
-        if let Some((_, o)) = old {
-            if o.2 && !(e.2 && e.1 == o.1) {
-                self.release(&key, &o.1);
-            }
+        if let Some((_, o)) = old.filter(|(_, o)| o.2 && !(e.2 && e.1 == o.1)) {
+            self.release(&key, &o.1);
         }
     }
 
