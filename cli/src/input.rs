@@ -213,7 +213,7 @@ impl Parser {
     fn end_value(&mut self, at_end: bool, out: &mut Vec<RawItem>) {
         if !self.buf.is_empty() {
             let end = if at_end {
-                End::EndOfInput
+                End::InputEnded
             } else {
                 End::Before(self.line)
             };
@@ -271,7 +271,7 @@ impl Parser {
                             "truncated JSON: the value that starts on this line is cut off \
                              (line {next} does not continue it)"
                         ),
-                        End::EndOfInput => "truncated JSON: the value that starts on this line \
+                        End::InputEnded => "truncated JSON: the value that starts on this line \
                                             is cut off at the end of the input"
                             .to_string(),
                         End::Alone => "not valid JSON: a line outside any value that is not \
@@ -309,7 +309,7 @@ enum End {
     /// continue it.
     Before(usize),
     /// The input ended.
-    EndOfInput,
+    InputEnded,
     /// One line outside any value, taken on its own.
     Alone,
 }

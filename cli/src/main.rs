@@ -31,6 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Read watch events (files or `-` for stdin) and print the write plan.
+    #[command(long_about = run::LONG_ABOUT)]
     Run(run::Args),
     /// Generate a cluster and churn, replay them and report the figures.
     Simulate(simulate::Args),

@@ -65,9 +65,32 @@ pub enum Output {
     ListYaml,
 }
 
+/// The long help of `sliceplane run` (`sliceplane run --help`).
+pub const LONG_ABOUT: &str = "\
+Read watch events (files or `-` for stdin) and print the write plan.
+
+Input: watch events as `kubectl get -w --output-watch-events -o json` prints \
+them (JSON lines or pretty-printed), Lists, or bare objects. A line that starts \
+with `{` or `[` in column 0 begins a new value: a value cut off before it, or a \
+line that is not JSON, is reported once on stderr with its position \
+(`error: FILE:LINE: ...`, exit code 1) and never hides the valid events around it.
+
+Server state: the CiliumEndpointSlices and CiliumIdentities in the input are \
+what the API server holds (with their resourceVersions and uids). The engine \
+adopts and repairs them, and the printed ops apply cleanly, in order, to a \
+cluster that holds them: an adopted slice is updated, not re-created. On a \
+live pipe, later ADDED/MODIFIED/DELETED events of these kinds change that state.
+
+Files (and stdin that ends within a second of its last line) are the initial \
+state; at the end everything is flushed as if all time had passed and every \
+write succeeded. On a live pipe (`kubectl get -w ... | sliceplane run -`), what \
+arrives before the first one-second pause is the initial state; after it, ops \
+are printed as they become due on wall-clock time.";
+
 #[derive(ClapArgs)]
 pub struct Args {
-    /// Files of watch events, Lists or objects; `-` (or nothing) reads stdin.
+    /// Files of watch events, Lists or objects (slices and identities in them
+    /// are the server state); `-` (or nothing) reads stdin.
     pub files: Vec<String>,
     /// Engine config (YAML or JSON).
     #[arg(long)]

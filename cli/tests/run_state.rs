@@ -360,7 +360,7 @@ fn endpoint_in_two_slices_is_one_update_in_file_and_live_mode() {
     assert_eq!((r.code, r.stderr.as_str()), (Some(0), ""));
     assert_eq!(
         r.ops.iter().map(|l| summary(l)).collect::<Vec<_>>(),
-        [want.clone()]
+        std::slice::from_ref(&want)
     );
     replay(&mut seeded(&input), &r.ops);
 
