@@ -511,7 +511,8 @@ pub enum IpOwnership {
     /// (the engine: incremental publishes equal a rebuild).
     SmallestKey,
     /// The endpoint upserted last (the agent's ipcache); when the owner goes,
-    /// the most recent remaining claimant takes over.
+    /// the most recent remaining claimant takes over (unless
+    /// [`SnapshotBuilder::set_ip_rules`] turns handover off).
     Newest,
 }
 
