@@ -473,6 +473,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use sliceplane::Config;
+    use sliceplane::model::CiliumEndpointSlice;
 
     /// Everything a session reports.
     #[derive(Default)]
@@ -596,6 +597,58 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The mirror holds exactly the slices and identities the input says
+    /// the server holds: as given, newest version, deleted ones gone.
+    #[test]
+    fn the_mirror_holds_the_input_server_state() {
+        let held = Ev::Slice(0, 0, vec![1, 2], "ADDED").to_value();
+        let other = Ev::Slice(1, 1, vec![3], "ADDED").to_value();
+        let newer = Ev::Slice(1, 1, vec![3, 4], "MODIFIED").to_value();
+        let mut newer_obj = newer["object"].clone();
+        newer_obj["metadata"]["resourceVersion"] = json!("900");
+        let gone = Ev::Slice(2, 0, vec![], "ADDED").to_value();
+        let identity = json!({"apiVersion": "cilium.io/v2", "kind": "CiliumIdentity",
+            "metadata": {"name": "1000", "resourceVersion": "77", "uid": "uid-id"},
+            "security-labels": {"k8s:app": "a"}});
+        let lines: Vec<String> = [
+            held.clone(),
+            other,
+            json!({"type": "MODIFIED", "object": newer_obj}),
+            gone.clone(),
+            json!({"type": "DELETED", "object": gone["object"]}),
+            json!({"type": "ADDED", "object": identity}),
+        ]
+        .iter()
+        .map(Value::to_string)
+        .collect();
+        let mut s = session();
+        let mut c = Collect::default();
+        s.read_lines("t", lines.iter().map(|l| Ok(l.clone())), &mut c)
+            .unwrap();
+        assert!(c.diags.is_empty(), "{:?}", c.diags);
+        let slice =
+            |v: &Value| -> CiliumEndpointSlice { serde_json::from_value(v.clone()).unwrap() };
+        let want: Vec<(String, CiliumEndpointSlice)> = vec![
+            ("ces-old-0".into(), slice(&held["object"])),
+            ("ces-old-1".into(), slice(&newer_obj)),
+        ];
+        assert_eq!(
+            s.mirror.slices.clone().into_iter().collect::<Vec<_>>(),
+            want
+        );
+        let ids: Vec<_> = s.mirror.identities.values().collect();
+        assert_eq!(ids.len(), 1);
+        assert_eq!(ids[0].metadata.resource_version.as_deref(), Some("77"));
+        assert_eq!(ids[0].metadata.uid.as_deref(), Some("uid-id"));
+        // A late echo of an older version changes nothing.
+        let stale = Ev::Slice(1, 1, vec![], "MODIFIED").to_value().to_string();
+        s.read_lines("t", [Ok(stale)], &mut c).unwrap();
+        assert_eq!(
+            s.mirror.slices.clone().into_iter().collect::<Vec<_>>(),
+            want
+        );
     }
 
     proptest! {
