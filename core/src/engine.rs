@@ -434,6 +434,10 @@ impl Engine {
             self.counters.events_ignored_other_shard += 1;
             return Ok(());
         }
+        if deleted && !self.ns_index.contains_key(ns.metadata.name.as_str()) {
+            // Nothing known of it: a delete leaves no trace.
+            return Ok(());
+        }
         let id = self.ns_id(&ns.metadata.name);
         let (labels, priority) = if deleted {
             (Labels::new(), false)

@@ -350,12 +350,22 @@ fn a_delete_still_needs_a_valid_key() {
             "metadata.name",
         );
     }
-    // A delete of an endpoint the engine does not hold changes nothing.
-    e.apply_json(
-        br#"{"type":"DELETED","object":{"kind":"CiliumEndpoint","metadata":{"namespace":"shop","name":"other"}}}"#,
-        1,
-    )
-    .unwrap();
+    // Deletes of objects the engine does not hold change nothing, and leave
+    // no trace.
+    let stats = e.stats();
+    for bytes in [
+        &br#"{"type":"DELETED","object":{"kind":"CiliumEndpoint","metadata":{"namespace":"shop","name":"other"}}}"#[..],
+        br#"{"type":"DELETED","object":{"kind":"CiliumEndpoint","metadata":{"namespace":"elsewhere","name":"x"}}}"#,
+        br#"{"type":"DELETED","object":{"kind":"Namespace","metadata":{"name":"elsewhere"}}}"#,
+        br#"{"type":"DELETED","object":{"kind":"Node","metadata":{"name":"n9"}}}"#,
+        br#"{"type":"DELETED","object":{"kind":"CiliumNode","metadata":{"name":"n9"}}}"#,
+        br#"{"type":"DELETED","object":{"kind":"CiliumEndpointSlice","metadata":{"name":"ces-none"}}}"#,
+        br#"{"type":"DELETED","object":{"kind":"CiliumIdentity","metadata":{"name":"4242"}}}"#,
+    ] {
+        e.apply_json(bytes, 1).unwrap();
+    }
+    assert_eq!(e.stats(), stats);
+    assert_eq!(e.node_count(), 0);
     assert!(e.flush(1).is_empty());
 }
 
