@@ -323,6 +323,69 @@ impl Default for ChurnRate {
     }
 }
 
+/// How the events of a churn trace are spread over time
+/// ([`Cluster::churn_paced`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pacing {
+    /// Every event back to back at a fixed rate: a stress trace.
+    Flood(ChurnRate),
+    /// As the cluster's controllers would pace them.
+    Realistic(RealisticPacing),
+}
+
+/// The pace of a cluster's controllers, for [`Pacing::Realistic`].
+///
+/// - **RollingUpdate**: every chosen Deployment starts rolling at once; each
+///   runs the Deployment controller's rule: at most `replicas + maxSurge`
+///   pods (surge rounds up), at least `replicas - maxUnavailable` available
+///   (rounds down; both zero means one unavailable). A new pod appears
+///   (ADDED, with its IP) up to `start_jitter_ms` after the controller
+///   creates it and is ready `ready_ms` later; old pods are deleted as soon
+///   as enough new ones are ready.
+/// - **LabelChange**: pods are relabelled one after another,
+///   `relabels_per_sec` per second (as `kubectl label` patches them).
+/// - **NodeDrain**: the drained nodes are drained one after another (as a
+///   node-pool upgrade does), `evictions_per_sec` pods per second; each
+///   evicted pod's replacement appears on another node up to
+///   `start_jitter_ms` after the eviction.
+/// - **ScaleDownUp**: every chosen Deployment deletes its surplus pods at
+///   once (as the ReplicaSet controller does); `scale_up_after_ms` later the
+///   replacements appear, each up to `start_jitter_ms` late.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RealisticPacing {
+    /// `maxSurge` of the Deployments, percent of replicas.
+    pub max_surge_percent: u32,
+    /// `maxUnavailable` of the Deployments, percent of replicas.
+    pub max_unavailable_percent: u32,
+    /// From a pod running (with its IP) to ready.
+    pub ready_ms: u64,
+    /// From a pod created to running with its IP: uniform in `0..=jitter`.
+    pub start_jitter_ms: u64,
+    /// Pod evictions per second during a drain (at least 1).
+    pub evictions_per_sec: u32,
+    /// Pods relabelled per second (at least 1).
+    pub relabels_per_sec: u32,
+    /// Pause between a scale-down and the scale-up back.
+    pub scale_up_after_ms: u64,
+}
+
+impl Default for RealisticPacing {
+    /// Kubernetes' Deployment defaults (maxSurge 25%, maxUnavailable 25%),
+    /// 5 s to ready, pods running within 1 s, 10 evictions/s, 10 relabels/s,
+    /// scale back up after 10 s.
+    fn default() -> Self {
+        RealisticPacing {
+            max_surge_percent: 25,
+            max_unavailable_percent: 25,
+            ready_ms: 5_000,
+            start_jitter_ms: 1_000,
+            evictions_per_sec: 10,
+            relabels_per_sec: 10,
+            scale_up_after_ms: 10_000,
+        }
+    }
+}
+
 /// The churn traces of DESIGN.md §12. See [`Cluster::churn`] for exactly
 /// what each produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -393,6 +456,9 @@ struct Deployment {
     app_name: Option<&'static str>,
     tier: Option<&'static str>,
     ports: Vec<ContainerPort>,
+    /// Pod labels of an imported controller (without `pod-template-hash`),
+    /// and whether its pods carried a `pod-template-hash`.
+    imported: Option<(Labels, bool)>,
     identity: i64,
     suffix_seq: u64,
     suffix_offset: u64,
@@ -409,10 +475,18 @@ struct PodRec {
 struct IpPool {
     next: u32,
     free: VecDeque<u32>,
+    /// Offsets used by imported pods: never handed out.
+    taken: std::collections::HashSet<u32>,
 }
+
+/// `PodRec::ip` of an imported pod whose address is not from the pool.
+const NOT_FROM_POOL: u32 = u32::MAX;
 
 impl IpPool {
     fn alloc(&mut self) -> u32 {
+        while self.next <= POD_V4_MAX_OFFSET && self.taken.contains(&self.next) {
+            self.next += 1;
+        }
         if self.next <= POD_V4_MAX_OFFSET {
             self.next += 1;
             self.next - 1
@@ -423,6 +497,9 @@ impl IpPool {
         }
     }
     fn release(&mut self, ip: u32) {
+        if ip == NOT_FROM_POOL {
+            return;
+        }
         self.free.push_back(ip);
     }
 }
@@ -490,6 +567,35 @@ fn node_v6(i: u32) -> String {
     Ipv6Addr::from(NODE_V6_BASE + i as u128 + 1).to_string()
 }
 
+/// The pod's first IPv4 (`v6 == false`) or IPv6 address.
+fn pod_ip(pod: &Pod, v6: bool) -> Option<String> {
+    pod.status
+        .pod_ips
+        .iter()
+        .map(|i| i.ip.as_str())
+        .chain(pod.status.pod_ip.as_deref())
+        .find(|ip| ip.contains(':') == v6 && !ip.is_empty())
+        .map(str::to_string)
+}
+
+/// What [`Cluster::from_objects`] took from a real cluster's objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// `"pods"` or `"ciliumendpoints"`: where the endpoints came from.
+    pub endpoints_from: String,
+    /// Endpoints (pods with an IP, or CiliumEndpoints) taken.
+    pub pods: usize,
+    /// Pods left out: host network, no IP, no node, finished or terminating.
+    pub skipped_pods: usize,
+    pub namespaces: usize,
+    pub nodes: usize,
+    /// Controllers (owner and label set) the pods were grouped into: what
+    /// the churn traces roll, relabel and scale as Deployments.
+    pub controllers: usize,
+    /// Objects of other kinds in the input (ignored).
+    pub other_objects: usize,
+}
+
 /// `count` distinct indices in `0..n`, chosen by a partial Fisher-Yates
 /// shuffle and returned sorted.
 fn choose(rng: &mut ChaCha8Rng, n: usize, count: usize) -> Vec<usize> {
@@ -528,6 +634,7 @@ impl Cluster {
             pool: IpPool {
                 next: 1,
                 free: VecDeque::new(),
+                taken: Default::default(),
             },
             node_cursor: 0,
             resource_version: 0,
@@ -651,6 +758,7 @@ impl Cluster {
                 app_name: (rng.random_range(0..3u32) == 0).then_some(word),
                 tier: (rng.random_range(0..2u32) == 0).then(|| pick(&mut rng, TIERS)),
                 ports,
+                imported: None,
                 identity: 0,
                 suffix_seq: 0,
                 suffix_offset: rng.random_range(0..SUFFIX_SPACE),
@@ -663,6 +771,424 @@ impl Cluster {
             }
         }
         Ok(c)
+    }
+
+    /// Builds a cluster from a real cluster's objects, as
+    /// `kubectl get pods,namespaces,nodes -A -o json` lists them (the
+    /// caller parses the List's items). Churn traces then run on that shape:
+    /// its namespaces, label sets, nodes and pods per node.
+    ///
+    /// - Pods with host networking, without an IP or a `nodeName`, finished
+    ///   (`Succeeded`/`Failed`) or terminating are left out (they have no
+    ///   endpoint); a pod on a node the input does not list gets a bare Node.
+    /// - Pods are grouped into controllers by namespace, owner (a
+    ///   ReplicaSet's Deployment, else the owner, else the pod's name
+    ///   without its last `-` part) and security label set; every group is
+    ///   churned as a Deployment's pods would be (new pods are named
+    ///   `<deployment>-<hash>-<suffix>`, carry the group's labels and get
+    ///   IPs from `10.0.0.0/8` that no imported pod uses).
+    /// - Without Pods, CiliumEndpoints stand in for them: labels from the
+    ///   `k8s:` identity labels, node from the endpoint's node IP, grouped
+    ///   by namespace and identity. CiliumNodes stand in for missing Nodes.
+    /// - Identity numbers are the generator's own (from 256 by label set).
+    pub fn from_objects(
+        objects: impl IntoIterator<Item = Object>,
+        seed: u64,
+    ) -> Result<(Cluster, ImportSummary), WorkloadError> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut summary = ImportSummary::default();
+        let (mut namespaces, mut nodes, mut cnodes, mut pods, mut ceps) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut max_rv = 0u64;
+        for o in objects {
+            if let Some(rv) = o.metadata().resource_version.as_deref() {
+                max_rv = max_rv.max(rv.parse().unwrap_or(0));
+            }
+            match o {
+                Object::Namespace(n) => namespaces.push(n),
+                Object::Node(n) => nodes.push(n),
+                Object::CiliumNode(n) => cnodes.push(n),
+                Object::Pod(p) => pods.push(p),
+                Object::CiliumEndpoint(c) => ceps.push(c),
+                _ => summary.other_objects += 1,
+            }
+        }
+        // Nodes: the Nodes, then CiliumNodes that have no Node.
+        let mut node_index: HashMap<String, u32> = HashMap::new();
+        let mut all_nodes: Vec<Node> = Vec::new();
+        for n in nodes {
+            if !node_index.contains_key(&n.metadata.name) {
+                node_index.insert(n.metadata.name.clone(), all_nodes.len() as u32);
+                all_nodes.push(n);
+            }
+        }
+        for cn in &cnodes {
+            if !node_index.contains_key(&cn.metadata.name) {
+                node_index.insert(cn.metadata.name.clone(), all_nodes.len() as u32);
+                let mut meta = ObjectMeta::named(cn.metadata.name.clone());
+                meta.uid = Some(uid(&mut rng));
+                all_nodes.push(Node {
+                    metadata: meta,
+                    status: NodeStatus {
+                        addresses: cn
+                            .spec
+                            .addresses
+                            .iter()
+                            .map(|a| NodeAddress {
+                                kind: a.kind.clone(),
+                                address: a.ip.clone(),
+                            })
+                            .collect(),
+                    },
+                });
+            }
+        }
+        if pods.is_empty() && !ceps.is_empty() {
+            summary.endpoints_from = "ciliumendpoints".into();
+            let mut node_by_ip: HashMap<String, String> = HashMap::new();
+            for n in &all_nodes {
+                for a in &n.status.addresses {
+                    node_by_ip.insert(a.address.clone(), n.metadata.name.clone());
+                }
+            }
+            for c in ceps {
+                let net = c.status.networking.clone().unwrap_or_default();
+                let node_ip = net.node.clone().unwrap_or_default();
+                let node_name = match node_by_ip.get(&node_ip) {
+                    Some(n) => n.clone(),
+                    None if node_ip.is_empty() => String::new(),
+                    None => {
+                        let name = format!("node-{}", node_ip.replace([':', '.'], "-"));
+                        node_by_ip.insert(node_ip.clone(), name.clone());
+                        name
+                    }
+                };
+                let mut labels = Labels::new();
+                let id = c.status.identity.clone().unwrap_or_default();
+                for l in &id.labels {
+                    if let Some(kv) = l.strip_prefix("k8s:") {
+                        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                        if !k.starts_with("io.kubernetes.pod.namespace")
+                            && !k.starts_with("io.cilium.k8s.")
+                        {
+                            labels.insert(k.to_string(), v.to_string());
+                        }
+                    }
+                }
+                if labels.is_empty() {
+                    labels = c.metadata.labels.clone();
+                }
+                let ips: Vec<PodIp> = net
+                    .addressing
+                    .iter()
+                    .flat_map(|a| [a.ipv4.clone(), a.ipv6.clone()])
+                    .flatten()
+                    .map(|ip| PodIp { ip })
+                    .collect();
+                let ns = c
+                    .metadata
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".into());
+                pods.push(Pod {
+                    metadata: ObjectMeta {
+                        name: c.metadata.name.clone(),
+                        namespace: Some(ns.clone()),
+                        uid: Some(uid(&mut rng)),
+                        resource_version: c.metadata.resource_version.clone(),
+                        labels,
+                        // Grouped by identity: one controller per (namespace, identity).
+                        owner_references: vec![OwnerReference {
+                            api_version: "v1".into(),
+                            kind: "Identity".into(),
+                            name: format!("identity-{}", id.id),
+                            uid: String::new(),
+                        }],
+                        ..Default::default()
+                    },
+                    spec: PodSpec {
+                        node_name: (!node_name.is_empty()).then_some(node_name),
+                        service_account_name: c.status.service_account.clone(),
+                        host_network: false,
+                        containers: vec![Container {
+                            name: "app".into(),
+                            ports: c
+                                .status
+                                .named_ports
+                                .iter()
+                                .map(|p| ContainerPort {
+                                    name: Some(p.name.clone()),
+                                    container_port: p.port,
+                                    protocol: Some(p.protocol.clone()),
+                                })
+                                .collect(),
+                        }],
+                    },
+                    status: PodStatus {
+                        phase: Some("Running".into()),
+                        pod_ip: ips.first().map(|i| i.ip.clone()),
+                        pod_ips: ips,
+                        host_ip: (!node_ip.is_empty()).then_some(node_ip),
+                    },
+                });
+            }
+            // Nodes only known by the endpoints' node IPs.
+            let mut extra: Vec<(String, String)> = node_by_ip
+                .into_iter()
+                .filter(|(_, name)| !node_index.contains_key(name))
+                .map(|(ip, name)| (name, ip))
+                .collect();
+            extra.sort();
+            for (name, ip) in extra {
+                node_index.insert(name.clone(), all_nodes.len() as u32);
+                let mut meta = ObjectMeta::named(name);
+                meta.uid = Some(uid(&mut rng));
+                all_nodes.push(Node {
+                    metadata: meta,
+                    status: NodeStatus {
+                        addresses: vec![NodeAddress {
+                            kind: "InternalIP".into(),
+                            address: ip,
+                        }],
+                    },
+                });
+            }
+        } else {
+            summary.endpoints_from = "pods".into();
+        }
+        // Keep the pods that have an endpoint.
+        let total = pods.len();
+        pods.retain(|p| {
+            !p.spec.host_network
+                && p.metadata.deletion_timestamp.is_none()
+                && !matches!(p.status.phase.as_deref(), Some("Succeeded" | "Failed"))
+                && p.spec.node_name.as_deref().is_some_and(|n| !n.is_empty())
+                && (pod_ip(p, false).is_some() || pod_ip(p, true).is_some())
+        });
+        summary.skipped_pods = total - pods.len();
+        if pods.is_empty() {
+            return err(
+                "no pod with an IP on a node in the input: nothing to simulate \
+                 (expected a List of Pods, Namespaces and Nodes, or of CiliumEndpoints)",
+            );
+        }
+        for p in &pods {
+            let name = p.spec.node_name.clone().unwrap_or_default();
+            if !node_index.contains_key(&name) {
+                node_index.insert(name.clone(), all_nodes.len() as u32);
+                let mut meta = ObjectMeta::named(name);
+                meta.uid = Some(uid(&mut rng));
+                let addresses = p
+                    .status
+                    .host_ip
+                    .iter()
+                    .map(|ip| NodeAddress {
+                        kind: "InternalIP".into(),
+                        address: ip.clone(),
+                    })
+                    .collect();
+                all_nodes.push(Node {
+                    metadata: meta,
+                    status: NodeStatus { addresses },
+                });
+            }
+        }
+        // Namespaces: the listed ones, plus bare ones the pods need.
+        let mut ns_index: HashMap<String, u32> = HashMap::new();
+        let mut all_ns: Vec<Namespace> = Vec::new();
+        for n in namespaces {
+            if !ns_index.contains_key(&n.metadata.name) {
+                ns_index.insert(n.metadata.name.clone(), all_ns.len() as u32);
+                all_ns.push(n);
+            }
+        }
+        for p in &pods {
+            let ns = p
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into());
+            if !ns_index.contains_key(&ns) {
+                ns_index.insert(ns.clone(), all_ns.len() as u32);
+                let mut meta = ObjectMeta::named(ns.clone());
+                meta.labels.insert("kubernetes.io/metadata.name".into(), ns);
+                all_ns.push(Namespace { metadata: meta });
+            }
+        }
+        // CiliumNodes and encryption keys for every node.
+        let keys: HashMap<&str, i64> = cnodes
+            .iter()
+            .map(|c| {
+                (
+                    c.metadata.name.as_str(),
+                    c.spec.encryption.as_ref().map_or(0, |e| e.key),
+                )
+            })
+            .collect();
+        let cn_by_name: HashMap<&str, &CiliumNode> = cnodes
+            .iter()
+            .map(|c| (c.metadata.name.as_str(), c))
+            .collect();
+        let mut cilium_nodes = Vec::with_capacity(all_nodes.len());
+        let mut node_keys = Vec::with_capacity(all_nodes.len());
+        for n in &all_nodes {
+            let name = n.metadata.name.as_str();
+            node_keys.push(keys.get(name).copied().unwrap_or(0));
+            cilium_nodes.push(match cn_by_name.get(name) {
+                Some(c) => (*c).clone(),
+                None => {
+                    let mut meta = ObjectMeta::named(name.to_string());
+                    meta.uid = Some(uid(&mut rng));
+                    CiliumNode {
+                        metadata: meta,
+                        spec: CiliumNodeSpec {
+                            addresses: n
+                                .status
+                                .addresses
+                                .iter()
+                                .filter(|a| a.kind != "Hostname")
+                                .map(|a| CiliumNodeAddress {
+                                    kind: a.kind.clone(),
+                                    ip: a.address.clone(),
+                                })
+                                .collect(),
+                            encryption: None,
+                        },
+                    }
+                }
+            });
+        }
+        let dual_stack = pods.iter().any(|p| pod_ip(p, true).is_some());
+        let spec = WorkloadSpec {
+            pods: pods.len() as u32,
+            nodes: all_nodes.len() as u32,
+            namespaces: all_ns.len() as u32,
+            deployments: 1,
+            seed,
+            dual_stack,
+        };
+        let mut c = Cluster {
+            spec,
+            namespaces: all_ns,
+            nodes: all_nodes,
+            cilium_nodes,
+            node_keys,
+            deployments: Vec::new(),
+            pods: Vec::with_capacity(pods.len()),
+            recs: Vec::with_capacity(pods.len()),
+            identity_ids: HashMap::new(),
+            identity_labels: Vec::new(),
+            filter: LabelFilter::default_filter(),
+            pool: IpPool {
+                next: 1,
+                free: VecDeque::new(),
+                taken: Default::default(),
+            },
+            node_cursor: 0,
+            resource_version: max_rv,
+            clock_ms: 0,
+        };
+        // Group the pods into controllers.
+        let mut group_of: HashMap<(String, String, String), u32> = HashMap::new();
+        let from_ceps = summary.endpoints_from == "ciliumendpoints";
+        for mut p in pods {
+            let ns = p
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into());
+            let hash = p.metadata.labels.get("pod-template-hash").cloned();
+            let owner = p.metadata.owner_references.first();
+            let controller = match (owner, &hash) {
+                (Some(o), Some(h))
+                    if o.kind == "ReplicaSet" && o.name.ends_with(&format!("-{h}")) =>
+                {
+                    o.name[..o.name.len() - h.len() - 1].to_string()
+                }
+                (Some(o), _) => o.name.clone(),
+                (None, _) => match p.metadata.name.rsplit_once('-') {
+                    Some((base, _)) if !base.is_empty() => base.to_string(),
+                    _ => p.metadata.name.clone(),
+                },
+            };
+            if from_ceps {
+                // The stand-in owner only served the grouping.
+                p.metadata.owner_references.clear();
+            }
+            let mut base = p.metadata.labels.clone();
+            base.remove("pod-template-hash");
+            let sa = p
+                .spec
+                .service_account_name
+                .clone()
+                .unwrap_or_else(|| "default".into());
+            let nsi = ns_index[&ns];
+            let ns_meta = &c.namespaces[nsi as usize].metadata;
+            let set = pod_security_labels(
+                &c.filter,
+                &PodLabelInputs {
+                    namespace: &ns,
+                    pod_labels: &base,
+                    namespace_labels: Some(&ns_meta.labels),
+                    service_account: &sa,
+                    cluster_name: CLUSTER_NAME,
+                },
+            );
+            let key = (ns.clone(), controller.clone(), set.canonical_key());
+            let d = match group_of.get(&key) {
+                Some(&d) => d,
+                None => {
+                    let d = c.deployments.len() as u32;
+                    group_of.insert(key, d);
+                    c.deployments.push(Deployment {
+                        name: controller,
+                        ns: nsi,
+                        hash: hash.clone().unwrap_or_else(|| safe_string(&mut rng, 10)),
+                        version: 1,
+                        replicas: 0,
+                        service_account: sa,
+                        app_name: None,
+                        tier: None,
+                        ports: p
+                            .spec
+                            .containers
+                            .iter()
+                            .flat_map(|c| c.ports.clone())
+                            .collect(),
+                        imported: Some((base, hash.is_some())),
+                        identity: 0,
+                        suffix_seq: 0,
+                        suffix_offset: rng.random_range(0..SUFFIX_SPACE),
+                    });
+                    c.assign_identity(d as usize);
+                    d
+                }
+            };
+            c.deployments[d as usize].replicas += 1;
+            let node = node_index[p.spec.node_name.as_deref().unwrap_or_default()];
+            let ip = match pod_ip(&p, false).and_then(|ip| ip.parse::<Ipv4Addr>().ok()) {
+                Some(v4) => {
+                    let off = u32::from(v4).wrapping_sub(POD_V4_BASE);
+                    if off <= POD_V4_MAX_OFFSET {
+                        c.pool.taken.insert(off);
+                    }
+                    NOT_FROM_POOL
+                }
+                None => NOT_FROM_POOL,
+            };
+            c.pods.push(p);
+            c.recs.push(PodRec {
+                deploy: d,
+                node,
+                ip,
+            });
+        }
+        c.spec.deployments = c.deployments.len() as u32;
+        summary.pods = c.pods.len();
+        summary.namespaces = c.namespaces.len();
+        summary.nodes = c.nodes.len();
+        summary.controllers = c.deployments.len();
+        Ok((c, summary))
     }
 
     // ------------------------------------------------------------ accessors
@@ -793,28 +1319,113 @@ impl Cluster {
         seed: u64,
         rate: ChurnRate,
     ) -> Vec<TimedEvent> {
+        self.churn_paced(trace, source, seed, Pacing::Flood(rate))
+    }
+
+    /// Runs `trace` like [`Cluster::churn_with_rate`], with the events timed
+    /// by `pacing`: [`Pacing::Flood`] is exactly `churn_with_rate`;
+    /// [`Pacing::Realistic`] paces them as the cluster's controllers would
+    /// (see [`RealisticPacing`]). The same objects change either way; with
+    /// realistic pacing the order follows the timeline (stable sort by time)
+    /// and the random draws differ, so the names differ from the flood's.
+    pub fn churn_paced(
+        &mut self,
+        trace: Trace,
+        source: Source,
+        seed: u64,
+        pacing: Pacing,
+    ) -> Vec<TimedEvent> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        // (offset ms, event type, pod index); pods are only removed from the
+        // vectors at the end, so indices stay valid throughout.
+        let mut dead: Vec<bool> = vec![false; self.pods.len()];
+        let timed: Vec<(u64, Op, usize)> = match pacing {
+            Pacing::Flood(rate) => {
+                let ops = self.flood_ops(trace, &mut rng, &mut dead);
+                ops.into_iter()
+                    .enumerate()
+                    .map(|(i, (op, p))| {
+                        let off = if rate.events_per_sec == 0 {
+                            0
+                        } else {
+                            (i as u128 * 1000 / rate.events_per_sec as u128) as u64
+                        };
+                        (off, op, p)
+                    })
+                    .collect()
+            }
+            Pacing::Realistic(p) => {
+                let mut v = self.paced_ops(trace, &mut rng, &mut dead, &p);
+                v.sort_by_key(|e| e.0);
+                v
+            }
+        };
+        let start = self.clock_ms;
+        let mut out = Vec::with_capacity(timed.len());
+        for &(off, op, p) in &timed {
+            let object = match source {
+                Source::Pods => Object::Pod(self.pods[p].clone()),
+                Source::CiliumEndpoints => Object::CiliumEndpoint(self.cep(p)),
+            };
+            let event = match op {
+                Op::Add => WatchEvent::added(object),
+                Op::Modify => WatchEvent::modified(object),
+                Op::Delete => WatchEvent::deleted(object),
+            };
+            out.push(TimedEvent {
+                at_ms: start + off,
+                event,
+            });
+        }
+        self.clock_ms = out.last().map_or(start, |e| e.at_ms + 1);
+
+        // Drop the deleted pods and give their IPs back.
+        dead.resize(self.pods.len(), false);
+        if dead.iter().any(|&d| d) {
+            let mut keep_pods = Vec::with_capacity(self.pods.len());
+            let mut keep_recs = Vec::with_capacity(self.pods.len());
+            for ((pod, rec), dead) in self.pods.drain(..).zip(self.recs.drain(..)).zip(dead) {
+                if dead {
+                    self.pool.release(rec.ip);
+                } else {
+                    keep_pods.push(pod);
+                    keep_recs.push(rec);
+                }
+            }
+            self.pods = keep_pods;
+            self.recs = keep_recs;
+        }
+        out
+    }
+
+    /// The events of `trace` in flood order (see [`Cluster::churn_with_rate`]):
+    /// `(op, pod index)`; marks the pods it deletes in `dead`.
+    fn flood_ops(
+        &mut self,
+        trace: Trace,
+        rng: &mut ChaCha8Rng,
+        dead: &mut [bool],
+    ) -> Vec<(Op, usize)> {
         // (event type, pod index) in order; pods are only removed from the
         // vectors at the end, so indices stay valid throughout.
         let mut ops: Vec<(Op, usize)> = Vec::new();
-        let mut dead: Vec<bool> = vec![false; self.pods.len()];
         match trace {
             Trace::RollingUpdate => {
                 let chosen = choose(
-                    &mut rng,
+                    rng,
                     self.deployments.len(),
                     share(self.deployments.len(), 10),
                 );
                 let by_dep = self.pods_by_deployment(&chosen);
                 for &d in &chosen {
-                    self.deployments[d].hash = safe_string(&mut rng, 10);
+                    self.deployments[d].hash = safe_string(rng, 10);
                 }
                 let longest = by_dep.iter().map(Vec::len).max().unwrap_or(0);
                 for step in 0..longest {
                     for (k, &d) in chosen.iter().enumerate() {
                         if let Some(&old) = by_dep[k].get(step) {
                             let node = self.recs[old].node;
-                            let new = self.new_pod(&mut rng, d as u32, node);
+                            let new = self.new_pod(rng, d as u32, node);
                             ops.push((Op::Add, new));
                             ops.push((Op::Delete, old));
                             dead[old] = true;
@@ -824,7 +1435,7 @@ impl Cluster {
             }
             Trace::LabelChange => {
                 let chosen = choose(
-                    &mut rng,
+                    rng,
                     self.deployments.len(),
                     share(self.deployments.len(), 1),
                 );
@@ -844,7 +1455,7 @@ impl Cluster {
             }
             Trace::NodeDrain => {
                 let n = self.nodes.len();
-                let drained = choose(&mut rng, n, share(n, 1));
+                let drained = choose(rng, n, share(n, 1));
                 let skip: Vec<u32> = if drained.len() < n {
                     drained.iter().map(|&i| i as u32).collect()
                 } else {
@@ -862,13 +1473,13 @@ impl Cluster {
                     ops.push((Op::Delete, old));
                     dead[old] = true;
                     let node = self.next_node(&skip);
-                    let new = self.new_pod(&mut rng, d, node);
+                    let new = self.new_pod(rng, d, node);
                     ops.push((Op::Add, new));
                 }
             }
             Trace::ScaleDownUp => {
                 let chosen = choose(
-                    &mut rng,
+                    rng,
                     self.deployments.len(),
                     share(self.deployments.len(), 10),
                 );
@@ -884,57 +1495,132 @@ impl Cluster {
                     }
                 }
                 for (d, node) in readd {
-                    let new = self.new_pod(&mut rng, d, node);
+                    let new = self.new_pod(rng, d, node);
                     ops.push((Op::Add, new));
                 }
             }
         }
 
-        let start = self.clock_ms;
-        let at = |i: usize| -> u64 {
-            if rate.events_per_sec == 0 {
-                start
-            } else {
-                start + (i as u128 * 1000 / rate.events_per_sec as u128) as u64
-            }
-        };
-        let mut out = Vec::with_capacity(ops.len());
-        for (i, &(op, p)) in ops.iter().enumerate() {
-            let object = match source {
-                Source::Pods => Object::Pod(self.pods[p].clone()),
-                Source::CiliumEndpoints => Object::CiliumEndpoint(self.cep(p)),
-            };
-            let event = match op {
-                Op::Add => WatchEvent::added(object),
-                Op::Modify => WatchEvent::modified(object),
-                Op::Delete => WatchEvent::deleted(object),
-            };
-            out.push(TimedEvent {
-                at_ms: at(i),
-                event,
-            });
-        }
-        self.clock_ms = if ops.is_empty() {
-            start
-        } else {
-            at(ops.len() - 1) + 1
-        };
+        ops
+    }
 
-        // Drop the deleted pods and give their IPs back.
-        dead.resize(self.pods.len(), false);
-        if dead.iter().any(|&d| d) {
-            let mut keep_pods = Vec::with_capacity(self.pods.len());
-            let mut keep_recs = Vec::with_capacity(self.pods.len());
-            for ((pod, rec), dead) in self.pods.drain(..).zip(self.recs.drain(..)).zip(dead) {
-                if dead {
-                    self.pool.release(rec.ip);
-                } else {
-                    keep_pods.push(pod);
-                    keep_recs.push(rec);
+    /// The events of `trace` paced as the controllers would (see
+    /// [`RealisticPacing`]): `(offset ms, op, pod index)`, not yet sorted.
+    fn paced_ops(
+        &mut self,
+        trace: Trace,
+        rng: &mut ChaCha8Rng,
+        dead: &mut [bool],
+        pace: &RealisticPacing,
+    ) -> Vec<(u64, Op, usize)> {
+        let mut out: Vec<(u64, Op, usize)> = Vec::new();
+        let jitter = pace.start_jitter_ms;
+        match trace {
+            Trace::RollingUpdate => {
+                let chosen = choose(
+                    rng,
+                    self.deployments.len(),
+                    share(self.deployments.len(), 10),
+                );
+                let by_dep = self.pods_by_deployment(&chosen);
+                for &d in &chosen {
+                    self.deployments[d].hash = safe_string(rng, 10);
+                }
+                for (k, &d) in chosen.iter().enumerate() {
+                    let old = &by_dep[k];
+                    let r = old.len();
+                    if r == 0 {
+                        continue;
+                    }
+                    let surge = (r * pace.max_surge_percent as usize).div_ceil(100);
+                    let mut unavailable = r * pace.max_unavailable_percent as usize / 100;
+                    if surge == 0 && unavailable == 0 {
+                        unavailable = 1;
+                    }
+                    let (mut t, mut old_live, mut created, mut ready, mut next_old) =
+                        (0u64, r, 0usize, 0usize, 0usize);
+                    let mut ready_at: std::collections::BinaryHeap<std::cmp::Reverse<u64>> =
+                        std::collections::BinaryHeap::new();
+                    loop {
+                        loop {
+                            let up = (r + surge)
+                                .saturating_sub(old_live + created)
+                                .min(r - created);
+                            for _ in 0..up {
+                                let node = self.recs[old[created]].node;
+                                let new = self.new_pod(rng, d as u32, node);
+                                let running = t + rng.random_range(0..=jitter);
+                                out.push((running, Op::Add, new));
+                                ready_at.push(std::cmp::Reverse(running + pace.ready_ms));
+                                created += 1;
+                            }
+                            let down = (old_live + ready)
+                                .saturating_sub(r - unavailable)
+                                .min(old_live);
+                            for _ in 0..down {
+                                let p = old[next_old];
+                                next_old += 1;
+                                out.push((t, Op::Delete, p));
+                                dead[p] = true;
+                                old_live -= 1;
+                            }
+                            if up == 0 && down == 0 {
+                                break;
+                            }
+                        }
+                        if old_live == 0 && created == r {
+                            break;
+                        }
+                        match ready_at.pop() {
+                            Some(std::cmp::Reverse(at)) => {
+                                t = t.max(at);
+                                ready += 1;
+                            }
+                            None => break,
+                        }
+                    }
                 }
             }
-            self.pods = keep_pods;
-            self.recs = keep_recs;
+            Trace::LabelChange => {
+                let mut i = 0u64;
+                for (op, p) in self.flood_ops(trace, rng, dead) {
+                    out.push((i * 1000 / pace.relabels_per_sec.max(1) as u64, op, p));
+                    i += 1;
+                }
+            }
+            Trace::NodeDrain => {
+                let n = self.nodes.len();
+                let drained = choose(rng, n, share(n, 1));
+                let skip: Vec<u32> = if drained.len() < n {
+                    drained.iter().map(|&i| i as u32).collect()
+                } else {
+                    Vec::new()
+                };
+                let mut victims: Vec<(u32, usize)> = (0..self.pods.len())
+                    .filter(|&p| drained.binary_search(&(self.recs[p].node as usize)).is_ok())
+                    .map(|p| (self.recs[p].node, p))
+                    .collect();
+                victims.sort_unstable();
+                let per_sec = pace.evictions_per_sec.max(1) as u64;
+                for (i, (_, old)) in victims.into_iter().enumerate() {
+                    let at = i as u64 * 1000 / per_sec;
+                    let d = self.recs[old].deploy;
+                    out.push((at, Op::Delete, old));
+                    dead[old] = true;
+                    let node = self.next_node(&skip);
+                    let new = self.new_pod(rng, d, node);
+                    out.push((at + rng.random_range(0..=jitter), Op::Add, new));
+                }
+            }
+            Trace::ScaleDownUp => {
+                for (op, p) in self.flood_ops(trace, rng, dead) {
+                    let at = match op {
+                        Op::Add => pace.scale_up_after_ms + rng.random_range(0..=jitter),
+                        _ => 0,
+                    };
+                    out.push((at, op, p));
+                }
+            }
         }
         out
     }
@@ -978,6 +1664,16 @@ impl Cluster {
 
     fn pod_labels(&self, d: usize) -> Labels {
         let dep = &self.deployments[d];
+        if let Some((base, with_hash)) = &dep.imported {
+            let mut labels = base.clone();
+            if *with_hash {
+                labels.insert("pod-template-hash".into(), dep.hash.clone());
+            }
+            if dep.version > 1 {
+                labels.insert("version".into(), format!("v{}", dep.version));
+            }
+            return labels;
+        }
         let mut labels = Labels::new();
         labels.insert("app".into(), dep.name.clone());
         labels.insert("pod-template-hash".into(), dep.hash.clone());
@@ -1038,7 +1734,13 @@ impl Cluster {
             ips.push(PodIp { ip: pod_v6(ip) });
         }
         let node_meta = &self.nodes[node as usize];
-        let host_ip = node_meta.status.addresses[0].address.clone();
+        let host_ip = node_meta
+            .status
+            .addresses
+            .iter()
+            .find(|a| a.kind == "InternalIP")
+            .or(node_meta.status.addresses.first())
+            .map(|a| a.address.clone());
         let pod = Pod {
             metadata: ObjectMeta {
                 name,
@@ -1067,7 +1769,7 @@ impl Cluster {
                 phase: Some("Running".into()),
                 pod_ip: Some(ips[0].ip.clone()),
                 pod_ips: ips,
-                host_ip: Some(host_ip),
+                host_ip,
             },
         };
         self.pods.push(pod);
@@ -1119,8 +1821,8 @@ impl Cluster {
                 }),
                 networking: Some(EndpointNetworking {
                     addressing: vec![AddressPair {
-                        ipv4: Some(pod_v4(rec.ip)),
-                        ipv6: self.spec.dual_stack.then(|| pod_v6(rec.ip)),
+                        ipv4: pod_ip(pod, false),
+                        ipv6: pod_ip(pod, true),
                     }],
                     node: pod.status.host_ip.clone(),
                 }),

@@ -598,3 +598,342 @@ fn names_parse_and_print() {
     assert_eq!(share(250, 1), 3);
     assert_eq!(share(0, 10), 0);
 }
+
+// ---------------------------------------------------------------- pacing
+
+fn pace() -> RealisticPacing {
+    RealisticPacing::default()
+}
+
+#[test]
+fn flood_pacing_is_churn_with_rate() {
+    let rate = ChurnRate {
+        events_per_sec: 700,
+    };
+    for t in Trace::ALL {
+        let mut a = small(true);
+        let mut b = a.clone();
+        let x = a.churn_with_rate(t, Source::Pods, 5, rate);
+        let y = b.churn_paced(t, Source::Pods, 5, Pacing::Flood(rate));
+        assert_eq!(events_json(&x), events_json(&y));
+        assert_eq!(a.now_ms(), b.now_ms());
+    }
+}
+
+#[test]
+fn realistic_pacing_is_deterministic_and_sorted() {
+    let run = |seed: u64| {
+        let mut c = small(false);
+        let mut out = String::new();
+        for (i, t) in Trace::ALL.into_iter().enumerate() {
+            let ev = c.churn_paced(
+                t,
+                Source::Pods,
+                seed * 10 + i as u64,
+                Pacing::Realistic(pace()),
+            );
+            assert!(
+                ev.windows(2).all(|w| w[0].at_ms <= w[1].at_ms),
+                "{t} not sorted"
+            );
+            out += &events_json(&ev);
+            check_cluster(&c);
+        }
+        out
+    };
+    assert_eq!(run(3), run(3));
+    assert_ne!(run(3), run(4));
+}
+
+/// Replays one deployment's rolling update: at every instant at most
+/// `r + surge` pods live and at least `r - unavailable` of the old ones plus
+/// new ones that are ready (readiness comes `ready_ms` after ADDED).
+#[test]
+fn realistic_rolling_update_keeps_surge_and_unavailable() {
+    let spec = WorkloadSpec::custom(2_000, 50).unwrap(); // 100 deployments of 20
+    let mut c = Cluster::generate(&spec).unwrap();
+    let p = RealisticPacing {
+        max_surge_percent: 25,
+        max_unavailable_percent: 10,
+        ready_ms: 4_000,
+        start_jitter_ms: 500,
+        ..pace()
+    };
+    let sizes = per_deployment(&c);
+    let ev = c.churn_paced(Trace::RollingUpdate, Source::Pods, 9, Pacing::Realistic(p));
+    let deps = apps(&ev);
+    assert_eq!(deps.len(), share(100, 10));
+    let replaced: usize = deps.iter().map(|a| sizes[a]).sum();
+    assert_eq!(count(&ev, EventType::Added), replaced);
+    assert_eq!(count(&ev, EventType::Deleted), replaced);
+    for app in &deps {
+        let r = sizes[app];
+        let surge = (r * 25).div_ceil(100);
+        let unavailable = r * 10 / 100;
+        let mine: Vec<&TimedEvent> = ev
+            .iter()
+            .filter(|e| &e.event.object.metadata().labels["app"] == app)
+            .collect();
+        let (mut old, mut new_added) = (r, Vec::new());
+        for e in &mine {
+            match e.event.event_type {
+                EventType::Added => new_added.push(e.at_ms),
+                EventType::Deleted => old -= 1,
+                _ => panic!("rolling update only adds and deletes"),
+            }
+            assert!(old + new_added.len() <= r + surge, "{app}: surge exceeded");
+            // A delete only once enough new pods are ready.
+            let ready = new_added.iter().filter(|&&t| t + 4_000 <= e.at_ms).count();
+            assert!(
+                old + ready >= r - unavailable,
+                "{app}: {old} old + {ready} ready < {} at {}",
+                r - unavailable,
+                e.at_ms
+            );
+        }
+        assert_eq!(old, 0);
+        // Waves: the rollout takes at least (r / (surge + unavailable) - 1) readiness periods.
+        let span = mine.last().unwrap().at_ms - mine[0].at_ms;
+        assert!(span >= (r as u64 / (surge + unavailable) as u64 - 1) * 4_000);
+    }
+    // Every pod of the chosen deployments now carries the new hash.
+    for pod in c.pods() {
+        if deps.contains(&pod.metadata.labels["app"]) {
+            assert!(ev.iter().any(|e| e.event.event_type == EventType::Added
+                && e.event.object.metadata().name == pod.metadata.name));
+        }
+    }
+    check_cluster(&c);
+}
+
+#[test]
+fn realistic_drain_follows_the_eviction_rate_node_by_node() {
+    let spec = WorkloadSpec::custom(2_000, 200).unwrap();
+    let mut c = Cluster::generate(&spec).unwrap();
+    let p = RealisticPacing {
+        evictions_per_sec: 4,
+        start_jitter_ms: 300,
+        ..pace()
+    };
+    let start = c.now_ms();
+    let ev = c.churn_paced(Trace::NodeDrain, Source::Pods, 8, Pacing::Realistic(p));
+    let deletes: Vec<(u64, String)> = ev
+        .iter()
+        .filter(|e| e.event.event_type == EventType::Deleted)
+        .map(|e| {
+            let Object::Pod(p) = &e.event.object else {
+                panic!()
+            };
+            (e.at_ms, p.spec.node_name.clone().unwrap())
+        })
+        .collect();
+    assert_eq!(deletes.len(), 20);
+    for (i, (at, _)) in deletes.iter().enumerate() {
+        assert_eq!(*at, start + i as u64 * 250);
+    }
+    // Node by node: the first node's pods all go before the second's.
+    let first = &deletes[0].1;
+    let n_first = deletes.iter().filter(|d| &d.1 == first).count();
+    assert!(deletes[..n_first].iter().all(|d| &d.1 == first));
+    // Replacements appear within the jitter after their eviction, elsewhere.
+    let adds: Vec<&TimedEvent> = ev
+        .iter()
+        .filter(|e| e.event.event_type == EventType::Added)
+        .collect();
+    assert_eq!(adds.len(), 20);
+    let drained: HashSet<&String> = deletes.iter().map(|d| &d.1).collect();
+    for e in adds {
+        let Object::Pod(p) = &e.event.object else {
+            panic!()
+        };
+        assert!(!drained.contains(p.spec.node_name.as_ref().unwrap()));
+        assert!(e.at_ms <= start + 19 * 250 + 300);
+    }
+    check_cluster(&c);
+}
+
+#[test]
+fn realistic_relabel_and_scale_pacing() {
+    let mut c = small(false);
+    let start = c.now_ms();
+    let p = RealisticPacing {
+        relabels_per_sec: 20,
+        scale_up_after_ms: 7_000,
+        start_jitter_ms: 100,
+        ..pace()
+    };
+    let ev = c.churn_paced(Trace::LabelChange, Source::Pods, 1, Pacing::Realistic(p));
+    for (i, e) in ev.iter().enumerate() {
+        assert_eq!(e.at_ms, start + i as u64 * 50);
+        assert_eq!(e.event.event_type, EventType::Modified);
+    }
+    let start = c.now_ms();
+    let ev = c.churn_paced(Trace::ScaleDownUp, Source::Pods, 1, Pacing::Realistic(p));
+    for e in &ev {
+        match e.event.event_type {
+            EventType::Deleted => assert_eq!(e.at_ms, start),
+            EventType::Added => assert!((start + 7_000..=start + 7_100).contains(&e.at_ms)),
+            _ => panic!(),
+        }
+    }
+    check_cluster(&c);
+}
+
+// ---------------------------------------------------------------- import
+
+fn sorted(mut v: Vec<usize>) -> Vec<usize> {
+    v.sort_unstable();
+    v
+}
+
+fn exported(c: &Cluster) -> Vec<Object> {
+    let mut v: Vec<Object> = c
+        .namespaces()
+        .iter()
+        .cloned()
+        .map(Object::Namespace)
+        .collect();
+    v.extend(c.nodes().iter().cloned().map(Object::Node));
+    v.extend(c.pods().iter().cloned().map(Object::Pod));
+    v
+}
+
+#[test]
+fn import_keeps_the_cluster_shape() {
+    let generated = small(true);
+    let (mut c, s) = Cluster::from_objects(exported(&generated), 1).unwrap();
+    assert_eq!(s.endpoints_from, "pods");
+    assert_eq!((s.pods, s.skipped_pods, s.other_objects), (1_003, 0, 0));
+    assert_eq!((s.namespaces, s.nodes), (generated.namespaces().len(), 37));
+    assert_eq!(s.controllers, generated.deployment_count());
+    assert_eq!(c.identities().len(), generated.identities().len());
+    assert_eq!(sorted(per_node(&c)), sorted(per_node(&generated)));
+    assert_eq!(c.pods(), generated.pods());
+    assert!(c.spec().dual_stack);
+    // The imported label sets are the generated ones.
+    let sets = |c: &Cluster| -> BTreeSet<BTreeMap<String, String>> {
+        c.identities()
+            .into_iter()
+            .map(|i| i.security_labels)
+            .collect()
+    };
+    assert_eq!(sets(&c), sets(&generated));
+    for (i, t) in Trace::ALL.into_iter().enumerate() {
+        let ev = c.churn_paced(
+            t,
+            Source::CiliumEndpoints,
+            3 + i as u64,
+            Pacing::Realistic(pace()),
+        );
+        assert!(!ev.is_empty());
+        check_cluster(&c);
+    }
+}
+
+#[test]
+fn import_skips_pods_without_endpoints_and_avoids_their_ips() {
+    let mut objects = Vec::new();
+    objects.push(Object::Namespace(Namespace {
+        metadata: ObjectMeta::named("shop"),
+    }));
+    let mut node = Node::default();
+    node.metadata.name = "n1".into();
+    node.status.addresses = vec![NodeAddress {
+        kind: "InternalIP".into(),
+        address: "192.168.0.1".into(),
+    }];
+    objects.push(Object::Node(node));
+    let pod = |name: &str, ip: Option<&str>, host: bool| {
+        let mut p = Pod::default();
+        p.metadata.name = name.into();
+        p.metadata.namespace = Some("shop".into());
+        p.metadata.labels.insert("app".into(), "cart".into());
+        p.metadata
+            .labels
+            .insert("pod-template-hash".into(), "abc12".into());
+        p.metadata.owner_references = vec![OwnerReference {
+            api_version: "apps/v1".into(),
+            kind: "ReplicaSet".into(),
+            name: "cart-abc12".into(),
+            uid: "u".into(),
+        }];
+        p.spec.node_name = Some("n1".into());
+        p.spec.service_account_name = Some("cart".into());
+        p.spec.containers = vec![Container {
+            name: "app".into(),
+            ports: vec![ContainerPort {
+                name: Some("http".into()),
+                container_port: 8080,
+                protocol: Some("TCP".into()),
+            }],
+        }];
+        p.spec.host_network = host;
+        p.status.phase = Some("Running".into());
+        p.status.pod_ips = ip.iter().map(|i| PodIp { ip: i.to_string() }).collect();
+        p.status.pod_ip = ip.map(str::to_string);
+        Object::Pod(p)
+    };
+    objects.push(pod("cart-abc12-aaaaa", Some("10.0.0.1"), false));
+    objects.push(pod("cart-abc12-bbbbb", Some("10.0.0.2"), false));
+    objects.push(pod("cart-abc12-ccccc", None, false)); // pending
+    objects.push(pod("cart-abc12-ddddd", Some("192.168.0.1"), true)); // host network
+    objects.push(Object::CiliumIdentity(CiliumIdentity::new("300")));
+    let (mut c, s) = Cluster::from_objects(objects, 1).unwrap();
+    assert_eq!((s.pods, s.skipped_pods, s.other_objects), (2, 2, 1));
+    assert_eq!((s.controllers, s.nodes, s.namespaces), (1, 1, 1));
+    let ev = c.churn_paced(
+        Trace::RollingUpdate,
+        Source::Pods,
+        1,
+        Pacing::Realistic(pace()),
+    );
+    let added: Vec<&Pod> = ev
+        .iter()
+        .filter_map(|e| match (&e.event.event_type, &e.event.object) {
+            (EventType::Added, Object::Pod(p)) => Some(p),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(added.len(), 2);
+    for p in added {
+        assert!(p.metadata.name.starts_with("cart-"));
+        assert_eq!(p.metadata.labels["app"], "cart");
+        assert_ne!(p.metadata.labels["pod-template-hash"], "abc12");
+        let ip = &p.status.pod_ips[0].ip;
+        assert!(ip != "10.0.0.1" && ip != "10.0.0.2", "reused {ip}");
+        assert_eq!(p.status.host_ip.as_deref(), Some("192.168.0.1"));
+    }
+    check_cluster(&c);
+    assert!(Cluster::from_objects(Vec::new(), 1).is_err());
+}
+
+#[test]
+fn import_from_ciliumendpoints() {
+    let generated = small(false);
+    let mut objects: Vec<Object> = generated
+        .ciliumendpoints()
+        .into_iter()
+        .map(Object::CiliumEndpoint)
+        .collect();
+    objects.extend(
+        generated
+            .cilium_nodes()
+            .iter()
+            .cloned()
+            .map(Object::CiliumNode),
+    );
+    let (mut c, s) = Cluster::from_objects(objects, 1).unwrap();
+    assert_eq!(s.endpoints_from, "ciliumendpoints");
+    assert_eq!((s.pods, s.nodes), (1_003, 37));
+    assert_eq!(sorted(per_node(&c)), sorted(per_node(&generated)));
+    // Grouped by (namespace, identity): generated deployments each have one.
+    assert_eq!(s.controllers, generated.identities().len());
+    let ev = c.churn_paced(
+        Trace::NodeDrain,
+        Source::CiliumEndpoints,
+        2,
+        Pacing::Realistic(pace()),
+    );
+    assert!(!ev.is_empty());
+    check_cluster(&c);
+}
