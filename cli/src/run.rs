@@ -225,7 +225,12 @@ impl Session {
         for item in items {
             let r = match &item.event {
                 Ok(ev) => self.engine.apply(ev, now).map(|()| {
-                    self.mirror.observe(ev);
+                    // The mirror takes what the engine took, by its rules.
+                    if self.engine.is_synced() {
+                        self.mirror.observe(ev);
+                    } else {
+                        self.mirror.observe_initial(ev);
+                    }
                 }),
                 Err(e) => Err(e.clone()),
             };
@@ -612,6 +617,10 @@ mod tests {
         let identity = json!({"apiVersion": "cilium.io/v2", "kind": "CiliumIdentity",
             "metadata": {"name": "1000", "resourceVersion": "77", "uid": "uid-id"},
             "security-labels": {"k8s:app": "a"}});
+        // The live endpoints of both slices.
+        let ceps: Vec<Value> = [(0, 1), (0, 2), (1, 3), (1, 4)]
+            .map(|(ns, n)| Ev::Cep(ns, n, (n % 3) as i64, "ADDED").to_value())
+            .to_vec();
         let lines: Vec<String> = [
             held.clone(),
             other,
@@ -621,6 +630,7 @@ mod tests {
             json!({"type": "ADDED", "object": identity}),
         ]
         .iter()
+        .chain(&ceps)
         .map(Value::to_string)
         .collect();
         let mut s = session();
@@ -642,12 +652,38 @@ mod tests {
         assert_eq!(ids.len(), 1);
         assert_eq!(ids[0].metadata.resource_version.as_deref(), Some("77"));
         assert_eq!(ids[0].metadata.uid.as_deref(), Some("uid-id"));
-        // A late echo of an older version changes nothing.
+        // Once synced (and written), a late echo of an older version
+        // changes nothing, in the engine as in the mirror.
+        s.finish_initial(&mut c).unwrap();
+        assert_eq!((s.refused, c.diags.len()), (0, 0));
+        let written = s.mirror.clone();
         let stale = Ev::Slice(1, 1, vec![], "MODIFIED").to_value().to_string();
         s.read_lines("t", [Ok(stale)], &mut c).unwrap();
+        assert_eq!(s.mirror, written);
+        assert_eq!(s.flush(1_000_000, &mut c).unwrap(), 0);
+        // Before the initial sync the last observation wins, whatever its
+        // version, as in the engine: the repair applies without a conflict.
+        let mut s = session();
+        let mut c = Collect::default();
+        let lines = [
+            json!({"type": "ADDED", "object": newer_obj}),
+            Ev::Slice(1, 1, vec![3], "MODIFIED").to_value(),
+        ];
+        let lines = lines.iter().chain(&ceps[2..]).map(|v| Ok(v.to_string()));
+        s.read_lines("t", lines, &mut c).unwrap();
         assert_eq!(
-            s.mirror.slices.clone().into_iter().collect::<Vec<_>>(),
-            want
+            s.mirror.slices["ces-old-1"]
+                .metadata
+                .resource_version
+                .as_deref(),
+            Some("101")
+        );
+        s.finish_initial(&mut c).unwrap();
+        assert_eq!(
+            (s.refused, c.diags.len(), c.ops.len()),
+            (0, 0, 1),
+            "{:?}",
+            c.diags
         );
     }
 

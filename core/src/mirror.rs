@@ -13,10 +13,13 @@
 //! engine is fed and the engine's writes apply to it as they would to that
 //! server: an update of an adopted slice carries the resourceVersion the
 //! mirror holds, a delete the uid it holds. The rules for observations are
-//! the engine's own: ADDED or MODIFIED replaces the stored object unless it
-//! is older (a smaller numeric resourceVersion) than what is stored, DELETED
-//! removes it whatever its body. resourceVersions the mirror assigns are
-//! always newer than any it observed.
+//! the engine's own: DELETED removes the object whatever its body; ADDED or
+//! MODIFIED of an identity replaces it; ADDED or MODIFIED of a slice
+//! replaces it unless it is older (a smaller numeric resourceVersion) than
+//! what is stored, a late watch echo. Before the engine's initial sync the
+//! engine takes the last observation of a slice whatever its version: use
+//! [`Mirror::observe_initial`] for those events. resourceVersions the
+//! mirror assigns are always newer than any it observed.
 
 use std::collections::BTreeMap;
 
@@ -31,7 +34,7 @@ pub enum Observed {
     Stored,
     /// The object was removed (DELETED), or was not there.
     Removed,
-    /// Ignored: older than the stored version (a late watch echo).
+    /// Ignored: a slice older than the stored version (a late watch echo).
     Stale,
     /// Not a kind the mirror stores (only slices and identities are).
     NotStored,
@@ -69,11 +72,23 @@ impl Mirror {
     /// Takes one observed watch event (or List item, as ADDED) as the
     /// server's state: a CiliumEndpointSlice or CiliumIdentity is stored
     /// exactly as given (resourceVersion, uid and content) or removed;
-    /// other kinds are not stored.
+    /// other kinds are not stored. An older version of a stored slice is
+    /// ignored ([`Observed::Stale`]), as the engine ignores it once synced.
     pub fn observe(&mut self, event: &WatchEvent) -> Observed {
+        self.observe_event(event, true)
+    }
+
+    /// As [`observe`](Self::observe) for the events an engine gets before
+    /// its initial sync is done: the last observation of a slice wins,
+    /// whatever its version, as it does in the engine.
+    pub fn observe_initial(&mut self, event: &WatchEvent) -> Observed {
+        self.observe_event(event, false)
+    }
+
+    fn observe_event(&mut self, event: &WatchEvent, skip_stale: bool) -> Observed {
         let deleted = event.event_type == EventType::Deleted;
         match &event.object {
-            Object::CiliumEndpointSlice(s) => self.observe_slice(s, deleted),
+            Object::CiliumEndpointSlice(s) => self.store_slice(s, deleted, skip_stale),
             Object::CiliumIdentity(i) => self.observe_identity(i, deleted),
             _ => Observed::NotStored,
         }
@@ -82,13 +97,23 @@ impl Mirror {
     /// Stores an observed slice as given, or removes it (`deleted`). A
     /// version older than the stored one is ignored ([`Observed::Stale`]).
     pub fn observe_slice(&mut self, slice: &CiliumEndpointSlice, deleted: bool) -> Observed {
+        self.store_slice(slice, deleted, true)
+    }
+
+    fn store_slice(
+        &mut self,
+        slice: &CiliumEndpointSlice,
+        deleted: bool,
+        skip_stale: bool,
+    ) -> Observed {
         let name = &slice.metadata.name;
         if deleted {
             self.slices.remove(name);
             return Observed::Removed;
         }
         let rv = slice.metadata.resource_version.as_deref();
-        if let Some(cur) = self.slices.get(name)
+        if skip_stale
+            && let Some(cur) = self.slices.get(name)
             && is_older_version(rv, cur.metadata.resource_version.as_deref())
         {
             return Observed::Stale;
@@ -98,21 +123,15 @@ impl Mirror {
         Observed::Stored
     }
 
-    /// Stores an observed identity as given, or removes it (`deleted`). A
-    /// version older than the stored one is ignored ([`Observed::Stale`]).
+    /// Stores an observed identity as given (the last observation wins, as
+    /// in the engine), or removes it (`deleted`).
     pub fn observe_identity(&mut self, identity: &CiliumIdentity, deleted: bool) -> Observed {
         let name = &identity.metadata.name;
         if deleted {
             self.identities.remove(name);
             return Observed::Removed;
         }
-        let rv = identity.metadata.resource_version.as_deref();
-        if let Some(cur) = self.identities.get(name)
-            && is_older_version(rv, cur.metadata.resource_version.as_deref())
-        {
-            return Observed::Stale;
-        }
-        self.seen_rv(rv);
+        self.seen_rv(identity.metadata.resource_version.as_deref());
         self.identities.insert(name.clone(), identity.clone());
         Observed::Stored
     }
@@ -383,6 +402,10 @@ mod tests {
         let opaque = slice("ces-a", Some("abc"), Some("u"), &[]);
         assert_eq!(m.observe_slice(&opaque, false), Observed::Stored);
         assert_eq!(m.slices["ces-a"], opaque);
+        // Before the initial sync the last observation wins.
+        let ev = WatchEvent::added(Object::CiliumEndpointSlice(older.clone()));
+        assert_eq!(m.observe_initial(&ev), Observed::Stored);
+        assert_eq!(m.slices["ces-a"], older);
         // DELETED removes whatever its body says.
         let ev = WatchEvent::deleted(Object::CiliumEndpointSlice(slice(
             "ces-a",
@@ -392,15 +415,13 @@ mod tests {
         )));
         assert_eq!(m.observe(&ev), Observed::Removed);
         assert!(m.slices.is_empty());
-        // Identities: the same rules.
+        // Identities: the last observation wins, as in the engine.
+        let first = identity("1000", "45", "uid-i");
+        assert_eq!(m.observe_identity(&first, false), Observed::Stored);
         let id = identity("1000", "40", "uid-i");
         assert_eq!(
             m.observe(&WatchEvent::added(Object::CiliumIdentity(id.clone()))),
             Observed::Stored
-        );
-        assert_eq!(
-            m.observe_identity(&identity("1000", "39", "uid-i"), false),
-            Observed::Stale
         );
         assert_eq!(m.identities["1000"], id);
         // A create planned over it is refused; the new ones get newer versions.
@@ -408,7 +429,7 @@ mod tests {
         match m.apply(&create) {
             Outcome::Success {
                 resource_version, ..
-            } => assert_eq!(resource_version.as_deref(), Some("41")),
+            } => assert_eq!(resource_version.as_deref(), Some("46")),
             other => panic!("{other:?}"),
         }
         assert_eq!(
