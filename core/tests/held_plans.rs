@@ -192,7 +192,8 @@ impl Run {
         for w in &plan.writes {
             writeln!(self.out, "{}", w.to_json()).unwrap();
             self.writes_seen += 1;
-            let outcome = if self.fail_every > 0 && self.writes_seen % self.fail_every == 0 {
+            let outcome = if self.fail_every > 0 && self.writes_seen.is_multiple_of(self.fail_every)
+            {
                 match self.rng.below(3) {
                     0 => Outcome::Error {
                         message: "injected 503".into(),
