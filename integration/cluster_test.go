@@ -2,10 +2,12 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -133,11 +135,33 @@ func installCRDs(t testing.TB, cfg *rest.Config, crds []*apiextensionsv1.CustomR
 
 // TestMain keeps the API server's klog output out of the test log unless
 // SLICEPLANE_KLOG is set.
+//
+// It also finds the operator binary under test: SLICEPLANE_OPERATOR_BIN
+// (integration/test.sh builds it with operator/build.sh, the script the
+// Dockerfile runs), or else it builds ../operator/cmd/sliceplane-operator.
 func TestMain(m *testing.M) {
 	if os.Getenv("SLICEPLANE_KLOG") == "" {
 		klog.LogToStderr(false)
 		klog.SetOutput(io.Discard)
 		klog.SetLogger(logr.Discard())
+	}
+	operatorBinary = os.Getenv("SLICEPLANE_OPERATOR_BIN")
+	if operatorBinary == "" {
+		dir, err := os.MkdirTemp("", "sliceplane-operator-")
+		if err != nil {
+			panic(err)
+		}
+		operatorBinary = filepath.Join(dir, "sliceplane-operator")
+		build := exec.Command("go", "build", "-o", operatorBinary, "./cmd/sliceplane-operator")
+		build.Dir = filepath.Join("..", "operator")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building the operator:", err)
+			os.Exit(1)
+		}
+		code := m.Run()
+		os.RemoveAll(dir)
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }

@@ -9,28 +9,48 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
-
-	"sliceplane.example/sliceplane"
 )
+
+// Resources the tests read and write.
+var (
+	GVRCiliumEndpoint      = schema.GroupVersionResource{Group: "cilium.io", Version: "v2", Resource: "ciliumendpoints"}
+	GVRCiliumEndpointSlice = schema.GroupVersionResource{Group: "cilium.io", Version: "v2alpha1", Resource: "ciliumendpointslices"}
+)
+
+// ForeignMergePatch applies a JSON merge patch as a second writer would.
+func ForeignMergePatch(ctx context.Context, c dynamic.Interface, gvr schema.GroupVersionResource, name string, patch []byte) error {
+	_, err := c.Resource(gvr).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+	return err
+}
 
 // apiProxy is a plain-HTTP reverse proxy on a fixed 127.0.0.1 port in
 // front of the current API server. The API server test fixture picks a new
 // port, serving certificate and loopback token each time it starts; the
 // proxy gives the operator one stable address across an API server restart
-// (as a real cluster's Service address would), and it can answer the
-// operator's next N slice writes with 503 (fault injection).
+// (as a real cluster's Service address would). It recognizes the
+// operator's requests by their User-Agent ("sliceplane-operator/..."): it
+// records every one (method, resource, verb: the RBAC check), can answer
+// the next N slice writes with 503 (fault injection), and runs a hook
+// before forwarding a write (used to force a stale resourceVersion).
 type apiProxy struct {
 	srv *http.Server
 	url string
@@ -43,16 +63,95 @@ type apiProxy struct {
 	failMu     sync.Mutex
 	failWrites int
 	injected   atomic.Int64
+
+	hookMu      sync.Mutex
+	beforeWrite func(r *http.Request)
+
+	recMu    sync.Mutex
+	requests map[apiRequest]int
 }
 
-const operatorHeader = "X-Sliceplane-Operator"
+// apiRequest is one kind of request the operator made, in RBAC terms.
+type apiRequest struct {
+	Group, Resource, Verb string
+	// NonResource is the path of a non-resource request (e.g. /version).
+	NonResource string
+}
+
+func (a apiRequest) String() string {
+	if a.NonResource != "" {
+		return a.Verb + " " + a.NonResource
+	}
+	g := a.Group
+	if g == "" {
+		g = "core"
+	}
+	return a.Verb + " " + g + "/" + a.Resource
+}
+
+// classify maps a request to its RBAC group, resource and verb, as the API
+// server's request info resolver does for the paths the operator uses.
+func classify(r *http.Request) apiRequest {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	var group string
+	var rest []string
+	switch {
+	case len(parts) >= 2 && parts[0] == "api":
+		rest = parts[2:]
+	case len(parts) >= 3 && parts[0] == "apis":
+		group, rest = parts[1], parts[3:]
+	default:
+		return apiRequest{NonResource: r.URL.Path, Verb: strings.ToLower(r.Method)}
+	}
+	if len(rest) >= 2 && rest[0] == "namespaces" && len(rest) > 2 {
+		rest = rest[2:] // namespaced resource
+	}
+	if len(rest) == 0 {
+		return apiRequest{NonResource: r.URL.Path, Verb: strings.ToLower(r.Method)}
+	}
+	res := rest[0]
+	named := len(rest) >= 2
+	if len(rest) >= 3 {
+		res += "/" + rest[2] // subresource
+	}
+	verb := ""
+	switch r.Method {
+	case http.MethodGet:
+		switch {
+		case named:
+			verb = "get"
+		case r.URL.Query().Get("watch") == "true" || r.URL.Query().Get("watch") == "1":
+			verb = "watch"
+		default:
+			verb = "list"
+		}
+	case http.MethodPost:
+		verb = "create"
+	case http.MethodPut:
+		verb = "update"
+	case http.MethodPatch:
+		verb = "patch"
+	case http.MethodDelete:
+		verb = "delete"
+		if !named {
+			verb = "deletecollection"
+		}
+	default:
+		verb = strings.ToLower(r.Method)
+	}
+	return apiRequest{Group: group, Resource: res, Verb: verb}
+}
+
+func isOperator(r *http.Request) bool {
+	return strings.HasPrefix(r.Header.Get("User-Agent"), "sliceplane-operator/")
+}
 
 func newProxy(t testing.TB) *apiProxy {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &apiProxy{url: "http://" + ln.Addr().String()}
+	p := &apiProxy{url: "http://" + ln.Addr().String(), requests: map[apiRequest]int{}}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.srv.Serve(ln) }()
 	t.Cleanup(func() { _ = p.srv.Close() })
@@ -82,10 +181,7 @@ func (p *apiProxy) setBackend(t testing.TB, cfg *rest.Config) {
 		t.Fatal(err)
 	}
 	rp := &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(target)
-			r.Out.Header.Del(operatorHeader)
-		},
+		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target) },
 		Transport:     rt,
 		FlushInterval: -1,
 		ErrorLog:      nil,
@@ -101,6 +197,25 @@ func (p *apiProxy) failNextWrites(n int) {
 	p.failMu.Unlock()
 }
 
+// setBeforeWrite installs a hook run before each operator write is
+// forwarded (nil removes it).
+func (p *apiProxy) setBeforeWrite(f func(r *http.Request)) {
+	p.hookMu.Lock()
+	p.beforeWrite = f
+	p.hookMu.Unlock()
+}
+
+// recorded returns the operator's requests seen so far.
+func (p *apiProxy) recorded() map[apiRequest]int {
+	p.recMu.Lock()
+	defer p.recMu.Unlock()
+	out := make(map[apiRequest]int, len(p.requests))
+	for k, v := range p.requests {
+		out[k] = v
+	}
+	return out
+}
+
 func writeStatus(w http.ResponseWriter, code int, reason, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -108,17 +223,36 @@ func writeStatus(w http.ResponseWriter, code int, reason, msg string) {
 }
 
 func (p *apiProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Header.Get(operatorHeader) != "" && strings.Contains(r.URL.Path, "/ciliumendpointslices") {
-		p.failMu.Lock()
-		fail := p.failWrites > 0
-		if fail {
-			p.failWrites--
+	if isOperator(r) {
+		req := classify(r)
+		p.recMu.Lock()
+		p.requests[req]++
+		if req.Verb == "watch" && r.URL.Query().Get("sendInitialEvents") == "true" {
+			// client-go's streaming list (a watch that starts with the
+			// current objects) stands for the informer's LIST; against
+			// servers without it client-go falls back to LIST, so the
+			// operator needs list either way.
+			p.requests[apiRequest{Group: req.Group, Resource: req.Resource, Verb: "list"}]++
 		}
-		p.failMu.Unlock()
-		if fail {
-			p.injected.Add(1)
-			writeStatus(w, http.StatusServiceUnavailable, "ServiceUnavailable", "injected write failure")
-			return
+		p.recMu.Unlock()
+		if r.Method != http.MethodGet && strings.Contains(r.URL.Path, "/ciliumendpointslices") {
+			p.failMu.Lock()
+			fail := p.failWrites > 0
+			if fail {
+				p.failWrites--
+			}
+			p.failMu.Unlock()
+			if fail {
+				p.injected.Add(1)
+				writeStatus(w, http.StatusServiceUnavailable, "ServiceUnavailable", "injected write failure")
+				return
+			}
+			p.hookMu.Lock()
+			hook := p.beforeWrite
+			p.hookMu.Unlock()
+			if hook != nil {
+				hook(r)
+			}
 		}
 	}
 	p.mu.RLock()
@@ -135,25 +269,27 @@ func (p *apiProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rp.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// clientConfig is a client of the proxy; operator clients are marked so
-// that fault injection hits only them.
-func (p *apiProxy) clientConfig(operator bool) *rest.Config {
-	cfg := &rest.Config{Host: p.url, QPS: 5000, Burst: 5000}
-	if operator {
-		cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
-			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-				r = r.Clone(r.Context())
-				r.Header.Set(operatorHeader, "1")
-				return rt.RoundTrip(r)
-			})
-		}
-	}
-	return cfg
+// clientConfig is the test's own client of the proxy.
+func (p *apiProxy) clientConfig() *rest.Config {
+	return &rest.Config{Host: p.url, QPS: 5000, Burst: 5000}
 }
 
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+// kubeconfig writes a kubeconfig for the proxy (plain HTTP, no credentials:
+// the proxy authenticates to the API server) and returns its path.
+func (p *apiProxy) kubeconfig(t testing.TB) string {
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	text := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: test, cluster: {server: %q}}]
+users: [{name: test, user: {}}]
+contexts: [{name: test, context: {cluster: test, user: test}}]
+current-context: test
+`, p.url)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
 
 // cesCRD returns the CiliumEndpointSlice CRD of ../shared/schemas with the
 // two optional endpoint fields of newer Cilium releases added
@@ -174,17 +310,51 @@ func cesCRD(crd *apiextensionsv1.CustomResourceDefinition) *apiextensionsv1.Cust
 	return crd
 }
 
-// ---- the operator under test ----
+// leaseCRD serves coordination.k8s.io/v1 Leases on the apiextensions API
+// server, which has no built-in coordination group (the full kube-apiserver
+// does). Same group, version, kind, resource path and JSON, so client-go's
+// leaderelection talks to it exactly as to the built-in API: Get, Create,
+// Update with resourceVersion concurrency.
+func leaseCRD() *apiextensionsv1.CustomResourceDefinition {
+	preserve := true
+	return &apiextensionsv1.CustomResourceDefinition{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        "leases.coordination.k8s.io",
+			Annotations: map[string]string{"api-approved.kubernetes.io": "https://github.com/kubernetes/kubernetes/pull/80827"},
+		},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+			Group: "coordination.k8s.io",
+			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "leases", Singular: "lease", Kind: "Lease", ListKind: "LeaseList"},
+			Scope: apiextensionsv1.NamespaceScoped,
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
+				Name: "v1", Served: true, Storage: true,
+				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
+					Type: "object",
+					Properties: map[string]apiextensionsv1.JSONSchemaProps{
+						"spec": {Type: "object", XPreserveUnknownFields: &preserve},
+					},
+				}},
+			}},
+		},
+	}
+}
+
+var gvrLease = schema.GroupVersionResource{Group: "coordination.k8s.io", Version: "v1", Resource: "leases"}
+
+// ---- the operator under test: the shipped binary, run as a process ----
+
+// operatorBinary is the sliceplane-operator binary under test: built by
+// operator/build.sh (integration/test.sh passes it in
+// SLICEPLANE_OPERATOR_BIN) or, when unset, by TestMain with go build.
+var operatorBinary string
 
 type runningOperator struct {
-	op      *Operator
-	api     *DynamicAPI
-	eng     *sliceplane.Engine
-	cfg     *sliceplane.Config
-	cancel  context.CancelFunc
-	done    chan error
-	metrics string
-	api2    KubeAPI
+	name    string
+	cmd     *exec.Cmd
+	admin   string // http://127.0.0.1:port
+	logPath string
+	exited  chan struct{}
+	exitErr error
 }
 
 func operatorConfig(syncDelayMs int) string {
@@ -198,71 +368,146 @@ write:
 `, syncDelayMs)
 }
 
-// startOperator runs a new engine and operator against the proxy. wrap, when
-// not nil, wraps the API writer (used to force a stale resourceVersion).
-func startOperator(t testing.TB, p *apiProxy, syncDelayMs int, wrap func(KubeAPI) KubeAPI) *runningOperator {
+// leaseFlags are the leader election timings of the tests: short, so that
+// a takeover is quick, and long enough that an API server restart (a few
+// seconds) does not cost the lease.
+type leaseTimings struct{ duration, renew, retry, margin time.Duration }
+
+var (
+	scenarioLease = leaseTimings{30 * time.Second, 20 * time.Second, time.Second, 2 * time.Second}
+	failoverLease = leaseTimings{3 * time.Second, 2 * time.Second, 500 * time.Millisecond, 500 * time.Millisecond}
+)
+
+// startOperator runs the operator binary against the proxy with leader
+// election on the Lease "sliceplane-operator" in "kube-system". The process
+// and its files live until t ends.
+func startOperator(t testing.TB, p *apiProxy, name string, syncDelayMs int, lease leaseTimings, extra ...string) *runningOperator {
 	t.Helper()
-	cfg, err := sliceplane.NewConfigFromYAML([]byte(operatorConfig(syncDelayMs)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := sliceplane.NewEngine(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := dynamic.NewForConfig(p.clientConfig(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := &DynamicAPI{Client: client}
-	var writer KubeAPI = api
-	if wrap != nil {
-		writer = wrap(api)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &runningOperator{
-		op:      &Operator{Engine: eng, API: writer, Client: client},
-		api:     api,
-		eng:     eng,
-		cfg:     cfg,
-		cancel:  cancel,
-		done:    make(chan error, 1),
-		metrics: "http://" + ln.Addr().String() + "/metrics",
-	}
-	if testing.Verbose() {
-		var n atomic.Int64
-		r.op.Logf = func(f string, a ...any) {
-			if n.Add(1) <= 40 {
-				t.Logf("operator: "+f, a...)
-			}
-		}
-	}
-	go func() { r.done <- r.op.Run(ctx, ln) }()
-	return r
+	return startOperatorOwned(t, t, p, name, syncDelayMs, lease, extra...)
 }
 
-func (r *runningOperator) stop(t testing.TB) {
-	r.cancel()
+// startOperatorOwned is startOperator for a subtest whose operator outlives
+// it: owner (the parent test) keeps the process and its files.
+func startOperatorOwned(t, owner testing.TB, p *apiProxy, name string, syncDelayMs int, lease leaseTimings, extra ...string) *runningOperator {
+	t.Helper()
+	dir := owner.TempDir()
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(operatorConfig(syncDelayMs)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := freeLoopbackPort(t)
+	args := append([]string{
+		"--kubeconfig", p.kubeconfig(owner),
+		"--config", cfgPath,
+		"--admin-address", fmt.Sprintf("127.0.0.1:%d", port),
+		"--leader-elect-namespace", "kube-system",
+		"--leader-elect-identity", name,
+		"--leader-elect-lease-duration", lease.duration.String(),
+		"--leader-elect-renew-deadline", lease.renew.String(),
+		"--leader-elect-retry-period", lease.retry.String(),
+		"--leader-elect-write-margin", lease.margin.String(),
+		"--kube-api-qps", "5000", "--kube-api-burst", "5000",
+	}, extra...)
+	r := &runningOperator{
+		name:    name,
+		admin:   fmt.Sprintf("http://127.0.0.1:%d", port),
+		logPath: filepath.Join(dir, "operator.log"),
+		exited:  make(chan struct{}),
+	}
+	logf, err := os.Create(r.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cmd = exec.Command(operatorBinary, args...)
+	r.cmd.Stdout, r.cmd.Stderr = logf, logf
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		r.exitErr = r.cmd.Wait()
+		logf.Close()
+		close(r.exited)
+	}()
+	owner.Cleanup(func() {
+		select {
+		case <-r.exited:
+		default:
+			_ = r.cmd.Process.Kill()
+			<-r.exited
+		}
+		if owner.Failed() {
+			owner.Logf("operator %s log (tail):\n%s", r.name, r.logTail(40))
+		}
+	})
+	// Wait until the admin server answers.
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(r.admin + "/healthz"); err == nil {
+			resp.Body.Close()
+			return r
+		}
+		select {
+		case <-r.exited:
+			t.Fatalf("operator %s exited at start: %v\n%s", name, r.exitErr, r.logTail(40))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("operator %s: admin server not up within 60 s\n%s", name, r.logTail(40))
+	return nil
+}
+
+func (r *runningOperator) logTail(n int) string {
+	b, _ := os.ReadFile(r.logPath)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (r *runningOperator) log() string {
+	b, _ := os.ReadFile(r.logPath)
+	return string(b)
+}
+
+func (r *runningOperator) running() bool {
 	select {
-	case err := <-r.done:
-		if err != nil && err != context.Canceled {
-			t.Errorf("operator ended with: %v", err)
+	case <-r.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop sends SIGTERM (graceful shutdown) and wants exit status 0.
+func (r *runningOperator) stop(t testing.TB) {
+	t.Helper()
+	if !r.running() {
+		t.Errorf("operator %s had already exited: %v", r.name, r.exitErr)
+		return
+	}
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-r.exited:
+		if r.exitErr != nil {
+			t.Errorf("operator %s ended with: %v\n%s", r.name, r.exitErr, r.logTail(20))
 		}
 	case <-time.After(30 * time.Second):
-		t.Errorf("operator did not stop within 30 s")
+		t.Errorf("operator %s did not stop within 30 s of SIGTERM", r.name)
 	}
-	r.eng.Close()
-	r.cfg.Close()
+}
+
+// kill sends SIGKILL (no shutdown, no lease release).
+func (r *runningOperator) kill() {
+	_ = r.cmd.Process.Kill()
+	<-r.exited
 }
 
 func (r *runningOperator) scrape(t testing.TB) string {
-	resp, err := http.Get(r.metrics)
+	t.Helper()
+	resp, err := http.Get(r.admin + "/metrics")
 	if err != nil {
-		t.Fatalf("scrape metrics: %v", err)
+		t.Fatalf("scrape metrics of %s: %v", r.name, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -270,6 +515,84 @@ func (r *runningOperator) scrape(t testing.TB) string {
 		t.Fatalf("metrics: %s: %s", resp.Status, b)
 	}
 	return string(b)
+}
+
+// metric sums the samples of a metric whose labels contain every one of
+// labels (e.g. `op="update"`); found is false when there is none.
+func metric(text, name string, labels ...string) (sum float64, found bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(line, name) || strings.HasPrefix(line, "#") {
+			continue
+		}
+		rest := line[len(name):]
+		lbl := ""
+		if strings.HasPrefix(rest, "{") {
+			end := strings.Index(rest, "}")
+			if end < 0 {
+				continue
+			}
+			lbl, rest = rest[1:end], rest[end+1:]
+		}
+		if !strings.HasPrefix(rest, " ") {
+			continue // a longer name
+		}
+		ok := true
+		for _, l := range labels {
+			ok = ok && strings.Contains(lbl, l)
+		}
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		if err == nil {
+			sum += v
+			found = true
+		}
+	}
+	return sum, found
+}
+
+// writes is the number of writes the operator sent and their outcomes ("op/outcome").
+func (r *runningOperator) writes(t testing.TB) (int, map[string]int) {
+	text := r.scrape(t)
+	by := map[string]int{}
+	total := 0
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(line, "sliceplane_operator_writes_total{") {
+			continue
+		}
+		var op, outcome string
+		var n int
+		if _, err := fmt.Sscanf(line, "sliceplane_operator_writes_total{op=%q,outcome=%q} %d", &op, &outcome, &n); err == nil {
+			by[op+"/"+outcome] += n
+			total += n
+		}
+	}
+	return total, by
+}
+
+func (r *runningOperator) gauge(t testing.TB, name string, labels ...string) float64 {
+	v, _ := metric(r.scrape(t), name, labels...)
+	return v
+}
+
+func (r *runningOperator) synced(t testing.TB) bool {
+	return r.gauge(t, "sliceplane_synced") == 1
+}
+
+func (r *runningOperator) waitSynced(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if r.synced(t) {
+			return
+		}
+		if !r.running() {
+			t.Fatalf("operator %s exited: %v\n%s", r.name, r.exitErr, r.logTail(30))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("operator %s did not finish its initial sync within %v", r.name, timeout)
 }
 
 // ---- endpoints ----
@@ -474,18 +797,21 @@ func divergence(ctx context.Context, c dynamic.Interface) ([]string, int, error)
 }
 
 // waitConverged polls until the server's slices match its endpoints and the
-// engine has nothing dirty or in flight.
+// engine has nothing dirty or in flight (its metrics).
 func waitConverged(t testing.TB, c dynamic.Interface, r *runningOperator, timeout time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	ctx := context.Background()
 	var last []string
 	for time.Since(start) < timeout {
-		st, err := r.eng.Stats()
-		if err != nil {
-			t.Fatal(err)
+		if !r.running() {
+			t.Fatalf("operator %s exited: %v\n%s", r.name, r.exitErr, r.logTail(30))
 		}
-		if st.Synced && st.DirtySlices == 0 && st.InFlight == 0 {
+		m := r.scrape(t)
+		synced, _ := metric(m, "sliceplane_synced")
+		dirty, _ := metric(m, "sliceplane_dirty_slices")
+		pending, _ := metric(m, "sliceplane_pending_writes")
+		if synced == 1 && dirty == 0 && pending == 0 {
 			probs, _, err := divergence(ctx, c)
 			if err == nil && len(probs) == 0 {
 				return time.Since(start)
@@ -495,7 +821,7 @@ func waitConverged(t testing.TB, c dynamic.Interface, r *runningOperator, timeou
 				last = []string{err.Error()}
 			}
 		} else {
-			last = []string{fmt.Sprintf("engine: %+v", st)}
+			last = []string{fmt.Sprintf("engine: synced %v, dirty slices %v, pending writes %v", synced, dirty, pending)}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -99,11 +99,9 @@ func runPropagation(t *testing.T, n, delayMs int) propagationResult {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c := newCluster(t, fmt.Sprintf("/sliceplane-prop-%d-%d", n, delayMs), true)
-	r := startOperator(t, c.proxy, delayMs, nil)
+	r := startOperator(t, c.proxy, "op-prop", delayMs, scenarioLease)
 	defer r.stop(t)
-	for !r.op.Synced() {
-		time.Sleep(20 * time.Millisecond)
-	}
+	r.waitSynced(t, 60*time.Second)
 	// The measuring watch talks to the API server directly, not through the proxy.
 	direct, err := dynamic.NewForConfig(c.srv.config)
 	if err != nil {
@@ -149,7 +147,7 @@ func runPropagation(t *testing.T, n, delayMs int) propagationResult {
 		}
 	}
 	cepMu.Unlock()
-	writes, outcomes := r.op.Writes()
+	writes, outcomes := r.writes(t)
 	t.Logf("n=%d delay=%dms: write outcomes %v", n, delayMs, outcomes)
 	res := propagationResult{
 		N: n, SyncDelayMs: delayMs,

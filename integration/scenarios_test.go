@@ -3,9 +3,9 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,8 +13,6 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
-
-	"sliceplane.example/sliceplane"
 )
 
 func schemaCRDs(t testing.TB, patchCES bool) []*apiextensionsv1.CustomResourceDefinition {
@@ -26,7 +24,7 @@ func schemaCRDs(t testing.TB, patchCES bool) []*apiextensionsv1.CustomResourceDe
 		}
 		crds = append(crds, crd)
 	}
-	return crds
+	return append(crds, leaseCRD())
 }
 
 // cluster is one etcd, one API server over it and the proxy in front.
@@ -50,7 +48,7 @@ func newCluster(t testing.TB, prefix string, patchCES bool) *cluster {
 	installCRDs(t, c.srv.config, schemaCRDs(t, patchCES))
 	c.proxy.setBackend(t, c.srv.config)
 	var err error
-	c.client, err = dynamic.NewForConfig(c.proxy.clientConfig(false))
+	c.client, err = dynamic.NewForConfig(c.proxy.clientConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,43 +81,42 @@ func genCEPs(from, n, namespaces int, prefix string) []cepSpec {
 	return out
 }
 
-// staleWriter makes the next update it sees stale: right before sending it,
-// a second writer bumps the slice's resourceVersion (an annotation edit).
-type staleWriter struct {
-	inner  KubeAPI
+// staleArmer makes the next slice update the operator sends stale: right
+// before the proxy forwards it, a second writer bumps the slice's
+// resourceVersion (an annotation edit).
+type staleArmer struct {
 	client dynamic.Interface
 	armed  atomic.Bool
 	forced atomic.Int64
 }
 
-func (s *staleWriter) Write(ctx context.Context, op sliceplane.Op) sliceplane.Outcome {
-	if op.Op == "update" && s.armed.CompareAndSwap(true, false) {
-		patch := fmt.Sprintf(`{"metadata":{"annotations":{"sliceplane.test/foreign":"%d"}}}`, time.Now().UnixNano())
-		if err := ForeignMergePatch(ctx, s.client, GVRCiliumEndpointSlice, op.Name, []byte(patch)); err == nil {
-			s.forced.Add(1)
-		}
+func (s *staleArmer) beforeWrite(r *http.Request) {
+	if r.Method != http.MethodPut || !s.armed.CompareAndSwap(true, false) {
+		return
 	}
-	return s.inner.Write(ctx, op)
+	name := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{"sliceplane.test/foreign":"%d"}}}`, time.Now().UnixNano())
+	if err := ForeignMergePatch(r.Context(), s.client, GVRCiliumEndpointSlice, name, []byte(patch)); err == nil {
+		s.forced.Add(1)
+	}
 }
 
-func writesDelta(r *runningOperator, before int) int {
-	n, _ := r.op.Writes()
+func writesDelta(t testing.TB, r *runningOperator, before int) int {
+	n, _ := r.writes(t)
 	return n - before
 }
 
 func TestOperatorAgainstAPIServer(t *testing.T) {
+	top := t
 	ctx := context.Background()
 	c := newCluster(t, "/sliceplane-scenarios", true)
 	api := c.client
 
-	var stale *staleWriter
-	wrap := func(k KubeAPI) KubeAPI {
-		stale = &staleWriter{inner: k, client: api}
-		return stale
-	}
-	r := startOperator(t, c.proxy, 0, wrap)
+	stale := &staleArmer{client: api}
+	c.proxy.setBeforeWrite(stale.beforeWrite)
+	r := startOperator(t, c.proxy, "op-1", 0, scenarioLease)
 	defer func() {
-		if r != nil {
+		if r.running() {
 			r.stop(t)
 		}
 	}()
@@ -146,7 +143,7 @@ func TestOperatorAgainstAPIServer(t *testing.T) {
 		}
 		created := time.Since(start)
 		took := waitConverged(t, api, r, 90*time.Second)
-		n, by := r.op.Writes()
+		n, by := r.writes(t)
 		_, slices, _ := divergence(ctx, api)
 		t.Logf("2000 endpoints in %d namespaces: created in %v, converged %v later into %d slices; %d writes (%.3f per endpoint) %v",
 			namespaces, created.Round(time.Millisecond), took.Round(time.Millisecond), slices, n, float64(n)/2000, by)
@@ -154,7 +151,8 @@ func TestOperatorAgainstAPIServer(t *testing.T) {
 			t.Errorf("%d slices for 2000 endpoints in 20 namespaces", slices)
 		}
 		m := r.scrape(t)
-		for _, want := range []string{"sliceplane_endpoints 2000", "sliceplane_synced 1", "sliceplane_degraded 0", `cilium_operator_ces_sync_total{outcome="success",failure_type=""}`, "cilium_operator_number_of_ceps_per_ces_bucket", `sliceplane_operator_writes_total{op="create",outcome="success"}`} {
+		checkDeployMetrics(t, m)
+		for _, want := range []string{"sliceplane_endpoints 2000", "sliceplane_synced 1", "sliceplane_degraded 0", `cilium_operator_ces_sync_total{outcome="success",failure_type=""}`, "cilium_operator_number_of_ceps_per_ces_bucket", `sliceplane_operator_writes_total{op="create",outcome="success"}`, "sliceplane_operator_leader 1", "sliceplane_operator_ready 1", `sliceplane_operator_api_write_duration_seconds_bucket{op="create",le="0.001"}`} {
 			if !strings.Contains(m, want) {
 				t.Errorf("metrics lack %q:\n%s", want, m)
 			}
@@ -162,7 +160,7 @@ func TestOperatorAgainstAPIServer(t *testing.T) {
 	})
 
 	run("rolling-churn", func(t *testing.T) {
-		before, _ := r.op.Writes()
+		before, _ := r.writes(t)
 		changes := 0
 		for round := range 3 {
 			var del, upd []cepSpec
@@ -202,12 +200,12 @@ func TestOperatorAgainstAPIServer(t *testing.T) {
 			changes += len(del) + len(upd) + len(add)
 		}
 		took := waitConverged(t, api, r, 120*time.Second)
-		w := writesDelta(r, before)
+		w := writesDelta(t, r, before)
 		t.Logf("rolling churn: %d endpoint changes in 3 rounds, converged %v after the last; %d writes (%.3f per change)", changes, took.Round(time.Millisecond), w, float64(w)/float64(changes))
 	})
 
 	run("namespace-emptied", func(t *testing.T) {
-		before, _ := r.op.Writes()
+		before, _ := r.writes(t)
 		var del []cepSpec
 		for k, s := range live {
 			if s.ns == "ns-07" {
@@ -228,34 +226,35 @@ func TestOperatorAgainstAPIServer(t *testing.T) {
 				t.Errorf("slice %s of the emptied namespace is still there", s.Metadata.Name)
 			}
 		}
-		_, by := r.op.Writes()
-		t.Logf("deleted all %d endpoints of ns-07: %d writes; outcomes so far %v", len(del), writesDelta(r, before), by)
+		_, by := r.writes(t)
+		t.Logf("deleted all %d endpoints of ns-07: %d writes; outcomes so far %v", len(del), writesDelta(t, r, before), by)
 	})
 
-	var checkedBefore, prunedBefore int
+	var checkedBefore, prunedBefore float64
 	run("operator-restart-zero-writes", func(t *testing.T) {
-		checkedBefore, prunedBefore, _ = r.api.PruneReport()
-		r.stop(t)
-		r = startOperator(t, c.proxy, 0, wrap)
-		deadline := time.Now().Add(60 * time.Second)
-		for !r.op.Synced() && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
+		m := r.scrape(t)
+		checkedBefore, _ = metric(m, "sliceplane_operator_stored_checked_total")
+		prunedBefore, _ = metric(m, "sliceplane_operator_pruned_writes_total")
+		r.stop(t) // SIGTERM: graceful, releases the lease
+		if !strings.Contains(r.log(), "lease released on shutdown") {
+			t.Errorf("the stopped operator did not log releasing its lease")
 		}
-		if !r.op.Synced() {
-			t.Fatal("restarted operator did not finish its initial sync")
-		}
+		r = startOperatorOwned(t, top, c.proxy, "op-2", 0, scenarioLease)
+		r.waitSynced(t, 60*time.Second)
 		time.Sleep(3 * time.Second) // well past the sync delay and the rate limiter
 		waitConverged(t, api, r, 30*time.Second)
-		n, by := r.op.Writes()
-		st, _ := r.eng.Stats()
-		t.Logf("restarted operator adopted %d endpoints in %d slices with %d writes", st.Endpoints, st.Slices, n)
+		n, by := r.writes(t)
+		m = r.scrape(t)
+		eps, _ := metric(m, "sliceplane_endpoints")
+		slices, _ := metric(m, "sliceplane_slices")
+		t.Logf("restarted operator adopted %v endpoints in %v slices with %d writes", eps, slices, n)
 		if n != 0 {
 			t.Errorf("restart over an unchanged cluster cost %d writes: %v", n, by)
 		}
 	})
 
 	run("second-writer-repaired", func(t *testing.T) {
-		before, _ := r.op.Writes()
+		before, _ := r.writes(t)
 		slices, err := listSlices(ctx, api)
 		if err != nil || len(slices) < 3 {
 			t.Fatalf("slices: %v (%d)", err, len(slices))
@@ -275,7 +274,7 @@ func TestOperatorAgainstAPIServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		took := waitConverged(t, api, r, 60*time.Second)
-		w := writesDelta(r, before)
+		w := writesDelta(t, r, before)
 		t.Logf("second writer edited %s, emptied %s, deleted %s: repaired in %v with %d writes", a.Metadata.Name, b.Metadata.Name, d.Metadata.Name, took.Round(time.Millisecond), w)
 		if w == 0 {
 			t.Errorf("foreign edits were not repaired")
@@ -283,7 +282,7 @@ func TestOperatorAgainstAPIServer(t *testing.T) {
 	})
 
 	run("stale-resourceVersion-conflict", func(t *testing.T) {
-		_, before := r.op.Writes()
+		_, before := r.writes(t)
 		stale.armed.Store(true)
 		var upd []cepSpec
 		for _, s := range live {
@@ -298,7 +297,7 @@ func TestOperatorAgainstAPIServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitConverged(t, api, r, 60*time.Second)
-		_, after := r.op.Writes()
+		_, after := r.writes(t)
 		conflicts := after["update/conflict"] - before["update/conflict"]
 		t.Logf("forced %d stale update(s): %d conflict outcome(s) reported, re-planned and converged", stale.forced.Load(), conflicts)
 		if stale.forced.Load() != 1 || conflicts < 1 {
@@ -317,17 +316,17 @@ func TestOperatorAgainstAPIServer(t *testing.T) {
 			live[s.key()] = s
 		}
 		took := waitConverged(t, api, r, 120*time.Second)
-		select {
-		case err := <-r.done:
-			t.Fatalf("operator stopped: %v", err)
-		default:
+		if !r.running() {
+			t.Fatalf("operator stopped: %v", r.exitErr)
 		}
 		t.Logf("API server restarted over the same etcd in %v; the same operator placed 100 new endpoints %v later", down.Round(time.Millisecond), took.Round(time.Millisecond))
 	})
 
 	run("write-failure-burst", func(t *testing.T) {
 		const burst = 12
-		healthBefore := len(r.op.HealthEvents())
+		m := r.scrape(t)
+		degradedBefore, _ := metric(m, "sliceplane_operator_health_transitions_total", `state="degraded"`)
+		healthyBefore, _ := metric(m, "sliceplane_operator_health_transitions_total", `state="healthy"`)
 		c.proxy.injected.Store(0)
 		c.proxy.failNextWrites(burst)
 		var upd []cepSpec
@@ -343,26 +342,32 @@ func TestOperatorAgainstAPIServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		took := waitConverged(t, api, r, 120*time.Second)
-		evs := r.op.HealthEvents()[healthBefore:]
-		var kinds []string
-		for _, e := range evs {
-			kinds = append(kinds, e.Kind)
-		}
-		_, by := r.op.Writes()
-		t.Logf("%d injected 503s: health %v, converged in %v; outcomes %v", c.proxy.injected.Load(), kinds, took.Round(time.Millisecond), by)
+		m = r.scrape(t)
+		degraded, _ := metric(m, "sliceplane_operator_health_transitions_total", `state="degraded"`)
+		healthy, _ := metric(m, "sliceplane_operator_health_transitions_total", `state="healthy"`)
+		nowDegraded, _ := metric(m, "sliceplane_degraded")
+		_, by := r.writes(t)
+		t.Logf("%d injected 503s: %v degraded and %v healthy transitions, converged in %v; outcomes %v", c.proxy.injected.Load(), degraded-degradedBefore, healthy-healthyBefore, took.Round(time.Millisecond), by)
 		if c.proxy.injected.Load() != burst {
 			t.Errorf("injected %d failures, want %d", c.proxy.injected.Load(), burst)
 		}
-		if len(kinds) < 2 || kinds[0] != "degraded" || kinds[len(kinds)-1] != "healthy" || r.op.Degraded() {
-			t.Errorf("want degraded then healthy, got %v", kinds)
+		// Healthy before the burst and healthy now: at least one transition
+		// to degraded, and as many back to healthy.
+		if degraded-degradedBefore < 1 || healthy-healthyBefore != degraded-degradedBefore || nowDegraded != 0 {
+			t.Errorf("want degraded then healthy, got %v degraded and %v healthy transitions, degraded now %v", degraded-degradedBefore, healthy-healthyBefore, nowDegraded)
+		}
+		if errs, _ := metric(m, "sliceplane_operator_api_errors_total", `reason="ServiceUnavailable"`); errs < burst {
+			t.Errorf("api errors by reason ServiceUnavailable: %v, want >= %d", errs, burst)
 		}
 	})
 
-	checked, pruned, example := r.api.PruneReport()
+	m := r.scrape(t)
+	checked, _ := metric(m, "sliceplane_operator_stored_checked_total")
+	pruned, _ := metric(m, "sliceplane_operator_pruned_writes_total")
 	checked, pruned = checked+checkedBefore, pruned+prunedBefore
-	t.Logf("CRD validation: every create/update accepted; %d stored objects compared with what was sent; %d differ (pruned)", checked, pruned)
+	t.Logf("CRD validation: every create/update accepted; %v stored objects compared with what was sent; %v differ (pruned)", checked, pruned)
 	if pruned != 0 {
-		t.Errorf("the API server changed %d written objects, e.g.\n%s", pruned, example)
+		t.Errorf("the API server changed %v written objects; operator log:\n%s", pruned, r.logTail(20))
 	}
 	if checked == 0 {
 		t.Errorf("no write was compared with what the server stored")
@@ -392,26 +397,25 @@ func patchEndpoints(ctx context.Context, c dynamic.Interface, name string, eps [
 // writes: the reason the scenarios install it with the two newer fields.
 func TestOlderCESSchemaPrunesServiceAccount(t *testing.T) {
 	c := newCluster(t, "/sliceplane-older-schema", false)
-	r := startOperator(t, c.proxy, 0, nil)
+	r := startOperator(t, c.proxy, "op-old-schema", 0, scenarioLease)
 	defer r.stop(t)
 	ctx := context.Background()
 	if err := createCEPs(ctx, c.client, genCEPs(0, 10, 1, "old"), nil); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
-	var checked, pruned int
-	var example string
+	var checked, pruned float64
 	for time.Now().Before(deadline) {
-		checked, pruned, example = r.api.PruneReport()
+		m := r.scrape(t)
+		checked, _ = metric(m, "sliceplane_operator_stored_checked_total")
+		pruned, _ = metric(m, "sliceplane_operator_pruned_writes_total")
 		if checked > 0 {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if checked == 0 || pruned == 0 || !strings.Contains(example, "service-account") {
-		t.Fatalf("expected the older schema to prune service-account: checked %d pruned %d %s", checked, pruned, example)
+	if checked == 0 || pruned == 0 || !strings.Contains(r.log(), "service-account") || !strings.Contains(r.log(), "stored a written object differently") {
+		t.Fatalf("expected the older schema to prune service-account: checked %v pruned %v\n%s", checked, pruned, r.logTail(10))
 	}
-	t.Logf("older CES schema: %d of %d writes pruned (service-account dropped)", pruned, checked)
+	t.Logf("older CES schema: %v of %v writes pruned (service-account dropped), logged as a warning", pruned, checked)
 }
-
-var _ sync.Mutex

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Integration stage: the sliceplane operator (integration/operator.go) against
-# a real API server started in-process (embedded etcd + the apiextensions API
-# server test fixture, all on 127.0.0.1) with the CRDs of ../shared/schemas.
+# Integration stage: the shipped sliceplane-operator binary (built by
+# operator/build.sh, the script the Dockerfile runs) against a real API server
+# started in-process (embedded etcd + the apiextensions API server test
+# fixture, all on 127.0.0.1) with the CRDs of ../shared/schemas.
 # Downloads nothing but Go modules (pinned in go.sum).
 #   bash integration/test.sh
 #   SLICEPLANE_PROPAGATION_SIZES=2000,10000 bash integration/test.sh   full propagation table
@@ -17,6 +18,12 @@ if [ ! -d "$root/../shared/schemas" ]; then
   exit 1
 fi
 
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+echo "==> operator/build.sh (static sliceplane-operator, the binary under test)"
+SLICEPLANE_SKIP_CARGO=1 bash "$root/operator/build.sh" "$tmp/sliceplane-operator"
+export SLICEPLANE_OPERATOR_BIN="$tmp/sliceplane-operator"
+
 cd "$root/integration"
 export CGO_ENABLED=1
 unformatted="$(gofmt -l .)"
@@ -24,10 +31,9 @@ if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
 echo "==> go vet (integration)"
 go vet ./...
 echo "==> go test (integration)"
-log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
+log="$tmp/go-test.log"
 set +e
-go test -count=1 -timeout 8m -v ./... 2>&1 | tee "$log" | grep -E '^(=== RUN|--- |\s+\S+_test\.go:[0-9]+:|PASS|FAIL|ok |panic)' 
+go test -count=1 -timeout 15m -v ./... 2>&1 | tee "$log" | grep -E '^(=== RUN|--- |\s+\S+_test\.go:[0-9]+:|PASS|FAIL|ok |panic)' 
 rc=${PIPESTATUS[0]}
 set -e
 echo "==> go test summary"
