@@ -87,7 +87,13 @@ func run(args []string) int {
 	var elector *leader.Elector
 	srv := &admin.Server{Metrics: metrics, LeaderElection: opts.LeaderElect}
 	if opts.LeaderElect {
-		coord, err := coordinationv1client.NewForConfig(restCfg)
+		// JSON, not the generated client's default protobuf: any API server
+		// serves Leases as JSON (and the test API server serves them
+		// from a CRD, which speaks no protobuf); the traffic is tiny.
+		leaseCfg := rest.CopyConfig(restCfg)
+		leaseCfg.ContentType = "application/json"
+		leaseCfg.AcceptContentTypes = "application/json"
+		coord, err := coordinationv1client.NewForConfig(leaseCfg)
 		if err != nil {
 			log.Error("kubernetes client", "err", err.Error())
 			return 1

@@ -3,11 +3,17 @@
 // controller, before every flush, whether this replica may still write.
 //
 // Why a write deadline: another candidate takes the lease once it has seen
-// the lease record unchanged for LeaseDuration, counted from when it read
-// the record, which is after this replica sent its last successful renew.
-// So writes are safe until (renew sent) + LeaseDuration; the guard stops
-// them WriteMargin earlier (a write's own round trip) and gives every write
-// a context deadline at that time. A replica whose API connection is cut
+// the lease record unchanged for the lease's leaseDurationSeconds, counted
+// from when it first read that record. client-go compares records in their
+// JSON form with metav1.Time, which has whole seconds: two renews within
+// the same second look unchanged, so a candidate may count from a renew up
+// to one second older than the last, and the duration is whole seconds too.
+// So writes are safe until
+//
+//	(renew sent, truncated to the second) + whole seconds of LeaseDuration
+//
+// and the guard stops them WriteMargin earlier (a write's own round trip)
+// and gives every write a context deadline at that time. A replica whose API connection is cut
 // cannot renew, so its deadline passes and it stops writing before another
 // replica may acquire the lease, whatever client-go's renew loop is doing.
 package leader
@@ -54,6 +60,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("renew deadline (%v) must be greater than %.1f × retry period (%v)", c.RenewDeadline, leaderelection.JitterFactor, c.RetryPeriod)
 	case c.LeaseDuration <= c.RenewDeadline:
 		return fmt.Errorf("lease duration (%v) must be greater than renew deadline (%v)", c.LeaseDuration, c.RenewDeadline)
+	case c.LeaseDuration < 2*time.Second:
+		return fmt.Errorf("lease duration (%v) must be at least 2s (the Lease holds whole seconds)", c.LeaseDuration)
 	case c.WriteMargin < 0 || c.WriteMargin >= c.LeaseDuration-c.RenewDeadline:
 		// The window between a renew and the write deadline must outlast
 		// the renew deadline, or a slow renew would stop writes needlessly.
@@ -95,12 +103,20 @@ func (l *TrackingLock) track(ler resourcelock.LeaderElectionRecord, send func() 
 	err := send()
 	if err == nil {
 		l.mu.Lock()
-		if until := sent.Add(l.LeaseDuration - l.WriteMargin); until.After(l.validUntil) {
+		if until := SafeUntil(sent, l.LeaseDuration, l.WriteMargin); until.After(l.validUntil) {
 			l.validUntil = until
 		}
 		l.mu.Unlock()
 	}
 	return err
+}
+
+// SafeUntil is when writes must stop after a renew sent at sent (see the
+// package documentation): sent truncated to the second, plus the lease
+// duration in whole seconds, minus margin.
+func SafeUntil(sent time.Time, leaseDuration, margin time.Duration) time.Time {
+	whole := time.Duration(int64(leaseDuration/time.Second)) * time.Second
+	return sent.Truncate(time.Second).Add(whole - margin)
 }
 
 // Create records an acquire.
