@@ -190,7 +190,7 @@ pub fn pod_input(pod: &Pod, strings: &mut Interner) -> Result<PodInput> {
         &obj,
         "status.podIPs",
         pod.status.pod_ips.len(),
-        validate::MAX_ADDRESSES,
+        validate::MAX_POD_IPS,
     )?;
     let mut addressing = Addressing::default();
     let mut ips: Vec<(String, &str)> = pod
@@ -303,6 +303,7 @@ pub fn cep_input(cep: &CiliumEndpoint, interner: &mut DataInterner) -> Result<Ce
                 i.labels.len(),
                 validate::MAX_LABELS,
             )?;
+            validate::check_strings_size(&obj, "status.identity.labels", &i.labels)?;
             Some(i.id as IdentityId)
         }
         None => None,

@@ -1009,6 +1009,7 @@ impl Engine {
                 obj.security_labels.len(),
                 validate::MAX_LABELS,
             )?;
+            validate::check_labels_size(&o, "security-labels", &obj.security_labels)?;
         }
         if self.config.source == Source::Ciliumendpoints {
             if let Ok(id) = obj.metadata.name.parse::<IdentityId>() {

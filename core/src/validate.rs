@@ -58,14 +58,12 @@ pub const MAX_ENDPOINTS_IN_OBSERVED_SLICE: usize = MAX_LIST_ENTRIES;
 /// A pod's `status.podIPs`: Kubernetes allows at most one IP per family.
 pub const MAX_POD_IPS: usize = 2;
 
-/// Address lists: a Pod's `status.podIPs`, a Node's `status.addresses`, a
-/// CiliumNode's `spec.addresses`, an endpoint's `networking.addressing`.
-///
-/// Still 16 because the call sites share it with `status.podIPs`, which
-/// must stay bounded by [`MAX_POD_IPS`] (Kubernetes refuses more). Once the
-/// pod check uses [`MAX_POD_IPS`], this becomes [`MAX_LIST_ENTRIES`]: nodes
-/// with many interfaces report more than 16 addresses.
-pub const MAX_ADDRESSES: usize = 16;
+/// Address lists: a Node's `status.addresses`, a CiliumNode's
+/// `spec.addresses`, an endpoint's `networking.addressing`. Kubernetes sets
+/// no count (nodes with many interfaces report dozens), so only the object
+/// size bounds them. A Pod's `status.podIPs` has its own bound,
+/// [`MAX_POD_IPS`].
+pub const MAX_ADDRESSES: usize = MAX_LIST_ENTRIES;
 
 fn is_alnum_lower(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit()

@@ -199,3 +199,107 @@ fn cilium_endpoint_with_a_thousand_named_ports_is_placed() {
     let slice = m.slices.values().next().unwrap();
     assert_eq!(slice.endpoints[0].named_ports.len(), 1000);
 }
+
+/// A node with many interfaces reports dozens of addresses; Kubernetes sets
+/// no count, so 40 are accepted (the InternalIP is found among them). A
+/// pod's `status.podIPs` keeps Kubernetes' own bound: one IP per family.
+#[test]
+fn node_with_forty_addresses_is_accepted_pod_with_three_ips_is_not() {
+    let mut e = synced(Source::Pods);
+    let mut cn = cilium_node("n1", "10.1.0.1", 3);
+    for i in 2..41 {
+        cn.spec
+            .addresses
+            .push(sliceplane::model::CiliumNodeAddress {
+                kind: "ExternalIP".into(),
+                ip: format!("192.0.2.{i}"),
+            });
+    }
+    e.apply(&add(Object::CiliumNode(cn)), 0).unwrap();
+    let mut node = sliceplane::model::Node {
+        metadata: sliceplane::model::ObjectMeta::named("n2"),
+        ..Default::default()
+    };
+    node.status.addresses = (1..41)
+        .map(|i| sliceplane::model::NodeAddress {
+            kind: if i == 40 { "InternalIP" } else { "ExternalIP" }.into(),
+            address: format!("198.51.100.{i}"),
+        })
+        .collect();
+    e.apply(&add(Object::Node(node)), 0).unwrap();
+    assert_eq!(e.node_count(), 1, "one CiliumNode");
+    e.apply(&add(Object::Namespace(namespace("ns", &[]))), 0)
+        .unwrap();
+    e.apply(
+        &add(Object::Pod(pod("ns", "on-n1", "web", "n1", "10.0.0.7"))),
+        0,
+    )
+    .unwrap();
+    e.apply(
+        &add(Object::Pod(pod("ns", "on-n2", "web", "n2", "10.0.0.8"))),
+        0,
+    )
+    .unwrap();
+    let nodes: BTreeMap<String, Option<String>> = e
+        .desired_slices()
+        .iter()
+        .flat_map(|s| s.endpoints.iter())
+        .map(|ep| (ep.name.clone(), ep.networking.node.clone()))
+        .collect();
+    assert_eq!(
+        nodes,
+        BTreeMap::from([
+            ("on-n1".to_string(), Some("10.1.0.1".to_string())),
+            ("on-n2".to_string(), Some("198.51.100.40".to_string())),
+        ])
+    );
+
+    let before = snapshot(&e);
+    let mut p = pod("ns", "x", "web", "n1", "10.0.0.1");
+    p.status.pod_ips = ["10.0.0.1", "fd00::1", "10.0.0.2"]
+        .iter()
+        .map(|ip| sliceplane::model::PodIp { ip: ip.to_string() })
+        .collect();
+    let err = e.apply(&add(Object::Pod(p)), 0).unwrap_err();
+    assert_eq!(
+        (err.code, err.field.as_str()),
+        (ErrorCode::TooLarge, "status.podIPs"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&e), before);
+}
+
+/// A CiliumIdentity's `security-labels` and a CiliumEndpoint's
+/// `status.identity.labels` are bounded by the object size, not a count.
+#[test]
+fn identity_labels_larger_than_any_object_are_refused() {
+    let mut e = synced(Source::Pods);
+    let before = snapshot(&e);
+    let mut cid = sliceplane::model::CiliumIdentity::new("70000");
+    cid.security_labels = labels_of_size(MAX_OBJECT_BYTES + 1)
+        .into_iter()
+        .map(|(k, v)| (format!("k8s:{k}"), v))
+        .collect();
+    let err = e.apply(&add(Object::CiliumIdentity(cid)), 0).unwrap_err();
+    assert_eq!(
+        (err.code, err.field.as_str()),
+        (ErrorCode::TooLarge, "security-labels"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&e), before);
+
+    let mut e = synced(Source::Ciliumendpoints);
+    let before = snapshot(&e);
+    let mut c = cep("ns", "x", 1000, "10.0.0.1");
+    c.status.identity.as_mut().unwrap().labels = labels_of_size(MAX_OBJECT_BYTES + 1)
+        .into_iter()
+        .map(|(k, v)| format!("k8s:{k}={v}"))
+        .collect();
+    let err = e.apply(&add(Object::CiliumEndpoint(c)), 0).unwrap_err();
+    assert_eq!(
+        (err.code, err.field.as_str()),
+        (ErrorCode::TooLarge, "status.identity.labels"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&e), before);
+}
