@@ -33,7 +33,8 @@ enum Command {
     /// Read watch events (files or `-` for stdin) and print the write plan.
     #[command(long_about = run::LONG_ABOUT)]
     Run(run::Args),
-    /// Generate a cluster and churn, replay them and report the figures.
+    /// What would sliceplane do to my cluster, against Cilium's controller? Replays churn
+    /// on a generated cluster or `--from` a real one, side by side, with conclusions.
     Simulate(simulate::Args),
     /// Report counts, fill and fragmentation of existing CiliumEndpointSlices.
     Inspect(inspect::Args),

@@ -505,7 +505,7 @@ pub fn html(s: &Summary) -> String {
 <title>sliceplane simulate</title><style>\
 body{{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}}\
 table{{border-collapse:collapse;margin:0.5em 0 1.5em}}\
-td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}\
+td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}}table.phases{{font-size:0.85em}}\
 td:first-child,th:first-child{{text-align:left}}\
 th{{background:#f2f2f2}}dt{{font-weight:bold}}dd{{margin:0 0 0.5em 1.5em}}\
 svg{{display:block;margin:1em 0;max-width:100%;height:auto}}li{{margin:0.3em 0}}\

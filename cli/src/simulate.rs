@@ -537,10 +537,15 @@ impl Replay {
         }
     }
 
-    /// Runs time on until nothing is due (or nothing more gets written).
-    fn settle(&mut self, counts: &mut WriteCounts, delays: &mut Vec<u64>) {
+    /// Runs time on until nothing is due (or nothing more gets written);
+    /// with `slices_only`, until no slice is dirty (identity deletes after
+    /// their grace period, minutes later, are left for later).
+    fn settle(&mut self, counts: &mut WriteCounts, delays: &mut Vec<u64>, slices_only: bool) {
         let mut idle = 0;
         for _ in 0..1_000_000 {
+            if slices_only && self.engine.stats().dirty_slices == 0 {
+                break;
+            }
             let Some(due) = self.engine.next_due() else {
                 break;
             };
@@ -846,7 +851,7 @@ fn run_config(
     let _ = r.mirror.apply_plan(&mut r.engine, &first, t);
     r.last_flush = t;
     r.last_write = t;
-    r.settle(&mut initial_writes, &mut none);
+    r.settle(&mut initial_writes, &mut none, false);
     r.writes_over_time.clear();
     r.publish_ns.clear();
     let (slices0, ideal0, fill_before) = slices_vs_ideal(&r.engine);
@@ -896,7 +901,7 @@ fn run_config(
                 pb.inc(1);
             }
         }
-        r.settle(&mut counts, &mut delays);
+        r.settle(&mut counts, &mut delays, true);
         let wall_s = wall.elapsed().as_secs_f64();
         let unwritten = r.prop.take_unwritten();
         let (slices, ideal, _) = slices_vs_ideal(&r.engine);
@@ -912,6 +917,29 @@ fn run_config(
             delays,
             unwritten,
             span_ms: r.last_write.saturating_sub(first_at),
+        });
+    }
+    // What is still due once the churn has settled: identity deletes after
+    // their grace period (gcGraceMs), and anything else left.
+    let later_from = r.last_flush;
+    let mut later = WriteCounts::default();
+    let mut none = Vec::new();
+    let writes_so_far = r.writes_over_time.len();
+    r.settle(&mut later, &mut none, false);
+    r.writes_over_time.truncate(writes_so_far);
+    if later.total > 0 {
+        churn_writes.merge(&later);
+        let (slices, ideal, _) = slices_vs_ideal(&r.engine);
+        phases.push(PhaseResult {
+            name: "identity gc".into(),
+            events: 0,
+            wall_s: 0.0,
+            writes: later,
+            slices,
+            ideal,
+            delays: Vec::new(),
+            unwritten: r.prop.take_unwritten(),
+            span_ms: r.last_write.saturating_sub(later_from),
         });
     }
     let (slices, ideal, fill_after) = slices_vs_ideal(&r.engine);
@@ -1236,20 +1264,34 @@ pub fn phase_rows(s: &Summary) -> Vec<Vec<String>> {
         head.push("p99".to_string());
     }
     let mut rows = vec![keys, head];
-    let phases = s.configs.first().map_or(0, |c| c.phases.len());
-    for i in 0..phases {
-        let p0 = &s.configs[0].phases[i];
-        let mut row = vec![p0.name.clone(), group(p0.events)];
+    // Phases by name, in order (a configuration may lack the last one).
+    let mut names: Vec<(&str, u64)> = Vec::new();
+    for c in &s.configs {
+        for p in &c.phases {
+            if !names.iter().any(|n| n.0 == p.name) {
+                names.push((&p.name, p.events));
+            }
+        }
+    }
+    for (name, events) in names {
+        let mut row = vec![name.to_string(), group(events)];
         for c in &s.configs {
-            let p = &c.phases[i];
-            row.push(group(p.writes.total));
-            row.push(if i == 0 {
-                format!("({})", fmt_ms(p.span_ms))
-            } else if p.delays.is_empty() {
-                "-".into()
-            } else {
-                fmt_ms(percentile(&p.delays, 99.0))
-            });
+            match c.phases.iter().find(|p| p.name == name) {
+                Some(p) => {
+                    row.push(group(p.writes.total));
+                    row.push(if p.name == "initial build" || p.events == 0 {
+                        format!("({})", fmt_ms(p.span_ms))
+                    } else if p.delays.is_empty() {
+                        "-".into()
+                    } else {
+                        fmt_ms(percentile(&p.delays, 99.0))
+                    });
+                }
+                None => {
+                    row.push("0".into());
+                    row.push("-".into());
+                }
+            }
         }
         rows.push(row);
     }
@@ -1306,7 +1348,9 @@ pub fn summary_text(s: &Summary) -> String {
             "    ",
         ));
     }
-    out.push_str("\nAPI writes and p99 per phase (initial build: time until its last write):\n");
+    out.push_str(
+        "\nAPI writes and p99 per phase (in parentheses: time until the phase's last write):\n",
+    );
     out.push_str(&table(&phase_rows(s), 1));
     let h = s.headline();
     out.push_str(&format!(
