@@ -69,6 +69,47 @@ type apiProxy struct {
 
 	recMu    sync.Mutex
 	requests map[apiRequest]int
+	// writes are the operators' slice writes forwarded to the API server.
+	writes []forwardedWrite
+
+	cutMu    sync.Mutex
+	cutLease map[string]bool // replica identity -> its Lease requests fail
+}
+
+// forwardedWrite is a slice write the proxy forwarded: which replica, when
+// it arrived and when its answer came back.
+type forwardedWrite struct {
+	Replica        string
+	Sent, Answered time.Time
+}
+
+// replicaOf is the identity in an operator's User-Agent,
+// "sliceplane-operator/VERSION (IDENTITY)".
+func replicaOf(r *http.Request) string {
+	ua := r.Header.Get("User-Agent")
+	if i := strings.LastIndex(ua, " ("); i >= 0 && strings.HasSuffix(ua, ")") {
+		return ua[i+2 : len(ua)-1]
+	}
+	return ""
+}
+
+// cutLeaseOf makes every Lease request of a replica fail with 503 (its API
+// connection cut for leader election only, the worst case: it still sees
+// events and wants to write slices while it cannot renew).
+func (p *apiProxy) cutLeaseOf(replica string) {
+	p.cutMu.Lock()
+	if p.cutLease == nil {
+		p.cutLease = map[string]bool{}
+	}
+	p.cutLease[replica] = true
+	p.cutMu.Unlock()
+}
+
+// forwardedWrites returns the slice writes forwarded so far.
+func (p *apiProxy) forwardedWrites() []forwardedWrite {
+	p.recMu.Lock()
+	defer p.recMu.Unlock()
+	return append([]forwardedWrite(nil), p.writes...)
 }
 
 // apiRequest is one kind of request the operator made, in RBAC terms.
@@ -235,7 +276,22 @@ func (p *apiProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.requests[apiRequest{Group: req.Group, Resource: req.Resource, Verb: "list"}]++
 		}
 		p.recMu.Unlock()
+		if strings.Contains(r.URL.Path, "/leases") {
+			p.cutMu.Lock()
+			cut := p.cutLease[replicaOf(r)]
+			p.cutMu.Unlock()
+			if cut {
+				writeStatus(w, http.StatusServiceUnavailable, "ServiceUnavailable", "connection cut by the test")
+				return
+			}
+		}
 		if r.Method != http.MethodGet && strings.Contains(r.URL.Path, "/ciliumendpointslices") {
+			sent := time.Now()
+			defer func() {
+				p.recMu.Lock()
+				p.writes = append(p.writes, forwardedWrite{Replica: replicaOf(r), Sent: sent, Answered: time.Now()})
+				p.recMu.Unlock()
+			}()
 			p.failMu.Lock()
 			fail := p.failWrites > 0
 			if fail {

@@ -228,3 +228,121 @@ func TestRBACMatchesOperatorRequests(t *testing.T) {
 		t.Errorf("granted but never used (not least privilege): %v", unused)
 	}
 }
+
+// TestLeaderPartition cuts the leader's Lease requests (its renewals fail;
+// its watches and slice writes still go through, and endpoints keep
+// changing, so it keeps wanting to write): it must send its last slice
+// write before the standby acquires the lease, then exit (lost lease).
+func TestLeaderPartition(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := newCluster(t, "/sliceplane-partition", true)
+	lease := failoverLease
+	a := startOperator(t, c.proxy, "replica-a", 0, lease)
+	waitLeader(t, c.client, func(h string) bool { return h == "replica-a" }, 30*time.Second)
+	b := startOperator(t, c.proxy, "replica-b", 0, lease)
+	defer func() {
+		if b.running() {
+			b.stop(t)
+		}
+	}()
+	if err := createCEPs(ctx, c.client, genCEPs(0, 100, 2, "pt"), nil); err != nil {
+		t.Fatal(err)
+	}
+	waitConverged(t, c.client, a, 60*time.Second)
+
+	// Endpoints keep coming, 20 per second, while the leader is cut off.
+	churnDone := make(chan struct{})
+	go func() {
+		defer close(churnDone)
+		next := 100
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				_ = createCEPs(ctx, c.client, genCEPs(next, 1, 2, "pt"), nil)
+				next++
+			}
+		}
+	}()
+	c.proxy.cutLeaseOf("replica-a")
+	took := waitLeader(t, c.client, func(h string) bool { return h == "replica-b" }, 30*time.Second)
+	select {
+	case <-a.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the cut-off leader did not stop")
+	}
+	cancel()
+	<-churnDone
+	if a.exitErr == nil || !strings.Contains(a.log(), "lost the leader lease") {
+		t.Errorf("the cut-off leader exited with %v; want a non-zero exit after losing the lease", a.exitErr)
+	}
+	var lastA time.Time
+	aWrites, bEarly := 0, 0
+	for _, w := range c.proxy.forwardedWrites() {
+		switch w.Replica {
+		case "replica-a":
+			aWrites++
+			if w.Sent.After(lastA) {
+				lastA = w.Sent
+			}
+		case "replica-b":
+			if w.Sent.Before(took.acquire) {
+				bEarly++
+			}
+		}
+	}
+	t.Logf("leader cut off: its last slice write arrived %v before the standby acquired the lease (%d writes by it in all)", took.acquire.Sub(lastA).Round(time.Millisecond), aWrites)
+	if !lastA.Before(took.acquire) {
+		t.Errorf("the cut-off leader wrote at %v, after the new leader acquired the lease at %v", lastA, took.acquire)
+	}
+	if bEarly > 0 {
+		t.Errorf("the standby wrote %d times before it held the lease", bEarly)
+	}
+	b.waitSynced(t, 60*time.Second)
+	waitConverged(t, c.client, b, 60*time.Second)
+}
+
+// TestRollingRestart replaces both replicas one by one, as a Deployment
+// rollout does (new pod first, then SIGTERM to an old one): the lease moves
+// on release, and on an unchanged cluster no leader after the first writes.
+func TestRollingRestart(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, "/sliceplane-rolling", true)
+	lease := failoverLease
+	a := startOperator(t, c.proxy, "replica-a", 0, lease)
+	waitLeader(t, c.client, func(h string) bool { return h == "replica-a" }, 30*time.Second)
+	b := startOperator(t, c.proxy, "replica-b", 0, lease)
+	if err := createCEPs(ctx, c.client, genCEPs(0, 200, 2, "rr"), nil); err != nil {
+		t.Fatal(err)
+	}
+	waitConverged(t, c.client, a, 60*time.Second)
+	live := map[string]*runningOperator{"replica-b": b}
+	handover := func(old *runningOperator, newName string) {
+		t.Helper()
+		n := startOperator(t, c.proxy, newName, 0, lease)
+		live[newName] = n
+		delete(live, old.name)
+		stopped := time.Now()
+		old.stop(t) // SIGTERM: releases the lease
+		l := waitLeader(t, c.client, func(h string) bool { return live[h] != nil }, 30*time.Second)
+		leader := live[l.holder]
+		leader.waitSynced(t, 60*time.Second)
+		time.Sleep(time.Second) // past the sync delay
+		waitConverged(t, c.client, leader, 30*time.Second)
+		n2, by := leader.writes(t)
+		t.Logf("%s stopped (SIGTERM): %s acquired the lease %v after the stop began, was synced and converged %v after it, with %d writes",
+			old.name, l.holder, l.acquire.Sub(stopped).Round(time.Millisecond), time.Since(stopped).Round(time.Millisecond), n2)
+		if n2 != 0 {
+			t.Errorf("%s wrote %d times over an unchanged cluster: %v", l.holder, n2, by)
+		}
+	}
+	handover(a, "replica-a2")
+	handover(b, "replica-b2")
+	for _, r := range live {
+		r.stop(t)
+	}
+}

@@ -175,6 +175,7 @@ func restConfig(o *options.Options) (*rest.Config, error) {
 		return nil, err
 	}
 	cfg.QPS, cfg.Burst = float32(o.KubeQPS), o.KubeBurst
-	cfg.UserAgent = "sliceplane-operator/" + sliceplane.Version()
+	// The identity names the replica in API server logs and audit events.
+	cfg.UserAgent = "sliceplane-operator/" + sliceplane.Version() + " (" + o.Lease.Identity + ")"
 	return cfg, nil
 }
