@@ -13,6 +13,7 @@ pub mod config;
 pub mod consumer;
 pub mod endpoint;
 pub mod engine;
+mod entry;
 pub mod error;
 pub mod events;
 #[doc(hidden)]
@@ -30,6 +31,7 @@ pub mod slicing;
 pub mod snapshot;
 mod snaptable;
 pub mod validate;
+pub mod wire;
 
 pub use config::Config;
 pub use engine::Engine;

@@ -1,0 +1,35 @@
+//! The wire layer: every JSON shape that crosses a binding or the CLI,
+//! defined once (DESIGN.md §10).
+//!
+//! The CLI and the C, Go, Python and Node bindings convert these values to
+//! their language and nothing else, so the languages cannot drift apart.
+//! The shared conformance fixtures in `tests/conformance/` (see its
+//! README) pin every shape; each language's suite runs them.
+//!
+//! | Shape | Type | Produced by |
+//! |---|---|---|
+//! | planned write | [`Write`] | `flush` |
+//! | rejected event | [`Rejected`] | batch apply ([`apply_engine_batch`], [`apply_consumer_batch`]) |
+//! | endpoint view | [`EndpointView`] | snapshot lookups, consumer changes |
+//! | slice view | [`SliceView`] | snapshot listings |
+//! | consumer change | [`Change`] | consumer apply |
+//! | policy probe / answer | [`Probe`] / [`ProbeAnswer`] | policy eval |
+//! | watch stream | [`StreamReader`] / [`EventReader`] | every batch apply, the CLI |
+//!
+//! Conventions: field names are camelCase as in Kubernetes; every field of
+//! a shape is always present (`null` when it has no value), so a binding
+//! that drops a field fails the conformance suite.
+
+mod batch;
+mod probe;
+mod reader;
+mod rejected;
+mod view;
+mod write;
+
+pub use batch::{apply_consumer_batch, apply_engine_batch};
+pub use probe::{Probe, ProbeAnswer, ProbeError, answer_probe, answer_probes};
+pub use reader::{EventReader, Position, ReadEvent, ReadValue, StreamReader};
+pub use rejected::Rejected;
+pub use view::{Change, ChangeOp, EndpointView, NamedPort, SliceView, endpoint_views, slice_views};
+pub use write::{Preconditions, Write, resource_of};
