@@ -27,5 +27,7 @@ fi
 cd "$here"
 echo "== mypy --strict"
 "$vpy" -m mypy --strict tests "$repo/examples/python_operator.py"
+echo "== stubtest (the stubs match the installed module)"
+"$vpy" -m mypy.stubtest sliceplane
 echo "== pytest"
 "$vpy" -m pytest -q tests

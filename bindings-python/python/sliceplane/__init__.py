@@ -8,7 +8,8 @@ API writes that are due, send them (e.g. through ``CustomObjectsApi``) and
 Errors are ``SliceplaneError`` subclasses with a stable ``code``/``number``.
 """
 
-from typing import Any, Dict, List, Literal, Optional, TypedDict
+# typing under a private name: `import sliceplane` exports only `__all__`.
+import typing as _t
 
 from ._sliceplane import (
     Config,
@@ -28,20 +29,20 @@ from ._sliceplane import (
 )
 
 
-class WriteOp(TypedDict):
+class WriteOp(_t.TypedDict):
     """One planned API write, as returned by ``Engine.flush``."""
 
     id: int
-    op: Literal["create", "update", "delete"]
-    kind: Literal["CiliumEndpointSlice", "CiliumIdentity"]
+    op: _t.Literal["create", "update", "delete"]
+    kind: _t.Literal["CiliumEndpointSlice", "CiliumIdentity"]
     name: str
     group: str
     version: str
     plural: str
-    object: Dict[str, Any]
+    object: _t.Dict[str, _t.Any]
 
 
-class Stats(TypedDict):
+class Stats(_t.TypedDict):
     """``Engine.stats()``."""
 
     endpoints: int
@@ -54,7 +55,7 @@ class Stats(TypedDict):
     nodes: int
 
 
-class Event(TypedDict):
+class Event(_t.TypedDict):
     """One structured event from ``Engine.drain_events``."""
 
     time: int
@@ -65,7 +66,7 @@ class Event(TypedDict):
     message: str
 
 
-class NamedPort(TypedDict):
+class NamedPort(_t.TypedDict):
     """A named port of an endpoint."""
 
     name: str
@@ -73,29 +74,29 @@ class NamedPort(TypedDict):
     protocol: str
 
 
-class Endpoint(TypedDict):
+class Endpoint(_t.TypedDict):
     """One endpoint as a snapshot or a consumer shows it."""
 
     namespace: str
     name: str
     slice: str
     identity: int
-    ips: List[str]
-    node_ip: Optional[str]
+    ips: _t.List[str]
+    node_ip: _t.Optional[str]
     encryption_key: int
-    named_ports: List[NamedPort]
-    service_account: Optional[str]
+    named_ports: _t.List[NamedPort]
+    service_account: _t.Optional[str]
 
 
-class SliceInfo(TypedDict):
+class SliceInfo(_t.TypedDict):
     """One slice in a snapshot (``Snapshot.slice``)."""
 
     name: str
     namespace: str
-    endpoints: List[str]
+    endpoints: _t.List[str]
 
 
-class NamespaceInfo(TypedDict):
+class NamespaceInfo(_t.TypedDict):
     """One namespace in a snapshot (``Snapshot.namespaces``)."""
 
     name: str
@@ -103,7 +104,7 @@ class NamespaceInfo(TypedDict):
     endpoints: int
 
 
-class Counts(TypedDict):
+class Counts(_t.TypedDict):
     """``Snapshot.counts()``."""
 
     endpoints: int
@@ -113,7 +114,7 @@ class Counts(TypedDict):
     ips: int
 
 
-class Fragmentation(TypedDict):
+class Fragmentation(_t.TypedDict):
     """``Snapshot.fragmentation()``: slices against the ideal count."""
 
     slices: int
@@ -121,22 +122,22 @@ class Fragmentation(TypedDict):
     ratio: float
 
 
-class EndpointChange(TypedDict):
+class EndpointChange(_t.TypedDict):
     """One endpoint change from ``Consumer.apply``."""
 
-    type: Literal["upsert", "delete"]
-    old: Optional[Endpoint]
-    new: Optional[Endpoint]
+    type: _t.Literal["upsert", "delete"]
+    old: _t.Optional[Endpoint]
+    new: _t.Optional[Endpoint]
 
 
-class Copies(TypedDict):
+class Copies(_t.TypedDict):
     """``Consumer.copies()``: the slices holding an endpoint."""
 
-    copies: List[str]
+    copies: _t.List[str]
     current: str
 
 
-class ConsumerCounters(TypedDict):
+class ConsumerCounters(_t.TypedDict):
     """``Consumer.counters()``."""
 
     events_applied: int
@@ -151,8 +152,8 @@ class ConsumerCounters(TypedDict):
     ip_cache_size: int
 
 
-class _HealthState(TypedDict):
-    state: Literal["healthy", "degraded"]
+class _HealthState(_t.TypedDict):
+    state: _t.Literal["healthy", "degraded"]
 
 
 class Health(_HealthState, total=False):

@@ -1,13 +1,13 @@
 """Type stubs for sliceplane (the compiled module ``sliceplane._sliceplane``)."""
 
-from typing import Any, Dict, Iterable, List, Literal, Mapping, Optional, Tuple, TypedDict, Union
+from typing import Any, Dict, Iterable, List, Literal, Mapping, Optional, Tuple, TypedDict, Union, final
 
 __version__: str
 
-JsonDict = Dict[str, Any]
+_JsonDict = Dict[str, Any]
 """A Kubernetes object or watch event as JSON data."""
 
-BytesLike = Union[bytes, bytearray, str]
+_BytesLike = Union[bytes, bytearray, str]
 """JSON text: bytes, bytearray or str."""
 
 class SliceplaneError(Exception):
@@ -52,7 +52,7 @@ class WriteOp(TypedDict):
     group: str
     version: str
     plural: str
-    object: JsonDict
+    object: _JsonDict
 
 class Stats(TypedDict):
     """``Engine.stats()``."""
@@ -76,10 +76,11 @@ class Event(TypedDict):
     subject: str
     message: str
 
+@final
 class Config:
     """The engine configuration (immutable); ``Config()`` gives the defaults."""
 
-    def __init__(self) -> None:
+    def __new__(cls) -> Config:
         """The default configuration (Cilium's behaviour)."""
     @staticmethod
     def from_yaml(text: Union[str, bytes]) -> Config:
@@ -90,16 +91,17 @@ class Config:
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> Config:
         """Validates a dict with camelCase keys (unknown keys rejected). Raises ``ConfigError``."""
-    def to_dict(self) -> JsonDict:
+    def to_dict(self) -> _JsonDict:
         """Every field as a dict; ``Config.from_dict(c.to_dict()) == c``."""
     def to_json(self) -> str:
         """Pretty-printed JSON."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
+@final
 class Engine:
     """The endpoint-slice engine; thread-safe (calls are serialized, the GIL is released)."""
 
-    def __init__(self, config: Optional[Config] = None) -> None:
+    def __new__(cls, config: Optional[Config] = None) -> Engine:
         """A new engine waiting for its initial sync. Raises ``ConfigError``."""
     @property
     def config(self) -> Config:
@@ -107,15 +109,15 @@ class Engine:
     @property
     def synced(self) -> bool:
         """Whether ``initial_sync_done`` was called."""
-    def apply(self, event: Union[Mapping[str, Any], BytesLike], now_ms: int) -> None:
+    def apply(self, event: Union[Mapping[str, Any], _BytesLike], now_ms: int) -> None:
         """Applies one watch event (dict or JSON). Raises; a rejected event changes nothing."""
-    def apply_json(self, data: BytesLike, now_ms: int) -> None:
+    def apply_json(self, data: _BytesLike, now_ms: int) -> None:
         """Applies one watch event given as JSON. Raises like ``apply``."""
     def apply_many(
-        self, events: Iterable[Union[Mapping[str, Any], BytesLike]], now_ms: int
+        self, events: Iterable[Union[Mapping[str, Any], _BytesLike]], now_ms: int
     ) -> List[Tuple[int, SliceplaneError]]:
         """Applies many events; returns ``(index, error)`` for rejected ones instead of raising."""
-    def apply_json_lines(self, data: BytesLike, now_ms: int) -> List[Tuple[int, SliceplaneError]]:
+    def apply_json_lines(self, data: _BytesLike, now_ms: int) -> List[Tuple[int, SliceplaneError]]:
         """Applies JSON lines in one call; returns ``(line_index, error)`` for rejected lines."""
     def initial_sync_done(self, now_ms: int) -> None:
         """Everything observed at start-up has been fed: adopt, assign, place."""
@@ -135,9 +137,9 @@ class Engine:
         """409 on create: the name is taken."""
     def report_error(self, op_id: int, message: str, now_ms: int) -> None:
         """Any other failure; retried with backoff."""
-    def desired_slices(self) -> List[JsonDict]:
+    def desired_slices(self) -> List[_JsonDict]:
         """The desired CiliumEndpointSlices, sorted by name."""
-    def desired_identities(self) -> List[JsonDict]:
+    def desired_identities(self) -> List[_JsonDict]:
         """The desired CiliumIdentities (pods mode), by number."""
     def stats(self) -> Stats:
         """A summary of the engine's state."""
@@ -168,27 +170,28 @@ class Engine:
     def observe_publish_seconds(self, seconds: float) -> None:
         """Records a measured publish duration. Raises like ``observe_apply_seconds``."""
 
+@final
 class PolicyCluster:
     """Network-policy verdicts over a cluster given as Namespace and Pod dicts."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         namespaces: Iterable[Mapping[str, Any]],
         pods: Iterable[Mapping[str, Any]],
         config: Optional[Mapping[str, Any]] = None,
-    ) -> None:
+    ) -> PolicyCluster:
         """Builds the cluster. Raises ``SliceplaneError`` subclasses."""
-    def upsert_policy(self, policy: Mapping[str, Any], audit: bool = False) -> JsonDict:
+    def upsert_policy(self, policy: Mapping[str, Any], audit: bool = False) -> _JsonDict:
         """Adds or replaces a policy; returns its key. Raises ``PolicyError``."""
     def identity_of(self, namespace: str, name: str) -> Optional[int]:
         """The identity number of a pod, or None."""
     def probe(
         self, source: str, destination: str, port: Union[int, str], protocol: str = "TCP"
-    ) -> JsonDict:
+    ) -> _JsonDict:
         """The verdict dict for one flow (``{"verdict": "allow"|"deny"|"audit", ...}``)."""
     def truth_table(self, port: Union[int, str], protocol: str = "TCP") -> str:
         """The reachability matrix over every pod as a truth table."""
-    def matrix(self, port: Union[int, str], protocol: str = "TCP") -> JsonDict:
+    def matrix(self, port: Union[int, str], protocol: str = "TCP") -> _JsonDict:
         """The reachability matrix as a dict."""
     def pods(self) -> List[Any]:
         """Every pod as a peer."""
@@ -279,6 +282,7 @@ class Health(_HealthState, total=False):
 
     reason: str
 
+@final
 class Snapshot:
     """An immutable point-in-time view (engine or consumer); safe to share between threads."""
 
@@ -326,6 +330,7 @@ class Snapshot:
     def fragmentation(self, ns: Optional[str] = None) -> Fragmentation:
         """Slices against the ideal, cluster-wide or for one namespace (``ratio`` may be ``inf``)."""
 
+@final
 class SnapshotReader:
     """Loads the latest published snapshot from any thread, without locks."""
 
@@ -339,21 +344,22 @@ class SnapshotReader:
     def version(self) -> int:
         """The latest published version."""
 
+@final
 class Consumer:
     """The node agent's view of CiliumEndpointSlices; thread-safe (calls are serialized, the GIL is released)."""
 
-    def __init__(
-        self, max_per_slice: Optional[int] = None, shared_ip_release: Literal["handover", "cilium"] = "handover"
-    ) -> None:
+    def __new__(
+        cls, max_per_slice: Optional[int] = None, shared_ip_release: Literal["handover", "cilium"] = "handover"
+    ) -> Consumer:
         """A consumer; ``max_per_slice`` (default 100) only affects fragmentation figures;
         ``shared_ip_release``: when the owner of an IP another live endpoint also claims goes,
         ``"handover"`` gives the entry to that claimant, ``"cilium"`` removes it (Cilium's agent)."""
-    def apply(self, event: Union[Mapping[str, Any], BytesLike]) -> List[EndpointChange]:
+    def apply(self, event: Union[Mapping[str, Any], _BytesLike]) -> List[EndpointChange]:
         """Applies one CiliumEndpointSlice watch event; returns the endpoint changes. Raises."""
-    def apply_json(self, data: BytesLike) -> List[EndpointChange]:
+    def apply_json(self, data: _BytesLike) -> List[EndpointChange]:
         """Applies one watch event given as JSON. Raises like ``apply``."""
     def apply_json_lines(
-        self, data: BytesLike
+        self, data: _BytesLike
     ) -> Tuple[List[EndpointChange], List[Tuple[int, SliceplaneError]]]:
         """Applies JSON lines in one call: ``(changes, [(line_index, error), ...])``."""
     def publish(self) -> Snapshot:
