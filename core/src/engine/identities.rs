@@ -1,0 +1,244 @@
+//! Identities: the CiliumIdentity watch, allocation for pods, renumbering.
+
+use std::sync::Arc;
+
+use crate::config::Source;
+use crate::error::{Error, ErrorCode, Result};
+use crate::events::{Category, Severity};
+use crate::identity::{IdentityId, Restore};
+use crate::labels::{LabelSet, PodLabelInputs, pod_security_labels};
+use crate::model::{CiliumIdentity, Kind, describe};
+use crate::slicing::EndpointIdx;
+use crate::validate;
+
+use super::*;
+
+impl Engine {
+    /// Pods mode: recomputes identity and node data of a pod endpoint.
+    pub(super) fn refresh_pod(&mut self, idx: EndpointIdx, now: u64) {
+        if !self.synced {
+            return;
+        }
+        let Some(ep) = self.endpoints[idx as usize].as_ref() else {
+            return;
+        };
+        let Some(pod) = ep.pod.as_ref() else { return };
+        let cache_key = (ep.ns, pod.labels.clone(), pod.service_account.clone());
+        let (key, set) = match self.label_cache.get(&cache_key) {
+            Some((k, s)) => (k.clone(), s.clone()),
+            None => {
+                let ns = &self.namespaces[ep.ns as usize];
+                let set = pod_security_labels(
+                    &self.filter,
+                    &PodLabelInputs {
+                        namespace: &ns.name,
+                        pod_labels: &pod.labels,
+                        namespace_labels: Some(&ns.labels),
+                        service_account: &pod.service_account,
+                        cluster_name: &self.config.identity.cluster_name,
+                    },
+                );
+                let entry: (Arc<str>, Arc<LabelSet>) =
+                    (Arc::from(set.canonical_key()), Arc::new(set));
+                self.label_cache.insert(cache_key, entry.clone());
+                entry
+            }
+        };
+        let Some(ep) = self.endpoints[idx as usize].as_ref() else {
+            return;
+        };
+        let Some(pod) = ep.pod.as_ref() else { return };
+        let node_state = pod.node.as_ref().and_then(|n| self.nodes.get(n));
+        let node_ip = node_state.and_then(NodeState::ip).or(pod.host_ip);
+        let key_changed = pod.identity_key.as_deref() != Some(&*key);
+        let old_identity = ep.identity;
+        let node = pod.node.clone();
+        let encryption_key = node_state.map_or(0, |n| n.encryption_key);
+        let mut data = ep.data.clone();
+        data.node_ip = node_ip;
+        data.encryption_key = encryption_key;
+        if let Some(n) = &node {
+            self.nodes
+                .entry(n.clone())
+                .or_default()
+                .endpoints
+                .insert(idx);
+        }
+        let identity = if key_changed || old_identity.is_none() {
+            if let Some(old) = old_identity {
+                self.identities.release(old, now);
+                self.counters.identities_released += 1;
+            }
+            let known_before = self.identities.lookup_key(&key).is_some();
+            let id = self.identities.acquire(&set, &key);
+            match id {
+                Some(id) => {
+                    if !known_before {
+                        self.counters.identities_allocated += 1;
+                        self.events.record(
+                            now,
+                            Category::Identities,
+                            Severity::Info,
+                            "identity-allocated",
+                            || format!("CiliumIdentity {id}"),
+                            || format!("labels {key}"),
+                        );
+                    }
+                }
+                None => {
+                    self.counters.identity_exhausted += 1;
+                    let (lo, hi) = self.identities.range();
+                    let subject = self.endpoint_name(idx);
+                    self.events.record(
+                        now,
+                        Category::Identities,
+                        Severity::Error,
+                        "identity-exhausted",
+                        || subject,
+                        || format!("no free identity number in {lo}-{hi}; the endpoint waits"),
+                    );
+                }
+            }
+            if let Some(pod) = self.endpoints[idx as usize]
+                .as_mut()
+                .and_then(|e| e.pod.as_mut())
+            {
+                pod.identity_key = id.map(|_| key.clone());
+            }
+            id
+        } else {
+            old_identity
+        };
+        self.set_content(idx, identity, data, now);
+    }
+
+    pub(super) fn on_identity(
+        &mut self,
+        obj: &CiliumIdentity,
+        deleted: bool,
+        now: u64,
+    ) -> Result<()> {
+        let o = describe(Kind::CiliumIdentity, &obj.metadata);
+        if obj.metadata.name.is_empty() {
+            return Err(Error::new(
+                ErrorCode::MissingField,
+                o,
+                "metadata.name",
+                "name is required",
+            ));
+        }
+        if !deleted {
+            validate::too_large(
+                &o,
+                "security-labels",
+                obj.security_labels.len(),
+                validate::MAX_LABELS,
+            )?;
+            validate::check_labels_size(&o, "security-labels", &obj.security_labels)?;
+        }
+        if self.config.source == Source::Ciliumendpoints {
+            if let Ok(id) = obj.metadata.name.parse::<IdentityId>() {
+                self.snap.identity_changed(id);
+                if deleted {
+                    self.known_identities.remove(&id);
+                } else {
+                    self.known_identities.insert(
+                        id,
+                        Arc::new(LabelSet::from_security_labels(&obj.security_labels)),
+                    );
+                }
+            }
+            return Ok(());
+        }
+        if deleted {
+            self.identities.observe_deleted(&obj.metadata.name);
+            return Ok(());
+        }
+        match self.identities.observe(obj, now) {
+            Restore::Recorded => {}
+            Restore::NotAnIdentity => {
+                return Err(Error::new(
+                    ErrorCode::InvalidName,
+                    o,
+                    "metadata.name",
+                    "a CiliumIdentity is named by its number (256 or more)",
+                ));
+            }
+            Restore::DuplicateLabels { kept } => self.events.record(
+                now,
+                Category::Identities,
+                Severity::Warning,
+                "identity-conflict",
+                || o.clone(),
+                || format!("same labels as identity {kept}; {kept} is kept, this one ages out"),
+            ),
+            Restore::Conflict { ours } => self.events.record(
+                now,
+                Category::Identities,
+                Severity::Warning,
+                "identity-conflict",
+                || o.clone(),
+                || format!("the server holds this number for other labels than ours ({ours})"),
+            ),
+            Restore::Renumbered { labels, old, new } => {
+                self.events.record(
+                    now,
+                    Category::Identities,
+                    Severity::Warning,
+                    "identity-conflict",
+                    || o.clone(),
+                    || format!("number {old} is held by other labels on the server; ours moved to {new:?}"),
+                );
+                self.renumber(old, &labels, new, now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Endpoints using `old` (for `labels`) move to `new`, or wait.
+    pub(super) fn renumber(
+        &mut self,
+        old: IdentityId,
+        labels: &LabelSet,
+        new: Option<IdentityId>,
+        now: u64,
+    ) {
+        let key = labels.canonical_key();
+        let affected: Vec<EndpointIdx> = self
+            .endpoints
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| {
+                let e = e.as_ref()?;
+                (e.identity == Some(old)
+                    && e.pod.as_ref()?.identity_key.as_deref() == Some(key.as_str()))
+                .then_some(i as EndpointIdx)
+            })
+            .collect();
+        for idx in affected {
+            let data = match self.endpoints[idx as usize].as_mut() {
+                Some(ep) => {
+                    if new.is_none()
+                        && let Some(p) = ep.pod.as_mut()
+                    {
+                        p.identity_key = None;
+                    }
+                    ep.data.clone()
+                }
+                None => continue,
+            };
+            self.set_content(idx, new, data, now);
+        }
+    }
+
+    /// Labels of an identity: allocated, observed or reserved.
+    pub fn identity_labels(&self, id: IdentityId) -> Option<Arc<LabelSet>> {
+        if let Some(r) = self.identities.get(id) {
+            return Some(r.labels.clone());
+        }
+        if let Some(l) = self.known_identities.get(&id) {
+            return Some(l.clone());
+        }
+        crate::identity::reserved_labels(id).map(Arc::new)
+    }
+}

@@ -1,0 +1,440 @@
+//! Feeding the engine: watch events for namespaces, nodes, pods and
+//! CiliumEndpoints (the slice and identity watches are in `observe.rs` and
+//! `identities.rs`).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hashbrown::HashSet;
+
+use crate::config::Source;
+use crate::endpoint::{self, EndpointData, PodInput};
+use crate::error::{Error, Result};
+use crate::events::{Category, Severity};
+use crate::labels::LabelSet;
+use crate::model::{
+    CiliumNode, EventType, Kind, Labels, Namespace, Node, Object, WatchEvent, describe,
+};
+use crate::slicing::EndpointIdx;
+use crate::validate;
+
+use super::*;
+
+impl Engine {
+    /// Applies one watch event at caller time `now` (ms). A rejected event
+    /// changes nothing. A DELETED event is checked for its key only (a
+    /// valid name, and namespace for Pods and CiliumEndpoints; a missing
+    /// one is `missing_field`, a malformed one `invalid_name`) and removes
+    /// by that key: the rest of the object it carries is not validated, so
+    /// a delete applies even when the last state it carries was rejected.
+    /// Pods are matched by namespace and name, as Cilium keys endpoints;
+    /// their uid is not used.
+    pub fn apply(&mut self, event: &WatchEvent, now: u64) -> Result<()> {
+        let r = self.apply_inner(event, now);
+        match &r {
+            Ok(()) => self.counters.events_applied += 1,
+            Err(e) => {
+                self.counters.events_rejected += 1;
+                let (subject, msg) = (e.object.clone(), e.to_string());
+                self.events.record(
+                    now,
+                    Category::Input,
+                    Severity::Warning,
+                    "event-rejected",
+                    || subject,
+                    || msg,
+                );
+            }
+        }
+        r
+    }
+
+    /// Parses and applies one watch event in JSON.
+    pub fn apply_json(&mut self, bytes: &[u8], now: u64) -> Result<()> {
+        let ev =
+            WatchEvent::from_json(bytes).inspect_err(|_| self.counters.events_rejected += 1)?;
+        self.apply(&ev, now)
+    }
+
+    /// Applies many events; returns the errors with their index. One bad
+    /// event does not stop the others.
+    pub fn apply_all<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = &'a WatchEvent>,
+        now: u64,
+    ) -> Vec<(usize, Error)> {
+        let mut errors = Vec::new();
+        for (i, ev) in events.into_iter().enumerate() {
+            if let Err(e) = self.apply(ev, now) {
+                errors.push((i, e));
+            }
+        }
+        errors
+    }
+
+    pub(super) fn apply_inner(&mut self, event: &WatchEvent, now: u64) -> Result<()> {
+        let deleted = event.event_type == EventType::Deleted;
+        match &event.object {
+            Object::Namespace(ns) => self.on_namespace(ns, deleted, now),
+            Object::Node(n) => self.on_node(n, deleted, now),
+            Object::CiliumNode(n) => self.on_cilium_node(n, deleted, now),
+            Object::Pod(p) => {
+                if self.config.source != Source::Pods {
+                    self.counters.events_ignored_other_source += 1;
+                    return Ok(());
+                }
+                if deleted {
+                    // A delete needs the namespace and name only: the last
+                    // state it carries may be one that was rejected.
+                    endpoint::check_namespaced(Kind::Pod, &p.metadata)?;
+                    self.delete_endpoint(&p.metadata, now);
+                    return Ok(());
+                }
+                let input = endpoint::pod_input(p, &mut self.interner.strings)?;
+                if !self.config.shard.owns(&input.namespace) {
+                    self.counters.events_ignored_other_shard += 1;
+                    return Ok(());
+                }
+                if !input.is_endpoint {
+                    self.remove_endpoint(&input.namespace, &input.name, now);
+                    Ok(())
+                } else {
+                    validate::check_labels(
+                        &describe(Kind::Pod, &p.metadata),
+                        "metadata.labels",
+                        &p.metadata.labels,
+                    )?;
+                    self.upsert_pod(input, &p.metadata.labels, now);
+                    Ok(())
+                }
+            }
+            Object::CiliumEndpoint(c) => {
+                if self.config.source != Source::Ciliumendpoints {
+                    self.counters.events_ignored_other_source += 1;
+                    return Ok(());
+                }
+                if deleted {
+                    endpoint::check_namespaced(Kind::CiliumEndpoint, &c.metadata)?;
+                    self.delete_endpoint(&c.metadata, now);
+                    return Ok(());
+                }
+                let input = endpoint::cep_input(c, &mut self.interner)?;
+                if !self.config.shard.owns(&input.namespace) {
+                    self.counters.events_ignored_other_shard += 1;
+                    return Ok(());
+                }
+                match (input.identity, input.data) {
+                    (Some(id), Some(data)) => {
+                        if !input.identity_labels.is_empty()
+                            && !self.known_identities.contains_key(&id)
+                        {
+                            let labels = LabelSet::from_labels(
+                                input
+                                    .identity_labels
+                                    .iter()
+                                    .map(|s| crate::labels::Label::parse(s)),
+                            );
+                            self.known_identities.insert(id, Arc::new(labels));
+                            self.snap.identity_changed(id);
+                        }
+                        self.upsert_endpoint(
+                            &input.namespace,
+                            &input.name,
+                            Some(id),
+                            data,
+                            None,
+                            now,
+                        );
+                    }
+                    // Not ready: Cilium ignores CEPs without identity or networking.
+                    _ => self.remove_endpoint(&input.namespace, &input.name, now),
+                }
+                Ok(())
+            }
+            Object::CiliumEndpointSlice(s) => self.on_slice(s, deleted, now),
+            Object::CiliumIdentity(i) => self.on_identity(i, deleted, now),
+        }
+    }
+
+    pub(super) fn ns_id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ns_index.get(name) {
+            return id;
+        }
+        let id = self.namespaces.len() as u32;
+        let name: Arc<str> = Arc::from(name);
+        self.namespaces.push(NamespaceState {
+            name: name.clone(),
+            labels: Arc::new(Labels::new()),
+            priority: false,
+            endpoints: HashSet::new(),
+        });
+        self.ns_index.insert(name, id);
+        id
+    }
+
+    pub(super) fn on_namespace(&mut self, ns: &Namespace, deleted: bool, now: u64) -> Result<()> {
+        let obj = describe(Kind::Namespace, &ns.metadata);
+        validate::require_name(&obj, "metadata.name", &ns.metadata.name, false)?;
+        if !deleted {
+            validate::check_labels(&obj, "metadata.labels", &ns.metadata.labels)?;
+        }
+        if !self.config.shard.owns(&ns.metadata.name) {
+            self.counters.events_ignored_other_shard += 1;
+            return Ok(());
+        }
+        if deleted && !self.ns_index.contains_key(ns.metadata.name.as_str()) {
+            // Nothing known of it: a delete leaves no trace.
+            return Ok(());
+        }
+        let id = self.ns_id(&ns.metadata.name);
+        let (labels, priority) = if deleted {
+            (Labels::new(), false)
+        } else {
+            (
+                ns.metadata.labels.clone(),
+                ns.metadata
+                    .annotations
+                    .get(PRIORITY_ANNOTATION)
+                    .map(String::as_str)
+                    == Some("priority"),
+            )
+        };
+        let state = &mut self.namespaces[id as usize];
+        state.priority = priority;
+        if *state.labels != labels {
+            state.labels = Arc::new(labels);
+            self.label_cache.retain(|k, _| k.0 != id);
+            let state = &self.namespaces[id as usize];
+            if self.config.source == Source::Pods && self.synced {
+                let mut eps: Vec<EndpointIdx> = state.endpoints.iter().copied().collect();
+                eps.sort_unstable_by_key(|&e| {
+                    self.endpoints[e as usize].as_ref().map_or(0, |e| e.seq)
+                });
+                for e in eps {
+                    self.refresh_pod(e, now);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a Node's or CiliumNode's name and address list and returns
+    /// its description (for later errors) and its InternalIPs. `addresses`
+    /// are `(type, ip)` pairs at `field`.
+    pub(super) fn node_addresses<'a>(
+        kind: Kind,
+        meta: &crate::model::ObjectMeta,
+        field: &str,
+        addresses: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(String, Vec<IpAddr>)> {
+        let obj = describe(kind, meta);
+        validate::require_name(&obj, "metadata.name", &meta.name, true)?;
+        validate::too_large(&obj, field, addresses.len(), validate::MAX_ADDRESSES)?;
+        let mut ips = Vec::new();
+        for (i, (kind, ip)) in addresses.enumerate() {
+            if kind == "InternalIP" {
+                ips.push(validate::parse_ip(&obj, &format!("{field}[{i}]"), ip)?);
+            }
+        }
+        Ok((obj, ips))
+    }
+
+    /// A DELETED Node or CiliumNode needs its name only; the addresses and
+    /// key it carries are not read.
+    pub(super) fn check_deleted_node(kind: Kind, meta: &crate::model::ObjectMeta) -> Result<()> {
+        validate::require_name(&describe(kind, meta), "metadata.name", &meta.name, true)
+    }
+
+    pub(super) fn on_node(&mut self, node: &Node, deleted: bool, now: u64) -> Result<()> {
+        let ips = if deleted {
+            Self::check_deleted_node(Kind::Node, &node.metadata)?;
+            Vec::new()
+        } else {
+            Self::node_addresses(
+                Kind::Node,
+                &node.metadata,
+                "status.addresses",
+                node.status
+                    .addresses
+                    .iter()
+                    .map(|a| (a.kind.as_str(), a.address.as_str())),
+            )?
+            .1
+        };
+        if deleted && !self.nodes.contains_key(node.metadata.name.as_str()) {
+            return Ok(());
+        }
+        let name = self.interner.strings.intern(&node.metadata.name);
+        let state = self.nodes.entry(name.clone()).or_default();
+        state.node_ips = ips;
+        self.refresh_node(&name, now);
+        Ok(())
+    }
+
+    pub(super) fn on_cilium_node(
+        &mut self,
+        node: &CiliumNode,
+        deleted: bool,
+        now: u64,
+    ) -> Result<()> {
+        let (ips, key) = if deleted {
+            Self::check_deleted_node(Kind::CiliumNode, &node.metadata)?;
+            (Vec::new(), 0)
+        } else {
+            let (obj, ips) = Self::node_addresses(
+                Kind::CiliumNode,
+                &node.metadata,
+                "spec.addresses",
+                node.spec
+                    .addresses
+                    .iter()
+                    .map(|a| (a.kind.as_str(), a.ip.as_str())),
+            )?;
+            let key = match &node.spec.encryption {
+                Some(e) => endpoint::encryption_key(&obj, "spec.encryption.key", e.key)?,
+                None => 0,
+            };
+            (ips, key)
+        };
+        if deleted && !self.nodes.contains_key(node.metadata.name.as_str()) {
+            return Ok(());
+        }
+        let name = self.interner.strings.intern(&node.metadata.name);
+        let state = self.nodes.entry(name.clone()).or_default();
+        let had = state.has_cilium_node;
+        if deleted {
+            state.cilium_ips.clear();
+            state.has_cilium_node = false;
+            state.encryption_key = 0;
+        } else {
+            state.cilium_ips = ips;
+            state.has_cilium_node = true;
+            state.encryption_key = key;
+        }
+        match (had, !deleted) {
+            (false, true) => self.cilium_nodes += 1,
+            (true, false) => self.cilium_nodes -= 1,
+            _ => {}
+        }
+        if self.bucket.set_nodes(self.cilium_nodes) {
+            let step = self.bucket.active();
+            let n = self.cilium_nodes;
+            self.events.record(
+                now,
+                Category::Slices,
+                Severity::Info,
+                "rate-limit-changed",
+                || "write rate limit".to_string(),
+                || format!("{n} nodes: {} writes/s, burst {}", step.limit, step.burst),
+            );
+        }
+        self.refresh_node(&name, now);
+        Ok(())
+    }
+
+    /// Number of CiliumNodes seen (drives the rate-limit step).
+    pub fn node_count(&self) -> usize {
+        self.cilium_nodes
+    }
+
+    pub(super) fn refresh_node(&mut self, name: &Arc<str>, now: u64) {
+        if self.config.source != Source::Pods {
+            return;
+        }
+        let Some(state) = self.nodes.get(name) else {
+            return;
+        };
+        let mut eps: Vec<EndpointIdx> = state.endpoints.iter().copied().collect();
+        eps.sort_unstable();
+        for e in eps {
+            self.refresh_pod(e, now);
+        }
+    }
+
+    pub(super) fn upsert_pod(&mut self, input: PodInput, labels: &Labels, now: u64) {
+        self.ns_id(&input.namespace);
+        let named_ports = self.interner.ports(input.named_ports.clone());
+        let sa: Arc<str> = self.interner.strings.intern(&input.service_account);
+        let node = input
+            .node_name
+            .as_deref()
+            .map(|n| self.interner.strings.intern(n));
+        // Share equal label maps between pods (one deployment's pods have equal labels).
+        let labels = match self.label_maps.get(labels) {
+            Some(a) => a.clone(),
+            None => {
+                let a = Arc::new(labels.clone());
+                self.label_maps.insert(a.clone());
+                a
+            }
+        };
+        let facts = PodFacts {
+            labels,
+            service_account: sa.clone(),
+            node,
+            host_ip: input.host_ip,
+            identity_key: None,
+        };
+        let data = EndpointData {
+            addressing: smallvec::smallvec![input.addressing],
+            node_ip: None,
+            encryption_key: 0,
+            named_ports,
+            service_account: (!sa.is_empty()).then_some(sa),
+        };
+        let idx = self.upsert_endpoint(
+            &input.namespace,
+            &input.name,
+            None,
+            data,
+            Some(Box::new(facts)),
+            now,
+        );
+        self.refresh_pod(idx, now);
+    }
+
+    /// A DELETED Pod or CiliumEndpoint whose namespace and name are checked:
+    /// removes the endpoint by that key, whatever else the event carries.
+    pub(super) fn delete_endpoint(&mut self, meta: &crate::model::ObjectMeta, now: u64) {
+        let namespace = meta.namespace.as_deref().unwrap_or("");
+        if !self.config.shard.owns(namespace) {
+            self.counters.events_ignored_other_shard += 1;
+            return;
+        }
+        self.remove_endpoint(namespace, &meta.name, now);
+    }
+
+    pub(super) fn remove_endpoint(&mut self, namespace: &str, name: &str, now: u64) {
+        let Some(&ns) = self.ns_index.get(namespace) else {
+            return;
+        };
+        let Some(idx) = self.ep_index.remove(&(ns, Arc::from(name))) else {
+            return;
+        };
+        let Some(ep) = self.endpoints[idx as usize].take() else {
+            return;
+        };
+        self.free_endpoints.push(idx);
+        self.snap
+            .endpoint_removed(&self.namespaces[ns as usize].name, &ep.name);
+        self.waiting.remove(&ep.seq);
+        self.namespaces[ns as usize].endpoints.remove(&idx);
+        if let Some(s) = ep.slice {
+            self.slices.remove_member(s, idx, now);
+            if let Some(g) = self.slices.get(s).map(|s| s.group) {
+                self.compaction_candidates.insert(g);
+            }
+        }
+        if let Some(pod) = &ep.pod {
+            if let Some(n) = &pod.node
+                && let Some(state) = self.nodes.get_mut(n)
+            {
+                state.endpoints.remove(&idx);
+            }
+            if let Some(id) = ep.identity {
+                self.identities.release(id, now);
+                self.counters.identities_released += 1;
+            }
+        }
+    }
+}

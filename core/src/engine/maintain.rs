@@ -1,0 +1,121 @@
+//! Time-driven changes to the model: identity expiry, retrying waiting
+//! endpoints, compaction, label-map pruning, resync.
+
+use std::sync::Arc;
+
+use crate::config::Source;
+use crate::slicing::{EndpointIdx, SliceId};
+
+use super::*;
+
+impl Engine {
+    /// Retries endpoints waiting for an identity number, oldest first.
+    pub(super) fn retry_waiting(&mut self, now: u64) {
+        if self.config.source != Source::Pods
+            || self.waiting.is_empty()
+            || self.identities.free_count() == 0
+        {
+            return;
+        }
+        let waiting: Vec<EndpointIdx> = self.waiting.values().copied().collect();
+        for idx in waiting {
+            if self.identities.free_count() == 0 {
+                break;
+            }
+            self.refresh_pod(idx, now);
+        }
+    }
+
+    /// Forgets label maps no pod uses any more, once their number doubled.
+    pub(super) fn prune_label_maps(&mut self) {
+        if self.label_maps.len() < 1024 || self.label_maps.len() < 2 * self.label_maps_pruned_at {
+            return;
+        }
+        // A map is used when someone beyond the interner and the cache holds it.
+        self.label_cache.retain(|k, _| Arc::strong_count(&k.1) > 2);
+        self.label_maps.retain(|m| Arc::strong_count(m) > 1);
+        self.label_maps_pruned_at = self.label_maps.len();
+    }
+    /// Moves endpoints out of the emptiest slices of fragmented groups into
+    /// fuller ones, within the per-flush move budget.
+    pub(super) fn compact(&mut self, now: u64) {
+        let mut budget = self.config.slicing.compaction.move_budget;
+        let max = self.config.slicing.max_endpoints_per_slice as usize;
+        let min_frag = self.config.slicing.compaction.min_fragmentation;
+        let candidates = std::mem::take(&mut self.compaction_candidates);
+        for group in candidates {
+            if budget == 0 {
+                self.compaction_candidates.insert(group);
+                continue;
+            }
+            loop {
+                let ids: Vec<SliceId> = self.slices.group_slices(&group).collect();
+                let mut sizes: Vec<(usize, SliceId)> = ids
+                    .iter()
+                    .filter_map(|&s| self.slices.get(s).map(|x| (x.members.len(), s)))
+                    .filter(|&(n, _)| n > 0)
+                    .collect();
+                let total: usize = sizes.iter().map(|&(n, _)| n).sum();
+                let ideal = total.div_ceil(max).max(1);
+                if (sizes.len() as f64) <= (ideal as f64) * min_frag
+                    || sizes.len() <= ideal
+                    || budget == 0
+                {
+                    break;
+                }
+                sizes.sort_unstable();
+                let (src_n, src) = sizes[0];
+                let room: usize = sizes[1..].iter().map(|&(n, _)| max - n).sum();
+                if room < src_n {
+                    break;
+                }
+                let members: Vec<EndpointIdx> = self
+                    .slices
+                    .get(src)
+                    .map(|s| s.members.clone())
+                    .unwrap_or_default();
+                for idx in members {
+                    if budget == 0 {
+                        break;
+                    }
+                    // Fullest other slice with room.
+                    let dst = sizes[1..]
+                        .iter()
+                        .rev()
+                        .filter_map(|&(_, s)| self.slices.get(s).map(|x| (x.members.len(), s)))
+                        .filter(|&(n, _)| n < max)
+                        .max_by_key(|&(n, s)| (n, std::cmp::Reverse(s)))
+                        .map(|(_, s)| s);
+                    let Some(dst) = dst else { break };
+                    self.slices.remove_member(src, idx, now);
+                    self.slices.add_member(dst, idx, now);
+                    if let Some(ep) = self.endpoints[idx as usize].as_mut() {
+                        ep.slice = Some(dst);
+                    }
+                    self.snap.endpoint_changed(idx);
+                    budget -= 1;
+                    self.counters.compaction_moves += 1;
+                }
+                if self.slices.get(src).is_some_and(|s| !s.members.is_empty()) {
+                    self.compaction_candidates.insert(group);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Marks every slice for comparison with the server at the next flush
+    /// (level-triggered resync). Equal slices cost no write; slices dropped
+    /// after their retries are picked up again.
+    pub fn resync(&mut self, now: u64) {
+        let ids: Vec<SliceId> = self.slices.ids().collect();
+        for sid in ids {
+            if let Some(s) = self.slices.get_mut(sid) {
+                s.failures = 0;
+                s.not_before = 0;
+            }
+            self.slices.mark_dirty(sid, now);
+        }
+        self.retry_waiting(now);
+    }
+}

@@ -1,0 +1,190 @@
+//! The CiliumEndpointSlice watch: what the server holds.
+
+use std::sync::Arc;
+
+use hashbrown::HashSet;
+
+use crate::endpoint::{self};
+use crate::error::Result;
+use crate::events::{Category, Severity};
+use crate::model::{CiliumEndpointSlice, Kind, describe};
+use crate::slicing::{EndpointIdx, GroupKey, ServerSlice, SliceId};
+use crate::validate;
+
+use super::*;
+
+impl Engine {
+    pub(super) fn on_slice(
+        &mut self,
+        ces: &CiliumEndpointSlice,
+        deleted: bool,
+        now: u64,
+    ) -> Result<()> {
+        let obj = if deleted {
+            // A delete needs the name only (slices are cluster-scoped and
+            // named uniquely); a slice of another shard is not in our table.
+            let obj = describe(Kind::CiliumEndpointSlice, &ces.metadata);
+            validate::require_name(&obj, "metadata.name", &ces.metadata.name, true)?;
+            obj
+        } else {
+            validate::slice_header(ces)?
+        };
+        if !deleted && !ces.namespace.is_empty() && !self.config.shard.owns(&ces.namespace) {
+            self.counters.events_ignored_other_shard += 1;
+            return Ok(());
+        }
+        if !self.synced {
+            self.observed
+                .retain(|o| o.metadata.name != ces.metadata.name);
+            if !deleted {
+                self.observed.push(ces.clone());
+            }
+            return Ok(());
+        }
+        let sid = self.slices.by_name(&ces.metadata.name);
+        match (sid, deleted) {
+            (Some(sid), true) => {
+                let Some(slice) = self.slices.get_mut(sid) else {
+                    return Ok(());
+                };
+                slice.server = None;
+                if slice.in_flight.is_none() {
+                    if slice.members.is_empty() {
+                        self.slices.remove(sid);
+                    } else {
+                        self.slices.mark_dirty(sid, now);
+                        self.events.record(
+                            now,
+                            Category::Slices,
+                            Severity::Warning,
+                            "slice-deleted-externally",
+                            || obj.clone(),
+                            || "deleted on the server; it will be re-created".into(),
+                        );
+                    }
+                }
+            }
+            (Some(sid), false) => {
+                let known = self
+                    .slices
+                    .get(sid)
+                    .and_then(|s| s.server.as_ref())
+                    .and_then(|s| s.resource_version.as_deref());
+                if is_older_version(ces.metadata.resource_version.as_deref(), known) {
+                    // A watch event from before our last write (its echo
+                    // arrives later): taking it as the server's state would
+                    // bring back an old resourceVersion and conflict.
+                    return Ok(());
+                }
+                let server = self.server_view(ces, sid);
+                let desired = self.desired_stamps(sid);
+                if let Some(slice) = self.slices.get_mut(sid) {
+                    let differs = server.stamps != desired || !server.namespace_ok;
+                    slice.server = Some(server);
+                    // Fresh server state: no reason to wait out a conflict's backoff.
+                    slice.not_before = 0;
+                    if differs && slice.in_flight.is_none() {
+                        self.slices.mark_dirty(sid, now);
+                    }
+                }
+            }
+            (None, true) => {}
+            (None, false) => {
+                // A slice we did not make: a leftover or another writer's. Remove it.
+                let ns = if ces.namespace.is_empty() {
+                    0
+                } else {
+                    self.ns_id(&ces.namespace)
+                };
+                let group = GroupKey {
+                    namespace: ns,
+                    identity: u32::MAX,
+                };
+                let sid = self
+                    .slices
+                    .create(group, Some(Arc::from(ces.metadata.name.as_str())));
+                let server = self.server_view(ces, sid);
+                if let Some(s) = self.slices.get_mut(sid) {
+                    s.server = Some(server);
+                }
+                self.slices.mark_dirty(sid, now);
+                self.events.record(
+                    now,
+                    Category::Slices,
+                    Severity::Info,
+                    "slice-foreign",
+                    || obj.clone(),
+                    || "not one of ours: planned for deletion".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// What the server holds for a slice, as stamps.
+    pub(super) fn server_view(&mut self, ces: &CiliumEndpointSlice, sid: SliceId) -> ServerSlice {
+        let slice_ns = self.slices.get(sid).map(|s| s.group.namespace);
+        let ns_name = slice_ns
+            .and_then(|n| self.namespaces.get(n as usize))
+            .map(|n| n.name.clone());
+        let ns = self.ns_index.get(ces.namespace.as_str()).copied();
+        let mut seen: HashSet<EndpointIdx> = HashSet::new();
+        let mut stamps = Vec::with_capacity(ces.endpoints.len());
+        for entry in &ces.endpoints {
+            // An entry counts only for an endpoint of this slice, once.
+            let mine = ns
+                .and_then(|ns| {
+                    self.ep_index
+                        .get(&(ns, Arc::from(entry.name.as_str())))
+                        .copied()
+                })
+                .filter(|&idx| {
+                    self.endpoints[idx as usize]
+                        .as_ref()
+                        .is_some_and(|e| e.slice == Some(sid))
+                })
+                .is_some_and(|idx| seen.insert(idx));
+            let parsed = if mine {
+                endpoint::core_to_data(entry, &mut self.interner)
+            } else {
+                None
+            };
+            let s = match parsed {
+                Some((id, data)) => content_stamp(&entry.name, Some(id), &data),
+                None => self.new_stamp(),
+            };
+            stamps.push(s);
+        }
+        stamps.sort_unstable();
+        ServerSlice {
+            stamps,
+            namespace_ok: ns_name.as_deref() == Some(ces.namespace.as_str()),
+            uid: ces.metadata.uid.clone(),
+            resource_version: ces.metadata.resource_version.clone(),
+        }
+    }
+
+    pub(super) fn desired_stamps(&self, sid: SliceId) -> Vec<u64> {
+        let Some(slice) = self.slices.get(sid) else {
+            return Vec::new();
+        };
+        let mut v: Vec<u64> = slice
+            .members
+            .iter()
+            .filter_map(|&m| self.endpoints[m as usize].as_ref().map(|e| e.stamp))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+/// Whether `seen` is an older resourceVersion than `known`. resourceVersions
+/// are opaque to clients in general; the API server's are etcd revisions
+/// (decimal integers) that only grow, and only when both parse as such are
+/// they compared. Otherwise the observation is taken as news.
+pub(super) fn is_older_version(seen: Option<&str>, known: Option<&str>) -> bool {
+    match (seen.map(str::parse::<u64>), known.map(str::parse::<u64>)) {
+        (Some(Ok(a)), Some(Ok(b))) => a < b,
+        _ => false,
+    }
+}

@@ -1,0 +1,264 @@
+//! Outcomes: what the API server answered to a planned write.
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::events::{Category, Severity};
+use crate::health::Health;
+use crate::identity::{IdentityId, Restore, ServerMeta};
+use crate::model::CiliumIdentity;
+use crate::plan::{OpId, Outcome, Verb};
+use crate::slicing::{ServerSlice, SliceId};
+
+use super::*;
+
+impl Engine {
+    /// Reports what the API server answered to a planned write.
+    pub fn report(&mut self, op: OpId, outcome: &Outcome, now: u64) -> Result<()> {
+        let Some(target) = self.in_flight.remove(&op) else {
+            return Err(Error::new(
+                ErrorCode::UnknownOp,
+                "",
+                "op",
+                format!("op {} is not awaiting an outcome", op.0),
+            ));
+        };
+        // Not-found on a delete and already-exists are the server agreeing
+        // with us or telling us news, not failures of the write path.
+        let failed = matches!(outcome, Outcome::Error { .. } | Outcome::Conflict);
+        if failed {
+            self.counters.writes_failed += 1;
+        } else {
+            self.counters.writes_succeeded += 1;
+        }
+        if let Some(h) = self.health.record(now, failed) {
+            let (sev, kind, msg) = match &h {
+                Health::Healthy => (
+                    Severity::Info,
+                    "healthy",
+                    "writes succeed again".to_string(),
+                ),
+                Health::Degraded { reason } => (Severity::Error, "degraded", reason.clone()),
+            };
+            self.events.record(
+                now,
+                Category::Health,
+                sev,
+                kind,
+                || "write path".to_string(),
+                || msg,
+            );
+        }
+        match target {
+            Target::Slice {
+                slice,
+                verb,
+                stamps,
+                dirty_since,
+                emptying,
+            } => self.report_slice(slice, verb, stamps, dirty_since, emptying, outcome, now),
+            Target::Identity { id, verb } => self.report_identity(id, verb, outcome, now),
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn report_slice(
+        &mut self,
+        sid: SliceId,
+        verb: Verb,
+        stamps: Vec<u64>,
+        since: u64,
+        emptying: bool,
+        outcome: &Outcome,
+        now: u64,
+    ) {
+        let retry = self.config.write.retry;
+        let Some(slice) = self.slices.get_mut(sid) else {
+            return;
+        };
+        slice.in_flight = None;
+        let name = slice.name.clone();
+        match (outcome, verb) {
+            (
+                Outcome::Success {
+                    resource_version,
+                    uid,
+                },
+                Verb::Create | Verb::Update,
+            ) => {
+                let old_uid = slice.server.as_ref().and_then(|s| s.uid.clone());
+                slice.server = Some(ServerSlice {
+                    stamps,
+                    namespace_ok: true,
+                    uid: uid.clone().or(old_uid),
+                    resource_version: resource_version.clone(),
+                });
+                slice.failures = 0;
+                self.metrics.sync_success += 1;
+                if emptying {
+                    self.slices.restore_dirty(sid, since);
+                }
+                let kind = if verb == Verb::Create {
+                    "slice-created"
+                } else {
+                    "slice-updated"
+                };
+                self.events.record(
+                    now,
+                    Category::Slices,
+                    Severity::Debug,
+                    kind,
+                    || format!("CiliumEndpointSlice {name}"),
+                    String::new,
+                );
+            }
+            (Outcome::Success { .. } | Outcome::NotFound, Verb::Delete) => {
+                slice.server = None;
+                self.metrics.sync_success += 1;
+                if slice.members.is_empty() {
+                    self.slices.remove(sid);
+                } else {
+                    self.slices.restore_dirty(sid, since);
+                }
+                self.events.record(
+                    now,
+                    Category::Slices,
+                    Severity::Debug,
+                    "slice-deleted",
+                    || format!("CiliumEndpointSlice {name}"),
+                    String::new,
+                );
+            }
+            (Outcome::NotFound, _) => {
+                // Gone on the server: create it again.
+                self.metrics.sync_fail_transient += 1;
+                slice.server = None;
+                self.slices.restore_dirty(sid, since);
+            }
+            (Outcome::AlreadyExists, _) | (Outcome::Conflict, _) => {
+                self.metrics.sync_fail_transient += 1;
+                // The server holds something else than we thought: rewrite
+                // against it. Its newest version arrives as an observed event,
+                // which re-plans at once; without one, retry after the backoff
+                // instead of conflicting on every flush.
+                let server = slice.server.get_or_insert_with(ServerSlice::default);
+                server.stamps = vec![u64::MAX];
+                slice.failures += 1;
+                let shift = slice.failures.saturating_sub(1).min(30);
+                slice.not_before = now.saturating_add(
+                    retry
+                        .base_ms
+                        .saturating_mul(1u64 << shift)
+                        .min(retry.cap_ms),
+                );
+                self.slices.restore_dirty(sid, since);
+            }
+            (Outcome::Error { message }, _) => {
+                // The write may have reached the server before the error (a
+                // timeout after commit): what it holds is unknown now, so the
+                // next flush compares against nothing and rewrites.
+                if let Some(server) = slice.server.as_mut() {
+                    server.stamps = vec![u64::MAX];
+                }
+                slice.failures += 1;
+                let shift = slice.failures.saturating_sub(1).min(30);
+                let delay = retry
+                    .base_ms
+                    .saturating_mul(1u64 << shift)
+                    .min(retry.cap_ms);
+                slice.not_before = now.saturating_add(delay);
+                let failures = slice.failures;
+                if failures > retry.max_retries {
+                    self.metrics.sync_fail_fatal += 1;
+                    slice.failures = 0;
+                    slice.not_before = 0;
+                    let msg = message.clone();
+                    self.events.record(
+                        now,
+                        Category::Slices,
+                        Severity::Error,
+                        "slice-dropped",
+                        || format!("CiliumEndpointSlice {name}"),
+                        || format!("dropped after {failures} failed writes: {msg}; retried on the next change"),
+                    );
+                } else {
+                    self.metrics.sync_fail_transient += 1;
+                    self.slices.restore_dirty(sid, since);
+                    let msg = message.clone();
+                    self.events.record(
+                        now,
+                        Category::Slices,
+                        Severity::Warning,
+                        "slice-write-failed",
+                        || format!("CiliumEndpointSlice {name}"),
+                        || format!("write failed ({msg}); retry {failures} in {delay} ms"),
+                    );
+                }
+            }
+        }
+    }
+
+    pub(super) fn report_identity(
+        &mut self,
+        id: IdentityId,
+        verb: Verb,
+        outcome: &Outcome,
+        now: u64,
+    ) {
+        match (outcome, verb) {
+            (
+                Outcome::Success {
+                    resource_version,
+                    uid,
+                },
+                Verb::Create,
+            ) => self.identities.write_succeeded(
+                id,
+                Some(ServerMeta {
+                    uid: uid.clone(),
+                    resource_version: resource_version.clone(),
+                }),
+            ),
+            (Outcome::Success { .. } | Outcome::NotFound, Verb::Delete) => {
+                self.identities.write_succeeded(id, None);
+                self.events.record(
+                    now,
+                    Category::Identities,
+                    Severity::Info,
+                    "identity-released",
+                    || format!("CiliumIdentity {id}"),
+                    || "deleted after the grace period".into(),
+                );
+            }
+            (Outcome::AlreadyExists, Verb::Create) => {
+                // Another writer holds the number: take another one for our labels.
+                let Some(rec) = self.identities.get(id).cloned() else {
+                    return;
+                };
+                let mut other = CiliumIdentity::new(id.to_string());
+                other
+                    .security_labels
+                    .insert("unknown:held-by".into(), "another-writer".into());
+                self.identities.set_in_flight(id, false);
+                if let Restore::Renumbered { labels, old, new } =
+                    self.identities.observe(&other, now)
+                {
+                    self.events.record(
+                        now,
+                        Category::Identities,
+                        Severity::Warning,
+                        "identity-conflict",
+                        || format!("CiliumIdentity {id}"),
+                        || {
+                            format!(
+                                "already exists on the server; labels {} moved to {new:?}",
+                                rec.key
+                            )
+                        },
+                    );
+                    self.renumber(old, &labels, new, now);
+                }
+            }
+            _ => self.identities.set_in_flight(id, false),
+        }
+    }
+}

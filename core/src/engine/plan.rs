@@ -1,0 +1,323 @@
+//! Polling for writes: `flush` turns due changes into a write plan.
+
+use crate::model::{CiliumEndpointSlice, Kind};
+use crate::plan::{OpId, PlannedWrite, Preconditions, Verb, WriteOp, WritePlan};
+use crate::slicing::{GroupKey, SliceId};
+
+use super::*;
+
+impl Engine {
+    pub(super) fn is_priority(&self, group: &GroupKey) -> bool {
+        self.config.write.priority_namespaces
+            && self
+                .namespaces
+                .get(group.namespace as usize)
+                .is_some_and(|n| n.priority)
+    }
+
+    pub(super) fn op_id(&mut self) -> OpId {
+        let id = OpId(self.next_op);
+        self.next_op += 1;
+        id
+    }
+
+    /// The writes due at `now`: identity creates, slices dirty for at least
+    /// the sync delay, identity deletes. Nothing is planned before the
+    /// initial sync. Each write stays in flight until its outcome is reported.
+    pub fn flush(&mut self, now: u64) -> WritePlan {
+        let mut plan = WritePlan::default();
+        if !self.synced {
+            return plan;
+        }
+        self.identities.expire(now);
+        self.retry_waiting(now);
+        self.prune_label_maps();
+        if self.config.slicing.compaction.enabled {
+            self.compact(now);
+        }
+        // Identity creates first: slices reference their numbers.
+        for id in self.identities.wanted_creates() {
+            let Some(obj) = self.identities.get(id).map(|r| r.to_object()) else {
+                continue;
+            };
+            self.identities.set_in_flight(id, true);
+            let op = self.op_id();
+            self.in_flight.insert(
+                op,
+                Target::Identity {
+                    id,
+                    verb: Verb::Create,
+                },
+            );
+            self.push(&mut plan, op, WriteOp::CreateIdentity(obj));
+        }
+        let cutoff = now.saturating_sub(self.config.write.sync_delay_ms);
+        let ready = now >= self.config.write.sync_delay_ms;
+        let mut due: Vec<(bool, u64, SliceId)> = if ready {
+            self.slices
+                .dirty_until(cutoff)
+                .filter(|&(_, sid)| {
+                    self.slices
+                        .get(sid)
+                        .is_some_and(|s| s.in_flight.is_none() && s.not_before <= now)
+                })
+                .map(|(since, sid)| {
+                    let prio = self
+                        .slices
+                        .get(sid)
+                        .is_some_and(|s| self.is_priority(&s.group));
+                    (!prio, since, sid)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        due.sort_unstable();
+        for (standard, since, sid) in due {
+            if self.bucket.available(now) == 0 {
+                // The rest stay dirty, in order, for the next flush.
+                self.metrics.rate_limited_flushes += 1;
+                break;
+            }
+            let before = plan.writes.len();
+            let retry = self.slices.get(sid).is_some_and(|s| s.failures > 0);
+            self.plan_slice(&mut plan, sid, since);
+            if plan.writes.len() > before {
+                self.bucket.try_take(now);
+                let delay = now.saturating_sub(since) as f64 / 1000.0;
+                if standard {
+                    self.metrics.queue_delay_standard.observe(delay);
+                } else {
+                    self.metrics.queue_delay_fast.observe(delay);
+                }
+                if retry {
+                    self.metrics.retries += 1;
+                }
+            }
+        }
+        for id in self.identities.wanted_deletes() {
+            let Some(rec) = self.identities.get(id) else {
+                continue;
+            };
+            let pre = rec
+                .server
+                .as_ref()
+                .map(|s| Preconditions {
+                    uid: s.uid.clone(),
+                    resource_version: s.resource_version.clone(),
+                })
+                .unwrap_or_default();
+            self.identities.set_in_flight(id, true);
+            let op = self.op_id();
+            self.in_flight.insert(
+                op,
+                Target::Identity {
+                    id,
+                    verb: Verb::Delete,
+                },
+            );
+            self.push(
+                &mut plan,
+                op,
+                WriteOp::DeleteIdentity {
+                    name: id.to_string(),
+                    preconditions: pre,
+                },
+            );
+        }
+        plan
+    }
+
+    pub(super) fn push(&mut self, plan: &mut WritePlan, id: OpId, op: WriteOp) {
+        let kind = match op.kind() {
+            Kind::CiliumIdentity => "identity",
+            _ => "slice",
+        };
+        *self
+            .counters
+            .writes_planned
+            .entry((kind, op.verb().as_str()))
+            .or_default() += 1;
+        plan.writes.push(PlannedWrite { id, op });
+    }
+
+    pub(super) fn plan_slice(&mut self, plan: &mut WritePlan, sid: SliceId, since: u64) {
+        let desired = self.desired_stamps(sid);
+        let Some(slice) = self.slices.get(sid) else {
+            return;
+        };
+        let server = slice.server.clone();
+        let name = slice.name.clone();
+        let ns_name = self
+            .namespaces
+            .get(slice.group.namespace as usize)
+            .map(|n| n.name.to_string())
+            .unwrap_or_default();
+        self.slices.clear_dirty(sid);
+        if desired.is_empty() {
+            let Some(server) = server else {
+                // Never reached the server: nothing to undo.
+                self.slices.remove(sid);
+                return;
+            };
+            let threshold = self.config.write.empty_before_delete_threshold as usize;
+            let op = self.op_id();
+            if threshold > 0 && server.stamps.len() >= threshold {
+                let mut obj = CiliumEndpointSlice::new(name.to_string(), ns_name);
+                obj.metadata.resource_version = server.resource_version.clone();
+                self.in_flight.insert(
+                    op,
+                    Target::Slice {
+                        slice: sid,
+                        verb: Verb::Update,
+                        stamps: Vec::new(),
+                        dirty_since: since,
+                        emptying: true,
+                    },
+                );
+                self.mark_in_flight(sid, op);
+                self.push(plan, op, WriteOp::UpdateSlice(obj));
+                return;
+            }
+            self.in_flight.insert(
+                op,
+                Target::Slice {
+                    slice: sid,
+                    verb: Verb::Delete,
+                    stamps: Vec::new(),
+                    dirty_since: since,
+                    emptying: false,
+                },
+            );
+            self.mark_in_flight(sid, op);
+            self.push(
+                plan,
+                op,
+                WriteOp::DeleteSlice {
+                    name: name.to_string(),
+                    preconditions: Preconditions {
+                        uid: server.uid.clone(),
+                        resource_version: server.resource_version.clone(),
+                    },
+                },
+            );
+            return;
+        }
+        self.metrics.ceps_per_ces.observe(desired.len() as f64);
+        if let Some(s) = &server
+            && s.stamps == desired
+            && s.namespace_ok
+        {
+            self.counters.no_op_skips += 1;
+            return;
+        }
+        let (inserted, removed) = match &server {
+            Some(s) => sorted_difference_sizes(&desired, &s.stamps),
+            None => (desired.len(), 0),
+        };
+        self.metrics.cep_inserted_per_ces.observe(inserted as f64);
+        self.metrics.cep_removed_per_ces.observe(removed as f64);
+        let obj = self.render_slice(sid);
+        let op = self.op_id();
+        let verb = if server.is_some() {
+            Verb::Update
+        } else {
+            Verb::Create
+        };
+        self.in_flight.insert(
+            op,
+            Target::Slice {
+                slice: sid,
+                verb,
+                stamps: desired,
+                dirty_since: since,
+                emptying: false,
+            },
+        );
+        self.mark_in_flight(sid, op);
+        let wop = if verb == Verb::Update {
+            WriteOp::UpdateSlice(obj)
+        } else {
+            WriteOp::CreateSlice(obj)
+        };
+        self.push(plan, op, wop);
+    }
+
+    pub(super) fn mark_in_flight(&mut self, sid: SliceId, op: OpId) {
+        if let Some(s) = self.slices.get_mut(sid) {
+            s.in_flight = Some(op);
+        }
+    }
+
+    /// The desired object of a slice, endpoints sorted by name.
+    pub(super) fn render_slice(&self, sid: SliceId) -> CiliumEndpointSlice {
+        let Some(slice) = self.slices.get(sid) else {
+            return CiliumEndpointSlice::default();
+        };
+        let ns = self
+            .namespaces
+            .get(slice.group.namespace as usize)
+            .map(|n| n.name.to_string())
+            .unwrap_or_default();
+        let mut obj = CiliumEndpointSlice::new(slice.name.to_string(), ns);
+        if let Some(s) = &slice.server {
+            obj.metadata.resource_version = s.resource_version.clone();
+        }
+        let mut members: Vec<&Endpoint> = slice
+            .members
+            .iter()
+            .filter_map(|&m| self.endpoints[m as usize].as_ref())
+            .collect();
+        members.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        obj.endpoints = members
+            .iter()
+            .filter_map(|ep| ep.identity.map(|id| ep.data.to_core(&ep.name, id)))
+            .collect();
+        obj
+    }
+
+    /// The earliest time at which `flush` could plan something not yet due
+    /// (the sync delay, the rate limiter and identity grace periods).
+    pub fn next_due(&self) -> Option<u64> {
+        // O(dirty slices): each is due after its sync delay and its backoff;
+        // slices with a write in flight wait for the outcome instead.
+        let delay = self.config.write.sync_delay_ms;
+        let slice = self
+            .slices
+            .dirty_until(u64::MAX)
+            .filter_map(|(since, sid)| {
+                let s = self.slices.get(sid)?;
+                s.in_flight
+                    .is_none()
+                    .then(|| since.saturating_add(delay).max(s.not_before))
+            })
+            .min()
+            .map(|t| t.max(self.bucket.next_token_at(t)));
+        match (slice, self.identities.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Sizes of `a - b` and `b - a` for sorted slices.
+pub(super) fn sorted_difference_sizes(a: &[u64], b: &[u64]) -> (usize, usize) {
+    let (mut i, mut j, mut only_a, mut only_b) = (0, 0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => {
+                only_a += 1;
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                only_b += 1;
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    (only_a + a.len() - i, only_b + b.len() - j)
+}
