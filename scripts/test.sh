@@ -24,6 +24,8 @@ bash bindings-python/test.sh
 step "C ABI and Go package: header drift, C tests (plain, valgrind, ASan), go vet, go test -race"
 bash bindings-c/test.sh
 
+step "sliceplane-operator and deploy/: gofmt, go vet, go test -race, manifests, promtool test rules"; bash operator/test.sh
+
 step "Against a real API server: embedded etcd + apiextensions server, CRDs installed, eight scenarios"
 bash integration/test.sh
 
