@@ -88,7 +88,8 @@ use serde::Deserialize;
 use smallvec::SmallVec;
 
 use crate::config::EventCategories;
-use crate::endpoint::{self, DataInterner, EndpointData, PortEntry, Protocol};
+use crate::endpoint::{DataInterner, EndpointData};
+use crate::entry;
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::{Category, Event, EventLog, Severity};
 use crate::identity::IdentityId;
@@ -531,81 +532,14 @@ impl Consumer {
         );
     }
 
+    /// Entry `i` of a slice by the slice entry codec ([`crate::entry`]).
     fn parse_entry(
         &mut self,
         obj: &str,
         i: usize,
         e: &CoreCiliumEndpoint,
     ) -> Result<(Arc<str>, Entry)> {
-        let f = |s: &str| format!("endpoints[{i}].{s}");
-        validate::require_name(obj, &f("name"), &e.name, true)?;
-        let identity = IdentityId::try_from(e.id).map_err(|_| {
-            Error::new(
-                ErrorCode::InvalidValue,
-                obj,
-                f("id"),
-                format!("identity {} is outside 0-4294967295", e.id),
-            )
-        })?;
-        validate::too_large(
-            obj,
-            &f("networking.addressing"),
-            e.networking.addressing.len(),
-            validate::MAX_ADDRESSES,
-        )?;
-        let mut addressing = SmallVec::new();
-        for (j, pair) in e.networking.addressing.iter().enumerate() {
-            addressing.push(endpoint::address_pair(
-                obj,
-                &f(&format!("networking.addressing[{j}]")),
-                pair,
-            )?);
-        }
-        let node_ip = match e.networking.node.as_deref().filter(|s| !s.is_empty()) {
-            Some(s) => Some(validate::parse_ip(obj, &f("networking.node"), s)?),
-            None => None,
-        };
-        let encryption_key = endpoint::encryption_key(obj, &f("encryption.key"), e.encryption.key)?;
-        validate::too_large(
-            obj,
-            &f("named-ports"),
-            e.named_ports.len(),
-            validate::MAX_NAMED_PORTS,
-        )?;
-        let mut ports = Vec::with_capacity(e.named_ports.len());
-        for (j, p) in e.named_ports.iter().enumerate() {
-            let field = f(&format!("named-ports[{j}]"));
-            let port = validate::check_port(obj, &format!("{field}.port"), p.port)?;
-            validate::check_protocol(
-                obj,
-                &format!("{field}.protocol"),
-                &p.protocol,
-                validate::CILIUM_PROTOCOLS,
-            )?;
-            let protocol = Protocol::parse(&p.protocol).ok_or_else(|| {
-                Error::new(
-                    ErrorCode::InvalidProtocol,
-                    obj,
-                    format!("{field}.protocol"),
-                    "unknown protocol",
-                )
-            })?;
-            ports.push(PortEntry {
-                name: self.interner.strings.intern(&p.name),
-                port,
-                protocol,
-            });
-        }
-        let data = EndpointData {
-            addressing,
-            node_ip,
-            encryption_key,
-            named_ports: self.interner.ports(ports),
-            service_account: e
-                .service_account
-                .as_deref()
-                .map(|s| self.interner.strings.intern(s)),
-        };
+        let (identity, data) = entry::decode(obj, i, e, &mut self.interner)?;
         Ok((
             self.interner.strings.intern(&e.name),
             Entry { identity, data },

@@ -1,21 +1,27 @@
 //! Endpoints: what one entry of a slice says about a pod, and how it is
-//! read (and validated) from a Pod or a CiliumEndpoint.
+//! read (and validated) from a Pod or a CiliumEndpoint. A CiliumEndpoint's
+//! parts and a slice entry are read and written by one codec,
+//! [`crate::entry`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use smallvec::SmallVec;
 
+use crate::entry::{self, Origin, under};
 use crate::error::{Error, ErrorCode, Result};
 use crate::identity::IdentityId;
 use crate::labels::Interner;
-use crate::model::{
-    AddressPair, CiliumEndpoint, CoreCiliumEndpoint, EncryptionSpec, EndpointNetworking, Kind,
-    NamedPort, Pod, describe,
-};
+use crate::model::{CiliumEndpoint, CoreCiliumEndpoint, Kind, Pod, describe};
 use crate::validate;
 
-/// Layer-4 protocol of a named port.
+/// Layer-4 protocol of a named port: Cilium's named-port enum, the one
+/// protocol type of slice entries, CiliumEndpoints and Pods.
+///
+/// The policy engine has its own `policy::Protocol` (TCP, UDP, SCTP,
+/// parsed case-insensitively): a flow's transport protocol, where ICMP
+/// and "any" are not ports and the spellings follow Cilium's policy rules;
+/// the two do not mean the same thing, so they stay two types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
     Tcp,
@@ -27,6 +33,19 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// What Cilium allows in `named-ports` (CiliumEndpoint, slice entry).
+    pub const NAMED_PORT: &'static [Protocol] = &[
+        Protocol::Tcp,
+        Protocol::Udp,
+        Protocol::Sctp,
+        Protocol::Icmp,
+        Protocol::Icmpv6,
+        Protocol::Any,
+    ];
+    /// What Kubernetes allows for a container port.
+    pub const CONTAINER_PORT: &'static [Protocol] = &[Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
+
+    /// The exact upper-case spelling (`TCP`, ..., `ICMPV6`, `ANY`).
     pub fn parse(s: &str) -> Option<Protocol> {
         Some(match s {
             "TCP" => Protocol::Tcp,
@@ -38,6 +57,34 @@ impl Protocol {
             _ => return None,
         })
     }
+
+    /// [`Protocol::parse`], allowing only `allowed`; anything else is
+    /// `invalid_protocol` naming `field` and the allowed spellings.
+    pub fn parse_one_of(
+        object: &str,
+        field: &str,
+        s: &str,
+        allowed: &[Protocol],
+    ) -> Result<Protocol> {
+        match Protocol::parse(s) {
+            Some(p) if allowed.contains(&p) => Ok(p),
+            _ => Err(Error::new(
+                ErrorCode::InvalidProtocol,
+                object,
+                field,
+                format!(
+                    "protocol {s:?} is not one of {}",
+                    allowed
+                        .iter()
+                        .map(|p| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// The upper-case spelling Cilium writes.
     pub const fn as_str(self) -> &'static str {
         match self {
             Protocol::Tcp => "TCP",
@@ -50,6 +97,13 @@ impl Protocol {
     }
 }
 
+/// A named port of an endpoint, validated: the one named-port type of the
+/// engine, the consumer and the snapshots. Its raw form, as the API server
+/// stores it (any integer port, any protocol string), is
+/// [`crate::model::NamedPort`], which a reader needs to report a bad value
+/// by field; a Pod's ports arrive as [`crate::model::ContainerPort`].
+/// The policy engine keeps `policy::NamedPort` with its own protocol type
+/// (see [`Protocol`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PortEntry {
     pub name: Arc<str>,
@@ -89,36 +143,9 @@ impl EndpointData {
         self.addressing.iter().flat_map(|a| a.ips())
     }
 
-    /// The slice entry for this endpoint.
+    /// The slice entry for this endpoint ([`crate::entry::encode`]).
     pub fn to_core(&self, name: &str, identity: IdentityId) -> CoreCiliumEndpoint {
-        CoreCiliumEndpoint {
-            name: name.to_string(),
-            id: i64::from(identity),
-            networking: EndpointNetworking {
-                addressing: self
-                    .addressing
-                    .iter()
-                    .map(|a| AddressPair {
-                        ipv4: a.ipv4.map(|ip| ip.to_string()),
-                        ipv6: a.ipv6.map(|ip| ip.to_string()),
-                    })
-                    .collect(),
-                node: self.node_ip.map(|ip| ip.to_string()),
-            },
-            encryption: EncryptionSpec {
-                key: i64::from(self.encryption_key),
-            },
-            named_ports: self
-                .named_ports
-                .iter()
-                .map(|p| NamedPort {
-                    name: p.name.to_string(),
-                    port: i64::from(p.port),
-                    protocol: p.protocol.as_str().to_string(),
-                })
-                .collect(),
-            service_account: self.service_account.as_ref().map(|s| s.to_string()),
-        }
+        entry::encode(name, identity, self)
     }
 }
 
@@ -229,29 +256,26 @@ pub fn pod_input(pod: &Pod, strings: &mut Interner) -> Result<PodInput> {
     )?;
     for (ci, c) in pod.spec.containers.iter().enumerate() {
         for (pi, p) in c.ports.iter().enumerate() {
-            let field = format!("spec.containers[{ci}].ports[{pi}]");
+            let at = || format!("spec.containers[{ci}].ports[{pi}].");
             let port =
-                validate::check_port(&obj, &format!("{field}.containerPort"), p.container_port)?;
+                validate::check_port(&obj, "containerPort", p.container_port).map_err(under(at))?;
             let proto = p.protocol.as_deref().unwrap_or("TCP");
-            validate::check_protocol(
-                &obj,
-                &format!("{field}.protocol"),
-                proto,
-                validate::POD_PROTOCOLS,
-            )?;
+            let protocol =
+                Protocol::parse_one_of(&obj, "protocol", proto, Protocol::CONTAINER_PORT)
+                    .map_err(under(at))?;
             if let Some(name) = p.name.as_deref().filter(|n| !n.is_empty()) {
                 validate::check_port_name(name).map_err(|m| {
                     Error::new(
                         ErrorCode::InvalidValue,
                         obj.clone(),
-                        format!("{field}.name"),
+                        format!("{}name", at()),
                         m,
                     )
                 })?;
                 named_ports.push(PortEntry {
                     name: strings.intern(name),
                     port,
-                    protocol: Protocol::parse(proto).unwrap_or(Protocol::Tcp),
+                    protocol,
                 });
             }
         }
@@ -308,64 +332,30 @@ pub fn cep_input(cep: &CiliumEndpoint, interner: &mut DataInterner) -> Result<Ce
         }
         None => None,
     };
+    // The parts a slice entry also carries, read by the slice entry codec
+    // with the CiliumEndpoint rules, in the order their errors are reported.
+    let status = || "status.".to_string();
     let key = match &st.encryption {
-        Some(e) => encryption_key(&obj, "status.encryption.key", e.key)?,
+        Some(e) => entry::encryption_key(&obj, e.key).map_err(under(status))?,
         None => 0,
     };
-    let sa = match st.service_account.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => {
-            validate::require_name(&obj, "status.service-account", s, true)?;
-            Some(interner.strings.intern(s))
-        }
-        None => None,
-    };
-    validate::too_large(
+    let sa = entry::service_account(
         &obj,
-        "status.named-ports",
-        st.named_ports.len(),
-        validate::MAX_NAMED_PORTS,
-    )?;
-    let mut ports = Vec::with_capacity(st.named_ports.len());
-    for (i, p) in st.named_ports.iter().enumerate() {
-        let field = format!("status.named-ports[{i}]");
-        let port = validate::check_port(&obj, &format!("{field}.port"), p.port)?;
-        let proto = if p.protocol.is_empty() {
-            "TCP"
-        } else {
-            &p.protocol
-        };
-        validate::check_protocol(
-            &obj,
-            &format!("{field}.protocol"),
-            proto,
-            validate::CILIUM_PROTOCOLS,
-        )?;
-        ports.push(PortEntry {
-            name: interner.strings.intern(&p.name),
-            port,
-            protocol: Protocol::parse(proto).unwrap_or(Protocol::Tcp),
-        });
-    }
+        st.service_account.as_deref(),
+        Origin::CiliumEndpoint,
+        &mut interner.strings,
+    )
+    .map_err(under(status))?;
+    let ports = entry::named_ports(
+        &obj,
+        &st.named_ports,
+        Origin::CiliumEndpoint,
+        &mut interner.strings,
+    )
+    .map_err(under(status))?;
     let data = match &st.networking {
         Some(net) => {
-            validate::too_large(
-                &obj,
-                "status.networking.addressing",
-                net.addressing.len(),
-                validate::MAX_ADDRESSES,
-            )?;
-            let mut addressing = SmallVec::new();
-            for (i, pair) in net.addressing.iter().enumerate() {
-                addressing.push(address_pair(
-                    &obj,
-                    &format!("status.networking.addressing[{i}]"),
-                    pair,
-                )?);
-            }
-            let node_ip = match net.node.as_deref().filter(|s| !s.is_empty()) {
-                Some(s) => Some(validate::parse_ip(&obj, "status.networking.node", s)?),
-                None => None,
-            };
+            let (addressing, node_ip) = entry::networking(&obj, net).map_err(under(status))?;
             Some(EndpointData {
                 addressing,
                 node_ip,
@@ -390,72 +380,14 @@ pub fn cep_input(cep: &CiliumEndpoint, interner: &mut DataInterner) -> Result<Ce
 }
 
 /// Reads a slice entry back into identity and data, for comparison with
-/// endpoints. `None` when any field does not parse (such an entry never
-/// equals an endpoint, so it is rewritten).
+/// endpoints ([`crate::entry::decode_exact`]). `None` when the entry is not
+/// exactly what the engine would write (such an entry never equals an
+/// endpoint, so it is rewritten).
 pub fn core_to_data(
     entry: &CoreCiliumEndpoint,
     interner: &mut DataInterner,
 ) -> Option<(IdentityId, EndpointData)> {
-    let id = IdentityId::try_from(entry.id).ok()?;
-    let mut addressing = SmallVec::new();
-    for pair in &entry.networking.addressing {
-        addressing.push(address_pair("", "", pair).ok()?);
-    }
-    let node_ip = match entry.networking.node.as_deref() {
-        Some(s) => Some(s.parse::<IpAddr>().ok()?),
-        None => None,
-    };
-    let mut ports = Vec::with_capacity(entry.named_ports.len());
-    for p in &entry.named_ports {
-        ports.push(PortEntry {
-            name: interner.strings.intern(&p.name),
-            port: u16::try_from(p.port).ok()?,
-            protocol: Protocol::parse(&p.protocol)?,
-        });
-    }
-    let data = EndpointData {
-        addressing,
-        node_ip,
-        encryption_key: u8::try_from(entry.encryption.key).ok()?,
-        named_ports: interner.ports(ports),
-        service_account: entry
-            .service_account
-            .as_deref()
-            .map(|s| interner.strings.intern(s)),
-    };
-    // Only an exact rendering counts (e.g. "10.0.0.01" is not ours).
-    (data.to_core(&entry.name, id) == *entry).then_some((id, data))
-}
-
-pub fn address_pair(obj: &str, field: &str, pair: &AddressPair) -> Result<Addressing> {
-    let mut a = Addressing::default();
-    if let Some(s) = pair.ipv4.as_deref().filter(|s| !s.is_empty()) {
-        match validate::parse_ip(obj, &format!("{field}.ipv4"), s)? {
-            IpAddr::V4(v4) => a.ipv4 = Some(v4),
-            IpAddr::V6(_) => {
-                return Err(Error::new(
-                    ErrorCode::InvalidIp,
-                    obj,
-                    format!("{field}.ipv4"),
-                    format!("{s:?} is not an IPv4 address"),
-                ));
-            }
-        }
-    }
-    if let Some(s) = pair.ipv6.as_deref().filter(|s| !s.is_empty()) {
-        match validate::parse_ip(obj, &format!("{field}.ipv6"), s)? {
-            IpAddr::V6(v6) => a.ipv6 = Some(v6),
-            IpAddr::V4(_) => {
-                return Err(Error::new(
-                    ErrorCode::InvalidIp,
-                    obj,
-                    format!("{field}.ipv6"),
-                    format!("{s:?} is not an IPv6 address"),
-                ));
-            }
-        }
-    }
-    Ok(a)
+    entry::decode_exact(entry, interner)
 }
 
 /// IPsec key indexes are 0–255 (0: no encryption).
@@ -468,4 +400,37 @@ pub fn encryption_key(obj: &str, field: &str, key: i64) -> Result<u8> {
             format!("encryption key {key} is outside 0-255"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocols_parse_exactly_and_only_the_allowed_ones() {
+        assert_eq!(
+            Protocol::parse_one_of("o", "f", "TCP", Protocol::CONTAINER_PORT).unwrap(),
+            Protocol::Tcp
+        );
+        let e = Protocol::parse_one_of("o", "f", "tcp", Protocol::CONTAINER_PORT).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidProtocol);
+        assert_eq!(
+            e.to_string(),
+            "[invalid_protocol] o field f: protocol \"tcp\" is not one of TCP, UDP, SCTP"
+        );
+        // ICMP is a named-port protocol of Cilium's, not a container port's.
+        let e = Protocol::parse_one_of("o", "f", "ICMP", Protocol::CONTAINER_PORT).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidProtocol);
+        for p in Protocol::NAMED_PORT {
+            assert_eq!(
+                Protocol::parse_one_of("o", "f", p.as_str(), Protocol::NAMED_PORT),
+                Ok(*p)
+            );
+        }
+        let e = Protocol::parse_one_of("o", "f", "", Protocol::NAMED_PORT).unwrap_err();
+        assert_eq!(
+            e.message,
+            "protocol \"\" is not one of TCP, UDP, SCTP, ICMP, ICMPV6, ANY"
+        );
+    }
 }

@@ -14,6 +14,7 @@ pub mod consumer;
 pub mod endpoint;
 pub mod engine;
 mod entry;
+mod entry;
 pub mod error;
 pub mod events;
 #[doc(hidden)]

@@ -249,24 +249,6 @@ pub fn check_port(object: &str, field: &str, port: i64) -> Result<u16> {
     }
 }
 
-/// Layer-4 protocols of container ports.
-pub const POD_PROTOCOLS: &[&str] = &["TCP", "UDP", "SCTP"];
-/// Protocols Cilium allows in `named-ports`.
-pub const CILIUM_PROTOCOLS: &[&str] = &["TCP", "UDP", "SCTP", "ICMP", "ICMPV6", "ANY"];
-
-pub fn check_protocol(object: &str, field: &str, p: &str, allowed: &[&str]) -> Result<()> {
-    if allowed.contains(&p) {
-        Ok(())
-    } else {
-        Err(Error::new(
-            ErrorCode::InvalidProtocol,
-            object,
-            field,
-            format!("protocol {p:?} is not one of {}", allowed.join(", ")),
-        ))
-    }
-}
-
 /// A port name: IANA_SVC_NAME (at most 15, `[a-z0-9-]`, a letter, no `--`).
 pub fn check_port_name(s: &str) -> Result<(), String> {
     let b = s.as_bytes();
@@ -438,7 +420,7 @@ mod tests {
     }
 
     #[test]
-    fn ports_protocols() {
+    fn ports_and_port_names() {
         assert_eq!(check_port("o", "f", 80).unwrap(), 80);
         assert_eq!(
             check_port("o", "f", 0).unwrap_err().code,
@@ -447,13 +429,6 @@ mod tests {
         assert_eq!(
             check_port("o", "f", 65536).unwrap_err().code,
             ErrorCode::InvalidPort
-        );
-        assert!(check_protocol("o", "f", "TCP", POD_PROTOCOLS).is_ok());
-        assert_eq!(
-            check_protocol("o", "f", "tcp", POD_PROTOCOLS)
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidProtocol
         );
         assert!(check_port_name("http").is_ok());
         assert!(check_port_name("http--x").is_err());
