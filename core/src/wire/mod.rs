@@ -28,7 +28,7 @@ mod view;
 mod write;
 
 pub use batch::{apply_consumer_batch, apply_engine_batch};
-pub use probe::{Probe, ProbeAnswer, ProbeError, answer_probe, answer_probes};
+pub use probe::{Probe, ProbeAnswer, ProbeError, answer_probe, answer_probes, policy_cluster};
 pub use reader::{EventReader, Position, ReadEvent, ReadValue, StreamReader};
 pub use rejected::Rejected;
 pub use view::{Change, ChangeOp, EndpointView, NamedPort, SliceView, endpoint_views, slice_views};

@@ -4,7 +4,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, ErrorCode};
-use crate::policy::{PolicyCluster, PortRef, Protocol, Verdict};
+use crate::model::{Namespace, Object, Pod};
+use crate::policy::{PolicyCluster, PolicyConfig, PortRef, Protocol, Verdict};
 use crate::wire::reader::StreamReader;
 
 /// A probe, checked: `{"from", "to", "port", "protocol"}`.
@@ -228,4 +229,59 @@ pub fn answer_probes(cluster: &mut PolicyCluster, bytes: &[u8]) -> Vec<ProbeAnsw
             }
         })
         .collect()
+}
+
+fn malformed(what: &str, field: &str, message: String) -> Error {
+    Error::new(ErrorCode::MalformedInput, what, field, message)
+}
+
+/// The items of a JSON array or a List (`{"items": [...]}`); blank text
+/// is no items.
+fn items(text: &str, what: &str) -> Result<Vec<Value>, Error> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let not_a_list = |field: &str| malformed(what, field, "expected a JSON array or a List".into());
+    match serde_json::from_str::<Value>(text).map_err(|e| malformed(what, "", e.to_string()))? {
+        Value::Array(v) => Ok(v),
+        Value::Object(mut m) => match m.remove("items") {
+            Some(Value::Array(v)) => Ok(v),
+            _ => Err(not_a_list("items")),
+        },
+        _ => Err(not_a_list("")),
+    }
+}
+
+/// A policy cluster from JSON, as the bindings build one: `cluster` holds
+/// Namespaces and Pods, `policies` NetworkPolicies and Cilium policies,
+/// each a JSON array or a List (blank: none). Another kind in `cluster` is
+/// `unknown_kind` (field `[i].kind`); the first invalid policy fails the
+/// whole call.
+pub fn policy_cluster(
+    cluster: &str,
+    policies: &str,
+    config: PolicyConfig,
+) -> Result<PolicyCluster, Error> {
+    let mut namespaces: Vec<Namespace> = Vec::new();
+    let mut pods: Vec<Pod> = Vec::new();
+    for (i, item) in items(cluster, "cluster")?.iter().enumerate() {
+        let bytes = serde_json::to_vec(item).map_err(|e| malformed("cluster", "", e.to_string()))?;
+        match Object::from_json(&bytes)? {
+            Object::Namespace(n) => namespaces.push(n),
+            Object::Pod(p) => pods.push(p),
+            o => {
+                return Err(Error::new(
+                    ErrorCode::UnknownKind,
+                    o.describe(),
+                    format!("[{i}].kind"),
+                    "the cluster takes Namespace and Pod objects",
+                ));
+            }
+        }
+    }
+    let mut inner = PolicyCluster::new(&namespaces, &pods, config)?;
+    for p in items(policies, "policies")? {
+        inner.upsert_policy(&p)?;
+    }
+    Ok(inner)
 }
