@@ -308,6 +308,9 @@ pub struct CepInput {
     pub data: Option<EndpointData>,
 }
 
+/// Validates a CiliumEndpoint and extracts what the engine uses; its
+/// networking, encryption key, named ports and service account are read by
+/// the slice entry codec ([`crate::entry`]) with the CiliumEndpoint rules.
 pub fn cep_input(cep: &CiliumEndpoint, interner: &mut DataInterner) -> Result<CepInput> {
     let obj = check_namespaced(Kind::CiliumEndpoint, &cep.metadata)?;
     let st = &cep.status;
@@ -384,10 +387,10 @@ pub fn cep_input(cep: &CiliumEndpoint, interner: &mut DataInterner) -> Result<Ce
 /// exactly what the engine would write (such an entry never equals an
 /// endpoint, so it is rewritten).
 pub fn core_to_data(
-    entry: &CoreCiliumEndpoint,
+    slice_entry: &CoreCiliumEndpoint,
     interner: &mut DataInterner,
 ) -> Option<(IdentityId, EndpointData)> {
-    entry::decode_exact(entry, interner)
+    entry::decode_exact(slice_entry, interner)
 }
 
 /// IPsec key indexes are 0–255 (0: no encryption).

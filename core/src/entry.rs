@@ -287,3 +287,279 @@ pub(crate) fn service_account(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::cep_input;
+    use crate::model::{CiliumEndpoint, CiliumEndpointStatus, EndpointIdentity, ObjectMeta};
+
+    const SLICE: &str = "CiliumEndpointSlice ces-1";
+
+    fn port(name: &str, port: i64, protocol: &str) -> NamedPort {
+        NamedPort {
+            name: name.into(),
+            port,
+            protocol: protocol.into(),
+        }
+    }
+
+    fn pair(v4: Option<&str>, v6: Option<&str>) -> AddressPair {
+        AddressPair {
+            ipv4: v4.map(Into::into),
+            ipv6: v6.map(Into::into),
+        }
+    }
+
+    /// A slice entry exactly as the engine renders it: dual stack, a
+    /// second pair, a node, a key, ports of every protocol (sorted), a
+    /// service account.
+    fn canonical() -> CoreCiliumEndpoint {
+        CoreCiliumEndpoint {
+            name: "web-1".into(),
+            id: 70_001,
+            networking: EndpointNetworking {
+                addressing: vec![
+                    pair(Some("10.0.0.1"), Some("fd00::1")),
+                    pair(Some("10.0.0.2"), None),
+                ],
+                node: Some("192.168.0.1".into()),
+            },
+            encryption: EncryptionSpec { key: 7 },
+            named_ports: vec![
+                port("dns", 53, "UDP"),
+                port("http", 80, "TCP"),
+                port("m", 9, "SCTP"),
+                port("p", 1, "ICMP"),
+                port("p", 2, "ICMPV6"),
+                port("x", 3, "ANY"),
+            ],
+            service_account: Some("web".into()),
+        }
+    }
+
+    /// A CiliumEndpoint whose status carries the parts of `e`.
+    fn cep_of(e: &CoreCiliumEndpoint) -> CiliumEndpoint {
+        CiliumEndpoint {
+            metadata: ObjectMeta {
+                name: e.name.clone(),
+                namespace: Some("ns".into()),
+                ..Default::default()
+            },
+            status: CiliumEndpointStatus {
+                identity: Some(EndpointIdentity {
+                    id: e.id,
+                    labels: vec![],
+                }),
+                networking: Some(e.networking.clone()),
+                encryption: Some(e.encryption.clone()),
+                named_ports: e.named_ports.clone(),
+                service_account: e.service_account.clone(),
+            },
+        }
+    }
+
+    #[test]
+    fn encode_renders_what_decode_reads() {
+        let mut interner = DataInterner::default();
+        let e = canonical();
+        let (id, data) = decode(SLICE, 0, &e, &mut interner).unwrap();
+        assert_eq!(id, 70_001);
+        assert_eq!(data.encryption_key, 7);
+        assert_eq!(data.node_ip, Some("192.168.0.1".parse().unwrap()));
+        assert_eq!(data.addressing.len(), 2);
+        assert_eq!(data.named_ports.len(), 6);
+        assert_eq!(data.service_account.as_deref(), Some("web"));
+        assert_eq!(encode(&e.name, id, &data), e);
+        assert_eq!(data.to_core(&e.name, id), e);
+    }
+
+    /// The engine's three readers of one entry agree: the consumer's
+    /// decode, adoption's decode_exact, and cep_input on a CiliumEndpoint
+    /// carrying the same parts.
+    #[test]
+    fn consumer_adoption_and_cep_input_read_the_same_data() {
+        let mut interner = DataInterner::default();
+        let e = canonical();
+        let consumer = decode(SLICE, 0, &e, &mut interner).unwrap();
+        let adopted = decode_exact(&e, &mut interner).unwrap();
+        let cep = cep_input(&cep_of(&e), &mut interner).unwrap();
+        assert_eq!(adopted, consumer);
+        assert_eq!(cep.identity, Some(consumer.0));
+        assert_eq!(cep.data, Some(consumer.1.clone()));
+        // Equal port lists are shared, whoever read them.
+        assert!(Arc::ptr_eq(
+            &adopted.1.named_ports,
+            &cep.data.unwrap().named_ports
+        ));
+    }
+
+    /// Adoption takes only the exact rendering; the consumer reads a
+    /// different spelling of the same values as those values.
+    #[test]
+    fn adoption_is_exact_where_the_consumer_reads_the_values() {
+        let mut interner = DataInterner::default();
+        let want = decode(SLICE, 0, &canonical(), &mut interner).unwrap();
+        let respelled: Vec<(&str, CoreCiliumEndpoint)> = vec![
+            ("upper-case IPv6", {
+                let mut e = canonical();
+                e.networking.addressing[0].ipv6 = Some("FD00::1".into());
+                e
+            }),
+            ("unsorted named ports", {
+                let mut e = canonical();
+                e.named_ports.reverse();
+                e
+            }),
+            ("an empty IPv6 for none", {
+                let mut e = canonical();
+                e.networking.addressing[1].ipv6 = Some(String::new());
+                e
+            }),
+        ];
+        for (what, e) in respelled {
+            assert_eq!(decode(SLICE, 0, &e, &mut interner).unwrap(), want, "{what}");
+            assert_eq!(decode_exact(&e, &mut interner), None, "{what}");
+        }
+        // An empty node is no node for both; adoption still wants the
+        // absent field, as the engine writes it.
+        let mut e = canonical();
+        e.networking.node = Some(String::new());
+        let (_, data) = decode(SLICE, 0, &e, &mut interner).unwrap();
+        assert_eq!(data.node_ip, None);
+        assert_eq!(decode_exact(&e, &mut interner), None);
+        e.networking.node = None;
+        assert_eq!(decode_exact(&e, &mut interner).unwrap().1, data);
+    }
+
+    /// What the consumer skips, adoption never takes.
+    #[test]
+    fn a_malformed_entry_is_an_error_for_the_consumer_and_not_ours_for_adoption() {
+        let mut interner = DataInterner::default();
+        let cases: Vec<(CoreCiliumEndpoint, ErrorCode, &str)> = vec![
+            (
+                {
+                    let mut e = canonical();
+                    e.named_ports[0].port = 0;
+                    e
+                },
+                ErrorCode::InvalidPort,
+                "endpoints[4].named-ports[0].port",
+            ),
+            (
+                {
+                    let mut e = canonical();
+                    e.named_ports[1].protocol = "tcp".into();
+                    e
+                },
+                ErrorCode::InvalidProtocol,
+                "endpoints[4].named-ports[1].protocol",
+            ),
+            (
+                {
+                    let mut e = canonical();
+                    e.networking.addressing[1].ipv4 = Some("fd00::2".into());
+                    e
+                },
+                ErrorCode::InvalidIp,
+                "endpoints[4].networking.addressing[1].ipv4",
+            ),
+            (
+                {
+                    let mut e = canonical();
+                    e.networking.addressing = vec![pair(None, None); validate::MAX_ADDRESSES + 1];
+                    e
+                },
+                ErrorCode::TooLarge,
+                "endpoints[4].networking.addressing",
+            ),
+            (
+                {
+                    let mut e = canonical();
+                    e.id = -1;
+                    e
+                },
+                ErrorCode::InvalidValue,
+                "endpoints[4].id",
+            ),
+            (
+                {
+                    let mut e = canonical();
+                    e.name = "Web_1".into();
+                    e
+                },
+                ErrorCode::InvalidName,
+                "endpoints[4].name",
+            ),
+        ];
+        for (e, code, field) in cases {
+            let err = decode(SLICE, 4, &e, &mut interner).unwrap_err();
+            assert_eq!((err.code, err.field.as_str()), (code, field), "{err}");
+            assert_eq!(err.object, SLICE);
+            assert_eq!(decode_exact(&e, &mut interner), None, "{field}");
+        }
+    }
+
+    /// The two rules that differ between a CiliumEndpoint and a slice
+    /// entry, and the identity range.
+    #[test]
+    fn cilium_endpoint_and_slice_entry_rules_differ_where_documented() {
+        let mut interner = DataInterner::default();
+        let strings = &mut interner.strings;
+        // An empty protocol: TCP in a CiliumEndpoint, malformed in an entry.
+        let ports = [port("http", 80, "")];
+        let cep = named_ports("o", &ports, Origin::CiliumEndpoint, strings).unwrap();
+        assert_eq!(cep[0].protocol, Protocol::Tcp);
+        let err = named_ports("o", &ports, Origin::SliceEntry, strings).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidProtocol);
+        assert_eq!(err.field, "named-ports[0].protocol");
+        // The service account: verbatim in an entry, a DNS-1123 subdomain
+        // (empty: none) in a CiliumEndpoint.
+        let read = |sa: &str, origin, strings: &mut Interner| {
+            service_account("o", Some(sa), origin, strings)
+                .map(|s| s.map(|s| s.to_string()))
+                .map_err(|e| (e.code, e.field))
+        };
+        assert_eq!(
+            read("", Origin::SliceEntry, strings),
+            Ok(Some(String::new()))
+        );
+        assert_eq!(read("", Origin::CiliumEndpoint, strings), Ok(None));
+        assert_eq!(
+            read("Not_A_Name", Origin::SliceEntry, strings),
+            Ok(Some("Not_A_Name".into()))
+        );
+        assert_eq!(
+            read("Not_A_Name", Origin::CiliumEndpoint, strings),
+            Err((ErrorCode::InvalidName, "service-account".into()))
+        );
+        // Identity 0: an entry may carry it; a CiliumEndpoint may not.
+        let mut e = canonical();
+        e.id = 0;
+        assert_eq!(decode(SLICE, 0, &e, &mut interner).unwrap().0, 0);
+        let err = cep_input(&cep_of(&e), &mut interner).unwrap_err();
+        assert_eq!(
+            (err.code, err.field.as_str()),
+            (ErrorCode::InvalidValue, "status.identity.id")
+        );
+    }
+
+    /// The same bad part gives the same error from both readers, under
+    /// the owner's path.
+    #[test]
+    fn a_bad_part_names_its_owner() {
+        let mut interner = DataInterner::default();
+        let mut e = canonical();
+        e.named_ports[2].port = 70_000;
+        let from_entry = decode(SLICE, 3, &e, &mut interner).unwrap_err();
+        let from_cep = cep_input(&cep_of(&e), &mut interner).unwrap_err();
+        assert_eq!(from_entry.field, "endpoints[3].named-ports[2].port");
+        assert_eq!(from_cep.field, "status.named-ports[2].port");
+        assert_eq!(from_cep.object, "CiliumEndpoint ns/web-1");
+        assert_eq!(
+            (from_entry.code, &from_entry.message),
+            (from_cep.code, &from_cep.message)
+        );
+        assert_eq!(from_cep.message, "port 70000 is outside 1-65535");
+    }
+}
