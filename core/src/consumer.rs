@@ -47,6 +47,11 @@
 //! not install a value it cannot represent. Only the slice itself (its
 //! name, namespace, the event's shape) can reject a whole event.
 //!
+//! Entries are read by the slice entry codec (`core/src/entry.rs`), the one
+//! the engine also uses for a CiliumEndpoint's parts and for adopting the
+//! slices the server holds; its docs list where those readings differ (an
+//! empty named-port protocol, the service account, identity 0) and why.
+//!
 //! # The IP cache
 //!
 //! - An endpoint whose entry has no node IP is live (in the endpoint set, in

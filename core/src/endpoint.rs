@@ -1,7 +1,7 @@
 //! Endpoints: what one entry of a slice says about a pod, and how it is
 //! read (and validated) from a Pod or a CiliumEndpoint. A CiliumEndpoint's
 //! parts and a slice entry are read and written by one codec,
-//! [`crate::entry`].
+//! `core/src/entry.rs`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -143,7 +143,7 @@ impl EndpointData {
         self.addressing.iter().flat_map(|a| a.ips())
     }
 
-    /// The slice entry for this endpoint ([`crate::entry::encode`]).
+    /// The slice entry for this endpoint (`entry::encode` in `core/src/entry.rs`).
     pub fn to_core(&self, name: &str, identity: IdentityId) -> CoreCiliumEndpoint {
         entry::encode(name, identity, self)
     }
@@ -310,7 +310,7 @@ pub struct CepInput {
 
 /// Validates a CiliumEndpoint and extracts what the engine uses; its
 /// networking, encryption key, named ports and service account are read by
-/// the slice entry codec ([`crate::entry`]) with the CiliumEndpoint rules.
+/// the slice entry codec (`core/src/entry.rs`) with the CiliumEndpoint rules.
 pub fn cep_input(cep: &CiliumEndpoint, interner: &mut DataInterner) -> Result<CepInput> {
     let obj = check_namespaced(Kind::CiliumEndpoint, &cep.metadata)?;
     let st = &cep.status;
@@ -383,7 +383,7 @@ pub fn cep_input(cep: &CiliumEndpoint, interner: &mut DataInterner) -> Result<Ce
 }
 
 /// Reads a slice entry back into identity and data, for comparison with
-/// endpoints ([`crate::entry::decode_exact`]). `None` when the entry is not
+/// endpoints (`entry::decode_exact`). `None` when the entry is not
 /// exactly what the engine would write (such an entry never equals an
 /// endpoint, so it is rewritten).
 pub fn core_to_data(
