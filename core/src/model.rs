@@ -218,7 +218,11 @@ pub struct EndpointNetworking {
     pub node: Option<String>,
 }
 
-/// `{name, port, protocol}`: a named layer-4 port of an endpoint.
+/// `{name, port, protocol}`: a named layer-4 port of an endpoint, raw, as
+/// the API server stores it in a CiliumEndpoint's `status.named-ports` and
+/// a slice entry's `named-ports` (any integer, any string, so that a reader
+/// can name the bad field). Read by the slice entry codec into the
+/// validated [`crate::endpoint::PortEntry`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NamedPort {
     #[serde(default, skip_serializing_if = "String::is_empty")]
