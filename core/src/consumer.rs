@@ -96,7 +96,7 @@ use crate::config::EventCategories;
 use crate::endpoint::{DataInterner, EndpointData};
 use crate::entry;
 use crate::error::{Error, ErrorCode, Result};
-use crate::events::{Category, Event, EventLog, Severity};
+use crate::events::{Category, Event, EventKind, EventLog, Severity};
 use crate::identity::IdentityId;
 use crate::model::{
     CiliumEndpointSlice, CoreCiliumEndpoint, EventType, Kind, Object, ObjectMeta, WatchEvent,
@@ -383,7 +383,7 @@ impl Consumer {
                     self.now,
                     Category::Input,
                     Severity::Warning,
-                    "event-rejected",
+                    EventKind::EventRejected,
                     || subject,
                     || msg,
                 );
@@ -531,7 +531,7 @@ impl Consumer {
             self.now,
             Category::Input,
             Severity::Warning,
-            "entry-skipped",
+            EventKind::EntrySkipped,
             || obj.to_string(),
             || msg,
         );
@@ -602,7 +602,7 @@ impl Consumer {
                 self.now,
                 Category::Endpoints,
                 Severity::Debug,
-                "endpoint-moved",
+                EventKind::EndpointMoved,
                 || format!("{}/{}", key.0, key.1),
                 || format!("now read from CiliumEndpointSlice {slice}"),
             );

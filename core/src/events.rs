@@ -24,13 +24,111 @@ pub enum Severity {
     Error,
 }
 
+/// What an event is about: a stable short name, as [`crate::ErrorCode`] is
+/// for errors. [`EventKind::as_str`] is the name in [`Event::kind`] and in
+/// JSON; names never change once released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventKind {
+    /// `event-rejected`: An input event was rejected (engine and consumer).
+    EventRejected,
+    /// `rate-limit-changed`: The CiliumNode count moved the write rate limit to another step.
+    RateLimitChanged,
+    /// `endpoint-moved`: An endpoint moved to another slice (engine: its identity changed; consumer: read from another slice).
+    EndpointMoved,
+    /// `identity-allocated`: A new identity number was allocated.
+    IdentityAllocated,
+    /// `identity-exhausted`: No identity number was free; the endpoint waits.
+    IdentityExhausted,
+    /// `identity-conflict`: The server holds an identity number for other labels, or duplicate labels.
+    IdentityConflict,
+    /// `identity-released`: An unused identity was deleted after its grace period.
+    IdentityReleased,
+    /// `slice-deleted-externally`: A slice with members was deleted by someone else; it will be re-created.
+    SliceDeletedExternally,
+    /// `slice-foreign`: A slice the engine did not make was observed; it is planned for deletion.
+    SliceForeign,
+    /// `adoption`: The initial sync adopted the observed slices.
+    Adoption,
+    /// `healthy`: Writes succeed again.
+    Healthy,
+    /// `degraded`: The write path is degraded.
+    Degraded,
+    /// `slice-created`: A slice create succeeded.
+    SliceCreated,
+    /// `slice-updated`: A slice update succeeded.
+    SliceUpdated,
+    /// `slice-deleted`: A slice delete succeeded.
+    SliceDeleted,
+    /// `slice-dropped`: A slice write was dropped after its retries.
+    SliceDropped,
+    /// `slice-write-failed`: A slice write failed and will be retried.
+    SliceWriteFailed,
+    /// `entry-skipped`: The consumer skipped a slice entry it could not read.
+    EntrySkipped,
+}
+
+impl EventKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [EventKind; 18] = [
+        EventKind::EventRejected,
+        EventKind::RateLimitChanged,
+        EventKind::EndpointMoved,
+        EventKind::IdentityAllocated,
+        EventKind::IdentityExhausted,
+        EventKind::IdentityConflict,
+        EventKind::IdentityReleased,
+        EventKind::SliceDeletedExternally,
+        EventKind::SliceForeign,
+        EventKind::Adoption,
+        EventKind::Healthy,
+        EventKind::Degraded,
+        EventKind::SliceCreated,
+        EventKind::SliceUpdated,
+        EventKind::SliceDeleted,
+        EventKind::SliceDropped,
+        EventKind::SliceWriteFailed,
+        EventKind::EntrySkipped,
+    ];
+
+    /// The stable name, e.g. `slice-created`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::EventRejected => "event-rejected",
+            EventKind::RateLimitChanged => "rate-limit-changed",
+            EventKind::EndpointMoved => "endpoint-moved",
+            EventKind::IdentityAllocated => "identity-allocated",
+            EventKind::IdentityExhausted => "identity-exhausted",
+            EventKind::IdentityConflict => "identity-conflict",
+            EventKind::IdentityReleased => "identity-released",
+            EventKind::SliceDeletedExternally => "slice-deleted-externally",
+            EventKind::SliceForeign => "slice-foreign",
+            EventKind::Adoption => "adoption",
+            EventKind::Healthy => "healthy",
+            EventKind::Degraded => "degraded",
+            EventKind::SliceCreated => "slice-created",
+            EventKind::SliceUpdated => "slice-updated",
+            EventKind::SliceDeleted => "slice-deleted",
+            EventKind::SliceDropped => "slice-dropped",
+            EventKind::SliceWriteFailed => "slice-write-failed",
+            EventKind::EntrySkipped => "entry-skipped",
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One record: when, what category and kind, how bad, about what, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// Caller time (ms) of the call that produced it.
     pub time: u64,
     pub category: Category,
-    /// A stable short name, e.g. `slice-created`, `identity-exhausted`.
+    /// A stable short name, e.g. `slice-created`, `identity-exhausted`
+    /// (an [`EventKind`]'s name; a string so that the JSON shape is plain).
     pub kind: String,
     pub severity: Severity,
     /// The object concerned, e.g. `CiliumEndpointSlice ces-...`.
@@ -76,7 +174,7 @@ impl EventLog {
         time: u64,
         category: Category,
         severity: Severity,
-        kind: &str,
+        kind: EventKind,
         subject: impl FnOnce() -> String,
         message: impl FnOnce() -> String,
     ) {
@@ -90,7 +188,7 @@ impl EventLog {
         self.pending.push(Event {
             time,
             category,
-            kind: kind.to_string(),
+            kind: kind.as_str().to_string(),
             severity,
             subject: subject(),
             message: message(),
@@ -107,5 +205,37 @@ impl EventLog {
 
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_are_distinct_kebab_case() {
+        let names: std::collections::BTreeSet<&str> =
+            EventKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), EventKind::ALL.len());
+        for n in names {
+            assert!(
+                n.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                "{n}"
+            );
+        }
+    }
+
+    #[test]
+    fn recorded_kind_is_the_stable_name() {
+        let mut log = EventLog::new(EventCategories::default());
+        log.record(
+            7,
+            Category::Slices,
+            Severity::Info,
+            EventKind::SliceForeign,
+            || "s".into(),
+            String::new,
+        );
+        assert_eq!(log.drain()[0].kind, "slice-foreign");
     }
 }

@@ -14,7 +14,6 @@ pub mod consumer;
 pub mod endpoint;
 pub mod engine;
 mod entry;
-mod entry;
 pub mod error;
 pub mod events;
 #[doc(hidden)]

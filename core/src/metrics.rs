@@ -202,6 +202,278 @@ pub fn labelled_counts<K: Ord>(
     map.iter().map(|(k, v)| (labels(k), *v as f64)).collect()
 }
 
+/// Counters of what the engine did (the base of the metrics). Serializes
+/// with camelCase keys; `writesPlanned` is keyed `kind/verb`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counters {
+    pub events_applied: u64,
+    pub events_rejected: u64,
+    pub events_ignored_other_shard: u64,
+    pub events_ignored_other_source: u64,
+    #[serde(serialize_with = "serialize_writes_planned")]
+    pub writes_planned: BTreeMap<(&'static str, &'static str), u64>,
+    pub writes_succeeded: u64,
+    pub writes_failed: u64,
+    pub no_op_skips: u64,
+    pub identities_allocated: u64,
+    pub identities_released: u64,
+    pub identity_exhausted: u64,
+    pub compaction_moves: u64,
+}
+
+fn serialize_writes_planned<S: serde::Serializer>(
+    map: &BTreeMap<(&'static str, &'static str), u64>,
+    ser: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = ser.serialize_map(Some(map.len()))?;
+    for ((kind, verb), n) in map {
+        m.serialize_entry(&format!("{kind}/{verb}"), n)?;
+    }
+    m.end()
+}
+
+/// A summary of the engine's state. Serializes with camelCase keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// The initial sync is done.
+    pub synced: bool,
+    pub endpoints: usize,
+    pub endpoints_waiting: usize,
+    pub slices: usize,
+    pub dirty_slices: usize,
+    pub in_flight: usize,
+    pub identities: usize,
+    pub namespaces: usize,
+    pub nodes: usize,
+}
+
+/// What the metrics are rendered from: the engine's counters, its state
+/// summary and its histograms, plus the few figures kept elsewhere.
+///
+/// Three structs feed the metrics, each for a reason: [`Counters`] are the
+/// engine's own counts, also returned by `Engine::counters` and serialized
+/// by the bindings (their JSON keys are part of the API); [`Metrics`] holds
+/// what exists for Prometheus only (histograms, and the
+/// `cilium_operator_ces_sync_total` outcomes with Cilium's meaning);
+/// [`Stats`] are gauges computed on demand from the state, never stored.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricSources<'a> {
+    /// Histograms and Cilium-compatible counters.
+    pub metrics: &'a Metrics,
+    /// The engine's counters.
+    pub counters: &'a Counters,
+    /// The state summary.
+    pub stats: &'a Stats,
+    /// CiliumNodes seen.
+    pub cilium_nodes: usize,
+    /// Active write rate limit (writes per second).
+    pub rate_limit: f64,
+    /// Active write burst.
+    pub rate_burst: u32,
+    /// Events dropped because nobody drained them.
+    pub events_dropped: u64,
+    /// The write path is degraded.
+    pub degraded: bool,
+}
+
+/// All metrics in the Prometheus text exposition format, in a fixed order.
+///
+/// The text is written by [`TextWriter`] rather than the `prometheus-client`
+/// crate: that crate encodes OpenMetrics (a `# EOF` line, a `.` appended to
+/// every HELP text, counter families named without `_total`), which would
+/// change the exposition scrapers and the tests read today.
+pub fn render(src: &MetricSources<'_>) -> String {
+    let mut w = TextWriter::new();
+    render_cilium(&mut w, src);
+    render_gauges(&mut w, src);
+    render_counters(&mut w, src);
+    w.finish()
+}
+
+/// The families named as Cilium's operator names them.
+fn render_cilium(w: &mut TextWriter, src: &MetricSources<'_>) {
+    let m = src.metrics;
+    w.histograms(
+        "cilium_operator_number_of_ceps_per_ces",
+        "The number of CEPs batched in a CES",
+        &[("", &m.ceps_per_ces)],
+    );
+    w.histograms(
+        "cilium_operator_number_of_cep_changes_per_ces",
+        "The number of changed CEPs in each CES update",
+        &[
+            ("opcode=\"cepinserted\"", &m.cep_inserted_per_ces),
+            ("opcode=\"cepremoved\"", &m.cep_removed_per_ces),
+        ],
+    );
+    w.labelled(
+        "cilium_operator_ces_sync_total",
+        "counter",
+        "The number of completed CES syncs by outcome",
+        &[
+            (
+                "outcome=\"success\",failure_type=\"\"".to_string(),
+                m.sync_success as f64,
+            ),
+            (
+                "outcome=\"fail\",failure_type=\"transient\"".to_string(),
+                m.sync_fail_transient as f64,
+            ),
+            (
+                "outcome=\"fail\",failure_type=\"fatal\"".to_string(),
+                m.sync_fail_fatal as f64,
+            ),
+        ],
+    );
+    w.histograms(
+        "cilium_operator_ces_queueing_delay_seconds",
+        "CiliumEndpointSlice queueing delay in seconds",
+        &[
+            ("queue=\"fast\"", &m.queue_delay_fast),
+            ("queue=\"standard\"", &m.queue_delay_standard),
+        ],
+    );
+}
+
+/// The state summary and the rate limit.
+fn render_gauges(w: &mut TextWriter, src: &MetricSources<'_>) {
+    let st = src.stats;
+    w.gauge(
+        "sliceplane_synced",
+        "1 once the initial sync is done",
+        if st.synced { 1.0 } else { 0.0 },
+    );
+    w.gauge(
+        "sliceplane_endpoints",
+        "Endpoints the engine holds",
+        st.endpoints as f64,
+    );
+    w.gauge(
+        "sliceplane_endpoints_waiting",
+        "Endpoints waiting for an identity number",
+        st.endpoints_waiting as f64,
+    );
+    w.gauge(
+        "sliceplane_slices",
+        "Slices in the desired state",
+        st.slices as f64,
+    );
+    w.gauge(
+        "sliceplane_identities",
+        "Identities known to the engine",
+        st.identities as f64,
+    );
+    w.gauge(
+        "sliceplane_dirty_slices",
+        "Slices waiting to be written",
+        st.dirty_slices as f64,
+    );
+    w.gauge(
+        "sliceplane_pending_writes",
+        "Writes planned and awaiting their outcome",
+        st.in_flight as f64,
+    );
+    w.gauge(
+        "sliceplane_nodes",
+        "CiliumNodes seen (drives the rate limit)",
+        src.cilium_nodes as f64,
+    );
+    w.gauge(
+        "sliceplane_rate_limit_writes_per_second",
+        "Active write rate limit",
+        src.rate_limit,
+    );
+    w.gauge(
+        "sliceplane_rate_limit_burst",
+        "Active write burst",
+        f64::from(src.rate_burst),
+    );
+}
+
+/// Counters, health and caller-measured durations.
+fn render_counters(w: &mut TextWriter, src: &MetricSources<'_>) {
+    let m = src.metrics;
+    let c = src.counters;
+    w.counter(
+        "sliceplane_write_retries_total",
+        "Writes planned again after a failure",
+        m.retries,
+    );
+    w.counter(
+        "sliceplane_rate_limited_flushes_total",
+        "Flushes that left due writes to the rate limiter",
+        m.rate_limited_flushes,
+    );
+    w.labelled(
+        "sliceplane_writes_planned_total",
+        "counter",
+        "Writes planned, by object kind and verb",
+        &labelled_counts(&c.writes_planned, |(k, v)| {
+            format!("kind=\"{}\",verb=\"{}\"", escape_label(k), escape_label(v))
+        }),
+    );
+    w.labelled(
+        "sliceplane_input_events_total",
+        "counter",
+        "Input events by result",
+        &[
+            ("result=\"applied\"".to_string(), c.events_applied as f64),
+            ("result=\"rejected\"".to_string(), c.events_rejected as f64),
+            (
+                "result=\"other_shard\"".to_string(),
+                c.events_ignored_other_shard as f64,
+            ),
+            (
+                "result=\"other_source\"".to_string(),
+                c.events_ignored_other_source as f64,
+            ),
+        ],
+    );
+    w.counter(
+        "sliceplane_no_op_writes_skipped_total",
+        "Due slices found equal to the server",
+        c.no_op_skips,
+    );
+    w.counter(
+        "sliceplane_identities_allocated_total",
+        "Identity numbers allocated",
+        c.identities_allocated,
+    );
+    w.counter(
+        "sliceplane_identity_exhausted_total",
+        "Times no identity number was free",
+        c.identity_exhausted,
+    );
+    w.counter(
+        "sliceplane_compaction_moves_total",
+        "Endpoints moved by compaction",
+        c.compaction_moves,
+    );
+    w.counter(
+        "sliceplane_events_dropped_total",
+        "Events dropped because nobody drained them",
+        src.events_dropped,
+    );
+    w.gauge(
+        "sliceplane_degraded",
+        "1 when the write path is degraded",
+        if src.degraded { 1.0 } else { 0.0 },
+    );
+    w.histograms(
+        "sliceplane_apply_duration_seconds",
+        "Apply durations measured by the caller",
+        &[("", &m.apply_seconds)],
+    );
+    w.histograms(
+        "sliceplane_snapshot_publish_duration_seconds",
+        "Snapshot publish durations measured by the caller",
+        &[("", &m.publish_seconds)],
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 //! Slices: which endpoints go together (DESIGN.md §4).
 //!
-//! A slice belongs to one group: a namespace (`fcfs`) or a namespace and an
-//! identity (`identity` mode). A new endpoint joins the fullest slice of its
+//! A slice belongs to one group ([`GroupKey`]): a namespace (`fcfs`) or a
+//! namespace and an identity (`identity` mode), or no group at all (a closed
+//! slice: foreign, or adopted empty). A new endpoint joins the fullest slice of its
 //! group that still has room — found in O(log n) from an ordered set per
 //! group — or a new slice. Empty slices are never chosen, as in Cilium: an
 //! emptied slice is deleted on the next flush.
@@ -22,11 +23,74 @@ use crate::plan::OpId;
 pub type SliceId = u32;
 pub type EndpointIdx = u32;
 
-/// The grouping key: namespace id, and the identity in `identity` mode (0 in `fcfs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct GroupKey {
-    pub namespace: u32,
-    pub identity: u32,
+/// Which endpoints may share a slice. Namespaces are the engine's namespace
+/// ids; identities are identity numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GroupKey {
+    /// `fcfs` mode: every endpoint of the namespace.
+    Namespace(u32),
+    /// `identity` mode: the endpoints of the namespace with this identity.
+    Identity {
+        /// Namespace id.
+        namespace: u32,
+        /// Identity number.
+        identity: u32,
+    },
+    /// No endpoint joins it: a slice of another writer (foreign) or an
+    /// observed slice that held no live endpoint at the initial sync. It is
+    /// planned for deletion. A slice with no namespace gets namespace id 0.
+    Closed {
+        /// Namespace id.
+        namespace: u32,
+    },
+}
+
+impl GroupKey {
+    /// The namespace id of the group.
+    pub fn namespace(&self) -> u32 {
+        match *self {
+            GroupKey::Namespace(namespace)
+            | GroupKey::Identity { namespace, .. }
+            | GroupKey::Closed { namespace } => namespace,
+        }
+    }
+
+    /// Namespace first, then fcfs, identity number, closed: the order
+    /// compaction visits groups in.
+    fn order_key(&self) -> (u32, u32) {
+        match *self {
+            GroupKey::Namespace(namespace) => (namespace, 0),
+            GroupKey::Identity {
+                namespace,
+                identity,
+            } => (namespace, identity),
+            GroupKey::Closed { namespace } => (namespace, u32::MAX),
+        }
+    }
+}
+
+impl PartialOrd for GroupKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for GroupKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.order_key()
+            .cmp(&other.order_key())
+            .then_with(|| self.variant().cmp(&other.variant()))
+    }
+}
+
+impl GroupKey {
+    fn variant(&self) -> u8 {
+        match self {
+            GroupKey::Namespace(_) => 0,
+            GroupKey::Identity { .. } => 1,
+            GroupKey::Closed { .. } => 2,
+        }
+    }
 }
 
 /// What the API server holds for a slice.
@@ -309,10 +373,7 @@ impl SliceTable {
 mod tests {
     use super::*;
 
-    const NS: GroupKey = GroupKey {
-        namespace: 1,
-        identity: 0,
-    };
+    const NS: GroupKey = GroupKey::Namespace(1);
 
     #[test]
     fn names_look_like_ciliums_and_are_seeded() {
@@ -348,10 +409,7 @@ mod tests {
         // s1 has 2, s2 has 1: the fuller one gets the next.
         assert_eq!(t.place(5, NS, 0), s1);
         // Other namespaces never share.
-        let other = GroupKey {
-            namespace: 2,
-            identity: 0,
-        };
+        let other = GroupKey::Namespace(2);
         let s3 = t.place(6, other, 0);
         assert!(s3 != s1 && s3 != s2);
     }

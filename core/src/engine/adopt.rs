@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::{SliceMode, Source};
-use crate::events::{Category, Severity};
+use crate::events::{Category, EventKind, Severity};
 use crate::slicing::{EndpointIdx, GroupKey};
 
 use super::*;
@@ -70,14 +70,14 @@ impl Engine {
                 v
             };
             stale += ces.endpoints.len() - claim.len();
-            let group = GroupKey {
-                namespace: ns.unwrap_or(0),
-                identity: match (self.config.slicing.mode, claim.first()) {
-                    (SliceMode::Identity, Some(&i)) => {
-                        ep_identity(&self.endpoints[i as usize]).unwrap_or(0)
-                    }
-                    (SliceMode::Fcfs, Some(_)) => 0,
-                    (_, None) => u32::MAX,
+            // The group of the first endpoint it keeps; closed if it keeps none.
+            let group = match claim
+                .first()
+                .and_then(|&i| self.endpoints[i as usize].as_ref())
+            {
+                Some(ep) => self.group_of(ep),
+                None => GroupKey::Closed {
+                    namespace: ns.unwrap_or(0),
                 },
             };
             let sid = self
@@ -101,7 +101,7 @@ impl Engine {
             now,
             Category::Adoption,
             Severity::Info,
-            "adoption",
+            EventKind::Adoption,
             || "initial sync".to_string(),
             || format!("{} slices observed, {adopted} endpoints adopted, {stale} stale or duplicate entries dropped", observed.len()),
         );

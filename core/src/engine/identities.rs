@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::config::Source;
 use crate::error::{Error, ErrorCode, Result};
-use crate::events::{Category, Severity};
+use crate::events::{Category, EventKind, Severity};
 use crate::identity::{IdentityId, Restore};
 use crate::labels::{LabelSet, PodLabelInputs, pod_security_labels};
 use crate::model::{CiliumIdentity, Kind, describe};
@@ -79,7 +79,7 @@ impl Engine {
                             now,
                             Category::Identities,
                             Severity::Info,
-                            "identity-allocated",
+                            EventKind::IdentityAllocated,
                             || format!("CiliumIdentity {id}"),
                             || format!("labels {key}"),
                         );
@@ -93,7 +93,7 @@ impl Engine {
                         now,
                         Category::Identities,
                         Severity::Error,
-                        "identity-exhausted",
+                        EventKind::IdentityExhausted,
                         || subject,
                         || format!("no free identity number in {lo}-{hi}; the endpoint waits"),
                     );
@@ -168,7 +168,7 @@ impl Engine {
                 now,
                 Category::Identities,
                 Severity::Warning,
-                "identity-conflict",
+                EventKind::IdentityConflict,
                 || o.clone(),
                 || format!("same labels as identity {kept}; {kept} is kept, this one ages out"),
             ),
@@ -176,7 +176,7 @@ impl Engine {
                 now,
                 Category::Identities,
                 Severity::Warning,
-                "identity-conflict",
+                EventKind::IdentityConflict,
                 || o.clone(),
                 || format!("the server holds this number for other labels than ours ({ours})"),
             ),
@@ -185,7 +185,7 @@ impl Engine {
                     now,
                     Category::Identities,
                     Severity::Warning,
-                    "identity-conflict",
+                    EventKind::IdentityConflict,
                     || o.clone(),
                     || format!("number {old} is held by other labels on the server; ours moved to {new:?}"),
                 );

@@ -10,7 +10,7 @@ use hashbrown::HashSet;
 use crate::config::Source;
 use crate::endpoint::{self, EndpointData, PodInput};
 use crate::error::{Error, Result};
-use crate::events::{Category, Severity};
+use crate::events::{Category, EventKind, Severity};
 use crate::labels::LabelSet;
 use crate::model::{
     CiliumNode, EventType, Kind, Labels, Namespace, Node, Object, WatchEvent, describe,
@@ -40,7 +40,7 @@ impl Engine {
                     now,
                     Category::Input,
                     Severity::Warning,
-                    "event-rejected",
+                    EventKind::EventRejected,
                     || subject,
                     || msg,
                 );
@@ -323,7 +323,7 @@ impl Engine {
                 now,
                 Category::Slices,
                 Severity::Info,
-                "rate-limit-changed",
+                EventKind::RateLimitChanged,
                 || "write rate limit".to_string(),
                 || format!("{n} nodes: {} writes/s, burst {}", step.limit, step.burst),
             );

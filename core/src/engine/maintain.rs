@@ -9,6 +9,23 @@ use crate::slicing::{EndpointIdx, SliceId};
 use super::*;
 
 impl Engine {
+    /// The time-driven changes to the model, due at `now`: expired
+    /// identities are released, endpoints waiting for an identity number
+    /// retry, unused label maps are pruned and fragmented groups compacted.
+    /// [`Engine::flush`] runs it first; an embedder may also run it alone
+    /// (it plans nothing). Does nothing before the initial sync.
+    pub fn maintain(&mut self, now: u64) {
+        if !self.synced {
+            return;
+        }
+        self.identities.expire(now);
+        self.retry_waiting(now);
+        self.prune_label_maps();
+        if self.config.slicing.compaction.enabled {
+            self.compact(now);
+        }
+    }
+
     /// Retries endpoints waiting for an identity number, oldest first.
     pub(super) fn retry_waiting(&mut self, now: u64) {
         if self.config.source != Source::Pods

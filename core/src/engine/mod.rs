@@ -33,6 +33,8 @@ use crate::ratelimit::TokenBucket;
 use crate::slicing::{EndpointIdx, GroupKey, SliceId, SliceTable};
 use crate::snapshot::Publisher;
 
+pub use crate::metrics::{Counters, Stats};
+
 mod adopt;
 mod identities;
 mod ingest;
@@ -44,7 +46,7 @@ mod publish;
 mod query;
 mod state;
 
-use state::{content_stamp, ep_identity};
+use state::content_stamp;
 
 /// The annotation that makes a namespace's slices go first.
 pub const PRIORITY_ANNOTATION: &str = "cilium.io/ces-namespace";
@@ -110,69 +112,24 @@ struct Endpoint {
     pod: Option<Box<PodFacts>>,
 }
 
+/// A planned slice write awaiting its outcome.
+#[derive(Debug, Clone)]
+struct SliceWrite {
+    slice: SliceId,
+    verb: Verb,
+    /// Stamps the write put on the server (sorted).
+    stamps: Vec<u64>,
+    /// When the slice became dirty (restored if the write must be redone).
+    dirty_since: u64,
+    /// An update that empties the slice before its delete.
+    emptying: bool,
+}
+
+/// What an op in flight writes.
 #[derive(Debug, Clone)]
 enum Target {
-    Slice {
-        slice: SliceId,
-        verb: Verb,
-        /// Stamps the write put on the server (sorted).
-        stamps: Vec<u64>,
-        dirty_since: u64,
-        /// An update that empties the slice before its delete.
-        emptying: bool,
-    },
-    Identity {
-        id: IdentityId,
-        verb: Verb,
-    },
-}
-
-/// Counters of what the engine did (the base of the metrics). Serializes
-/// with camelCase keys; `writesPlanned` is keyed `kind/verb`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Counters {
-    pub events_applied: u64,
-    pub events_rejected: u64,
-    pub events_ignored_other_shard: u64,
-    pub events_ignored_other_source: u64,
-    #[serde(serialize_with = "serialize_writes_planned")]
-    pub writes_planned: BTreeMap<(&'static str, &'static str), u64>,
-    pub writes_succeeded: u64,
-    pub writes_failed: u64,
-    pub no_op_skips: u64,
-    pub identities_allocated: u64,
-    pub identities_released: u64,
-    pub identity_exhausted: u64,
-    pub compaction_moves: u64,
-}
-
-fn serialize_writes_planned<S: serde::Serializer>(
-    map: &BTreeMap<(&'static str, &'static str), u64>,
-    ser: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut m = ser.serialize_map(Some(map.len()))?;
-    for ((kind, verb), n) in map {
-        m.serialize_entry(&format!("{kind}/{verb}"), n)?;
-    }
-    m.end()
-}
-
-/// A summary of the engine's state. Serializes with camelCase keys.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Stats {
-    /// The initial sync is done.
-    pub synced: bool,
-    pub endpoints: usize,
-    pub endpoints_waiting: usize,
-    pub slices: usize,
-    pub dirty_slices: usize,
-    pub in_flight: usize,
-    pub identities: usize,
-    pub namespaces: usize,
-    pub nodes: usize,
+    Slice(SliceWrite),
+    Identity { id: IdentityId, verb: Verb },
 }
 
 /// (namespace, pod labels, service account).

@@ -6,7 +6,7 @@ use hashbrown::HashSet;
 
 use crate::endpoint::{self};
 use crate::error::Result;
-use crate::events::{Category, Severity};
+use crate::events::{Category, EventKind, Severity};
 use crate::model::{CiliumEndpointSlice, Kind, describe};
 use crate::slicing::{EndpointIdx, GroupKey, ServerSlice, SliceId};
 use crate::validate;
@@ -57,7 +57,7 @@ impl Engine {
                             now,
                             Category::Slices,
                             Severity::Warning,
-                            "slice-deleted-externally",
+                            EventKind::SliceDeletedExternally,
                             || obj.clone(),
                             || "deleted on the server; it will be re-created".into(),
                         );
@@ -96,10 +96,7 @@ impl Engine {
                 } else {
                     self.ns_id(&ces.namespace)
                 };
-                let group = GroupKey {
-                    namespace: ns,
-                    identity: u32::MAX,
-                };
+                let group = GroupKey::Closed { namespace: ns };
                 let sid = self
                     .slices
                     .create(group, Some(Arc::from(ces.metadata.name.as_str())));
@@ -112,7 +109,7 @@ impl Engine {
                     now,
                     Category::Slices,
                     Severity::Info,
-                    "slice-foreign",
+                    EventKind::SliceForeign,
                     || obj.clone(),
                     || "not one of ours: planned for deletion".into(),
                 );
@@ -123,7 +120,7 @@ impl Engine {
 
     /// What the server holds for a slice, as stamps.
     pub(super) fn server_view(&mut self, ces: &CiliumEndpointSlice, sid: SliceId) -> ServerSlice {
-        let slice_ns = self.slices.get(sid).map(|s| s.group.namespace);
+        let slice_ns = self.slices.get(sid).map(|s| s.group.namespace());
         let ns_name = slice_ns
             .and_then(|n| self.namespaces.get(n as usize))
             .map(|n| n.name.clone());

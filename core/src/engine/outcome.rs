@@ -1,7 +1,7 @@
 //! Outcomes: what the API server answered to a planned write.
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::events::{Category, Severity};
+use crate::events::{Category, EventKind, Severity};
 use crate::health::Health;
 use crate::identity::{IdentityId, Restore, ServerMeta};
 use crate::model::CiliumIdentity;
@@ -33,10 +33,12 @@ impl Engine {
             let (sev, kind, msg) = match &h {
                 Health::Healthy => (
                     Severity::Info,
-                    "healthy",
+                    EventKind::Healthy,
                     "writes succeed again".to_string(),
                 ),
-                Health::Degraded { reason } => (Severity::Error, "degraded", reason.clone()),
+                Health::Degraded { reason } => {
+                    (Severity::Error, EventKind::Degraded, reason.clone())
+                }
             };
             self.events.record(
                 now,
@@ -48,31 +50,24 @@ impl Engine {
             );
         }
         match target {
-            Target::Slice {
-                slice,
-                verb,
-                stamps,
-                dirty_since,
-                emptying,
-            } => self.report_slice(slice, verb, stamps, dirty_since, emptying, outcome, now),
+            Target::Slice(write) => self.report_slice(write, outcome, now),
             Target::Identity { id, verb } => self.report_identity(id, verb, outcome, now),
         }
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn report_slice(
-        &mut self,
-        sid: SliceId,
-        verb: Verb,
-        stamps: Vec<u64>,
-        since: u64,
-        emptying: bool,
-        outcome: &Outcome,
-        now: u64,
-    ) {
-        let retry = self.config.write.retry;
+    /// The outcome of a slice write: the server view, the dirty mark and
+    /// the backoff follow what the server answered.
+    pub(super) fn report_slice(&mut self, write: SliceWrite, outcome: &Outcome, now: u64) {
+        let SliceWrite {
+            slice: sid,
+            verb,
+            stamps,
+            dirty_since: since,
+            emptying,
+        } = write;
         let Some(slice) = self.slices.get_mut(sid) else {
+            debug_assert!(false, "a write in flight for slice {sid}, which is gone");
             return;
         };
         slice.in_flight = None;
@@ -98,9 +93,9 @@ impl Engine {
                     self.slices.restore_dirty(sid, since);
                 }
                 let kind = if verb == Verb::Create {
-                    "slice-created"
+                    EventKind::SliceCreated
                 } else {
-                    "slice-updated"
+                    EventKind::SliceUpdated
                 };
                 self.events.record(
                     now,
@@ -123,7 +118,7 @@ impl Engine {
                     now,
                     Category::Slices,
                     Severity::Debug,
-                    "slice-deleted",
+                    EventKind::SliceDeleted,
                     || format!("CiliumEndpointSlice {name}"),
                     String::new,
                 );
@@ -143,13 +138,8 @@ impl Engine {
                 let server = slice.server.get_or_insert_with(ServerSlice::default);
                 server.stamps = vec![u64::MAX];
                 slice.failures += 1;
-                let shift = slice.failures.saturating_sub(1).min(30);
-                slice.not_before = now.saturating_add(
-                    retry
-                        .base_ms
-                        .saturating_mul(1u64 << shift)
-                        .min(retry.cap_ms),
-                );
+                slice.not_before =
+                    now.saturating_add(backoff_ms(&self.config.write.retry, slice.failures));
                 self.slices.restore_dirty(sid, since);
             }
             (Outcome::Error { message }, _) => {
@@ -160,40 +150,51 @@ impl Engine {
                     server.stamps = vec![u64::MAX];
                 }
                 slice.failures += 1;
-                let shift = slice.failures.saturating_sub(1).min(30);
-                let delay = retry
-                    .base_ms
-                    .saturating_mul(1u64 << shift)
-                    .min(retry.cap_ms);
-                slice.not_before = now.saturating_add(delay);
-                let failures = slice.failures;
-                if failures > retry.max_retries {
-                    self.metrics.sync_fail_fatal += 1;
-                    slice.failures = 0;
-                    slice.not_before = 0;
-                    let msg = message.clone();
-                    self.events.record(
-                        now,
-                        Category::Slices,
-                        Severity::Error,
-                        "slice-dropped",
-                        || format!("CiliumEndpointSlice {name}"),
-                        || format!("dropped after {failures} failed writes: {msg}; retried on the next change"),
-                    );
-                } else {
-                    self.metrics.sync_fail_transient += 1;
-                    self.slices.restore_dirty(sid, since);
-                    let msg = message.clone();
-                    self.events.record(
-                        now,
-                        Category::Slices,
-                        Severity::Warning,
-                        "slice-write-failed",
-                        || format!("CiliumEndpointSlice {name}"),
-                        || format!("write failed ({msg}); retry {failures} in {delay} ms"),
-                    );
-                }
+                self.slice_write_failed(sid, since, &name, message, now);
             }
+        }
+    }
+
+    /// A slice write that failed with an error: retried after a backoff, or
+    /// dropped after the retries (picked up again on the next change).
+    fn slice_write_failed(
+        &mut self,
+        sid: SliceId,
+        since: u64,
+        name: &str,
+        message: &str,
+        now: u64,
+    ) {
+        let retry = self.config.write.retry;
+        let Some(slice) = self.slices.get_mut(sid) else {
+            return;
+        };
+        let delay = backoff_ms(&retry, slice.failures);
+        slice.not_before = now.saturating_add(delay);
+        let failures = slice.failures;
+        if failures > retry.max_retries {
+            self.metrics.sync_fail_fatal += 1;
+            slice.failures = 0;
+            slice.not_before = 0;
+            self.events.record(
+                now,
+                Category::Slices,
+                Severity::Error,
+                EventKind::SliceDropped,
+                || format!("CiliumEndpointSlice {name}"),
+                || format!("dropped after {failures} failed writes: {message}; retried on the next change"),
+            );
+        } else {
+            self.metrics.sync_fail_transient += 1;
+            self.slices.restore_dirty(sid, since);
+            self.events.record(
+                now,
+                Category::Slices,
+                Severity::Warning,
+                EventKind::SliceWriteFailed,
+                || format!("CiliumEndpointSlice {name}"),
+                || format!("write failed ({message}); retry {failures} in {delay} ms"),
+            );
         }
     }
 
@@ -224,7 +225,7 @@ impl Engine {
                     now,
                     Category::Identities,
                     Severity::Info,
-                    "identity-released",
+                    EventKind::IdentityReleased,
                     || format!("CiliumIdentity {id}"),
                     || "deleted after the grace period".into(),
                 );
@@ -246,7 +247,7 @@ impl Engine {
                         now,
                         Category::Identities,
                         Severity::Warning,
-                        "identity-conflict",
+                        EventKind::IdentityConflict,
                         || format!("CiliumIdentity {id}"),
                         || {
                             format!(
@@ -261,4 +262,14 @@ impl Engine {
             _ => self.identities.set_in_flight(id, false),
         }
     }
+}
+
+/// The wait before retrying a write that failed `failures` times in a row:
+/// doubling from the base, capped.
+fn backoff_ms(retry: &crate::config::Retry, failures: u32) -> u64 {
+    let shift = failures.saturating_sub(1).min(30);
+    retry
+        .base_ms
+        .saturating_mul(1u64 << shift)
+        .min(retry.cap_ms)
 }

@@ -11,7 +11,7 @@ impl Engine {
         self.config.write.priority_namespaces
             && self
                 .namespaces
-                .get(group.namespace as usize)
+                .get(group.namespace() as usize)
                 .is_some_and(|n| n.priority)
     }
 
@@ -24,18 +24,24 @@ impl Engine {
     /// The writes due at `now`: identity creates, slices dirty for at least
     /// the sync delay, identity deletes. Nothing is planned before the
     /// initial sync. Each write stays in flight until its outcome is reported.
+    ///
+    /// Runs [`Engine::maintain`] first: the time-driven changes to the model
+    /// are made before anything is planned.
     pub fn flush(&mut self, now: u64) -> WritePlan {
         let mut plan = WritePlan::default();
         if !self.synced {
             return plan;
         }
-        self.identities.expire(now);
-        self.retry_waiting(now);
-        self.prune_label_maps();
-        if self.config.slicing.compaction.enabled {
-            self.compact(now);
-        }
+        self.maintain(now);
         // Identity creates first: slices reference their numbers.
+        self.plan_identity_creates(&mut plan);
+        self.plan_due_slices(&mut plan, now);
+        self.plan_identity_deletes(&mut plan);
+        plan
+    }
+
+    /// Identities allocated and not yet on the server.
+    fn plan_identity_creates(&mut self, plan: &mut WritePlan) {
         for id in self.identities.wanted_creates() {
             let Some(obj) = self.identities.get(id).map(|r| r.to_object()) else {
                 continue;
@@ -49,8 +55,13 @@ impl Engine {
                     verb: Verb::Create,
                 },
             );
-            self.push(&mut plan, op, WriteOp::CreateIdentity(obj));
+            self.push(plan, op, WriteOp::CreateIdentity(obj));
         }
+    }
+
+    /// Slices dirty for at least the sync delay, priority namespaces first,
+    /// oldest first, as far as the rate limiter lets.
+    fn plan_due_slices(&mut self, plan: &mut WritePlan, now: u64) {
         let cutoff = now.saturating_sub(self.config.write.sync_delay_ms);
         let ready = now >= self.config.write.sync_delay_ms;
         let mut due: Vec<(bool, u64, SliceId)> = if ready {
@@ -81,7 +92,7 @@ impl Engine {
             }
             let before = plan.writes.len();
             let retry = self.slices.get(sid).is_some_and(|s| s.failures > 0);
-            self.plan_slice(&mut plan, sid, since);
+            self.plan_slice(plan, sid, since);
             if plan.writes.len() > before {
                 self.bucket.try_take(now);
                 let delay = now.saturating_sub(since) as f64 / 1000.0;
@@ -95,6 +106,10 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Identities unused past their grace period.
+    fn plan_identity_deletes(&mut self, plan: &mut WritePlan) {
         for id in self.identities.wanted_deletes() {
             let Some(rec) = self.identities.get(id) else {
                 continue;
@@ -117,7 +132,7 @@ impl Engine {
                 },
             );
             self.push(
-                &mut plan,
+                plan,
                 op,
                 WriteOp::DeleteIdentity {
                     name: id.to_string(),
@@ -125,7 +140,6 @@ impl Engine {
                 },
             );
         }
-        plan
     }
 
     pub(super) fn push(&mut self, plan: &mut WritePlan, id: OpId, op: WriteOp) {
@@ -150,7 +164,7 @@ impl Engine {
         let name = slice.name.clone();
         let ns_name = self
             .namespaces
-            .get(slice.group.namespace as usize)
+            .get(slice.group.namespace() as usize)
             .map(|n| n.name.to_string())
             .unwrap_or_default();
         self.slices.clear_dirty(sid);
@@ -167,13 +181,13 @@ impl Engine {
                 obj.metadata.resource_version = server.resource_version.clone();
                 self.in_flight.insert(
                     op,
-                    Target::Slice {
+                    Target::Slice(SliceWrite {
                         slice: sid,
                         verb: Verb::Update,
                         stamps: Vec::new(),
                         dirty_since: since,
                         emptying: true,
-                    },
+                    }),
                 );
                 self.mark_in_flight(sid, op);
                 self.push(plan, op, WriteOp::UpdateSlice(obj));
@@ -181,13 +195,13 @@ impl Engine {
             }
             self.in_flight.insert(
                 op,
-                Target::Slice {
+                Target::Slice(SliceWrite {
                     slice: sid,
                     verb: Verb::Delete,
                     stamps: Vec::new(),
                     dirty_since: since,
                     emptying: false,
-                },
+                }),
             );
             self.mark_in_flight(sid, op);
             self.push(
@@ -226,13 +240,13 @@ impl Engine {
         };
         self.in_flight.insert(
             op,
-            Target::Slice {
+            Target::Slice(SliceWrite {
                 slice: sid,
                 verb,
                 stamps: desired,
                 dirty_since: since,
                 emptying: false,
-            },
+            }),
         );
         self.mark_in_flight(sid, op);
         let wop = if verb == Verb::Update {
@@ -256,7 +270,7 @@ impl Engine {
         };
         let ns = self
             .namespaces
-            .get(slice.group.namespace as usize)
+            .get(slice.group.namespace() as usize)
             .map(|n| n.name.to_string())
             .unwrap_or_default();
         let mut obj = CiliumEndpointSlice::new(slice.name.to_string(), ns);

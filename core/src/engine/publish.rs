@@ -118,7 +118,7 @@ impl Engine {
         names.sort_unstable();
         let ns = self
             .namespaces
-            .get(s.group.namespace as usize)
+            .get(s.group.namespace() as usize)
             .map_or_else(|| Arc::from(""), |n| n.name.clone());
         Some(SliceView {
             name: s.name.clone(),

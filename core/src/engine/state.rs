@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::config::{SliceMode, Source};
 use crate::endpoint::EndpointData;
-use crate::events::{Category, Severity};
+use crate::events::{Category, EventKind, Severity};
 use crate::identity::IdentityId;
 use crate::slicing::{EndpointIdx, GroupKey};
 
@@ -127,27 +127,26 @@ impl Engine {
         ep.data = data;
         ep.stamp = stamp;
         self.snap.endpoint_changed(idx);
-        let (ns, slice, seq) = (ep.ns, ep.slice, ep.seq);
+        let (slice, seq) = (ep.slice, ep.seq);
         if !synced {
             return;
         }
         match (slice, identity) {
             (Some(s), Some(id)) if mode == SliceMode::Identity && old_identity != Some(id) => {
                 self.slices.remove_member(s, idx, now);
-                self.compaction_candidates.insert(self.slices.get(s).map_or(
-                    GroupKey {
-                        namespace: ns,
-                        identity: 0,
-                    },
-                    |s| s.group,
-                ));
+                match self.slices.get(s) {
+                    Some(slice) => {
+                        self.compaction_candidates.insert(slice.group);
+                    }
+                    None => debug_assert!(false, "endpoint {idx} in a slice that does not exist"),
+                }
                 self.place(idx, now);
                 let subject = self.endpoint_name(idx);
                 self.events.record(
                     now,
                     Category::Endpoints,
                     Severity::Info,
-                    "endpoint-moved",
+                    EventKind::EndpointMoved,
                     || subject,
                     || format!("identity changed to {id}: moved to another slice"),
                 );
@@ -170,13 +169,20 @@ impl Engine {
         }
     }
 
+    /// The group an endpoint with an identity belongs to.
     pub(super) fn group_of(&self, ep: &Endpoint) -> GroupKey {
-        GroupKey {
-            namespace: ep.ns,
-            identity: match self.config.slicing.mode {
-                SliceMode::Fcfs => 0,
-                SliceMode::Identity => ep.identity.unwrap_or(0),
-            },
+        match self.config.slicing.mode {
+            SliceMode::Fcfs => GroupKey::Namespace(ep.ns),
+            SliceMode::Identity => {
+                debug_assert!(
+                    ep.identity.is_some(),
+                    "only endpoints with an identity are grouped"
+                );
+                GroupKey::Identity {
+                    namespace: ep.ns,
+                    identity: ep.identity.unwrap_or(0),
+                }
+            }
         }
     }
 
