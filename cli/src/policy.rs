@@ -12,10 +12,13 @@
 //!
 //! At most one of the inputs may be `-` (stdin).
 //!
-//! `eval` prints one JSON line per probe, in input order: the probe's
+//! `eval` prints one JSON line per probe, in input order, the shape every
+//! binding returns ([`sliceplane::wire::ProbeAnswer`]): the probe's
 //! fields, then the verdict (`verdict`, `egress`, `ingress`, `deciding`),
-//! or `error` (`code`, `field`, `message`) when the probe cannot be
-//! evaluated; the other probes still print.
+//! or `error` (`code`, `number`, `field`, `message`) when the probe cannot
+//! be evaluated; the other probes still print. The probe rules (port
+//! 1-65535 or a name, protocol TCP/UDP/SCTP, errors `invalid_probe`) are
+//! [`sliceplane::wire::Probe`]'s.
 //!
 //! A policy that is invalid, or uses a feature the engine does not evaluate
 //! (layer 7 rules and the like: `unsupported_policy`), is reported on stderr
@@ -30,13 +33,13 @@ use std::io::{BufWriter, Write};
 
 use anyhow::bail;
 use clap::{Args as ClapArgs, Subcommand};
-use serde::Serialize;
 use serde_json::Value;
 use sliceplane::model::{Namespace, Pod};
 use sliceplane::policy::{
-    PolicyCluster, PolicyConfig, PolicyKey, PolicyObject, PolicyOptions, PortRef, Protocol, Verdict,
+    PolicyCluster, PolicyConfig, PolicyKey, PolicyObject, PolicyOptions, Protocol,
 };
-use sliceplane::{Error, ErrorCode, EventType, Object};
+use sliceplane::wire::{self, Probe, ProbeAnswer};
+use sliceplane::{Error, EventType, Object};
 
 use crate::input::{self, RawItem};
 
@@ -240,97 +243,6 @@ fn load(
     Ok(Some(cluster))
 }
 
-#[derive(Serialize)]
-struct ErrorOut<'a> {
-    code: &'a str,
-    field: &'a str,
-    message: &'a str,
-}
-
-#[derive(Serialize)]
-struct ProbeLine<'a> {
-    from: &'a Value,
-    to: &'a Value,
-    port: &'a Value,
-    protocol: &'a Value,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    verdict: Option<&'a Verdict>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<ErrorOut<'a>>,
-}
-
-fn probe_error(field: &str, message: impl Into<String>) -> Error {
-    Error::new(ErrorCode::InvalidProbe, "", field, message)
-}
-
-/// A probe's fields, checked.
-fn read_probe(v: &Value) -> Result<(String, String, PortRef, Protocol), Error> {
-    if !v.is_object() {
-        return Err(probe_error(
-            "",
-            "a probe is an object {from, to, port, protocol}",
-        ));
-    }
-    let side = |f: &str| match v.get(f) {
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(probe_error(
-            f,
-            "expected \"namespace/pod\" or an IP address",
-        )),
-        None => Err(probe_error(f, "missing")),
-    };
-    let from = side("from")?;
-    let to = side("to")?;
-    let port = match v.get("port") {
-        None => return Err(probe_error("port", "missing")),
-        Some(Value::Number(n)) => match n.as_u64().and_then(|n| u16::try_from(n).ok()) {
-            Some(p) if p >= 1 => PortRef::Number(p),
-            _ => return Err(probe_error("port", format!("port {n} outside 1-65535"))),
-        },
-        Some(Value::String(s)) => match PortRef::parse(s) {
-            PortRef::Number(0) => return Err(probe_error("port", "port 0 outside 1-65535")),
-            PortRef::Name(n) if n.is_empty() || n.chars().all(|c| c.is_ascii_digit()) => {
-                return Err(probe_error(
-                    "port",
-                    format!("not a port number or name: {s:?}"),
-                ));
-            }
-            p => p,
-        },
-        Some(other) => {
-            return Err(probe_error(
-                "port",
-                format!("expected a number or a name, got {other}"),
-            ));
-        }
-    };
-    let protocol = match v.get("protocol") {
-        None | Some(Value::Null) => Protocol::Tcp,
-        Some(Value::String(s)) => Protocol::parse(s)
-            .ok_or_else(|| probe_error("protocol", format!("unknown protocol {s:?}")))?,
-        Some(other) => {
-            return Err(probe_error(
-                "protocol",
-                format!("expected TCP, UDP or SCTP, got {other}"),
-            ));
-        }
-    };
-    Ok((from, to, port, protocol))
-}
-
-fn eval_probe(cluster: &mut PolicyCluster, v: &Value) -> Result<(Protocol, Verdict), Error> {
-    let (from, to, port, protocol) = read_probe(v)?;
-    // Resolve each side first to name the field that fails.
-    for (field, side) in [("from", &from), ("to", &to)] {
-        cluster.peer(side).map_err(|mut e| {
-            e.field = field.to_string();
-            e
-        })?;
-    }
-    let verdict = cluster.probe(&from, &to, port, protocol)?;
-    Ok((protocol, verdict))
-}
-
 fn eval(args: EvalArgs) -> anyhow::Result<u8> {
     let mut failed = false;
     let cluster = load(&args.inputs, Some(&args.probes), &mut failed)?;
@@ -340,50 +252,16 @@ fn eval(args: EvalArgs) -> anyhow::Result<u8> {
     };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let null = Value::Null;
     for RawItem { at, value } in probes {
-        let (value, result) = match value {
-            Ok(v) => {
-                let r = eval_probe(&mut cluster, &v);
-                (v, r)
-            }
+        let answer = match value {
+            Ok(v) => wire::answer_probe(&mut cluster, &v),
             Err(mut e) => {
                 e.message = format!("{at}: {}", e.message);
-                (Value::Null, Err(e))
+                ProbeAnswer::unreadable(&e)
             }
         };
-        let field = |f: &str| value.get(f).unwrap_or(&null).clone();
-        let (from, to, port, mut protocol) =
-            (field("from"), field("to"), field("port"), field("protocol"));
-        let line = match &result {
-            Ok((p, verdict)) => {
-                protocol = Value::String(p.as_str().to_string());
-                ProbeLine {
-                    from: &from,
-                    to: &to,
-                    port: &port,
-                    protocol: &protocol,
-                    verdict: Some(verdict),
-                    error: None,
-                }
-            }
-            Err(e) => {
-                failed = true;
-                ProbeLine {
-                    from: &from,
-                    to: &to,
-                    port: &port,
-                    protocol: &protocol,
-                    verdict: None,
-                    error: Some(ErrorOut {
-                        code: e.code.as_str(),
-                        field: &e.field,
-                        message: &e.message,
-                    }),
-                }
-            }
-        };
-        serde_json::to_writer(&mut out, &line)?;
+        failed |= answer.error.is_some();
+        serde_json::to_writer(&mut out, &answer)?;
         out.write_all(b"\n")?;
     }
     out.flush()?;
@@ -397,12 +275,9 @@ fn matrix(args: MatrixArgs) -> anyhow::Result<u8> {
             args.protocol
         );
     };
-    let port = match PortRef::parse(&args.port) {
-        PortRef::Number(0) => bail!("--port: 0 is outside 1-65535"),
-        PortRef::Name(n) if n.is_empty() || n.chars().all(|c| c.is_ascii_digit()) => {
-            bail!("--port: not a port number or name: {:?}", args.port)
-        }
-        p => p,
+    let port = match Probe::port_from_str(&args.port) {
+        Ok(p) => p,
+        Err(e) => bail!("--port: {}", e.message),
     };
     let mut failed = false;
     let Some(mut cluster) = load(&args.inputs, None, &mut failed)? else {

@@ -25,6 +25,11 @@
 //! success through the mirror. When stdin ends it flushes as in file mode.
 //! If stdin ends before any 1-second gap, it is exactly file mode.
 //!
+//! **Output** (`--output jsonl`, the default): one planned write per line,
+//! in the one shape every binding returns ([`sliceplane::wire::Write`]):
+//! `{"id", "op", "group", "version", "plural", "kind", "name", "object",
+//! "preconditions"}`.
+//!
 //! **Input errors** (see [`crate::input`]): every rejected value, be it
 //! cut off, not JSON, or refused by the engine, gets one stderr line
 //! `error: <source>:<position>: [code] ...`, and the exit code is 1; the
@@ -39,6 +44,7 @@ use clap::{Args as ClapArgs, ValueEnum};
 use serde_json::{Value, json};
 use sliceplane::config::Source;
 use sliceplane::mirror::Mirror;
+use sliceplane::wire::Write as WireWrite;
 use sliceplane::{Engine, PlannedWrite, WritePlan};
 
 use crate::input::{self, Item};
@@ -75,6 +81,11 @@ with `{` or `[` in column 0 begins a new value: a value cut off before it, or a 
 line that is not JSON, is reported once on stderr with its position \
 (`error: FILE:LINE: ...`, exit code 1) and never hides the valid events around it.
 
+Output (--output jsonl): one planned write per line, the shape every binding \
+returns: {\"id\", \"op\", \"group\", \"version\", \"plural\", \"kind\", \"name\", \
+\"object\", \"preconditions\"}; \"op\" is create, update or delete and \"object\" the \
+object to send.
+
 Server state: the CiliumEndpointSlices and CiliumIdentities in the input are \
 what the API server holds (with their resourceVersions and uids). The engine \
 adopts and repairs them, and the printed ops apply cleanly, in order, to a \
@@ -101,7 +112,8 @@ pub struct Args {
     /// Endpoint source (overrides the config).
     #[arg(long, value_enum)]
     pub source: Option<SourceArg>,
-    /// jsonl: one {"op","object"} per line; list-json/list-yaml: the final desired objects as a List.
+    /// jsonl: one planned write per line ({"id","op","group","version","plural","kind","name","object","preconditions"});
+    /// list-json/list-yaml: the final desired objects as a List.
     #[arg(long, value_enum, default_value = "jsonl")]
     pub output: Output,
 }
@@ -267,17 +279,17 @@ impl Session {
 
     /// File mode over one source: every line read is applied at time 0 as
     /// it comes (the initial state). Call [`finish_initial`](Self::finish_initial) after the last source.
-    pub fn read_lines(
+    pub fn read_lines<L: AsRef<[u8]>>(
         &mut self,
         source: &str,
-        lines: impl IntoIterator<Item = std::io::Result<String>>,
+        lines: impl IntoIterator<Item = std::io::Result<L>>,
         report: &mut dyn Report,
     ) -> anyhow::Result<()> {
         let mut parser = input::Parser::new(source);
         let mut items = Vec::new();
         for line in lines {
             let line = line.map_err(|e| anyhow::anyhow!("cannot read {source}: {e}"))?;
-            parser.push_line(&line, &mut items);
+            parser.push_line(line.as_ref(), &mut items);
             self.apply(&items, 0, report);
             items.clear();
         }
@@ -350,7 +362,7 @@ impl<W: Write> Report for Printer<W> {
     fn op(&mut self, write: &PlannedWrite) {
         if self.jsonl
             && self.write_err.is_none()
-            && let Err(e) = writeln!(self.out, "{}", write.to_json())
+            && let Err(e) = writeln!(self.out, "{}", WireWrite::from(write).to_json_line())
         {
             self.write_err = Some(e);
         }
@@ -391,7 +403,7 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
             } else {
                 Box::new(File::open(f).map_err(|e| anyhow::anyhow!("cannot open {f}: {e}"))?)
             };
-            let lines = std::io::BufReader::new(reader).lines();
+            let lines = std::io::BufReader::new(reader).split(b'\n');
             session.read_lines(input::source_name(f), lines, &mut printer)?;
         }
         session.finish_initial(&mut printer)?;
@@ -421,7 +433,7 @@ fn live(session: &mut Session, report: &mut dyn Report) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::channel::<Vec<Item>>();
     let reader = std::thread::spawn(move || -> std::io::Result<()> {
         let mut parser = input::Parser::new("<stdin>");
-        for line in std::io::stdin().lock().lines() {
+        for line in std::io::stdin().lock().split(b'\n') {
             let mut items = Vec::new();
             parser.push_line(&line?, &mut items);
             if !items.is_empty() && tx.send(items).is_err() {
@@ -489,7 +501,7 @@ mod tests {
 
     impl Report for Collect {
         fn op(&mut self, write: &PlannedWrite) {
-            self.ops.push(write.to_json().to_string());
+            self.ops.push(WireWrite::from(write).to_json_line());
         }
         fn diag(&mut self, line: String) {
             self.diags.push(line);

@@ -65,6 +65,42 @@ fn example_plan_is_byte_for_byte() {
     assert!(!expected.is_empty());
 }
 
+/// The plan in the wire shape holds exactly the ops and objects the CLI
+/// printed as `{"op", "object"}` lines before the wire layer (same ops,
+/// same order, same objects), and every field of the shape.
+#[test]
+fn example_plan_keeps_the_ops_and_objects_of_before() {
+    let plan = std::fs::read_to_string(root().join("examples/expected-plan.jsonl")).unwrap();
+    let before =
+        std::fs::read_to_string(root().join("cli/tests/fixtures/expected-plan-ops.jsonl")).unwrap();
+    let fields = [
+        "id",
+        "op",
+        "group",
+        "version",
+        "plural",
+        "kind",
+        "name",
+        "object",
+        "preconditions",
+    ];
+    let mut projected = String::new();
+    for (i, line) in plan.lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut want = fields.to_vec();
+        want.sort_unstable();
+        assert_eq!(keys, want, "line {}", i + 1);
+        assert_eq!(v["id"], i as u64 + 1);
+        assert_eq!(v["kind"], v["object"]["kind"]);
+        assert_eq!(v["name"], v["object"]["metadata"]["name"]);
+        projected.push_str(&serde_json::json!({"op": v["op"], "object": v["object"]}).to_string());
+        projected.push('\n');
+    }
+    assert_eq!(projected, before);
+    assert_eq!(plan.lines().count(), 9);
+}
+
 #[test]
 fn stdin_until_eof_equals_file_mode() {
     let o = run(&["run", "--seed", "1", "--source", "pods", "-"], &example());

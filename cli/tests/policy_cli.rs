@@ -372,3 +372,61 @@ fn two_stdin_inputs_is_a_usage_error() {
     let o = run(&["policy"], "");
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `policy eval` answers the shared conformance probes exactly as the wire
+/// layer (and so every binding) does; only the position prefix of an
+/// unreadable line's message differs (`FILE:N:` here, `line N:` there).
+#[test]
+fn eval_answers_the_conformance_probes_like_every_binding() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance/policy");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty());
+    for case in cases {
+        let f = |n: &str| case.join(n).to_string_lossy().into_owned();
+        let o = run(
+            &[
+                "policy",
+                "eval",
+                "--cluster",
+                &f("cluster.json"),
+                "--policies",
+                &f("policies.json"),
+                "--probes",
+                &f("probes.jsonl"),
+            ],
+            "",
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let want: Vec<Value> = serde_json::from_str(
+            &std::fs::read_to_string(case.join("expected/answers.json")).unwrap(),
+        )
+        .unwrap();
+        let got: Vec<Value> = stdout(&o)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(got.len(), want.len());
+        for (mut g, mut w) in got.into_iter().zip(want) {
+            if w["error"]["code"] == "malformed_input" {
+                let (gm, wm) = (&g["error"]["message"], &w["error"]["message"]);
+                let strip = |m: &Value, sep: &str| {
+                    m.as_str().unwrap().split_once(sep).unwrap().1.to_string()
+                };
+                // `line N: msg` against `FILE:N: msg`.
+                let (wl, wrest) = strip(wm, "line ")
+                    .split_once(": ")
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .unwrap();
+                let gs = gm.as_str().unwrap().to_string();
+                assert!(gs.ends_with(&format!(":{wl}: {wrest}")), "{gs} vs {wm}");
+                g["error"]["message"] = Value::Null;
+                w["error"]["message"] = Value::Null;
+            }
+            assert_eq!(g, w);
+        }
+    }
+}
