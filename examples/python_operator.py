@@ -98,8 +98,8 @@ def run(
     def now() -> int:
         return int(clock() * 1000)
 
-    for index, err in engine.apply_many(api.initial(), now()):
-        log(f"initial object {index} rejected: {err}")
+    for rejected in engine.apply_many(api.initial(), now()):
+        log(f"initial object {rejected['index']} rejected: {rejected['error']}")
     engine.initial_sync_done(now())
     steps = 0
     for event in api.watch():

@@ -6,47 +6,28 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use sliceplane::Error;
 use sliceplane::consumer::{
     Consumer as CoreConsumer, ConsumerOptions, EndpointChange, SharedIpRelease,
 };
+use sliceplane::wire::{self, Change};
 
 use crate::convert::{event_bytes, ser_to_py};
-use crate::engine::{errors_list, with_bytes};
-use crate::errors::IntoPy;
-use crate::snapshot::{PySnapshot, PySnapshotReader, endpoint_dict, opt_endpoint, parse_ip};
+use crate::engine::with_bytes;
+use crate::errors::{IntoPy, rejected_list};
+use crate::snapshot::{PySnapshot, PySnapshotReader, opt_endpoint, parse_ip, ser_list};
 
-/// `{"type": "upsert", "old", "new"}` or `{"type": "delete", "old", "new": None}`.
-fn change_dict<'py>(py: Python<'py>, c: &EndpointChange) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    match c {
-        EndpointChange::Upsert { old, new } => {
-            d.set_item("type", "upsert")?;
-            d.set_item("old", opt_endpoint(py, old.as_deref())?)?;
-            d.set_item("new", endpoint_dict(py, new)?)?;
-        }
-        EndpointChange::Delete { old } => {
-            d.set_item("type", "delete")?;
-            d.set_item("old", endpoint_dict(py, old)?)?;
-            d.set_item("new", py.None())?;
-        }
-    }
-    Ok(d)
-}
-
+/// Consumer changes of a single apply, as `wire` changes (`index` None).
 fn changes_list<'py>(py: Python<'py>, cs: &[EndpointChange]) -> PyResult<Bound<'py, PyList>> {
-    let list = PyList::empty(py);
-    for c in cs {
-        list.append(change_dict(py, c)?)?;
-    }
-    Ok(list)
+    let changes: Vec<Change> = cs.iter().map(|c| Change::new(c, None)).collect();
+    ser_list(py, &changes)
 }
 
 /// The node agent's view of CiliumEndpointSlices (DESIGN.md §7).
 ///
 /// Feed it CiliumEndpointSlice watch events (dicts or JSON); it diffs
-/// consecutive versions of each slice and returns endpoint changes
-/// `{"type": "upsert"|"delete", "old", "new"}` (endpoint dicts or None),
+/// consecutive versions of each slice and returns endpoint changes, the
+/// `wire` shape `{"index", "op": "upsert"|"delete", "old", "new"}`
+/// (endpoint dicts or None; `index` is the event's in a batch, else None),
 /// keeps the IP cache, and publishes snapshots like the engine's.
 ///
 /// Methods may be called from any thread; calls are serialized by an
@@ -117,33 +98,21 @@ impl PyConsumer {
         changes_list(py, &cs)
     }
 
-    /// Applies newline-separated JSON watch events in one crossing (GIL
-    /// released); blank lines are skipped. Does not raise for rejected
-    /// events: returns `(changes, rejected)`, `changes` in order and
-    /// `rejected` as `[(line_index, error), ...]` (0-based line numbers,
-    /// `SliceplaneError` instances).
+    /// Applies a stream of watch events (JSON lines, pretty-printed
+    /// values, Lists; read by the core's stream reader like every binding
+    /// and the CLI) in one crossing (GIL released). Does not raise for
+    /// rejected events: returns `(changes, rejected)`, `changes` in order,
+    /// each with its event's `index`, and `rejected` as `Engine.apply_json_lines`
+    /// gives them.
     fn apply_json_lines<'py>(
         &self,
         py: Python<'py>,
         data: &Bound<'py, PyAny>,
     ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
-        let (cs, errs) = with_bytes(data, |bytes| {
-            self.with(py, |c| {
-                let mut cs: Vec<EndpointChange> = Vec::new();
-                let mut errs: Vec<(usize, Error)> = Vec::new();
-                for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
-                    if line.iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    match c.apply_json(line) {
-                        Ok(more) => cs.extend(more),
-                        Err(err) => errs.push((i, err)),
-                    }
-                }
-                (cs, errs)
-            })
+        let (changes, rejected) = with_bytes(data, |bytes| {
+            self.with(py, |c| wire::apply_consumer_batch(c, bytes))
         })?;
-        Ok((changes_list(py, &cs)?, errors_list(py, errs)?))
+        Ok((ser_list(py, &changes)?, rejected_list(py, &rejected)?))
     }
 
     /// Publishes a snapshot of what the consumer holds (O(changes)).
@@ -200,7 +169,7 @@ impl PyConsumer {
         py: Python<'py>,
         namespace: &str,
         name: &str,
-    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let e = self.with(py, |c| c.endpoint(namespace, name).cloned());
         opt_endpoint(py, e.as_deref())
     }
@@ -225,7 +194,7 @@ impl PyConsumer {
 
     /// IP -> owning endpoint dict now (not waiting for a publish), or None.
     /// Raises `ValidationError` (`invalid_ip`) for a bad address.
-    fn lookup_ip<'py>(&self, py: Python<'py>, ip: &str) -> PyResult<Option<Bound<'py, PyDict>>> {
+    fn lookup_ip<'py>(&self, py: Python<'py>, ip: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
         let ip = parse_ip(py, ip)?;
         let e = self.with(py, |c| c.lookup_ip(&ip));
         opt_endpoint(py, e.as_deref())

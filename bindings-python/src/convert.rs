@@ -1,6 +1,7 @@
 //! Python objects <-> JSON: dicts, lists, str, int, float, bool and None
 //! are written straight to JSON bytes (the engine parses those), and the
-//! engine's JSON values come back as the same Python types.
+//! engine's JSON values (and the core's `wire` shapes, serialized) come
+//! back as the same Python types, keys unchanged.
 
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
@@ -51,9 +52,28 @@ impl ConvError {
     }
 }
 
+/// What the encoder does with an int outside the 64-bit range.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BigInts {
+    /// `malformed_input`: the engine's documents hold no such numbers.
+    Reject,
+    /// Written as its digits (valid JSON), so that the reader decides
+    /// about it as about the same JSON text (probes).
+    Digits,
+}
+
 /// Appends `obj` as JSON to `out`. On error `out` may hold a partial document.
 pub fn write_json(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Result<(), Error> {
-    write_value(obj, out, 0).map_err(ConvError::into_error)
+    write_value(obj, out, 0, BigInts::Reject).map_err(ConvError::into_error)
+}
+
+/// `obj` as a JSON value, read back exactly as the same JSON text would be
+/// (an int of any size included: beyond 64 bits it becomes a float, as in
+/// every JSON reader), for inputs the `wire` layer checks itself.
+pub fn json_value(obj: &Bound<'_, PyAny>) -> Result<Value, Error> {
+    let mut out = Vec::new();
+    write_value(obj, &mut out, 0, BigInts::Digits).map_err(ConvError::into_error)?;
+    serde_json::from_slice(&out).map_err(|e| malformed("", format!("not a JSON value: {e}")))
 }
 
 /// `obj` as JSON bytes: a dict (or list...) is encoded; `bytes`,
@@ -90,7 +110,12 @@ fn write_str(s: &Bound<'_, PyString>, out: &mut Vec<u8>) -> Result<(), ConvError
     serde_json::to_writer(&mut *out, &*s).map_err(|e| ConvError::new(e.to_string()))
 }
 
-fn write_value(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> Result<(), ConvError> {
+fn write_value(
+    obj: &Bound<'_, PyAny>,
+    out: &mut Vec<u8>,
+    depth: usize,
+    big: BigInts,
+) -> Result<(), ConvError> {
     if depth > MAX_DEPTH {
         return Err(ConvError::new(format!(
             "document nested deeper than {MAX_DEPTH} levels"
@@ -114,7 +139,7 @@ fn write_value(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> Resul
             };
             write_str(ks, out)?;
             out.push(b':');
-            write_value(&v, out, depth + 1).map_err(|e| {
+            write_value(&v, out, depth + 1, big).map_err(|e| {
                 let key = ks.to_cow().map(|c| c.into_owned()).unwrap_or_default();
                 e.at(key)
             })?;
@@ -128,7 +153,7 @@ fn write_value(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> Resul
             if i > 0 {
                 out.push(b',');
             }
-            write_value(&v, out, depth + 1).map_err(|e| e.at(format!("[{i}]")))?;
+            write_value(&v, out, depth + 1, big).map_err(|e| e.at(format!("[{i}]")))?;
         }
         out.push(b']');
         return Ok(());
@@ -150,6 +175,11 @@ fn write_value(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> Resul
             out.extend_from_slice(n.to_string().as_bytes());
             return Ok(());
         }
+        if big == BigInts::Digits {
+            let digits = obj.str().map_err(|e| ConvError::new(e.to_string()))?;
+            write_digits(&digits, out)?;
+            return Ok(());
+        }
         return Err(ConvError::new("integer out of the 64-bit range".into()));
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
@@ -165,7 +195,7 @@ fn write_value(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> Resul
             if i > 0 {
                 out.push(b',');
             }
-            write_value(&v, out, depth + 1).map_err(|e| e.at(format!("[{i}]")))?;
+            write_value(&v, out, depth + 1, big).map_err(|e| e.at(format!("[{i}]")))?;
         }
         out.push(b']');
         return Ok(());
@@ -175,6 +205,17 @@ fn write_value(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> Resul
          e.g. from ApiClient().sanitize_for_serialization())",
         type_name(obj)
     )))
+}
+
+/// An int's decimal text (`str(n)`: an optional `-`, then digits) as JSON.
+fn write_digits(digits: &Bound<'_, PyString>, out: &mut Vec<u8>) -> Result<(), ConvError> {
+    let text = digits.to_cow().map_err(|e| ConvError::new(e.to_string()))?;
+    let body = text.strip_prefix('-').unwrap_or(&text);
+    if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ConvError::new(format!("{text} is not a JSON number")));
+    }
+    out.extend_from_slice(text.as_bytes());
+    Ok(())
 }
 
 /// A JSON value as the matching Python object.

@@ -8,12 +8,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
 use serde_json::Value;
 use sliceplane::engine::Stats;
-use sliceplane::model::Kind;
-use sliceplane::{Engine as CoreEngine, Error, Object, OpId, Outcome};
+use sliceplane::wire::{self, Rejected, Write};
+use sliceplane::{Engine as CoreEngine, Object, OpId, Outcome};
 
 use crate::config::PyConfig;
 use crate::convert::{event_bytes, ser_to_py, to_py, write_json};
-use crate::errors::{IntoPy, malformed, to_pyerr, to_pyobj};
+use crate::errors::{IntoPy, malformed, rejected_list, to_pyerr};
 use crate::snapshot::{PySnapshot, PySnapshotReader};
 
 /// Events converted per crossing in `apply_many` (bounds the buffer).
@@ -55,23 +55,6 @@ impl PyEngine {
     }
 }
 
-fn kind_resource(kind: Kind) -> (&'static str, &'static str, &'static str) {
-    let (group, version) = kind
-        .api_version()
-        .split_once('/')
-        .unwrap_or(("", kind.api_version()));
-    let plural = match kind {
-        Kind::CiliumEndpointSlice => "ciliumendpointslices",
-        Kind::CiliumIdentity => "ciliumidentities",
-        Kind::CiliumEndpoint => "ciliumendpoints",
-        Kind::CiliumNode => "ciliumnodes",
-        Kind::Namespace => "namespaces",
-        Kind::Node => "nodes",
-        Kind::Pod => "pods",
-    };
-    (group, version, plural)
-}
-
 fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("endpoints", s.endpoints)?;
@@ -99,14 +82,6 @@ pub fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyR
     Err(pyo3::exceptions::PyTypeError::new_err(
         "expected bytes, bytearray or str",
     ))
-}
-
-pub fn errors_list(py: Python<'_>, errs: Vec<(usize, Error)>) -> PyResult<Bound<'_, PyList>> {
-    let list = PyList::empty(py);
-    for (i, e) in errs {
-        list.append((i, to_pyobj(py, &e)))?;
-    }
-    Ok(list)
 }
 
 #[pymethods]
@@ -153,28 +128,31 @@ impl PyEngine {
         with_bytes(data, |b| self.with(py, |e| e.apply_json(b, now_ms)))?.py_err(py)
     }
 
-    /// Applies many events (each a dict, or JSON bytes/str) in few
-    /// crossings. Does not raise for rejected events: returns
-    /// `[(index, error), ...]` for them (index in the iterable, errors are
-    /// `SliceplaneError` instances); the other events are applied. Raises
-    /// only if iterating `events` raises (events before that stay applied).
+    /// Applies many events (each a dict, or JSON bytes/str, one event
+    /// each) in few crossings. Does not raise for rejected events: returns
+    /// them as dicts `{"index", "line", "code", "number", "message",
+    /// "object", "field", "error"}` (`index`: position in the iterable;
+    /// `line`: `index + 1`, as if each item were one JSON line; `error`:
+    /// the `SliceplaneError` instance); the other events are applied.
+    /// Raises only if iterating `events` raises (events before that stay
+    /// applied).
     fn apply_many<'py>(
         &self,
         py: Python<'py>,
         events: &Bound<'py, PyAny>,
         now_ms: u64,
     ) -> PyResult<Bound<'py, PyList>> {
-        let mut errs: Vec<(usize, Error)> = Vec::new();
+        let mut rejected: Vec<Rejected> = Vec::new();
         let mut buf: Vec<u8> = Vec::new();
         // (index, start, end) into `buf`.
         let mut spans: Vec<(usize, usize, usize)> = Vec::new();
         let run = |buf: &mut Vec<u8>,
                    spans: &mut Vec<(usize, usize, usize)>,
-                   errs: &mut Vec<(usize, Error)>| {
+                   rejected: &mut Vec<Rejected>| {
             self.with(py, |e| {
                 for &(i, a, b) in spans.iter() {
                     if let Err(err) = e.apply_json(&buf[a..b], now_ms) {
-                        errs.push((i, err));
+                        rejected.push(Rejected::new(i, i + 1, &err));
                     }
                 }
             });
@@ -188,44 +166,37 @@ impl PyEngine {
                 Ok(()) => spans.push((i, start, buf.len())),
                 Err(e) => {
                     buf.truncate(start);
-                    errs.push((i, e));
+                    rejected.push(Rejected::new(i, i + 1, &e));
                 }
             }
             if spans.len() >= BATCH {
-                run(&mut buf, &mut spans, &mut errs);
+                run(&mut buf, &mut spans, &mut rejected);
             }
         }
-        run(&mut buf, &mut spans, &mut errs);
-        errs.sort_by_key(|(i, _)| *i);
-        errors_list(py, errs)
+        run(&mut buf, &mut spans, &mut rejected);
+        rejected.sort_by_key(|r| r.index);
+        rejected_list(py, &rejected)
     }
 
-    /// Applies newline-separated JSON watch events (bytes, bytearray or
-    /// str), as `kubectl get -w --output-watch-events -o json` prints them
-    /// one per line; blank lines are skipped. One crossing, GIL released.
-    /// Does not raise for rejected events: returns `[(line_index, error),
-    /// ...]` (0-based line numbers); the other lines are applied.
+    /// Applies a stream of JSON watch events (bytes, bytearray or str):
+    /// JSON lines as `kubectl get -w --output-watch-events -o json` prints
+    /// them, pretty-printed values one after another, or Lists (each item
+    /// an event), read by the core's stream reader like every binding and
+    /// the CLI. One crossing, GIL released. Does not raise for rejected
+    /// events: returns them like `apply_many`, with `index` the event's
+    /// 0-based position among the stream's events (blank lines are not
+    /// events) and `line` the 1-based line it is reported at; the other
+    /// events are applied.
     fn apply_json_lines<'py>(
         &self,
         py: Python<'py>,
         data: &Bound<'py, PyAny>,
         now_ms: u64,
     ) -> PyResult<Bound<'py, PyList>> {
-        let errs = with_bytes(data, |bytes| {
-            self.with(py, |e| {
-                let mut errs = Vec::new();
-                for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
-                    if line.iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    if let Err(err) = e.apply_json(line, now_ms) {
-                        errs.push((i, err));
-                    }
-                }
-                errs
-            })
+        let rejected = with_bytes(data, |bytes| {
+            self.with(py, |e| wire::apply_engine_batch(e, bytes, now_ms))
         })?;
-        errors_list(py, errs)
+        rejected_list(py, &rejected)
     }
 
     /// Everything observed at start-up has been fed: adopt existing
@@ -234,41 +205,20 @@ impl PyEngine {
         self.with(py, |e| e.initial_sync_done(now_ms));
     }
 
-    /// The writes due at `now_ms`, in the order to send them. Each is a
-    /// dict `{"id", "op": "create"|"update"|"delete", "kind", "name",
-    /// "group", "version", "plural", "object"}`; `group`/`version`/`plural`
-    /// are what `CustomObjectsApi` takes (the objects are cluster-scoped).
-    /// Deletes carry `object.metadata.uid`/`resourceVersion` as
-    /// preconditions. Every op stays in flight until `report`ed.
+    /// The writes due at `now_ms`, in the order to send them. Each is the
+    /// `wire` planned write, a dict `{"id", "op": "create"|"update"|
+    /// "delete", "group", "version", "plural", "kind", "name", "object",
+    /// "preconditions"}`; `group`/`version`/`plural` are what
+    /// `CustomObjectsApi` takes (the objects are cluster-scoped).
+    /// `preconditions` is `{"uid", "resourceVersion"}` on deletes (send it
+    /// as `DeleteOptions.preconditions`) and None otherwise. Every op stays
+    /// in flight until `report`ed.
     fn flush<'py>(&self, py: Python<'py>, now_ms: u64) -> PyResult<Bound<'py, PyList>> {
-        let ops: Vec<(u64, &'static str, Kind, String, Value)> = self.with(py, |e| {
-            e.flush(now_ms)
-                .writes
-                .into_iter()
-                .map(|w| {
-                    (
-                        w.id.0,
-                        w.op.verb().as_str(),
-                        w.op.kind(),
-                        w.op.name().to_string(),
-                        w.op.object_json(),
-                    )
-                })
-                .collect()
-        });
+        let writes: Vec<Write> =
+            self.with(py, |e| e.flush(now_ms).iter().map(Write::from).collect());
         let list = PyList::empty(py);
-        for (id, verb, kind, name, object) in ops {
-            let (group, version, plural) = kind_resource(kind);
-            let d = PyDict::new(py);
-            d.set_item("id", id)?;
-            d.set_item("op", verb)?;
-            d.set_item("kind", kind.as_str())?;
-            d.set_item("name", name)?;
-            d.set_item("group", group)?;
-            d.set_item("version", version)?;
-            d.set_item("plural", plural)?;
-            d.set_item("object", to_py(py, &object)?)?;
-            list.append(d)?;
+        for w in &writes {
+            list.append(ser_to_py(py, w)?)?;
         }
         Ok(list)
     }

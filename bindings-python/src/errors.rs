@@ -3,7 +3,11 @@
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use sliceplane::wire::Rejected;
 use sliceplane::{Error, ErrorCode, ErrorFamily};
+
+use crate::convert::ser_to_py;
 
 create_exception!(
     sliceplane,
@@ -74,6 +78,30 @@ fn set_attrs(py: Python<'_>, err: &PyErr, e: &Error) -> PyResult<()> {
 /// The exception instance (not raised), for batch results.
 pub fn to_pyobj(py: Python<'_>, e: &Error) -> Py<PyAny> {
     to_pyerr(py, e).into_value(py).into_any()
+}
+
+/// The core error a rejection carries (its code is always a known one).
+fn rejected_error(r: &Rejected) -> Error {
+    let code = ErrorCode::from_str_code(&r.code).unwrap_or(ErrorCode::MalformedInput);
+    Error::new(
+        code,
+        r.object.as_str(),
+        r.field.as_str(),
+        r.message.as_str(),
+    )
+}
+
+/// Rejected events of a batch: the `wire` shape `{"index", "line", "code",
+/// "number", "message", "object", "field"}`, plus `"error"`, the same
+/// error as a `SliceplaneError` instance (not raised).
+pub fn rejected_list<'py>(py: Python<'py>, rejected: &[Rejected]) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for r in rejected {
+        let d = ser_to_py(py, r)?.cast_into::<PyDict>()?;
+        d.set_item("error", to_pyobj(py, &rejected_error(r)))?;
+        list.append(d)?;
+    }
+    Ok(list)
 }
 
 /// Shorthand: a core result into a Python result.

@@ -3,13 +3,17 @@
 use std::sync::{Mutex, PoisonError};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyInt, PyList, PyString};
+use pyo3::types::PyList;
+use serde_json::{Map, Value};
 use sliceplane::model::{Namespace, Pod};
 use sliceplane::policy::{PolicyCluster, PolicyConfig, PolicyOptions, PortRef, Protocol};
+use sliceplane::wire::{self, Probe};
 use sliceplane::{Error, ErrorCode, Object};
 
-use crate::convert::{ser_to_py, write_json};
+use crate::convert::{json_value as probe_value, ser_to_py, write_json};
+use crate::engine::with_bytes;
 use crate::errors::{IntoPy, to_pyerr};
+use crate::snapshot::ser_list;
 
 /// Verdicts over a cluster given as Namespace and Pod objects: identities
 /// are numbered from the pods' labels (256 + i), one endpoint per pod.
@@ -41,31 +45,40 @@ fn json_value(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<serde_json::Va
     })
 }
 
-fn port_ref(port: &Bound<'_, PyAny>) -> PyResult<PortRef> {
-    if port.cast::<PyInt>().is_ok() {
-        let n: u16 = port.extract()?;
-        return Ok(PortRef::Number(n));
+/// A probe `{"from", "to", "port", "protocol"}` from Python values, checked
+/// by the `wire` layer (its rules and errors, `invalid_probe` naming the
+/// field, are every binding's). An int of any size is read as the same
+/// JSON number would be, so a huge port is `invalid_probe`, not an
+/// `OverflowError`.
+fn probe(py: Python<'_>, fields: [(&str, &Bound<'_, PyAny>); 4]) -> PyResult<Probe> {
+    let mut m = Map::new();
+    for (field, obj) in fields {
+        let v = probe_value(obj).map_err(|e| {
+            let e = Error::new(ErrorCode::InvalidProbe, "", field, e.message);
+            to_pyerr(py, &e)
+        })?;
+        m.insert(field.to_string(), v);
     }
-    if let Ok(s) = port.cast::<PyString>() {
-        return Ok(PortRef::parse(&s.to_cow()?));
-    }
-    Err(pyo3::exceptions::PyTypeError::new_err(
-        "port must be an int or a str",
-    ))
+    Probe::from_value(&Value::Object(m)).py_err(py)
 }
 
-fn protocol(py: Python<'_>, p: &str) -> PyResult<Protocol> {
-    Protocol::parse(p).ok_or_else(|| {
-        to_pyerr(
-            py,
-            &Error::new(
-                ErrorCode::InvalidProbe,
-                "",
-                "protocol",
-                format!("protocol {p:?} is not TCP, UDP or SCTP"),
-            ),
-        )
-    })
+/// A port and a protocol checked by the `wire` probe rules.
+fn port_protocol(
+    py: Python<'_>,
+    port: &Bound<'_, PyAny>,
+    protocol: &Bound<'_, PyAny>,
+) -> PyResult<(PortRef, Protocol)> {
+    let anywhere = pyo3::types::PyString::new(py, "");
+    let p = probe(
+        py,
+        [
+            ("from", &anywhere),
+            ("to", &anywhere),
+            ("port", port),
+            ("protocol", protocol),
+        ],
+    )?;
+    Ok((p.port, p.protocol))
 }
 
 impl PyPolicyCluster {
@@ -150,52 +163,80 @@ impl PyPolicyCluster {
     }
 
     /// The verdict for a flow from `source` to `destination` (each
-    /// `"namespace/pod"` or an IP) on `port` (number or named port of the
-    /// destination) and `protocol`: a dict `{"verdict": "allow"|"deny"|
-    /// "audit", "egress", "ingress", "deciding": [...]}`. Raises
-    /// `PolicyError` (`invalid_probe`).
-    #[pyo3(signature = (source, destination, port, protocol = "TCP"))]
+    /// `"namespace/pod"` or an IP) on `port` (a number 1-65535, or a named
+    /// port of the destination) and `protocol` (`TCP`, `UDP` or `SCTP`, any
+    /// case; None is TCP): a dict `{"verdict": "allow"|"deny"|"audit",
+    /// "egress", "ingress", "deciding": [...]}`. The probe is checked by
+    /// the core's `wire` rules, as in every binding and the CLI: anything
+    /// else raises `PolicyError` (`invalid_probe`, `field` naming the
+    /// argument: `from`, `to`, `port` or `protocol`).
+    #[pyo3(signature = (source, destination, port, protocol = None))]
     fn probe<'py>(
         &self,
         py: Python<'py>,
-        source: &str,
-        destination: &str,
+        source: &Bound<'py, PyAny>,
+        destination: &Bound<'py, PyAny>,
         port: &Bound<'py, PyAny>,
-        protocol: &str,
+        protocol: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let port = port_ref(port)?;
-        let proto = self::protocol(py, protocol)?;
-        let v = py
-            .detach(|| self.lock().probe(source, destination, port, proto))
-            .py_err(py)?;
+        let none = py.None().into_bound(py);
+        let p = probe(
+            py,
+            [
+                ("from", source),
+                ("to", destination),
+                ("port", port),
+                ("protocol", protocol.unwrap_or(&none)),
+            ],
+        )?;
+        let v = py.detach(|| p.evaluate(&mut self.lock())).py_err(py)?;
         ser_to_py(py, &v)
     }
 
+    /// Answers a stream of probes (JSON lines or concatenated JSON values,
+    /// bytes or str, read like watch events), one answer per value, in
+    /// order: `{"from", "to", "port", "protocol"}` as given, then either the
+    /// verdict's fields (`verdict`, `egress`, `ingress`, `deciding`) or
+    /// `error` `{"code", "number", "field", "message"}`. Never raises for a
+    /// bad probe; GIL released.
+    fn answer_probes<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let answers = with_bytes(data, |b| {
+            py.detach(|| wire::answer_probes(&mut self.lock(), b))
+        })?;
+        ser_list(py, &answers)
+    }
+
     /// The reachability matrix over every pod, as the Kubernetes e2e
-    /// suite prints it (a truth table).
-    #[pyo3(signature = (port, protocol = "TCP"))]
+    /// suite prints it (a truth table). `port` and `protocol` as for
+    /// `probe`.
+    #[pyo3(signature = (port, protocol = None))]
     fn truth_table(
         &self,
         py: Python<'_>,
         port: &Bound<'_, PyAny>,
-        protocol: &str,
+        protocol: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
-        let port = port_ref(port)?;
-        let proto = self::protocol(py, protocol)?;
+        let none = py.None().into_bound(py);
+        let (port, proto) = port_protocol(py, port, protocol.unwrap_or(&none))?;
         Ok(py.detach(|| self.lock().matrix(port, proto).to_truth_table()))
     }
 
     /// The reachability matrix as a dict `{"peers", "port", "protocol",
-    /// "cells"}` with `cells[from][to]` a verdict string or None.
-    #[pyo3(signature = (port, protocol = "TCP"))]
+    /// "cells"}` with `cells[from][to]` a verdict string or None. `port`
+    /// and `protocol` as for `probe`.
+    #[pyo3(signature = (port, protocol = None))]
     fn matrix<'py>(
         &self,
         py: Python<'py>,
         port: &Bound<'py, PyAny>,
-        protocol: &str,
+        protocol: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let port = port_ref(port)?;
-        let proto = self::protocol(py, protocol)?;
+        let none = py.None().into_bound(py);
+        let (port, proto) = port_protocol(py, port, protocol.unwrap_or(&none))?;
         let m = py.detach(|| self.lock().matrix(port, proto));
         ser_to_py(py, &m)
     }

@@ -12,8 +12,9 @@ use pyo3::types::{PyDict, PyList};
 use sliceplane::snapshot::{
     EndpointView, Fragmentation, SliceView, Snapshot as CoreSnapshot, SnapshotReader as CoreReader,
 };
-use sliceplane::{Error, ErrorCode};
+use sliceplane::{Error, ErrorCode, wire};
 
+use crate::convert::ser_to_py;
 use crate::errors::to_pyerr;
 
 /// Parses an IP argument; a bad one raises `ValidationError` (`invalid_ip`).
@@ -31,46 +32,35 @@ pub fn parse_ip(py: Python<'_>, ip: &str) -> PyResult<IpAddr> {
     })
 }
 
-/// `{namespace, name, slice, identity, ips, node_ip, encryption_key,
-/// named_ports, service_account}`.
-pub fn endpoint_dict<'py>(py: Python<'py>, e: &EndpointView) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("namespace", &*e.namespace)?;
-    d.set_item("name", &*e.name)?;
-    d.set_item("slice", &*e.slice)?;
-    d.set_item("identity", e.identity)?;
-    let ips: Vec<String> = e.ips().map(|ip| ip.to_string()).collect();
-    d.set_item("ips", ips)?;
-    d.set_item("node_ip", e.node_ip().map(|ip| ip.to_string()))?;
-    d.set_item("encryption_key", e.encryption_key())?;
-    let ports = PyList::empty(py);
-    for p in e.data.named_ports.iter() {
-        let pd = PyDict::new(py);
-        pd.set_item("name", &*p.name)?;
-        pd.set_item("port", p.port)?;
-        pd.set_item("protocol", p.protocol.as_str())?;
-        ports.append(pd)?;
-    }
-    d.set_item("named_ports", ports)?;
-    d.set_item("service_account", e.data.service_account.as_deref())?;
-    Ok(d)
+/// The `wire` endpoint view: `{"namespace", "name", "slice", "identity",
+/// "ips", "nodeIp", "encryptionKey", "namedPorts", "serviceAccount"}`.
+pub fn endpoint_dict<'py>(py: Python<'py>, e: &EndpointView) -> PyResult<Bound<'py, PyAny>> {
+    ser_to_py(py, &wire::EndpointView::from(e))
 }
 
 /// An endpoint dict, or None.
 pub fn opt_endpoint<'py>(
     py: Python<'py>,
     e: Option<&EndpointView>,
-) -> PyResult<Option<Bound<'py, PyDict>>> {
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     e.map(|e| endpoint_dict(py, e)).transpose()
 }
 
-fn slice_dict<'py>(py: Python<'py>, s: &SliceView) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("name", &*s.name)?;
-    d.set_item("namespace", &*s.namespace)?;
-    let names: Vec<&str> = s.endpoints.iter().map(|n| &**n).collect();
-    d.set_item("endpoints", names)?;
-    Ok(d)
+/// The `wire` slice view: `{"name", "namespace", "endpoints"}`.
+fn slice_dict<'py>(py: Python<'py>, s: &SliceView) -> PyResult<Bound<'py, PyAny>> {
+    ser_to_py(py, &wire::SliceView::from(s))
+}
+
+/// A list of `wire` values as Python.
+pub fn ser_list<'py, T: serde::Serialize>(
+    py: Python<'py>,
+    items: &[T],
+) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for x in items {
+        list.append(ser_to_py(py, x)?)?;
+    }
+    Ok(list)
 }
 
 /// `{slices, ideal, ratio}`; `ratio` is `inf` for slices without endpoints.
@@ -86,8 +76,10 @@ fn fragmentation_dict(py: Python<'_>, f: Fragmentation) -> PyResult<Bound<'_, Py
 /// consumer holds (DESIGN.md §6). Cheap to keep; unaffected by later
 /// changes; safe to share between threads (no lock is taken to read it).
 ///
-/// Endpoints are dicts `{"namespace", "name", "slice", "identity", "ips",
-/// "node_ip", "encryption_key", "named_ports", "service_account"}`.
+/// Endpoints are the `wire` endpoint view, dicts `{"namespace", "name",
+/// "slice", "identity", "ips", "nodeIp", "encryptionKey", "namedPorts",
+/// "serviceAccount"}` (camelCase, like the Kubernetes JSON the engine
+/// takes).
 #[pyclass(module = "sliceplane", name = "Snapshot", frozen)]
 pub struct PySnapshot {
     inner: CoreSnapshot,
@@ -114,20 +106,16 @@ impl PySnapshot {
 
     /// A slice `{"name", "namespace", "endpoints"}` (endpoint names,
     /// sorted), or None.
-    fn slice<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyDict>>> {
+    fn slice<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.inner
             .slice(name)
             .map(|s| slice_dict(py, s))
             .transpose()
     }
 
-    /// Every slice, as `slice()` gives it.
+    /// Every slice, as `slice()` gives it, sorted by name.
     fn slices<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let list = PyList::empty(py);
-        for s in self.inner.slices() {
-            list.append(slice_dict(py, s)?)?;
-        }
-        Ok(list)
+        ser_list(py, &wire::slice_views(&self.inner, None))
     }
 
     /// The slice names of a namespace, sorted.
@@ -157,17 +145,13 @@ impl PySnapshot {
         py: Python<'py>,
         namespace: &str,
         name: &str,
-    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
         opt_endpoint(py, self.inner.endpoint(namespace, name).map(|e| &**e))
     }
 
-    /// Every endpoint, as dicts.
+    /// Every endpoint, as dicts, sorted by namespace and name.
     fn endpoints<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let list = PyList::empty(py);
-        for e in self.inner.endpoints() {
-            list.append(endpoint_dict(py, e)?)?;
-        }
-        Ok(list)
+        ser_list(py, &wire::endpoint_views(&self.inner, None))
     }
 
     /// The security labels (`"source:key"` -> value) of identity `id`, or
@@ -195,7 +179,7 @@ impl PySnapshot {
 
     /// IP -> the endpoint owning it, or None. O(1). Raises
     /// `ValidationError` (`invalid_ip`) for a bad address.
-    fn lookup_ip<'py>(&self, py: Python<'py>, ip: &str) -> PyResult<Option<Bound<'py, PyDict>>> {
+    fn lookup_ip<'py>(&self, py: Python<'py>, ip: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
         let ip = parse_ip(py, ip)?;
         opt_endpoint(py, self.inner.lookup_ip(&ip).map(|e| &**e))
     }
@@ -304,7 +288,7 @@ impl PySnapshotReader {
 
     /// IP -> endpoint dict in the latest snapshot, or None. Raises like
     /// `identity_of_ip`.
-    fn lookup_ip<'py>(&self, py: Python<'py>, ip: &str) -> PyResult<Option<Bound<'py, PyDict>>> {
+    fn lookup_ip<'py>(&self, py: Python<'py>, ip: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
         let ip = parse_ip(py, ip)?;
         opt_endpoint(py, self.inner.lookup_ip(&ip).as_deref())
     }

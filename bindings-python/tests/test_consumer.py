@@ -100,18 +100,18 @@ def test_consumer_follows_the_engine() -> None:
 def test_apply_returns_changes_with_old_and_new() -> None:
     c = sp.Consumer()
     added = c.apply(ev(ces("ces-a", "shop", [core_cep("web-1", "10.1.0.2"), core_cep("web-2", "10.1.0.3")])))
-    assert [(x["type"], x["old"], x["new"] and x["new"]["name"]) for x in added] == [
+    assert [(x["op"], x["old"], x["new"] and x["new"]["name"]) for x in added] == [
         ("upsert", None, "web-1"), ("upsert", None, "web-2")]
     new = added[0]["new"]
     assert new is not None
     assert new == {"namespace": "shop", "name": "web-1", "slice": "ces-a", "identity": 1000, "ips": ["10.1.0.2"],
-                   "node_ip": "10.0.0.1", "encryption_key": 0, "named_ports": [], "service_account": "default"}
+                   "nodeIp": "10.0.0.1", "encryptionKey": 0, "namedPorts": [], "serviceAccount": "default"}
     changed = c.apply(ev(ces("ces-a", "shop", [core_cep("web-1", "10.1.0.9", 2000)], "2"), "MODIFIED"))
-    kinds = sorted((x["type"], (x["old"] or x["new"] or {"name": ""})["name"]) for x in changed)
+    kinds = sorted((x["op"], (x["old"] or x["new"] or {"name": ""})["name"]) for x in changed)
     assert kinds == [("delete", "web-2"), ("upsert", "web-1")]
-    upsert = next(x for x in changed if x["type"] == "upsert")
+    upsert = next(x for x in changed if x["op"] == "upsert")
     assert upsert["old"] == new and upsert["new"] is not None and upsert["new"]["identity"] == 2000
-    delete = next(x for x in changed if x["type"] == "delete")
+    delete = next(x for x in changed if x["op"] == "delete")
     assert delete["new"] is None and delete["old"] is not None and delete["old"]["ips"] == ["10.1.0.3"]
     assert c.lookup_ip("10.1.0.2") is None and c.lookup_ip("10.1.0.3") is None
     found = c.lookup_ip("10.1.0.9")
@@ -125,7 +125,7 @@ def test_endpoint_in_two_slices_during_a_move() -> None:
     c = sp.Consumer()
     c.apply(ev(ces("ces-a", "shop", [core_cep("web-1", "10.1.0.2")])))
     moved = c.apply(ev(ces("ces-b", "shop", [core_cep("web-1", "10.1.0.2")])))
-    assert [x["type"] for x in moved] == ["upsert"]
+    assert [x["op"] for x in moved] == ["upsert"]
     assert c.copies("shop", "web-1") == {"copies": ["ces-a", "ces-b"], "current": "ces-b"}
     # A delete from the non-current slice changes nothing.
     assert c.apply(ev(ces("ces-a", "shop", [], "2"), "MODIFIED")) == []
@@ -147,9 +147,12 @@ def test_apply_json_and_json_lines() -> None:
     data = jsonl([a, bad_kind]) + b"\n   \n{not json\n" + jsonl([b])
     changes, rejected = c2.apply_json_lines(data)
     assert [x["new"] and x["new"]["name"] for x in changes] == ["web-1", "web-2"]
-    assert [(i, type(err).__name__, err.code) for i, err in rejected] == [
-        (1, "ParseError", "unknown_kind"), (4, "ParseError", "malformed_input")]
-    assert isinstance(rejected[0][1], sp.SliceplaneError)
+    # Indexes count events (blank lines are not events); lines are 1-based.
+    assert [x["index"] for x in changes] == [0, 3]
+    assert [(r["index"], r["line"], type(r["error"]).__name__, r["code"], r["number"]) for r in rejected] == [
+        (1, 2, "ParseError", "unknown_kind", 102), (2, 5, "ParseError", "malformed_input", 101)]
+    assert isinstance(rejected[0]["error"], sp.SliceplaneError)
+    assert rejected[0]["error"].code == rejected[0]["code"] and rejected[0]["object"] == rejected[0]["error"].object
     assert c2.apply_json_lines("") == ([], [])
     assert c2.counters()["events_rejected"] == 2
     assert c2.publish().counts() == c.publish().counts()
@@ -206,10 +209,10 @@ def ip_owners(c: sp.Consumer) -> Dict[str, str]:
 
 
 def changed(x: sp.EndpointChange) -> Tuple[str, str]:
-    """(type, endpoint name) of one change."""
-    view = x["new"] if x["type"] == "upsert" else x["old"]
+    """(op, endpoint name) of one change."""
+    view = x["new"] if x["op"] == "upsert" else x["old"]
     assert view is not None
-    return x["type"], view["name"]
+    return x["op"], view["name"]
 
 
 def endpoint_names(c: sp.Consumer) -> List[str]:
@@ -252,7 +255,7 @@ def test_endpoint_without_node_ip_is_live_without_ip_cache_entry() -> None:
     c.apply(ev(ces("ces-a", "shop", [core_cep("web-1", "10.1.0.2"), nodeless])))
     assert endpoint_names(c) == ["shop/web-1", "shop/web-2"]
     web2 = c.endpoint("shop", "web-2")
-    assert web2 is not None and web2["ips"] == ["10.1.0.3"] and web2["node_ip"] is None
+    assert web2 is not None and web2["ips"] == ["10.1.0.3"] and web2["nodeIp"] is None
     assert c.lookup_ip("10.1.0.3") is None
     assert ip_owners(c) == {"10.1.0.2": "shop/web-1"}
     assert c.counters()["ip_cache_size"] == 1

@@ -208,15 +208,16 @@ def test_apply_many_reports_bad_events_by_index() -> None:
     bad_ip = ev(cep("shop", "bad", "999.1.1.1"))
     items: List[Any] = [good[0], bad_ip, good[1], {"type": "ADDED", "object": {"x": {1, 2}}}, b"{nope", good[2], 7, good[3]]
     errs = e.apply_many(items, 0)
-    assert [(i, type(x), x.code) for i, x in errs] == [
-        (1, sp.ValidationError, "invalid_ip"),
-        (3, sp.ParseError, "malformed_input"),
-        (4, sp.ParseError, "malformed_input"),
-        (6, sp.ParseError, "malformed_input"),
+    assert [(r["index"], r["line"], type(r["error"]), r["code"]) for r in errs] == [
+        (1, 2, sp.ValidationError, "invalid_ip"),
+        (3, 4, sp.ParseError, "malformed_input"),
+        (4, 5, sp.ParseError, "malformed_input"),
+        (6, 7, sp.ParseError, "malformed_input"),
     ]
-    assert errs[0][1].field == "status.networking.addressing[0].ipv4"
-    assert errs[0][1].object == "CiliumEndpoint shop/bad"
-    assert errs[1][1].field == "object.x"
+    assert errs[0]["field"] == errs[0]["error"].field == "status.networking.addressing[0].ipv4"
+    assert errs[0]["object"] == errs[0]["error"].object == "CiliumEndpoint shop/bad"
+    assert errs[0]["number"] == 205 and errs[0]["message"] == errs[0]["error"].message
+    assert errs[1]["field"] == "object.x"
     assert e.stats()["endpoints"] == 4
 
 
@@ -230,10 +231,11 @@ def test_apply_json_lines() -> None:
     e = fast_engine()
     data = jsonl(cep_events(10)) + b"\n   \n" + b'{"type": "NOPE", "object": {}}\n' + b"\r\n"
     errs = e.apply_json_lines(data, 0)
-    assert [(i, x.code) for i, x in errs] == [(12, "unknown_event_type")]
-    assert isinstance(errs[0][1], sp.ParseError)
+    # index: among the events (blank lines are not events); line: 1-based.
+    assert [(r["index"], r["line"], r["code"]) for r in errs] == [(10, 13, "unknown_event_type")]
+    assert isinstance(errs[0]["error"], sp.ParseError)
     assert e.stats()["endpoints"] == 10
-    assert fast_engine().apply_json_lines(bytearray(data), 0)[0][0] == 12
+    assert fast_engine().apply_json_lines(bytearray(data), 0)[0]["index"] == 10
     e2 = fast_engine()
     e2.apply_json_lines(data.decode(), 0)
     assert e2.stats()["endpoints"] == 10
@@ -327,7 +329,7 @@ def test_bad_input_changes_nothing(label: str, event: Any, cls: type, code: str,
     assert e.flush(now + 10_000) == []
     # The same through the bulk paths: reported, not raised, and nothing changes.
     errs = e.apply_many([event], now)
-    assert [(i, x.code) for i, x in errs] == [(0, code)]
+    assert [(r["index"], r["code"], r["error"].code) for r in errs] == [(0, code, code)]
     if isinstance(event, dict) and code != "malformed_input":  # json.dumps would change these
         try:
             line = json.dumps(event).encode()
@@ -335,7 +337,7 @@ def test_bad_input_changes_nothing(label: str, event: Any, cls: type, code: str,
             line = None
         if line is not None and b"NaN" not in line:
             errs = e.apply_json_lines(line, now)
-            assert [(i, x.code) for i, x in errs] == [(0, code)]
+            assert [(r["index"], r["line"], r["code"]) for r in errs] == [(0, 1, code)]
     assert (e.stats(), e.desired_slices()) == before[:2]
 
 

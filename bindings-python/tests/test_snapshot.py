@@ -41,10 +41,10 @@ def test_snapshot_methods() -> None:
         "slice": web0["slice"],
         "identity": 1000,
         "ips": ["10.1.0.1"],
-        "node_ip": "10.0.0.1",
-        "encryption_key": 0,
-        "named_ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-        "service_account": "default",
+        "nodeIp": "10.0.0.1",
+        "encryptionKey": 0,
+        "namedPorts": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "serviceAccount": "default",
     }
     assert s.endpoint("shop", "nope") is None
     assert sorted(x["name"] for x in s.endpoints()) == [f"web-{i}" for i in range(5)]

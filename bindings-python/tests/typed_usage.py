@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import sliceplane
-from sliceplane import Config, Consumer, Endpoint, EndpointChange, Engine, Health, SliceplaneError, Snapshot, SnapshotReader
+from sliceplane import (
+    Config,
+    Consumer,
+    Endpoint,
+    EndpointChange,
+    Engine,
+    Health,
+    ProbeAnswer,
+    Rejected,
+    SliceplaneError,
+    Snapshot,
+    SnapshotReader,
+)
 
 
 def usage() -> None:
@@ -14,11 +26,12 @@ def usage() -> None:
     assert cfg == cfg2 and Config.from_json(cfg.to_json()) == Config()
     engine = Engine(cfg)
     engine.apply({"type": "ADDED", "object": {"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": "a"}}}, 0)
-    errs: List[Tuple[int, SliceplaneError]] = engine.apply_many([b"{}", {"type": "ADDED"}], 0)
-    for index, err in errs:
-        code: str = err.code
-        number: int = err.number
-        print(index, code, number, err.object, err.field, err.message)
+    errs: List[Rejected] = engine.apply_many([b"{}", {"type": "ADDED"}], 0)
+    for r in errs:
+        code: str = r["code"]
+        number: int = r["number"]
+        err: SliceplaneError = r["error"]
+        print(r["index"], r["line"], code, number, r["object"], r["field"], r["message"], err.code)
     engine.apply_json_lines(b"", 0)
     engine.initial_sync_done(0)
     try:
@@ -43,7 +56,14 @@ def usage() -> None:
     labels = engine.identity_labels(256)
     print(labels, engine.in_flight(), engine.synced, engine.config, sliceplane.__version__)
     pc = sliceplane.PolicyCluster([], [])
-    print(pc.truth_table(80), pc.identity_of("a", "b"))
+    print(pc.truth_table(80), pc.identity_of("a", "b"), pc.probe("a/b", "a/c", "http", None))
+    answers: List[ProbeAnswer] = pc.answer_probes(b'{"from": "a/b", "to": "a/c", "port": 80}\n')
+    for a in answers:
+        print(a.get("verdict"), a.get("error", {}).get("code"))
+    for op in engine.flush(0):
+        pre = op["preconditions"]
+        if pre is not None:
+            print(pre["uid"], pre["resourceVersion"])
     for c, n, cls in sliceplane.error_codes():
         print(c, n, cls)
 
@@ -54,8 +74,8 @@ def snapshots_and_consumer(engine: Engine) -> None:
     version: int = snap.version + reader.version + reader.load().version
     ep: Optional[Endpoint] = snap.lookup_ip("10.0.0.1")
     if ep is not None:
-        node_ip: Optional[str] = ep["node_ip"]
-        ports: List[int] = [p["port"] for p in ep["named_ports"]]
+        node_ip: Optional[str] = ep["nodeIp"]
+        ports: List[int] = [p["port"] for p in ep["namedPorts"]]
         print(ep["namespace"], ep["name"], ep["slice"], ep["identity"], ep["ips"], node_ip, ports)
     ident: Optional[int] = reader.identity_of_ip("10.0.0.1")
     ratio: float = snap.fragmentation()["ratio"] + snap.fragmentation(ns="a")["ratio"]
@@ -75,11 +95,11 @@ def snapshots_and_consumer(engine: Engine) -> None:
     changes: List[EndpointChange] = consumer.apply({"type": "ADDED", "object": {}})
     for c in changes + consumer.apply_json(b"{}"):
         old: Optional[Endpoint] = c["old"]
-        if c["type"] == "upsert" and c["new"] is not None:
+        if c["op"] == "upsert" and c["new"] is not None:
             print(old, c["new"]["identity"])
     more, rejected = consumer.apply_json_lines("")
-    for line, err in rejected:
-        print(line, err.code, len(more))
+    for r in rejected:
+        print(r["line"], r["error"].code, len(more), [x["index"] for x in more])
     consumer.set_now(1)
     print(consumer.publish().version, consumer.snapshot_reader().version, consumer.counters()["ip_cache_size"])
     copies = consumer.copies("a", "b")

@@ -29,17 +29,42 @@ from ._sliceplane import (
 )
 
 
+class Preconditions(_t.TypedDict):
+    """A delete's ``DeleteOptions.preconditions`` (both keys always present)."""
+
+    uid: _t.Optional[str]
+    resourceVersion: _t.Optional[str]
+
+
 class WriteOp(_t.TypedDict):
-    """One planned API write, as returned by ``Engine.flush``."""
+    """One planned API write, as returned by ``Engine.flush`` (the core's ``wire`` shape)."""
 
     id: int
     op: _t.Literal["create", "update", "delete"]
-    kind: _t.Literal["CiliumEndpointSlice", "CiliumIdentity"]
-    name: str
     group: str
     version: str
     plural: str
+    kind: _t.Literal["CiliumEndpointSlice", "CiliumIdentity"]
+    name: str
     object: _t.Dict[str, _t.Any]
+    preconditions: _t.Optional[Preconditions]
+    """Set on deletes (send as ``DeleteOptions.preconditions``), None otherwise."""
+
+
+class Rejected(_t.TypedDict):
+    """An event a batch call did not apply (the core's ``wire`` shape, plus ``error``)."""
+
+    index: int
+    """0-based position among the batch's events."""
+    line: int
+    """1-based line the event is reported at."""
+    code: str
+    number: int
+    message: str
+    object: str
+    field: str
+    error: SliceplaneError
+    """The same error as an exception instance (not raised)."""
 
 
 class Stats(_t.TypedDict):
@@ -75,17 +100,17 @@ class NamedPort(_t.TypedDict):
 
 
 class Endpoint(_t.TypedDict):
-    """One endpoint as a snapshot or a consumer shows it."""
+    """One endpoint as a snapshot or a consumer shows it (the core's ``wire`` shape)."""
 
     namespace: str
     name: str
     slice: str
     identity: int
     ips: _t.List[str]
-    node_ip: _t.Optional[str]
-    encryption_key: int
-    named_ports: _t.List[NamedPort]
-    service_account: _t.Optional[str]
+    nodeIp: _t.Optional[str]
+    encryptionKey: int
+    namedPorts: _t.List[NamedPort]
+    serviceAccount: _t.Optional[str]
 
 
 class SliceInfo(_t.TypedDict):
@@ -123,9 +148,11 @@ class Fragmentation(_t.TypedDict):
 
 
 class EndpointChange(_t.TypedDict):
-    """One endpoint change from ``Consumer.apply``."""
+    """One endpoint change from ``Consumer.apply`` (the core's ``wire`` shape)."""
 
-    type: _t.Literal["upsert", "delete"]
+    index: _t.Optional[int]
+    """The event's index in a batch (``apply_json_lines``); None for a single apply."""
+    op: _t.Literal["upsert", "delete"]
     old: _t.Optional[Endpoint]
     new: _t.Optional[Endpoint]
 
@@ -150,6 +177,34 @@ class ConsumerCounters(_t.TypedDict):
     slices: int
     endpoints: int
     ip_cache_size: int
+
+
+class ProbeError(_t.TypedDict):
+    """Why a probe has no verdict."""
+
+    code: str
+    number: int
+    field: str
+    message: str
+
+
+ProbeAnswer = _t.TypedDict(
+    "ProbeAnswer",
+    {
+        "from": _t.Any,
+        "to": _t.Any,
+        "port": _t.Any,
+        "protocol": _t.Any,
+        "verdict": _t.Literal["allow", "deny", "audit"],
+        "egress": _t.Dict[str, _t.Any],
+        "ingress": _t.Dict[str, _t.Any],
+        "deciding": _t.List[_t.Any],
+        "error": ProbeError,
+    },
+    total=False,
+)
+"""One answer of ``PolicyCluster.answer_probes``: the probe's ``from``, ``to``, ``port`` and
+``protocol`` as given, then the verdict's fields or ``error``."""
 
 
 class _HealthState(_t.TypedDict):
@@ -180,6 +235,10 @@ __all__ = [
     "ParseError",
     "PolicyCluster",
     "PolicyError",
+    "Preconditions",
+    "ProbeAnswer",
+    "ProbeError",
+    "Rejected",
     "SliceInfo",
     "SliceplaneError",
     "Snapshot",

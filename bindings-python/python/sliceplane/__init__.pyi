@@ -42,17 +42,43 @@ class PolicyError(SliceplaneError):
 def error_codes() -> List[Tuple[str, int, str]]:
     """Every stable error code: ``(code, number, exception class name)``."""
 
+class Preconditions(TypedDict):
+    """A delete's ``DeleteOptions.preconditions`` (both keys always present)."""
+
+    uid: Optional[str]
+    resourceVersion: Optional[str]
+
+
 class WriteOp(TypedDict):
-    """One planned API write, as returned by ``Engine.flush``."""
+    """One planned API write, as returned by ``Engine.flush`` (the core's ``wire`` shape)."""
 
     id: int
     op: Literal["create", "update", "delete"]
-    kind: Literal["CiliumEndpointSlice", "CiliumIdentity"]
-    name: str
     group: str
     version: str
     plural: str
+    kind: Literal["CiliumEndpointSlice", "CiliumIdentity"]
+    name: str
     object: _JsonDict
+    preconditions: Optional[Preconditions]
+    """Set on deletes (send as ``DeleteOptions.preconditions``), None otherwise."""
+
+
+class Rejected(TypedDict):
+    """An event a batch call did not apply (the core's ``wire`` shape, plus ``error``)."""
+
+    index: int
+    """0-based position among the batch's events."""
+    line: int
+    """1-based line the event is reported at."""
+    code: str
+    number: int
+    message: str
+    object: str
+    field: str
+    error: SliceplaneError
+    """The same error as an exception instance (not raised)."""
+
 
 class Stats(TypedDict):
     """``Engine.stats()``."""
@@ -115,10 +141,12 @@ class Engine:
         """Applies one watch event given as JSON. Raises like ``apply``."""
     def apply_many(
         self, events: Iterable[Union[Mapping[str, Any], _BytesLike]], now_ms: int
-    ) -> List[Tuple[int, SliceplaneError]]:
-        """Applies many events; returns ``(index, error)`` for rejected ones instead of raising."""
-    def apply_json_lines(self, data: _BytesLike, now_ms: int) -> List[Tuple[int, SliceplaneError]]:
-        """Applies JSON lines in one call; returns ``(line_index, error)`` for rejected lines."""
+    ) -> List[Rejected]:
+        """Applies many events (one each); returns the rejected ones (``index`` in the iterable,
+        ``line`` = index + 1) instead of raising."""
+    def apply_json_lines(self, data: _BytesLike, now_ms: int) -> List[Rejected]:
+        """Applies a stream (JSON lines, pretty values, Lists) read by the core's reader in one
+        call; returns the rejected events (``index`` among the events, 1-based ``line``)."""
     def initial_sync_done(self, now_ms: int) -> None:
         """Everything observed at start-up has been fed: adopt, assign, place."""
     def flush(self, now_ms: int) -> List[WriteOp]:
@@ -186,12 +214,15 @@ class PolicyCluster:
     def identity_of(self, namespace: str, name: str) -> Optional[int]:
         """The identity number of a pod, or None."""
     def probe(
-        self, source: str, destination: str, port: Union[int, str], protocol: str = "TCP"
+        self, source: str, destination: str, port: Union[int, str], protocol: Optional[str] = None
     ) -> _JsonDict:
-        """The verdict dict for one flow (``{"verdict": "allow"|"deny"|"audit", ...}``)."""
-    def truth_table(self, port: Union[int, str], protocol: str = "TCP") -> str:
+        """The verdict dict for one flow (``{"verdict": "allow"|"deny"|"audit", ...}``); ``protocol``
+        None is TCP. A bad probe raises ``PolicyError`` (``invalid_probe``, ``field`` naming it)."""
+    def answer_probes(self, data: _BytesLike) -> List[ProbeAnswer]:
+        """Answers a stream of probes (JSON lines or values), one answer each; never raises for a bad probe."""
+    def truth_table(self, port: Union[int, str], protocol: Optional[str] = None) -> str:
         """The reachability matrix over every pod as a truth table."""
-    def matrix(self, port: Union[int, str], protocol: str = "TCP") -> _JsonDict:
+    def matrix(self, port: Union[int, str], protocol: Optional[str] = None) -> _JsonDict:
         """The reachability matrix as a dict."""
     def pods(self) -> List[Any]:
         """Every pod as a peer."""
@@ -205,17 +236,17 @@ class NamedPort(TypedDict):
     protocol: str
 
 class Endpoint(TypedDict):
-    """One endpoint as a snapshot or a consumer shows it."""
+    """One endpoint as a snapshot or a consumer shows it (the core's ``wire`` shape)."""
 
     namespace: str
     name: str
     slice: str
     identity: int
     ips: List[str]
-    node_ip: Optional[str]
-    encryption_key: int
-    named_ports: List[NamedPort]
-    service_account: Optional[str]
+    nodeIp: Optional[str]
+    encryptionKey: int
+    namedPorts: List[NamedPort]
+    serviceAccount: Optional[str]
 
 class SliceInfo(TypedDict):
     """One slice in a snapshot (``Snapshot.slice``)."""
@@ -248,9 +279,11 @@ class Fragmentation(TypedDict):
     ratio: float
 
 class EndpointChange(TypedDict):
-    """One endpoint change from ``Consumer.apply``."""
+    """One endpoint change from ``Consumer.apply`` (the core's ``wire`` shape)."""
 
-    type: Literal["upsert", "delete"]
+    index: Optional[int]
+    """The event's index in a batch (``apply_json_lines``); None for a single apply."""
+    op: Literal["upsert", "delete"]
     old: Optional[Endpoint]
     new: Optional[Endpoint]
 
@@ -273,6 +306,34 @@ class ConsumerCounters(TypedDict):
     slices: int
     endpoints: int
     ip_cache_size: int
+
+class ProbeError(TypedDict):
+    """Why a probe has no verdict."""
+
+    code: str
+    number: int
+    field: str
+    message: str
+
+
+ProbeAnswer = TypedDict(
+    "ProbeAnswer",
+    {
+        "from": Any,
+        "to": Any,
+        "port": Any,
+        "protocol": Any,
+        "verdict": Literal["allow", "deny", "audit"],
+        "egress": Dict[str, Any],
+        "ingress": Dict[str, Any],
+        "deciding": List[Any],
+        "error": ProbeError,
+    },
+    total=False,
+)
+"""One answer of ``PolicyCluster.answer_probes``: the probe's ``from``, ``to``, ``port`` and
+``protocol`` as given, then the verdict's fields or ``error``."""
+
 
 class _HealthState(TypedDict):
     state: Literal["healthy", "degraded"]
@@ -358,10 +419,8 @@ class Consumer:
         """Applies one CiliumEndpointSlice watch event; returns the endpoint changes. Raises."""
     def apply_json(self, data: _BytesLike) -> List[EndpointChange]:
         """Applies one watch event given as JSON. Raises like ``apply``."""
-    def apply_json_lines(
-        self, data: _BytesLike
-    ) -> Tuple[List[EndpointChange], List[Tuple[int, SliceplaneError]]]:
-        """Applies JSON lines in one call: ``(changes, [(line_index, error), ...])``."""
+    def apply_json_lines(self, data: _BytesLike) -> Tuple[List[EndpointChange], List[Rejected]]:
+        """Applies a stream in one call: ``(changes, rejected)``, as ``Engine.apply_json_lines``."""
     def publish(self) -> Snapshot:
         """Publishes a snapshot of what the consumer holds."""
     def snapshot_reader(self) -> SnapshotReader:
@@ -398,6 +457,10 @@ __all__ = [
     "ParseError",
     "PolicyCluster",
     "PolicyError",
+    "Preconditions",
+    "ProbeAnswer",
+    "ProbeError",
+    "Rejected",
     "SliceInfo",
     "SliceplaneError",
     "Snapshot",
