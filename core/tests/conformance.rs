@@ -171,7 +171,10 @@ fn fixtures_cover_the_promised_cases() {
             .iter()
             .flat_map(|d| std::fs::read(d.join("input.jsonl")).unwrap())
             .collect();
-        assert!(inputs.windows(2).any(|w| w == b"\n\n"), "{kind}: no blank line");
+        assert!(
+            inputs.windows(2).any(|w| w == b"\n\n"),
+            "{kind}: no blank line"
+        );
         assert!(String::from_utf8_lossy(&inputs).contains("\"kind\":\"List\""));
     }
     let writes = all("engine", "writes.json");
@@ -182,7 +185,12 @@ fn fixtures_cover_the_promised_cases() {
     let changes = all("consumer", "changes.json");
     assert!(changes.contains("\"op\":\"delete\"") && changes.contains("\"op\":\"upsert\""));
     let answers = all("policy", "answers.json");
-    for what in ["\"verdict\":\"allow\"", "\"verdict\":\"deny\"", "invalid_probe", "malformed_input"] {
+    for what in [
+        "\"verdict\":\"allow\"",
+        "\"verdict\":\"deny\"",
+        "invalid_probe",
+        "malformed_input",
+    ] {
         assert!(answers.contains(what), "policy: no {what}");
     }
 }

@@ -55,37 +55,43 @@ impl Probe {
         };
         let from = side("from")?;
         let to = side("to")?;
-        let port = match v.get("port") {
-            None => return Err(probe_error("port", "missing")),
-            Some(Value::Number(n)) => match n.as_u64().and_then(|n| u16::try_from(n).ok()) {
-                Some(p) if p >= 1 => PortRef::Number(p),
-                _ => return Err(probe_error("port", format!("port {n} outside 1-65535"))),
-            },
-            Some(Value::String(s)) => Probe::port_from_str(s)?,
-            Some(other) => {
-                return Err(probe_error(
-                    "port",
-                    format!("expected a number or a name, got {other}"),
-                ));
-            }
-        };
-        let protocol = match v.get("protocol") {
-            None | Some(Value::Null) => Protocol::Tcp,
-            Some(Value::String(s)) => Protocol::parse(s)
-                .ok_or_else(|| probe_error("protocol", format!("unknown protocol {s:?}")))?,
-            Some(other) => {
-                return Err(probe_error(
-                    "protocol",
-                    format!("expected TCP, UDP or SCTP, got {other}"),
-                ));
-            }
-        };
+        let port = Probe::port_from_value(v.get("port"))?;
+        let protocol = Probe::protocol_from_value(v.get("protocol"))?;
         Ok(Probe {
             from,
             to,
             port,
             protocol,
         })
+    }
+
+    /// A probe's `port` (see the type docs); `None` when absent.
+    pub fn port_from_value(v: Option<&Value>) -> Result<PortRef, Error> {
+        match v {
+            None => Err(probe_error("port", "missing")),
+            Some(Value::Number(n)) => match n.as_u64().and_then(|n| u16::try_from(n).ok()) {
+                Some(p) if p >= 1 => Ok(PortRef::Number(p)),
+                _ => Err(probe_error("port", format!("port {n} outside 1-65535"))),
+            },
+            Some(Value::String(s)) => Probe::port_from_str(s),
+            Some(other) => Err(probe_error(
+                "port",
+                format!("expected a number or a name, got {other}"),
+            )),
+        }
+    }
+
+    /// A probe's `protocol` (see the type docs); `None` when absent.
+    pub fn protocol_from_value(v: Option<&Value>) -> Result<Protocol, Error> {
+        match v {
+            None | Some(Value::Null) => Ok(Protocol::Tcp),
+            Some(Value::String(s)) => Protocol::parse(s)
+                .ok_or_else(|| probe_error("protocol", format!("unknown protocol {s:?}"))),
+            Some(other) => Err(probe_error(
+                "protocol",
+                format!("expected TCP, UDP or SCTP, got {other}"),
+            )),
+        }
     }
 
     /// A port given as text: a number in 1..=65535 or a port name.
@@ -265,7 +271,8 @@ pub fn policy_cluster(
     let mut namespaces: Vec<Namespace> = Vec::new();
     let mut pods: Vec<Pod> = Vec::new();
     for (i, item) in items(cluster, "cluster")?.iter().enumerate() {
-        let bytes = serde_json::to_vec(item).map_err(|e| malformed("cluster", "", e.to_string()))?;
+        let bytes =
+            serde_json::to_vec(item).map_err(|e| malformed("cluster", "", e.to_string()))?;
         match Object::from_json(&bytes)? {
             Object::Namespace(n) => namespaces.push(n),
             Object::Pod(p) => pods.push(p),
