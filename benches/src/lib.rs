@@ -1582,10 +1582,9 @@ impl Cluster {
                 }
             }
             Trace::LabelChange => {
-                let mut i = 0u64;
-                for (op, p) in self.flood_ops(trace, rng, dead) {
-                    out.push((i * 1000 / pace.relabels_per_sec.max(1) as u64, op, p));
-                    i += 1;
+                let per_sec = pace.relabels_per_sec.max(1) as u64;
+                for (i, (op, p)) in self.flood_ops(trace, rng, dead).into_iter().enumerate() {
+                    out.push((i as u64 * 1000 / per_sec, op, p));
                 }
             }
             Trace::NodeDrain => {

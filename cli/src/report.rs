@@ -180,7 +180,7 @@ fn writes_plot(s: &Summary, pd: &PlotData) -> PlotResult<String> {
                     format!("{x:.0}")
                 }
             })
-            .y_label_formatter(&|y| int_label(*y, |v| group(v)))
+            .y_label_formatter(&|y| int_label(*y, group))
             .draw()?;
         for (i, (c, v)) in s.configs.iter().zip(&pd.writes).enumerate() {
             let col = colour(c, i);
@@ -262,7 +262,7 @@ fn fill_plot(s: &Summary, pd: &PlotData) -> PlotResult<String> {
             ))
             .y_desc("slices")
             .x_label_formatter(&|x| int_label(*x, |i| format!("{}", i as usize * bucket)))
-            .y_label_formatter(&|y| int_label(*y, |v| group(v)))
+            .y_label_formatter(&|y| int_label(*y, group))
             .draw()?;
         let k = series.len().max(1) as f64;
         let width = 0.8 / k;
