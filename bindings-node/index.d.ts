@@ -39,14 +39,34 @@ export class ConfigError extends SliceplaneError {}
 export class WritePathError extends SliceplaneError {}
 export class PolicyError extends SliceplaneError {}
 
-/** One event rejected by a bulk call; the others were applied. */
+/**
+ * One event rejected by a bulk call; the others were applied. The core's
+ * `wire` rejection (the same in every language and the CLI), plus `error`.
+ */
 export interface Rejected {
-  /** Array index (applyMany) or 0-based line number (applyJsonLines). */
+  /**
+   * 0-based position among the batch's events: applyMany, the array index;
+   * applyJsonLines, as the core's stream reader counts them (every value,
+   * every List item and every unreadable chunk; blank lines are not events).
+   */
   index: number
+  /** 1-based line the event is reported at (applyMany: index + 1). */
+  line: number
+  /** Stable snake_case code; input cut off, not JSON or not UTF-8 is `malformed_input`. */
+  code: string
+  /** Stable number. */
+  number: number
+  /** What is wrong (without code, object and field). */
+  message: string
+  /** The object, e.g. `Pod ns/name`; empty when unknown. */
+  object: string
+  /** The field as a JSON path; empty when unknown. */
+  field: string
+  /** The same error as a typed SliceplaneError (not thrown). */
   error: SliceplaneError
 }
 
-/** One planned write, ready for CustomObjectsApi (cluster-scoped objects). */
+/** One planned write (the core's `wire` shape), ready for CustomObjectsApi (cluster-scoped objects). */
 export interface PlannedWrite {
   /** Op id to report the outcome with. */
   id: number
@@ -58,8 +78,8 @@ export interface PlannedWrite {
   plural: string
   /** The full object (creates, updates); for deletes `{apiVersion, kind, metadata: {name, uid?, resourceVersion?}}`. */
   object: KubeObject
-  /** Deletes only: DeleteOptions.preconditions. */
-  preconditions?: { uid?: string; resourceVersion?: string }
+  /** Deletes: DeleteOptions.preconditions; null for creates and updates. */
+  preconditions: { uid: string | null; resourceVersion: string | null } | null
 }
 
 export type Outcome =
@@ -128,7 +148,9 @@ export class Engine {
   constructor(config?: Config | ConfigObject | string | null)
   apply(event: WatchEvent, nowMs: number): void
   applyJson(json: Bytes, nowMs: number): void
+  /** Each event applied alone; rejected ones by array index. */
   applyMany(events: WatchEvent[], nowMs: number): Rejected[]
+  /** A stream (JSON lines, pretty-printed values, Lists) read by the core's reader, in one crossing. */
   applyJsonLines(jsonLines: Bytes, nowMs: number): Rejected[]
   initialSyncDone(nowMs: number): void
   readonly synced: boolean
@@ -209,11 +231,13 @@ export class Snapshot {
   /** Increases by one with every publish (0: nothing published yet). */
   readonly version: number
   slice(name: string): SliceView | null
+  /** Every slice, sorted by name. */
   slices(): SliceView[]
   /** Slice names of a namespace, sorted. */
   slicesInNamespace(namespace: string): string[]
   namespaces(): Array<{ name: string; slices: number; endpoints: number }>
   endpoint(namespace: string, name: string): EndpointView | null
+  /** Every endpoint, sorted by namespace and name. */
   endpoints(): EndpointView[]
   /** The security labels of an identity (`source:key=value`). */
   identityLabels(id: number): string[] | null
@@ -243,9 +267,10 @@ export class SnapshotReader {
   readonly version: number
 }
 
+/** One endpoint change (the core's `wire` shape); `index`: the event's in a batch, null for a single apply. */
 export type EndpointChange =
-  | { type: 'upsert'; old: EndpointView | null; new: EndpointView }
-  | { type: 'delete'; old: EndpointView; new: null }
+  | { index: number | null; op: 'upsert'; old: EndpointView | null; new: EndpointView }
+  | { index: number | null; op: 'delete'; old: EndpointView; new: null }
 
 export interface ConsumerCounters {
   eventsApplied: number
@@ -267,7 +292,7 @@ export class Consumer {
   constructor(options?: { maxPerSlice?: number | null })
   apply(event: WatchEvent): EndpointChange[]
   applyJson(json: Bytes): EndpointChange[]
-  /** Bulk: the changes of the applied lines and the rejected ones (`index`: 0-based line). */
+  /** Bulk, a stream read by the core's reader: the changes (each with its event's `index`) and the rejected events. */
   applyJsonLines(jsonLines: Bytes): { changes: EndpointChange[]; rejected: Rejected[] }
   publish(): Snapshot
   snapshotReader(): SnapshotReader
@@ -309,12 +334,39 @@ export interface PolicyKey {
   name: string
 }
 
+/** Why a probe has no verdict. */
+export interface ProbeError {
+  code: string
+  number: number
+  /** `from`, `to`, `port`, `protocol`, or empty. */
+  field: string
+  message: string
+}
+
+/**
+ * One answer of `answerProbes` (the core's `wire` shape): the probe's fields
+ * as given (null when absent; on success `protocol` is the one evaluated),
+ * then the verdict's fields or `error`.
+ */
+export type ProbeAnswer = { from: any; to: any; port: any; protocol: any } & (
+  | { verdict: Decision; egress: Verdict['egress']; ingress: Verdict['ingress']; deciding: any[] }
+  | { error: ProbeError }
+)
+
 export class PolicyCluster {
   constructor(namespaces: KubeObject[], pods: KubeObject[], config?: Record<string, any> | null)
   upsertPolicy(policy: KubeObject, options?: { audit?: boolean }): PolicyKey
   removePolicy(key: PolicyKey): boolean
   identityOf(namespace: string, name: string): number | null
+  /**
+   * The verdict for one flow. `port`: 1-65535 (a number or a string holding
+   * one) or a named port; `protocol`: TCP (default), UDP or SCTP, any case.
+   * A bad probe throws a PolicyError (`invalid_probe`, `field` naming it).
+   */
   probe(from: string, to: string, port: number | string, protocol?: 'TCP' | 'UDP' | 'SCTP' | string | null): Verdict
+  /** Answers a stream of probes (JSON lines or values) in one call; never throws for a bad probe. */
+  answerProbes(probes: Bytes): ProbeAnswer[]
+  /** `port` and `protocol` as for `probe`. */
   matrix(port: number | string, protocol?: 'TCP' | 'UDP' | 'SCTP' | string | null): Matrix
 }
 

@@ -118,12 +118,12 @@ class Engine {
     return call(() => this._native.applyJson(toBuffer(buffer), nowMs))
   }
   applyMany(events, nowMs) {
-    if (!Array.isArray(events)) return mapRejected(call(() => this._native.applyMany(events, nowMs)))
+    if (!Array.isArray(events)) throw new TypeError('applyMany takes an array of watch events')
     // JSON.stringify is much faster than walking objects through napi, and
-    // never emits a raw newline, so line i is events[i].
+    // never emits a raw newline, so line i is events[i], applied alone.
     const lines = new Array(events.length)
     for (let i = 0; i < events.length; i++) lines[i] = stringifyEvent(events[i])
-    return mapRejected(call(() => this._native.applyJsonLines(Buffer.from(lines.join('\n')), nowMs)))
+    return mapRejected(call(() => this._native.applyJsonItems(Buffer.from(lines.join('\n')), nowMs)))
   }
   applyJsonLines(buffer, nowMs) {
     return mapRejected(call(() => this._native.applyJsonLines(toBuffer(buffer), nowMs)))
@@ -341,6 +341,13 @@ function stringifyEvent(ev) {
   }
 }
 
+/** The object without its undefined fields (JSON has no undefined). */
+function definedFields(o) {
+  const out = {}
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v
+  return out
+}
+
 function toBuffer(b) {
   if (typeof b === 'string') return Buffer.from(b)
   if (b instanceof Uint8Array && !Buffer.isBuffer(b)) return Buffer.from(b.buffer, b.byteOffset, b.byteLength)
@@ -362,10 +369,14 @@ class PolicyCluster {
     return call(() => this._native.identityOf(namespace, name)) ?? null
   }
   probe(from, to, port, protocol) {
-    return call(() => this._native.probe(from, to, port, protocol ?? null))
+    // The core checks the probe (wire rules); an absent argument is absent.
+    return call(() => this._native.probe(definedFields({ from, to, port, protocol })))
+  }
+  answerProbes(buffer) {
+    return call(() => this._native.answerProbes(toBuffer(buffer)))
   }
   matrix(port, protocol) {
-    return call(() => this._native.matrix(port, protocol ?? null))
+    return call(() => this._native.matrix(definedFields({ port, protocol })))
   }
 }
 

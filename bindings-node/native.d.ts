@@ -35,9 +35,9 @@ export declare class NativeConsumer {
   /** Parses and applies one watch event in JSON. */
   applyJson(json: Buffer): Array<any>
   /**
-   * Applies newline-separated JSON events: `{changes, rejected}`, with
-   * `rejected` as `[{index, error}]` (`index`: 0-based line number).
-   * Blank lines are skipped.
+   * Applies a stream of watch events (JSON lines, pretty-printed values,
+   * Lists) read by the core's stream reader: `{changes, rejected}`, each
+   * change with its event's `index`, `rejected` as for the engine.
    */
   applyJsonLines(json: Buffer): any
   /** Publishes a snapshot of what the consumer holds. */
@@ -67,18 +67,29 @@ export declare class NativeEngine {
   apply(event: any, nowMs: number): void
   /** Parses and applies one watch event in JSON. */
   applyJson(json: Buffer, nowMs: number): void
-  /** Applies many events; returns `[{index, error}]` for the rejected ones. */
-  applyMany(events: Array<any>, nowMs: number): Array<any>
   /**
-   * Applies newline-separated JSON events; `index` is the 0-based line
-   * number. Blank lines are skipped.
+   * Applies events given one per line (the wrapper's `applyMany`: each
+   * item JSON-encoded, which never holds a raw newline): line `i` is
+   * event `i`, applied alone. Returns the rejected ones as `wire`
+   * rejections with `index` = `i` and `line` = `i + 1`.
+   */
+  applyJsonItems(json: Buffer, nowMs: number): Array<any>
+  /**
+   * Applies a stream of watch events (JSON lines, pretty-printed values,
+   * Lists) read by the core's stream reader, as every binding and the
+   * CLI do; returns the rejected events (`wire` rejections: `index`
+   * among the events, 1-based `line`).
    */
   applyJsonLines(json: Buffer, nowMs: number): Array<any>
   /** Ends the initial sync: adopts observed slices, plans the rest. */
   initialSyncDone(nowMs: number): void
   /** Whether the initial sync is done. */
   get synced(): boolean
-  /** The writes due now, in order, ready for `CustomObjectsApi`. */
+  /**
+   * The writes due now, in order, ready for `CustomObjectsApi`: `wire`
+   * planned writes `{id, op, group, version, plural, kind, name, object,
+   * preconditions}`.
+   */
   flush(nowMs: number): Array<any>
   /**
    * Reports an outcome: `{outcome: "success", resourceVersion?, uid?}`,
@@ -146,15 +157,22 @@ export declare class NativePolicyCluster {
   /** The identity number of a pod (`null` for unknown or host-network). */
   identityOf(namespace: string, name: string): number | null
   /**
-   * The verdict for `from` → `to` (`"namespace/pod"` or an IP) on a port
-   * number or named port; protocol `TCP` (default), `UDP` or `SCTP`.
+   * The verdict for one probe `{from, to, port, protocol?}` (`from`,
+   * `to`: `"namespace/pod"` or an IP; `port`: 1-65535 or a named port;
+   * `protocol`: TCP (default), UDP or SCTP, any case), checked by the
+   * core's `wire` rules: a bad probe is `invalid_probe` naming the field.
    */
-  probe(from: string, to: string, port: number | string, protocol?: string | undefined | null): any
+  probe(probe: any): any
   /**
-   * The reachability matrix over every pod:
-   * `{peers, port, protocol, cells, truthTable}`.
+   * Answers a stream of probes (JSON lines or concatenated values), one
+   * `wire` probe answer per value; never throws for a bad probe.
    */
-  matrix(port: number | string, protocol?: string | undefined | null): any
+  answerProbes(probes: Buffer): Array<any>
+  /**
+   * The reachability matrix over every pod for `{port, protocol?}`
+   * (checked as for a probe): `{peers, port, protocol, cells, truthTable}`.
+   */
+  matrix(query: any): any
 }
 export type PolicyCluster = NativePolicyCluster
 
@@ -164,7 +182,7 @@ export declare class NativeSnapshot {
   get version(): number
   /** A slice `{name, namespace, endpoints}`, or `null`. */
   slice(name: string): any
-  /** Every slice, in the snapshot's order. */
+  /** Every slice, sorted by name. */
   slices(): Array<any>
   /** The slice names of a namespace, sorted. */
   slicesInNamespace(namespace: string): Array<string>
@@ -172,7 +190,7 @@ export declare class NativeSnapshot {
   namespaces(): Array<any>
   /** An endpoint, or `null`. */
   endpoint(namespace: string, name: string): any
-  /** Every endpoint. */
+  /** Every endpoint, sorted by namespace and name. */
   endpoints(): Array<any>
   /** The security labels of an identity (`source:key=value`), or `null`. */
   identityLabels(id: number): Array<string> | null

@@ -7,29 +7,17 @@ use napi_derive::napi;
 use serde_json::{Value, json};
 use sliceplane::WatchEvent;
 use sliceplane::consumer::EndpointChange;
+use sliceplane::wire::{self, Change};
 
-use crate::convert::{error_json, now_ms};
+use crate::convert::{now_ms, rejected_json, wire_json, wire_list};
 use crate::snapshot::{Snapshot, SnapshotReader, endpoint_json, parse_ip};
 use crate::to_napi;
 
-/// `{type: 'upsert', old, new}` or `{type: 'delete', old, new: null}`.
-fn change_json(c: &EndpointChange) -> Value {
-    match c {
-        EndpointChange::Upsert { old, new } => json!({
-            "type": "upsert",
-            "old": old.as_deref().map_or(Value::Null, endpoint_json),
-            "new": endpoint_json(new),
-        }),
-        EndpointChange::Delete { old } => json!({
-            "type": "delete",
-            "old": endpoint_json(old),
-            "new": Value::Null,
-        }),
-    }
-}
-
+/// The changes of a single apply, as `wire` changes (`index` null).
 fn changes_json(cs: &[EndpointChange]) -> Vec<Value> {
-    cs.iter().map(change_json).collect()
+    cs.iter()
+        .map(|c| wire_json(&Change::new(c, None)))
+        .collect()
 }
 
 /// The node agent's view of CiliumEndpointSlices.
@@ -69,23 +57,14 @@ impl Consumer {
             .map_err(to_napi)
     }
 
-    /// Applies newline-separated JSON events: `{changes, rejected}`, with
-    /// `rejected` as `[{index, error}]` (`index`: 0-based line number).
-    /// Blank lines are skipped.
+    /// Applies a stream of watch events (JSON lines, pretty-printed values,
+    /// Lists) read by the core's stream reader: `{changes, rejected}`, each
+    /// change with its event's `index`, `rejected` as for the engine.
     #[napi]
     pub fn apply_json_lines(&mut self, json: Buffer) -> Value {
-        let mut changes = Vec::new();
-        let mut rejected = Vec::new();
-        for (i, line) in json.split(|&b| b == b'\n').enumerate() {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match self.inner.apply_json(line) {
-                Ok(cs) => changes.extend(cs.iter().map(change_json)),
-                Err(e) => rejected.push(json!({"index": i, "error": error_json(&e)})),
-            }
-        }
-        json!({"changes": changes, "rejected": rejected})
+        let (changes, rejected) = wire::apply_consumer_batch(&mut self.inner, &json);
+        let rejected: Vec<Value> = rejected.iter().map(rejected_json).collect();
+        json!({"changes": wire_list(&changes), "rejected": rejected})
     }
 
     /// Publishes a snapshot of what the consumer holds.

@@ -1,9 +1,9 @@
-//! Conversions between core types and JSON values (JS objects).
+//! Conversions between core types and JSON values (JS objects): the
+//! core's `wire` shapes are passed through unchanged.
 
 use serde_json::{Value, json};
 use sliceplane::error::{Error, ErrorCode, ErrorFamily};
-use sliceplane::model::Kind;
-use sliceplane::plan::{PlannedWrite, Verb, WriteOp};
+use sliceplane::wire::Rejected;
 
 pub(crate) fn family_str(f: ErrorFamily) -> &'static str {
     match f {
@@ -47,43 +47,29 @@ pub(crate) fn now_ms(now: f64) -> napi::Result<u64> {
     }
 }
 
-/// Group, version and plural of a written kind (CustomObjectsApi arguments).
-fn resource(kind: Kind) -> (&'static str, &'static str, &'static str) {
-    let (group, version) = kind
-        .api_version()
-        .split_once('/')
-        .unwrap_or(("", kind.api_version()));
-    let plural = match kind {
-        Kind::CiliumEndpointSlice => "ciliumendpointslices",
-        Kind::CiliumIdentity => "ciliumidentities",
-        Kind::CiliumEndpoint => "ciliumendpoints",
-        Kind::CiliumNode => "ciliumnodes",
-        Kind::Namespace => "namespaces",
-        Kind::Node => "nodes",
-        Kind::Pod => "pods",
-    };
-    (group, version, plural)
+/// A rejected event of a batch: the `wire` shape `{index, line, code,
+/// number, message, object, field}`, plus `error`, the error's encoded
+/// info (the JS wrapper turns it into a typed `SliceplaneError`).
+pub(crate) fn rejected_json(r: &Rejected) -> Value {
+    let code = ErrorCode::from_str_code(&r.code).unwrap_or(ErrorCode::MalformedInput);
+    let e = Error::new(
+        code,
+        r.object.as_str(),
+        r.field.as_str(),
+        r.message.as_str(),
+    );
+    let mut v = wire_json(r);
+    v["error"] = error_json(&e);
+    v
 }
 
-/// `{id, op, kind, name, group, version, plural, object[, preconditions]}`.
-pub(crate) fn write_json(w: &PlannedWrite) -> Value {
-    let kind = w.op.kind();
-    let (group, version, plural) = resource(kind);
-    let mut v = json!({
-        "id": w.id.0,
-        "op": w.op.verb().as_str(),
-        "kind": kind.as_str(),
-        "name": w.op.name(),
-        "group": group,
-        "version": version,
-        "plural": plural,
-        "object": w.op.object_json(),
-    });
-    if w.op.verb() == Verb::Delete
-        && let WriteOp::DeleteSlice { preconditions, .. }
-        | WriteOp::DeleteIdentity { preconditions, .. } = &w.op
-    {
-        v["preconditions"] = serde_json::to_value(preconditions).unwrap_or(Value::Null);
-    }
-    v
+/// A `wire` value as a JS value (its fields and their names unchanged).
+pub(crate) fn wire_json<T: serde::Serialize>(t: &T) -> Value {
+    // The wire types are plain data: serializing them cannot fail.
+    serde_json::to_value(t).unwrap_or(Value::Null)
+}
+
+/// A list of `wire` values as JS values.
+pub(crate) fn wire_list<T: serde::Serialize>(items: &[T]) -> Vec<Value> {
+    items.iter().map(wire_json).collect()
 }

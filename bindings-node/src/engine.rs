@@ -5,10 +5,11 @@ use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use serde_json::{Value, json};
 use sliceplane::error::{Error, ErrorCode};
-use sliceplane::{OpId, Outcome, WatchEvent};
+use sliceplane::wire::{self, Rejected, Write};
+use sliceplane::{OpId, Outcome};
 
 use crate::config::Config;
-use crate::convert::{error_json, now_ms, write_json};
+use crate::convert::{now_ms, rejected_json, wire_json};
 use crate::snapshot::{Snapshot, SnapshotReader};
 use crate::to_napi;
 
@@ -29,10 +30,6 @@ fn op_id(id: i64) -> Result<OpId> {
     })
 }
 
-fn rejected(index: usize, e: &Error) -> Value {
-    json!({"index": index, "error": error_json(e)})
-}
-
 #[napi]
 impl Engine {
     /// A new engine (waiting for its initial sync); defaults without a config.
@@ -48,7 +45,7 @@ impl Engine {
     #[napi]
     pub fn apply(&mut self, event: Value, now_ms_: f64) -> Result<()> {
         let now = now_ms(now_ms_)?;
-        let ev = WatchEvent::from_value(&event).map_err(to_napi)?;
+        let ev = sliceplane::WatchEvent::from_value(&event).map_err(to_napi)?;
         self.inner.apply(&ev, now).map_err(to_napi)
     }
 
@@ -59,34 +56,31 @@ impl Engine {
         self.inner.apply_json(&json, now).map_err(to_napi)
     }
 
-    /// Applies many events; returns `[{index, error}]` for the rejected ones.
+    /// Applies events given one per line (the wrapper's `applyMany`: each
+    /// item JSON-encoded, which never holds a raw newline): line `i` is
+    /// event `i`, applied alone. Returns the rejected ones as `wire`
+    /// rejections with `index` = `i` and `line` = `i + 1`.
     #[napi]
-    pub fn apply_many(&mut self, events: Vec<Value>, now_ms_: f64) -> Result<Vec<Value>> {
+    pub fn apply_json_items(&mut self, json: Buffer, now_ms_: f64) -> Result<Vec<Value>> {
         let now = now_ms(now_ms_)?;
         let mut out = Vec::new();
-        for (i, v) in events.iter().enumerate() {
-            if let Err(e) = WatchEvent::from_value(v).and_then(|ev| self.inner.apply(&ev, now)) {
-                out.push(rejected(i, &e));
+        for (i, item) in json.split(|&b| b == b'\n').enumerate() {
+            if let Err(e) = self.inner.apply_json(item, now) {
+                out.push(rejected_json(&Rejected::new(i, i + 1, &e)));
             }
         }
         Ok(out)
     }
 
-    /// Applies newline-separated JSON events; `index` is the 0-based line
-    /// number. Blank lines are skipped.
+    /// Applies a stream of watch events (JSON lines, pretty-printed values,
+    /// Lists) read by the core's stream reader, as every binding and the
+    /// CLI do; returns the rejected events (`wire` rejections: `index`
+    /// among the events, 1-based `line`).
     #[napi]
     pub fn apply_json_lines(&mut self, json: Buffer, now_ms_: f64) -> Result<Vec<Value>> {
         let now = now_ms(now_ms_)?;
-        let mut out = Vec::new();
-        for (i, line) in json.split(|&b| b == b'\n').enumerate() {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            if let Err(e) = self.inner.apply_json(line, now) {
-                out.push(rejected(i, &e));
-            }
-        }
-        Ok(out)
+        let rejected = wire::apply_engine_batch(&mut self.inner, &json, now);
+        Ok(rejected.iter().map(rejected_json).collect())
     }
 
     /// Ends the initial sync: adopts observed slices, plans the rest.
@@ -102,11 +96,18 @@ impl Engine {
         self.inner.is_synced()
     }
 
-    /// The writes due now, in order, ready for `CustomObjectsApi`.
+    /// The writes due now, in order, ready for `CustomObjectsApi`: `wire`
+    /// planned writes `{id, op, group, version, plural, kind, name, object,
+    /// preconditions}`.
     #[napi]
     pub fn flush(&mut self, now_ms_: f64) -> Result<Vec<Value>> {
         let now = now_ms(now_ms_)?;
-        Ok(self.inner.flush(now).iter().map(write_json).collect())
+        Ok(self
+            .inner
+            .flush(now)
+            .iter()
+            .map(|w| wire_json(&Write::from(w)))
+            .collect())
     }
 
     /// Reports an outcome: `{outcome: "success", resourceVersion?, uid?}`,

@@ -1,13 +1,15 @@
 //! `PolicyCluster`: network-policy verdicts over Namespace and Pod objects.
 
 use napi::Result;
-use napi::bindgen_prelude::Either;
+use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sliceplane::error::{Error, ErrorCode};
 use sliceplane::model::{Namespace, Object, Pod};
 use sliceplane::policy::{PolicyConfig, PolicyKey, PolicyOptions, PortRef, Protocol};
+use sliceplane::wire::{self, Probe};
 
+use crate::convert::wire_list;
 use crate::to_napi;
 
 /// Namespaces and pods turned into identities and endpoints, plus policies.
@@ -43,32 +45,17 @@ fn wrong_kind(field: &str, want: &str, got: &Object) -> napi::Error {
     ))
 }
 
-fn protocol(p: Option<String>) -> Result<Protocol> {
-    match p {
-        None => Ok(Protocol::Tcp),
-        Some(s) => Protocol::parse(&s).ok_or_else(|| {
-            to_napi(Error::new(
-                ErrorCode::InvalidProbe,
-                "",
-                "protocol",
-                format!("unknown protocol {s:?} (TCP, UDP or SCTP)"),
-            ))
-        }),
-    }
-}
-
-fn port(p: Either<u32, String>) -> Result<PortRef> {
-    match p {
-        Either::A(n) => u16::try_from(n).map(PortRef::Number).map_err(|_| {
-            to_napi(Error::new(
-                ErrorCode::InvalidProbe,
-                "",
-                "port",
-                format!("port {n} outside 0-65535"),
-            ))
-        }),
-        Either::B(s) => Ok(PortRef::parse(&s)),
-    }
+/// A port and a protocol checked by the `wire` probe rules (as for a
+/// probe): `query` is `{port, protocol?}`.
+fn port_protocol(query: Value) -> Result<(PortRef, Protocol)> {
+    let mut m = match query {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    m.insert("from".into(), Value::String(String::new()));
+    m.insert("to".into(), Value::String(String::new()));
+    let p = Probe::from_value(&Value::Object(m)).map_err(to_napi)?;
+    Ok((p.port, p.protocol))
 }
 
 fn key_json(k: &PolicyKey) -> Value {
@@ -146,32 +133,30 @@ impl PolicyCluster {
         self.inner.identity_of(&namespace, &name)
     }
 
-    /// The verdict for `from` → `to` (`"namespace/pod"` or an IP) on a port
-    /// number or named port; protocol `TCP` (default), `UDP` or `SCTP`.
+    /// The verdict for one probe `{from, to, port, protocol?}` (`from`,
+    /// `to`: `"namespace/pod"` or an IP; `port`: 1-65535 or a named port;
+    /// `protocol`: TCP (default), UDP or SCTP, any case), checked by the
+    /// core's `wire` rules: a bad probe is `invalid_probe` naming the field.
     #[napi]
-    pub fn probe(
-        &mut self,
-        from: String,
-        to: String,
-        port_: Either<u32, String>,
-        protocol_: Option<String>,
-    ) -> Result<Value> {
-        let (port, protocol) = (port(port_)?, protocol(protocol_)?);
-        self.inner
-            .probe(&from, &to, port, protocol)
+    pub fn probe(&mut self, probe: Value) -> Result<Value> {
+        let p = Probe::from_value(&probe).map_err(to_napi)?;
+        p.evaluate(&mut self.inner)
             .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
             .map_err(to_napi)
     }
 
-    /// The reachability matrix over every pod:
-    /// `{peers, port, protocol, cells, truthTable}`.
+    /// Answers a stream of probes (JSON lines or concatenated values), one
+    /// `wire` probe answer per value; never throws for a bad probe.
     #[napi]
-    pub fn matrix(
-        &mut self,
-        port_: Either<u32, String>,
-        protocol_: Option<String>,
-    ) -> Result<Value> {
-        let (port, protocol) = (port(port_)?, protocol(protocol_)?);
+    pub fn answer_probes(&mut self, probes: Buffer) -> Vec<Value> {
+        wire_list(&wire::answer_probes(&mut self.inner, &probes))
+    }
+
+    /// The reachability matrix over every pod for `{port, protocol?}`
+    /// (checked as for a probe): `{peers, port, protocol, cells, truthTable}`.
+    #[napi]
+    pub fn matrix(&mut self, query: Value) -> Result<Value> {
+        let (port, protocol) = port_protocol(query)?;
         let m = self.inner.matrix(port, protocol);
         let mut v = serde_json::to_value(&m).unwrap_or(Value::Null);
         v["truthTable"] = Value::String(m.to_truth_table());

@@ -10,7 +10,9 @@ use napi_derive::napi;
 use serde_json::{Value, json};
 use sliceplane::error::{Error, ErrorCode};
 use sliceplane::snapshot::{EndpointView, Fragmentation, SliceView};
+use sliceplane::wire;
 
+use crate::convert::{wire_json, wire_list};
 use crate::to_napi;
 
 /// Parses an IP argument; a bad one is an `invalid_ip` error.
@@ -29,34 +31,15 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// `{namespace, name, slice, identity, ips, nodeIp, encryptionKey,
-/// namedPorts, serviceAccount}`.
+/// The `wire` endpoint view `{namespace, name, slice, identity, ips,
+/// nodeIp, encryptionKey, namedPorts, serviceAccount}`.
 pub(crate) fn endpoint_json(e: &EndpointView) -> Value {
-    let ports: Vec<Value> = e
-        .data
-        .named_ports
-        .iter()
-        .map(|p| json!({"name": &*p.name, "port": p.port, "protocol": p.protocol.as_str()}))
-        .collect();
-    json!({
-        "namespace": &*e.namespace,
-        "name": &*e.name,
-        "slice": &*e.slice,
-        "identity": e.identity,
-        "ips": e.ips().map(|ip| ip.to_string()).collect::<Vec<_>>(),
-        "nodeIp": e.node_ip().map(|ip| ip.to_string()),
-        "encryptionKey": e.encryption_key(),
-        "namedPorts": ports,
-        "serviceAccount": e.data.service_account.as_deref(),
-    })
+    wire_json(&wire::EndpointView::from(e))
 }
 
+/// The `wire` slice view `{name, namespace, endpoints}`.
 fn slice_json(s: &SliceView) -> Value {
-    json!({
-        "name": &*s.name,
-        "namespace": &*s.namespace,
-        "endpoints": s.endpoints.iter().map(|e| &**e).collect::<Vec<_>>(),
-    })
+    wire_json(&wire::SliceView::from(s))
 }
 
 fn fragmentation_json(f: Fragmentation) -> Value {
@@ -98,10 +81,10 @@ impl Snapshot {
             .map_or(Value::Null, |s| slice_json(s))
     }
 
-    /// Every slice, in the snapshot's order.
+    /// Every slice, sorted by name.
     #[napi]
     pub fn slices(&self) -> Vec<Value> {
-        self.inner.slices().map(|s| slice_json(s)).collect()
+        wire_list(&wire::slice_views(&self.inner, None))
     }
 
     /// The slice names of a namespace, sorted.
@@ -130,10 +113,10 @@ impl Snapshot {
             .map_or(Value::Null, |e| endpoint_json(e))
     }
 
-    /// Every endpoint.
+    /// Every endpoint, sorted by namespace and name.
     #[napi]
     pub fn endpoints(&self) -> Vec<Value> {
-        self.inner.endpoints().map(|e| endpoint_json(e)).collect()
+        wire_list(&wire::endpoint_views(&self.inner, None))
     }
 
     /// The security labels of an identity (`source:key=value`), or `null`.

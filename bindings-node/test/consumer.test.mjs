@@ -94,8 +94,13 @@ test('Consumer: pods-mode engine (example watch) agrees too; bulk applyJsonLines
   lines.splice(1, 0, '', '{"type":"ADDED","object":{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"x"}}}', '{broken')
   const r = c.applyJsonLines(Buffer.from(lines.join('\n')))
   assert.equal(r.changes.length, 40)
-  assert.ok(r.changes.every((ch) => ch.type === 'upsert' && ch.old === null && ch.new.ips.length > 0))
-  assert.deepEqual(r.rejected.map((x) => x.index), [2, 3])
+  assert.ok(r.changes.every((ch) => ch.op === 'upsert' && ch.old === null && ch.new.ips.length > 0))
+  // index counts events (the blank line is none); line is 1-based.
+  assert.deepEqual(r.rejected.map((x) => [x.index, x.line, x.code]), [[1, 3, 'unknown_kind'], [2, 4, 'malformed_input']])
+  // Each change carries its event's index: in order, never a rejected one.
+  const at = r.changes.map((ch) => ch.index)
+  assert.equal(at[0], 0)
+  assert.ok(at.every((i, k) => Number.isInteger(i) && i !== 1 && i !== 2 && (k === 0 || i >= at[k - 1])))
   assert.ok(r.rejected[0].error instanceof ParseError && r.rejected[0].error.code === 'unknown_kind')
   assert.ok(r.rejected[1].error instanceof ParseError && r.rejected[1].error.code === 'malformed_input')
   assertAgree(e.publish(), c, c.publish())
@@ -117,7 +122,7 @@ test('Consumer: upsert/delete changes with old and new, moves, copies, events, s
   const c = new Consumer()
   c.setNow(1234)
   let ch = c.apply(ces('a', 'ns', [['p1', 7, '10.9.0.1'], ['p2', 8, '10.9.0.2']]))
-  assert.deepEqual(ch.map((x) => [x.type, x.old, x.new.name]), [['upsert', null, 'p1'], ['upsert', null, 'p2']])
+  assert.deepEqual(ch.map((x) => [x.op, x.index, x.old, x.new.name]), [['upsert', null, null, 'p1'], ['upsert', null, null, 'p2']])
   assert.deepEqual(ch[0].new, {
     namespace: 'ns', name: 'p1', slice: 'a', identity: 7, ips: ['10.9.0.1'],
     nodeIp: '192.168.1.1', encryptionKey: 0, namedPorts: [], serviceAccount: null,
@@ -125,7 +130,7 @@ test('Consumer: upsert/delete changes with old and new, moves, copies, events, s
   // Identity change of p1.
   ch = c.applyJson(Buffer.from(JSON.stringify(ces('a', 'ns', [['p1', 9, '10.9.0.1'], ['p2', 8, '10.9.0.2']], 'MODIFIED'))))
   assert.equal(ch.length, 1)
-  assert.equal(ch[0].type, 'upsert')
+  assert.equal(ch[0].op, 'upsert')
   assert.equal(ch[0].old.identity, 7)
   assert.equal(ch[0].new.identity, 9)
   // p2 moves to slice b: present in both, then removed from a.
@@ -138,7 +143,7 @@ test('Consumer: upsert/delete changes with old and new, moves, copies, events, s
   assert.equal(c.copies('ns', 'nope'), null)
   // Deleting slice b deletes p2.
   ch = c.apply(ces('b', 'ns', [['p2', 8, '10.9.0.2']], 'DELETED'))
-  assert.deepEqual(ch.map((x) => [x.type, x.old.name, x.new]), [['delete', 'p2', null]])
+  assert.deepEqual(ch.map((x) => [x.op, x.old.name, x.new]), [['delete', 'p2', null]])
   assert.equal(c.lookupIp('10.9.0.2'), null)
   assert.equal(c.endpoint('ns', 'p1').identity, 9)
   const k = c.counters()

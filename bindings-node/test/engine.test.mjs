@@ -173,12 +173,13 @@ test('bulk calls return rejected entries and apply the rest', () => {
   const e = new Engine(Config.fromObject({ source: 'ciliumendpoints' }))
   const events = [cepEvent(0), { type: 'NOPE', object: {} }, cepEvent(1), 'garbage', cepEvent(2)]
   const rej = e.applyMany(events, 1)
-  assert.deepEqual(rej.map((r) => r.index), [1, 3])
-  assert.ok(rej.every((r) => r.error instanceof ParseError))
+  assert.deepEqual(rej.map((r) => [r.index, r.line, r.code, r.number]), [[1, 2, 'unknown_event_type', 103], [3, 4, 'malformed_input', 101]])
+  assert.ok(rej.every((r) => r.error instanceof ParseError && r.error.code === r.code))
   assert.equal(e.stats().endpoints, 3)
+  // A stream: index counts events (the blank line is none), line is 1-based.
   const lines = [JSON.stringify(cepEvent(3)), '{broken', '', JSON.stringify(cepEvent(4)), '[]'].join('\n')
   const rej2 = e.applyJsonLines(Buffer.from(lines), 1)
-  assert.deepEqual(rej2.map((r) => [r.index, r.error.code]), [[1, 'malformed_input'], [4, 'malformed_input']])
+  assert.deepEqual(rej2.map((r) => [r.index, r.line, r.error.code]), [[1, 2, 'malformed_input'], [3, 5, 'malformed_input']])
   assert.equal(e.stats().endpoints, 5)
   // Strings and Uint8Arrays are accepted as bytes too.
   assert.deepEqual(e.applyJsonLines(JSON.stringify(cepEvent(5)), 1), [])

@@ -44,6 +44,11 @@ test('policy bad input: typed errors, nothing changed', () => {
   expect(() => pc.probe('nonsense', 'a/web', 80), PolicyError, 'invalid_probe')
   expect(() => pc.probe('a/web', 'a/web', 80, 'ICMP'), PolicyError, 'invalid_probe')
   expect(() => pc.probe('a/web', 'a/web', 70000), PolicyError, 'invalid_probe')
+  // The core's probe rules, as in every binding and the CLI: port 0 is no port.
+  expect(() => pc.probe('a/web', 'a/web', 0), PolicyError, 'invalid_probe')
+  expect(() => pc.probe('a/web', 'a/web'), PolicyError, 'invalid_probe')
+  expect(() => pc.matrix(0), PolicyError, 'invalid_probe')
+  expect(() => pc.matrix(80, 'ICMP'), PolicyError, 'invalid_probe')
   expect(() => pc.upsertPolicy({ ...denyAllButClient, spec: { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Sideways'] } }), PolicyError, 'invalid_policy')
   expect(() => new PolicyCluster([{ kind: 'Gadget', apiVersion: 'v9', metadata: { name: 'x' } }], []), ParseError, 'unknown_kind')
   expect(() => pc.removePolicy({ nope: 1 }), PolicyError, 'invalid_policy')

@@ -114,7 +114,9 @@ const consumer = new Consumer({ maxPerSlice: 100 })
 const dflt = new Consumer()
 const changes: EndpointChange[] = consumer.apply({ type: 'ADDED', object: { apiVersion: 'cilium.io/v2alpha1', kind: 'CiliumEndpointSlice', metadata: { name: 's' } } })
 for (const c of changes) {
-  if (c.type === 'upsert') {
+  const at: number | null = c.index
+  void at
+  if (c.op === 'upsert') {
     const was: EndpointView | null = c.old
     const now: EndpointView = c.new
     void was, now

@@ -68,6 +68,16 @@ def test_policy_errors() -> None:
     assert pi.value.code == "invalid_probe"
     with pytest.raises(sp.PolicyError):
         c.probe("shop/client", "shop/web", 80, "XTP")
+    # The core's probe rules, as in every binding and the CLI.
+    for port in (0, 2**64, -(2**70), "0", "", True, None, 80.5):
+        with pytest.raises(sp.PolicyError) as pe:
+            c.probe("shop/client", "shop/web", port)  # type: ignore[arg-type]
+        assert (pe.value.code, pe.value.field) == ("invalid_probe", "port"), port
+    for bad_port in (0, 70000, 2**90):
+        with pytest.raises(sp.PolicyError):
+            c.matrix(bad_port)
+    with pytest.raises(sp.PolicyError):
+        c.truth_table(80, "ICMP")
     with pytest.raises(sp.ParseError):
         sp.PolicyCluster([pod("shop", "web", "10.0.0.1", {})], [])
     with pytest.raises(sp.ConfigError):
