@@ -131,3 +131,14 @@ test('conformance: single probes follow the same rules as the stream', () => {
   })
   assert.ok(checked >= 18, `${checked} probes checked`)
 })
+
+test('conformance: the comparison fails on a missing, extra or renamed field', () => {
+  const want = expected(cases('engine')[0], 'endpoints.json')[0]
+  const { serviceAccount, ...missing } = want
+  void serviceAccount
+  const renamed = Object.fromEntries(Object.entries(want).map(([k, v]) => [k === 'nodeIp' ? 'node_ip' : k, v]))
+  for (const got of [missing, { ...want, extra: 1 }, renamed, { ...want, identity: String(want.identity) }]) {
+    assert.throws(() => same(got, want), assert.AssertionError)
+  }
+  same({ ...want }, want)
+})

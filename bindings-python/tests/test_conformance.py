@@ -139,3 +139,15 @@ def test_single_probes_follow_the_same_rules() -> None:
     with pytest.raises(sp.PolicyError) as big:
         cluster.probe("front/ui", "back/api", 2**80)
     assert (big.value.code, big.value.field) == ("invalid_probe", "port")
+
+
+def test_the_comparison_fails_on_a_missing_extra_or_renamed_field() -> None:
+    """The runner cannot pass a binding that drops, adds or renames a field."""
+    want = expected(cases("engine")[0], "endpoints.json")[0]
+    for got in ({k: v for k, v in want.items() if k != "serviceAccount"},
+                {**want, "extra": 1},
+                {("node_ip" if k == "nodeIp" else k): v for k, v in want.items()},
+                {**want, "identity": float(want["identity"])}):
+        with pytest.raises(AssertionError):
+            same(got, want)
+    same(dict(want), want)
