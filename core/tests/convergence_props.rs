@@ -237,6 +237,7 @@ fn check(mode: SliceMode, max: u32, steps: &[Step]) -> Result<(), TestCaseError>
     let mut w = World::new(c);
     for s in steps {
         w.step(s);
+        w.engine.check_invariants().map_err(TestCaseError::fail)?;
     }
     // Failures stop. A write whose outcome never came back is only recovered
     // by a restart (the operator's process died with it); everything else
@@ -257,6 +258,7 @@ fn check(mode: SliceMode, max: u32, steps: &[Step]) -> Result<(), TestCaseError>
             continue;
         }
         w.run_plan(&plan, &[Fate::Ok]);
+        w.engine.check_invariants().map_err(TestCaseError::fail)?;
     }
     prop_assert_eq!(w.engine.stats().in_flight, 0);
     prop_assert_eq!(

@@ -391,10 +391,12 @@ fn check(source: Source, start_synced: bool, steps: &[Step], order: &[Key], bodi
     }
     for s in steps {
         w.run(source, s);
+        w.e.check_invariants().unwrap();
     }
     // Everything is deleted, some writes may still be unanswered.
     for (i, key) in order.iter().enumerate() {
         w.delete(source, *key, bodies[i % bodies.len()], i as u8 % 4);
+        w.e.check_invariants().unwrap();
     }
     if !w.e.is_synced() {
         w.e.initial_sync_done(w.now);

@@ -527,6 +527,7 @@ fn run(case: &Case) -> Result<Run, TestCaseError> {
                 e.report(w.id, &outcome, now).unwrap();
             }
         }
+        e.check_invariants().map_err(TestCaseError::fail)?;
         if synced {
             check_slices(case, &model, &e)?;
             if case.mode == SliceMode::Fcfs && !case.compaction {
@@ -538,6 +539,7 @@ fn run(case: &Case) -> Result<Run, TestCaseError> {
         e.initial_sync_done(now);
         check_slices(case, &model, &e)?;
     }
+    e.check_invariants().map_err(TestCaseError::fail)?;
     let mut rng = 1;
     for (id, op) in pending {
         let outcome = send(case, &mut m, &op, &mut rng);

@@ -1,7 +1,5 @@
 //! The initial sync: adopting the slices observed at start-up.
 
-use std::sync::Arc;
-
 use crate::config::{SliceMode, Source};
 use crate::events::{Category, EventKind, Severity};
 use crate::slicing::{EndpointIdx, GroupKey};
@@ -18,9 +16,9 @@ impl Engine {
             return;
         }
         self.synced = true;
-        self.adopting = true;
         // Identities (pods mode), in arrival order, now that namespaces and nodes are known.
         let mut order: Vec<(u64, EndpointIdx)> = self
+            .st
             .endpoints
             .iter()
             .enumerate()
@@ -32,70 +30,54 @@ impl Engine {
                 self.refresh_pod(idx, now);
             }
         }
-        // Adoption, in the order the slices were observed.
+        self.adopt_observed(now);
+        self.st.start_placing();
+        // Place what no slice holds, in arrival order.
+        for &(_, idx) in &order {
+            let Some(ep) = self.st.ep(idx) else {
+                debug_assert!(false, "endpoint {idx} vanished during the initial sync");
+                continue;
+            };
+            match (ep.slice, ep.identity) {
+                (None, Some(_)) => self.st.place(idx, now),
+                (None, None) => self.st.wait(idx),
+                _ => {}
+            }
+        }
+        debug_assert_eq!(self.st.check_invariants(), Ok(()));
+    }
+
+    /// Adoption, in the order the slices were observed: each slice keeps
+    /// its name and the live endpoints it holds that no earlier slice took.
+    fn adopt_observed(&mut self, now: u64) {
         let observed = std::mem::take(&mut self.observed);
-        let max = self.config.slicing.max_endpoints_per_slice as usize;
         let mut adopted = 0usize;
         let mut stale = 0usize;
         for ces in &observed {
             let ns = if ces.namespace.is_empty() {
                 None
             } else {
-                Some(self.ns_id(&ces.namespace))
+                Some(self.st.ns_id(&ces.namespace))
             };
-            let claim: Vec<EndpointIdx> = {
-                let mut v = Vec::new();
-                let mut group_identity = None;
-                if let Some(ns) = ns {
-                    for entry in &ces.endpoints {
-                        let Some(&idx) = self.ep_index.get(&(ns, Arc::from(entry.name.as_str())))
-                        else {
-                            continue;
-                        };
-                        let Some(ep) = self.endpoints[idx as usize].as_ref() else {
-                            continue;
-                        };
-                        let Some(id) = ep.identity else { continue };
-                        if ep.slice.is_some() || v.contains(&idx) || v.len() >= max {
-                            continue;
-                        }
-                        if self.config.slicing.mode == SliceMode::Identity
-                            && *group_identity.get_or_insert(id) != id
-                        {
-                            continue;
-                        }
-                        v.push(idx);
-                    }
-                }
-                v
+            let claim = match ns {
+                Some(ns) => self.claim(ces, ns),
+                None => Vec::new(),
             };
             stale += ces.endpoints.len() - claim.len();
             // The group of the first endpoint it keeps; closed if it keeps none.
-            let group = match claim
-                .first()
-                .and_then(|&i| self.endpoints[i as usize].as_ref())
-            {
-                Some(ep) => self.group_of(ep),
+            let group = match claim.first().and_then(|&i| self.st.ep(i)) {
+                Some(ep) => self.st.group_of(ep),
                 None => GroupKey::Closed {
                     namespace: ns.unwrap_or(0),
                 },
             };
-            let sid = self
-                .slices
-                .create(group, Some(Arc::from(ces.metadata.name.as_str())));
-            for &idx in &claim {
-                self.slices.add_member(sid, idx, now);
-                if let Some(ep) = self.endpoints[idx as usize].as_mut() {
-                    ep.slice = Some(sid);
-                }
-                self.snap.endpoint_changed(idx);
-            }
+            let sid = self.st.adopt_slice(&ces.metadata.name, group, &claim, now);
             adopted += claim.len();
             let server = self.server_view(ces, sid);
-            if let Some(s) = self.slices.get_mut(sid) {
+            if let Some(s) = self.st.slices.get_mut(sid) {
                 s.server = Some(server);
             }
-            self.slices.mark_dirty(sid, now);
+            self.st.slices.mark_dirty(sid, now);
         }
         self.events.record(
             now,
@@ -105,19 +87,34 @@ impl Engine {
             || "initial sync".to_string(),
             || format!("{} slices observed, {adopted} endpoints adopted, {stale} stale or duplicate entries dropped", observed.len()),
         );
-        self.adopting = false;
-        // Place what no slice holds, in arrival order.
-        for &(_, idx) in &order {
-            let Some(ep) = self.endpoints[idx as usize].as_ref() else {
+    }
+
+    /// The endpoints an observed slice of namespace `ns` keeps: live, with
+    /// an identity, in no slice yet, at most the maximum, and in identity
+    /// mode those of the first entry's identity.
+    fn claim(&self, ces: &CiliumEndpointSlice, ns: u32) -> Vec<EndpointIdx> {
+        let max = self.config.slicing.max_endpoints_per_slice as usize;
+        let mut v = Vec::new();
+        let mut group_identity = None;
+        for entry in &ces.endpoints {
+            let Some(idx) = self.st.lookup(ns, &entry.name) else {
                 continue;
             };
-            match (ep.slice, ep.identity) {
-                (None, Some(_)) => self.place(idx, now),
-                (None, None) => {
-                    self.waiting.insert(ep.seq, idx);
-                }
-                _ => {}
+            let Some(ep) = self.st.ep(idx) else {
+                debug_assert!(false, "the index names endpoint {idx}, which is gone");
+                continue;
+            };
+            let Some(id) = ep.identity else { continue };
+            if ep.slice.is_some() || v.contains(&idx) || v.len() >= max {
+                continue;
             }
+            if self.config.slicing.mode == SliceMode::Identity
+                && *group_identity.get_or_insert(id) != id
+            {
+                continue;
+            }
+            v.push(idx);
         }
+        v
     }
 }

@@ -19,36 +19,15 @@ impl Engine {
         if !self.synced {
             return;
         }
-        let Some(ep) = self.endpoints[idx as usize].as_ref() else {
+        let Some((key, set)) = self.security_labels(idx) else {
+            debug_assert!(false, "refreshing endpoint {idx}, which is no pod");
+            return;
+        };
+        let Some(ep) = self.st.ep(idx) else {
             return;
         };
         let Some(pod) = ep.pod.as_ref() else { return };
-        let cache_key = (ep.ns, pod.labels.clone(), pod.service_account.clone());
-        let (key, set) = match self.label_cache.get(&cache_key) {
-            Some((k, s)) => (k.clone(), s.clone()),
-            None => {
-                let ns = &self.namespaces[ep.ns as usize];
-                let set = pod_security_labels(
-                    &self.filter,
-                    &PodLabelInputs {
-                        namespace: &ns.name,
-                        pod_labels: &pod.labels,
-                        namespace_labels: Some(&ns.labels),
-                        service_account: &pod.service_account,
-                        cluster_name: &self.config.identity.cluster_name,
-                    },
-                );
-                let entry: (Arc<str>, Arc<LabelSet>) =
-                    (Arc::from(set.canonical_key()), Arc::new(set));
-                self.label_cache.insert(cache_key, entry.clone());
-                entry
-            }
-        };
-        let Some(ep) = self.endpoints[idx as usize].as_ref() else {
-            return;
-        };
-        let Some(pod) = ep.pod.as_ref() else { return };
-        let node_state = pod.node.as_ref().and_then(|n| self.nodes.get(n));
+        let node_state = pod.node.as_ref().and_then(|n| self.st.nodes.get(n));
         let node_ip = node_state.and_then(NodeState::ip).or(pod.host_ip);
         let key_changed = pod.identity_key.as_deref() != Some(&*key);
         let old_identity = ep.identity;
@@ -58,58 +37,86 @@ impl Engine {
         data.node_ip = node_ip;
         data.encryption_key = encryption_key;
         if let Some(n) = &node {
-            self.nodes
-                .entry(n.clone())
-                .or_default()
-                .endpoints
-                .insert(idx);
+            self.st.link_node(idx, n);
         }
         let identity = if key_changed || old_identity.is_none() {
             if let Some(old) = old_identity {
                 self.identities.release(old, now);
                 self.counters.identities_released += 1;
             }
-            let known_before = self.identities.lookup_key(&key).is_some();
-            let id = self.identities.acquire(&set, &key);
-            match id {
-                Some(id) => {
-                    if !known_before {
-                        self.counters.identities_allocated += 1;
-                        self.events.record(
-                            now,
-                            Category::Identities,
-                            Severity::Info,
-                            EventKind::IdentityAllocated,
-                            || format!("CiliumIdentity {id}"),
-                            || format!("labels {key}"),
-                        );
-                    }
-                }
-                None => {
-                    self.counters.identity_exhausted += 1;
-                    let (lo, hi) = self.identities.range();
-                    let subject = self.endpoint_name(idx);
-                    self.events.record(
-                        now,
-                        Category::Identities,
-                        Severity::Error,
-                        EventKind::IdentityExhausted,
-                        || subject,
-                        || format!("no free identity number in {lo}-{hi}; the endpoint waits"),
-                    );
-                }
-            }
-            if let Some(pod) = self.endpoints[idx as usize]
-                .as_mut()
-                .and_then(|e| e.pod.as_mut())
-            {
-                pod.identity_key = id.map(|_| key.clone());
-            }
+            let id = self.acquire_identity(idx, &key, &set, now);
+            self.st.set_identity_key(idx, id.map(|_| key.clone()));
             id
         } else {
             old_identity
         };
         self.set_content(idx, identity, data, now);
+    }
+
+    /// A pod endpoint's security labels and their key, through the cache.
+    fn security_labels(&mut self, idx: EndpointIdx) -> Option<(Arc<str>, Arc<LabelSet>)> {
+        let ep = self.st.ep(idx)?;
+        let pod = ep.pod.as_ref()?;
+        let cache_key = (ep.ns, pod.labels.clone(), pod.service_account.clone());
+        if let Some((k, s)) = self.label_cache.get(&cache_key) {
+            return Some((k.clone(), s.clone()));
+        }
+        let ns = &self.st.namespaces[ep.ns as usize];
+        let set = pod_security_labels(
+            &self.filter,
+            &PodLabelInputs {
+                namespace: &ns.name,
+                pod_labels: &pod.labels,
+                namespace_labels: Some(&ns.labels),
+                service_account: &pod.service_account,
+                cluster_name: &self.config.identity.cluster_name,
+            },
+        );
+        let entry: (Arc<str>, Arc<LabelSet>) = (Arc::from(set.canonical_key()), Arc::new(set));
+        self.label_cache.insert(cache_key, entry.clone());
+        Some(entry)
+    }
+
+    /// An identity number for `key`: the one in use, a new one, or none
+    /// when the range is exhausted (the endpoint waits).
+    fn acquire_identity(
+        &mut self,
+        idx: EndpointIdx,
+        key: &Arc<str>,
+        set: &LabelSet,
+        now: u64,
+    ) -> Option<IdentityId> {
+        let known_before = self.identities.lookup_key(key).is_some();
+        let id = self.identities.acquire(set, key);
+        match id {
+            Some(id) => {
+                if !known_before {
+                    self.counters.identities_allocated += 1;
+                    self.events.record(
+                        now,
+                        Category::Identities,
+                        Severity::Info,
+                        EventKind::IdentityAllocated,
+                        || format!("CiliumIdentity {id}"),
+                        || format!("labels {key}"),
+                    );
+                }
+            }
+            None => {
+                self.counters.identity_exhausted += 1;
+                let (lo, hi) = self.identities.range();
+                let subject = self.st.endpoint_name(idx);
+                self.events.record(
+                    now,
+                    Category::Identities,
+                    Severity::Error,
+                    EventKind::IdentityExhausted,
+                    || subject,
+                    || format!("no free identity number in {lo}-{hi}; the endpoint waits"),
+                );
+            }
+        }
+        id
     }
 
     pub(super) fn on_identity(
@@ -138,7 +145,7 @@ impl Engine {
         }
         if self.config.source == Source::Ciliumendpoints {
             if let Ok(id) = obj.metadata.name.parse::<IdentityId>() {
-                self.snap.identity_changed(id);
+                self.st.snap.identity_changed(id);
                 if deleted {
                     self.known_identities.remove(&id);
                 } else {
@@ -205,6 +212,7 @@ impl Engine {
     ) {
         let key = labels.canonical_key();
         let affected: Vec<EndpointIdx> = self
+            .st
             .endpoints
             .iter()
             .enumerate()
@@ -216,17 +224,13 @@ impl Engine {
             })
             .collect();
         for idx in affected {
-            let data = match self.endpoints[idx as usize].as_mut() {
-                Some(ep) => {
-                    if new.is_none()
-                        && let Some(p) = ep.pod.as_mut()
-                    {
-                        p.identity_key = None;
-                    }
-                    ep.data.clone()
-                }
-                None => continue,
+            let Some(data) = self.st.ep(idx).map(|ep| ep.data.clone()) else {
+                continue;
             };
+            if new.is_none() {
+                // Every affected endpoint is a pod (it has an identity key).
+                self.st.set_identity_key(idx, None);
+            }
             self.set_content(idx, new, data, now);
         }
     }

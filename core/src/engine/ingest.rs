@@ -5,7 +5,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use hashbrown::HashSet;
 
 use crate::config::Source;
 use crate::endpoint::{self, EndpointData, PodInput};
@@ -135,7 +134,7 @@ impl Engine {
                                     .map(|s| crate::labels::Label::parse(s)),
                             );
                             self.known_identities.insert(id, Arc::new(labels));
-                            self.snap.identity_changed(id);
+                            self.st.snap.identity_changed(id);
                         }
                         self.upsert_endpoint(
                             &input.namespace,
@@ -156,22 +155,6 @@ impl Engine {
         }
     }
 
-    pub(super) fn ns_id(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.ns_index.get(name) {
-            return id;
-        }
-        let id = self.namespaces.len() as u32;
-        let name: Arc<str> = Arc::from(name);
-        self.namespaces.push(NamespaceState {
-            name: name.clone(),
-            labels: Arc::new(Labels::new()),
-            priority: false,
-            endpoints: HashSet::new(),
-        });
-        self.ns_index.insert(name, id);
-        id
-    }
-
     pub(super) fn on_namespace(&mut self, ns: &Namespace, deleted: bool, now: u64) -> Result<()> {
         let obj = describe(Kind::Namespace, &ns.metadata);
         validate::require_name(&obj, "metadata.name", &ns.metadata.name, false)?;
@@ -182,11 +165,11 @@ impl Engine {
             self.counters.events_ignored_other_shard += 1;
             return Ok(());
         }
-        if deleted && !self.ns_index.contains_key(ns.metadata.name.as_str()) {
+        if deleted && !self.st.ns_index.contains_key(ns.metadata.name.as_str()) {
             // Nothing known of it: a delete leaves no trace.
             return Ok(());
         }
-        let id = self.ns_id(&ns.metadata.name);
+        let id = self.st.ns_id(&ns.metadata.name);
         let (labels, priority) = if deleted {
             (Labels::new(), false)
         } else {
@@ -199,16 +182,13 @@ impl Engine {
                     == Some("priority"),
             )
         };
-        let state = &mut self.namespaces[id as usize];
-        state.priority = priority;
-        if *state.labels != labels {
-            state.labels = Arc::new(labels);
+        if self.st.set_namespace(id, labels, priority) {
             self.label_cache.retain(|k, _| k.0 != id);
-            let state = &self.namespaces[id as usize];
+            let state = &self.st.namespaces[id as usize];
             if self.config.source == Source::Pods && self.synced {
                 let mut eps: Vec<EndpointIdx> = state.endpoints.iter().copied().collect();
                 eps.sort_unstable_by_key(|&e| {
-                    self.endpoints[e as usize].as_ref().map_or(0, |e| e.seq)
+                    self.st.endpoints[e as usize].as_ref().map_or(0, |e| e.seq)
                 });
                 for e in eps {
                     self.refresh_pod(e, now);
@@ -261,12 +241,11 @@ impl Engine {
             )?
             .1
         };
-        if deleted && !self.nodes.contains_key(node.metadata.name.as_str()) {
+        if deleted && !self.st.nodes.contains_key(node.metadata.name.as_str()) {
             return Ok(());
         }
         let name = self.interner.strings.intern(&node.metadata.name);
-        let state = self.nodes.entry(name.clone()).or_default();
-        state.node_ips = ips;
+        self.st.node_mut(&name).node_ips = ips;
         self.refresh_node(&name, now);
         Ok(())
     }
@@ -296,11 +275,11 @@ impl Engine {
             };
             (ips, key)
         };
-        if deleted && !self.nodes.contains_key(node.metadata.name.as_str()) {
+        if deleted && !self.st.nodes.contains_key(node.metadata.name.as_str()) {
             return Ok(());
         }
         let name = self.interner.strings.intern(&node.metadata.name);
-        let state = self.nodes.entry(name.clone()).or_default();
+        let state = self.st.node_mut(&name);
         let had = state.has_cilium_node;
         if deleted {
             state.cilium_ips.clear();
@@ -341,7 +320,7 @@ impl Engine {
         if self.config.source != Source::Pods {
             return;
         }
-        let Some(state) = self.nodes.get(name) else {
+        let Some(state) = self.st.nodes.get(name) else {
             return;
         };
         let mut eps: Vec<EndpointIdx> = state.endpoints.iter().copied().collect();
@@ -352,7 +331,7 @@ impl Engine {
     }
 
     pub(super) fn upsert_pod(&mut self, input: PodInput, labels: &Labels, now: u64) {
-        self.ns_id(&input.namespace);
+        self.st.ns_id(&input.namespace);
         let named_ports = self.interner.ports(input.named_ports.clone());
         let sa: Arc<str> = self.interner.strings.intern(&input.service_account);
         let node = input
@@ -404,37 +383,58 @@ impl Engine {
         self.remove_endpoint(namespace, &meta.name, now);
     }
 
+    /// Removes an endpoint; a pod's identity is released.
     pub(super) fn remove_endpoint(&mut self, namespace: &str, name: &str, now: u64) {
-        let Some(&ns) = self.ns_index.get(namespace) else {
+        let Some(ep) = self.st.remove(namespace, name, now) else {
             return;
         };
-        let Some(idx) = self.ep_index.remove(&(ns, Arc::from(name))) else {
-            return;
-        };
-        let Some(ep) = self.endpoints[idx as usize].take() else {
-            return;
-        };
-        self.free_endpoints.push(idx);
-        self.snap
-            .endpoint_removed(&self.namespaces[ns as usize].name, &ep.name);
-        self.waiting.remove(&ep.seq);
-        self.namespaces[ns as usize].endpoints.remove(&idx);
-        if let Some(s) = ep.slice {
-            self.slices.remove_member(s, idx, now);
-            if let Some(g) = self.slices.get(s).map(|s| s.group) {
-                self.compaction_candidates.insert(g);
-            }
+        if ep.pod.is_some()
+            && let Some(id) = ep.identity
+        {
+            self.identities.release(id, now);
+            self.counters.identities_released += 1;
         }
-        if let Some(pod) = &ep.pod {
-            if let Some(n) = &pod.node
-                && let Some(state) = self.nodes.get_mut(n)
-            {
-                state.endpoints.remove(&idx);
-            }
-            if let Some(id) = ep.identity {
-                self.identities.release(id, now);
-                self.counters.identities_released += 1;
-            }
+    }
+
+    /// Creates or updates an endpoint record (see [`State::upsert`]).
+    pub(super) fn upsert_endpoint(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        identity: Option<IdentityId>,
+        data: EndpointData,
+        pod: Option<Box<PodFacts>>,
+        now: u64,
+    ) -> EndpointIdx {
+        let (idx, change) = self.st.upsert(namespace, name, identity, data, pod, now);
+        self.content_changed(idx, change, now);
+        idx
+    }
+
+    /// Sets an endpoint's identity and data (see [`State::set_content`]).
+    pub(super) fn set_content(
+        &mut self,
+        idx: EndpointIdx,
+        identity: Option<IdentityId>,
+        data: EndpointData,
+        now: u64,
+    ) {
+        let change = self.st.set_content(idx, identity, data, now);
+        self.content_changed(idx, change, now);
+    }
+
+    /// Records what a content change did beyond the content.
+    fn content_changed(&mut self, idx: EndpointIdx, change: ContentChange, now: u64) {
+        if let ContentChange::Moved(id) = change {
+            let subject = self.st.endpoint_name(idx);
+            self.events.record(
+                now,
+                Category::Endpoints,
+                Severity::Info,
+                EventKind::EndpointMoved,
+                || subject,
+                || format!("identity changed to {id}: moved to another slice"),
+            );
         }
     }
 }

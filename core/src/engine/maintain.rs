@@ -29,12 +29,12 @@ impl Engine {
     /// Retries endpoints waiting for an identity number, oldest first.
     pub(super) fn retry_waiting(&mut self, now: u64) {
         if self.config.source != Source::Pods
-            || self.waiting.is_empty()
+            || self.st.waiting.is_empty()
             || self.identities.free_count() == 0
         {
             return;
         }
-        let waiting: Vec<EndpointIdx> = self.waiting.values().copied().collect();
+        let waiting: Vec<EndpointIdx> = self.st.waiting.values().copied().collect();
         for idx in waiting {
             if self.identities.free_count() == 0 {
                 break;
@@ -59,17 +59,17 @@ impl Engine {
         let mut budget = self.config.slicing.compaction.move_budget;
         let max = self.config.slicing.max_endpoints_per_slice as usize;
         let min_frag = self.config.slicing.compaction.min_fragmentation;
-        let candidates = std::mem::take(&mut self.compaction_candidates);
+        let candidates = std::mem::take(&mut self.st.compaction_candidates);
         for group in candidates {
             if budget == 0 {
-                self.compaction_candidates.insert(group);
+                self.st.compaction_candidates.insert(group);
                 continue;
             }
             loop {
-                let ids: Vec<SliceId> = self.slices.group_slices(&group).collect();
+                let ids: Vec<SliceId> = self.st.slices.group_slices(&group).collect();
                 let mut sizes: Vec<(usize, SliceId)> = ids
                     .iter()
-                    .filter_map(|&s| self.slices.get(s).map(|x| (x.members.len(), s)))
+                    .filter_map(|&s| self.st.slices.get(s).map(|x| (x.members.len(), s)))
                     .filter(|&(n, _)| n > 0)
                     .collect();
                 let total: usize = sizes.iter().map(|&(n, _)| n).sum();
@@ -87,6 +87,7 @@ impl Engine {
                     break;
                 }
                 let members: Vec<EndpointIdx> = self
+                    .st
                     .slices
                     .get(src)
                     .map(|s| s.members.clone())
@@ -99,22 +100,22 @@ impl Engine {
                     let dst = sizes[1..]
                         .iter()
                         .rev()
-                        .filter_map(|&(_, s)| self.slices.get(s).map(|x| (x.members.len(), s)))
+                        .filter_map(|&(_, s)| self.st.slices.get(s).map(|x| (x.members.len(), s)))
                         .filter(|&(n, _)| n < max)
                         .max_by_key(|&(n, s)| (n, std::cmp::Reverse(s)))
                         .map(|(_, s)| s);
                     let Some(dst) = dst else { break };
-                    self.slices.remove_member(src, idx, now);
-                    self.slices.add_member(dst, idx, now);
-                    if let Some(ep) = self.endpoints[idx as usize].as_mut() {
-                        ep.slice = Some(dst);
-                    }
-                    self.snap.endpoint_changed(idx);
+                    self.st.move_member(idx, src, dst, now);
                     budget -= 1;
                     self.counters.compaction_moves += 1;
                 }
-                if self.slices.get(src).is_some_and(|s| !s.members.is_empty()) {
-                    self.compaction_candidates.insert(group);
+                if self
+                    .st
+                    .slices
+                    .get(src)
+                    .is_some_and(|s| !s.members.is_empty())
+                {
+                    self.st.compaction_candidates.insert(group);
                     break;
                 }
             }
@@ -125,13 +126,13 @@ impl Engine {
     /// (level-triggered resync). Equal slices cost no write; slices dropped
     /// after their retries are picked up again.
     pub fn resync(&mut self, now: u64) {
-        let ids: Vec<SliceId> = self.slices.ids().collect();
+        let ids: Vec<SliceId> = self.st.slices.ids().collect();
         for sid in ids {
-            if let Some(s) = self.slices.get_mut(sid) {
+            if let Some(s) = self.st.slices.get_mut(sid) {
                 s.failures = 0;
                 s.not_before = 0;
             }
-            self.slices.mark_dirty(sid, now);
+            self.st.slices.mark_dirty(sid, now);
         }
         self.retry_waiting(now);
     }

@@ -13,7 +13,6 @@
 //! undone before the flush (added then removed) costs nothing, and a write
 //! equal to what the server holds is never sent.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -30,8 +29,7 @@ use crate::metrics::Metrics;
 use crate::model::{CiliumEndpointSlice, Labels};
 use crate::plan::{OpId, Verb};
 use crate::ratelimit::TokenBucket;
-use crate::slicing::{EndpointIdx, GroupKey, SliceId, SliceTable};
-use crate::snapshot::Publisher;
+use crate::slicing::{EndpointIdx, SliceId};
 
 pub use crate::metrics::{Counters, Stats};
 
@@ -46,7 +44,7 @@ mod publish;
 mod query;
 mod state;
 
-use state::content_stamp;
+use state::{ContentChange, State, content_stamp};
 
 /// The annotation that makes a namespace's slices go first.
 pub const PRIORITY_ANNOTATION: &str = "cilium.io/ces-namespace";
@@ -141,21 +139,12 @@ pub struct Engine {
     config: Config,
     filter: LabelFilter,
     synced: bool,
-    /// During the initial sync: content is set but nothing is placed yet.
-    adopting: bool,
     interner: DataInterner,
-    namespaces: Vec<NamespaceState>,
-    ns_index: HashMap<Arc<str>, u32>,
-    nodes: HashMap<Arc<str>, NodeState>,
-    endpoints: Vec<Option<Endpoint>>,
-    free_endpoints: Vec<EndpointIdx>,
-    ep_index: HashMap<(u32, Arc<str>), EndpointIdx>,
-    /// seq → endpoint: endpoints waiting for an identity number.
-    waiting: BTreeMap<u64, EndpointIdx>,
+    /// The indexes and the slice table: changed only through its methods.
+    st: State,
     identities: IdentityAllocator,
     /// CiliumEndpoint source: identity labels learned from CEPs and CiliumIdentities.
     known_identities: HashMap<IdentityId, Arc<LabelSet>>,
-    slices: SliceTable,
     /// Slices observed before the initial sync, in arrival order.
     observed: Vec<CiliumEndpointSlice>,
     /// (namespace, pod labels, service account) → security labels and their
@@ -167,11 +156,7 @@ pub struct Engine {
     /// Size of `label_maps` after the last prune of unused maps.
     label_maps_pruned_at: usize,
     in_flight: HashMap<OpId, Target>,
-    /// Groups that lost members since the last compaction pass.
-    compaction_candidates: BTreeSet<GroupKey>,
     next_op: u64,
-    next_stamp: u64,
-    next_seq: u64,
     events: EventLog,
     counters: Counters,
     metrics: Metrics,
@@ -179,8 +164,6 @@ pub struct Engine {
     bucket: TokenBucket,
     cilium_nodes: usize,
     health: HealthTracker,
-    /// Snapshot bookkeeping (see `snapshot.rs`).
-    snap: Publisher,
 }
 
 impl Engine {
@@ -194,35 +177,22 @@ impl Engine {
         Ok(Engine {
             filter,
             synced: false,
-            adopting: false,
             interner: DataInterner::default(),
-            namespaces: Vec::new(),
-            ns_index: HashMap::new(),
-            nodes: HashMap::new(),
-            endpoints: Vec::new(),
-            free_endpoints: Vec::new(),
-            ep_index: HashMap::new(),
-            waiting: BTreeMap::new(),
+            st: State::new(&config),
             identities: IdentityAllocator::new(&config.identity, config.seed),
             known_identities: HashMap::new(),
-            slices: SliceTable::new(config.slicing.max_endpoints_per_slice, config.seed),
             observed: Vec::new(),
             label_cache: HashMap::new(),
             label_maps: HashSet::new(),
             label_maps_pruned_at: 0,
             in_flight: HashMap::new(),
-            compaction_candidates: BTreeSet::new(),
             next_op: 1,
-            // Unmatchable stamps count down from the top; content hashes are spread over all values.
-            next_stamp: u64::MAX / 2 + 1,
-            next_seq: 0,
             events: EventLog::new(config.events),
             counters: Counters::default(),
             metrics: Metrics::default(),
             bucket: TokenBucket::new(&config.write.rate_limits),
             cilium_nodes: 0,
             health: HealthTracker::new(config.write.error_threshold),
-            snap: Publisher::new(config.slicing.max_endpoints_per_slice),
             config,
         })
     }
@@ -233,6 +203,15 @@ impl Engine {
 
     pub fn is_synced(&self) -> bool {
         self.synced
+    }
+
+    /// Checks the invariants of the engine's indexes and slice table (every
+    /// endpoint in exactly one of a slice or the waiting set, index maps in
+    /// step, slice sizes, one namespace per slice, the grouping rules); the
+    /// first one broken is the error. O(state): for tests.
+    #[doc(hidden)]
+    pub fn check_invariants(&self) -> std::result::Result<(), String> {
+        self.st.check_invariants()
     }
 
     // ------------------------------------------------------------ ingestion

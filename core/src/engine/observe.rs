@@ -41,18 +41,18 @@ impl Engine {
             }
             return Ok(());
         }
-        let sid = self.slices.by_name(&ces.metadata.name);
+        let sid = self.st.slices.by_name(&ces.metadata.name);
         match (sid, deleted) {
             (Some(sid), true) => {
-                let Some(slice) = self.slices.get_mut(sid) else {
+                let Some(slice) = self.st.slices.get_mut(sid) else {
                     return Ok(());
                 };
                 slice.server = None;
                 if slice.in_flight.is_none() {
                     if slice.members.is_empty() {
-                        self.slices.remove(sid);
+                        self.st.slices.remove(sid);
                     } else {
-                        self.slices.mark_dirty(sid, now);
+                        self.st.slices.mark_dirty(sid, now);
                         self.events.record(
                             now,
                             Category::Slices,
@@ -66,6 +66,7 @@ impl Engine {
             }
             (Some(sid), false) => {
                 let known = self
+                    .st
                     .slices
                     .get(sid)
                     .and_then(|s| s.server.as_ref())
@@ -77,14 +78,14 @@ impl Engine {
                     return Ok(());
                 }
                 let server = self.server_view(ces, sid);
-                let desired = self.desired_stamps(sid);
-                if let Some(slice) = self.slices.get_mut(sid) {
+                let desired = self.st.desired_stamps(sid);
+                if let Some(slice) = self.st.slices.get_mut(sid) {
                     let differs = server.stamps != desired || !server.namespace_ok;
                     slice.server = Some(server);
                     // Fresh server state: no reason to wait out a conflict's backoff.
                     slice.not_before = 0;
                     if differs && slice.in_flight.is_none() {
-                        self.slices.mark_dirty(sid, now);
+                        self.st.slices.mark_dirty(sid, now);
                     }
                 }
             }
@@ -94,17 +95,18 @@ impl Engine {
                 let ns = if ces.namespace.is_empty() {
                     0
                 } else {
-                    self.ns_id(&ces.namespace)
+                    self.st.ns_id(&ces.namespace)
                 };
                 let group = GroupKey::Closed { namespace: ns };
                 let sid = self
+                    .st
                     .slices
                     .create(group, Some(Arc::from(ces.metadata.name.as_str())));
                 let server = self.server_view(ces, sid);
-                if let Some(s) = self.slices.get_mut(sid) {
+                if let Some(s) = self.st.slices.get_mut(sid) {
                     s.server = Some(server);
                 }
-                self.slices.mark_dirty(sid, now);
+                self.st.slices.mark_dirty(sid, now);
                 self.events.record(
                     now,
                     Category::Slices,
@@ -120,23 +122,24 @@ impl Engine {
 
     /// What the server holds for a slice, as stamps.
     pub(super) fn server_view(&mut self, ces: &CiliumEndpointSlice, sid: SliceId) -> ServerSlice {
-        let slice_ns = self.slices.get(sid).map(|s| s.group.namespace());
+        let slice_ns = self.st.slices.get(sid).map(|s| s.group.namespace());
         let ns_name = slice_ns
-            .and_then(|n| self.namespaces.get(n as usize))
+            .and_then(|n| self.st.namespaces.get(n as usize))
             .map(|n| n.name.clone());
-        let ns = self.ns_index.get(ces.namespace.as_str()).copied();
+        let ns = self.st.ns_index.get(ces.namespace.as_str()).copied();
         let mut seen: HashSet<EndpointIdx> = HashSet::new();
         let mut stamps = Vec::with_capacity(ces.endpoints.len());
         for entry in &ces.endpoints {
             // An entry counts only for an endpoint of this slice, once.
             let mine = ns
                 .and_then(|ns| {
-                    self.ep_index
+                    self.st
+                        .ep_index
                         .get(&(ns, Arc::from(entry.name.as_str())))
                         .copied()
                 })
                 .filter(|&idx| {
-                    self.endpoints[idx as usize]
+                    self.st.endpoints[idx as usize]
                         .as_ref()
                         .is_some_and(|e| e.slice == Some(sid))
                 })
@@ -148,7 +151,7 @@ impl Engine {
             };
             let s = match parsed {
                 Some((id, data)) => content_stamp(&entry.name, Some(id), &data),
-                None => self.new_stamp(),
+                None => self.st.new_stamp(),
             };
             stamps.push(s);
         }
@@ -159,19 +162,6 @@ impl Engine {
             uid: ces.metadata.uid.clone(),
             resource_version: ces.metadata.resource_version.clone(),
         }
-    }
-
-    pub(super) fn desired_stamps(&self, sid: SliceId) -> Vec<u64> {
-        let Some(slice) = self.slices.get(sid) else {
-            return Vec::new();
-        };
-        let mut v: Vec<u64> = slice
-            .members
-            .iter()
-            .filter_map(|&m| self.endpoints[m as usize].as_ref().map(|e| e.stamp))
-            .collect();
-        v.sort_unstable();
-        v
     }
 }
 

@@ -66,7 +66,7 @@ impl Engine {
             dirty_since: since,
             emptying,
         } = write;
-        let Some(slice) = self.slices.get_mut(sid) else {
+        let Some(slice) = self.st.slices.get_mut(sid) else {
             debug_assert!(false, "a write in flight for slice {sid}, which is gone");
             return;
         };
@@ -90,7 +90,7 @@ impl Engine {
                 slice.failures = 0;
                 self.metrics.sync_success += 1;
                 if emptying {
-                    self.slices.restore_dirty(sid, since);
+                    self.st.slices.restore_dirty(sid, since);
                 }
                 let kind = if verb == Verb::Create {
                     EventKind::SliceCreated
@@ -110,9 +110,9 @@ impl Engine {
                 slice.server = None;
                 self.metrics.sync_success += 1;
                 if slice.members.is_empty() {
-                    self.slices.remove(sid);
+                    self.st.slices.remove(sid);
                 } else {
-                    self.slices.restore_dirty(sid, since);
+                    self.st.slices.restore_dirty(sid, since);
                 }
                 self.events.record(
                     now,
@@ -127,7 +127,7 @@ impl Engine {
                 // Gone on the server: create it again.
                 self.metrics.sync_fail_transient += 1;
                 slice.server = None;
-                self.slices.restore_dirty(sid, since);
+                self.st.slices.restore_dirty(sid, since);
             }
             (Outcome::AlreadyExists, _) | (Outcome::Conflict, _) => {
                 self.metrics.sync_fail_transient += 1;
@@ -140,7 +140,7 @@ impl Engine {
                 slice.failures += 1;
                 slice.not_before =
                     now.saturating_add(backoff_ms(&self.config.write.retry, slice.failures));
-                self.slices.restore_dirty(sid, since);
+                self.st.slices.restore_dirty(sid, since);
             }
             (Outcome::Error { message }, _) => {
                 // The write may have reached the server before the error (a
@@ -166,7 +166,7 @@ impl Engine {
         now: u64,
     ) {
         let retry = self.config.write.retry;
-        let Some(slice) = self.slices.get_mut(sid) else {
+        let Some(slice) = self.st.slices.get_mut(sid) else {
             return;
         };
         let delay = backoff_ms(&retry, slice.failures);
@@ -186,7 +186,7 @@ impl Engine {
             );
         } else {
             self.metrics.sync_fail_transient += 1;
-            self.slices.restore_dirty(sid, since);
+            self.st.slices.restore_dirty(sid, since);
             self.events.record(
                 now,
                 Category::Slices,

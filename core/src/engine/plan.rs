@@ -10,6 +10,7 @@ impl Engine {
     pub(super) fn is_priority(&self, group: &GroupKey) -> bool {
         self.config.write.priority_namespaces
             && self
+                .st
                 .namespaces
                 .get(group.namespace() as usize)
                 .is_some_and(|n| n.priority)
@@ -65,15 +66,18 @@ impl Engine {
         let cutoff = now.saturating_sub(self.config.write.sync_delay_ms);
         let ready = now >= self.config.write.sync_delay_ms;
         let mut due: Vec<(bool, u64, SliceId)> = if ready {
-            self.slices
+            self.st
+                .slices
                 .dirty_until(cutoff)
                 .filter(|&(_, sid)| {
-                    self.slices
+                    self.st
+                        .slices
                         .get(sid)
                         .is_some_and(|s| s.in_flight.is_none() && s.not_before <= now)
                 })
                 .map(|(since, sid)| {
                     let prio = self
+                        .st
                         .slices
                         .get(sid)
                         .is_some_and(|s| self.is_priority(&s.group));
@@ -91,7 +95,7 @@ impl Engine {
                 break;
             }
             let before = plan.writes.len();
-            let retry = self.slices.get(sid).is_some_and(|s| s.failures > 0);
+            let retry = self.st.slices.get(sid).is_some_and(|s| s.failures > 0);
             self.plan_slice(plan, sid, since);
             if plan.writes.len() > before {
                 self.bucket.try_take(now);
@@ -156,22 +160,23 @@ impl Engine {
     }
 
     pub(super) fn plan_slice(&mut self, plan: &mut WritePlan, sid: SliceId, since: u64) {
-        let desired = self.desired_stamps(sid);
-        let Some(slice) = self.slices.get(sid) else {
+        let desired = self.st.desired_stamps(sid);
+        let Some(slice) = self.st.slices.get(sid) else {
             return;
         };
         let server = slice.server.clone();
         let name = slice.name.clone();
         let ns_name = self
+            .st
             .namespaces
             .get(slice.group.namespace() as usize)
             .map(|n| n.name.to_string())
             .unwrap_or_default();
-        self.slices.clear_dirty(sid);
+        self.st.slices.clear_dirty(sid);
         if desired.is_empty() {
             let Some(server) = server else {
                 // Never reached the server: nothing to undo.
-                self.slices.remove(sid);
+                self.st.slices.remove(sid);
                 return;
             };
             let threshold = self.config.write.empty_before_delete_threshold as usize;
@@ -231,7 +236,7 @@ impl Engine {
         };
         self.metrics.cep_inserted_per_ces.observe(inserted as f64);
         self.metrics.cep_removed_per_ces.observe(removed as f64);
-        let obj = self.render_slice(sid);
+        let obj = self.st.render_slice(sid);
         let op = self.op_id();
         let verb = if server.is_some() {
             Verb::Update
@@ -258,36 +263,9 @@ impl Engine {
     }
 
     pub(super) fn mark_in_flight(&mut self, sid: SliceId, op: OpId) {
-        if let Some(s) = self.slices.get_mut(sid) {
+        if let Some(s) = self.st.slices.get_mut(sid) {
             s.in_flight = Some(op);
         }
-    }
-
-    /// The desired object of a slice, endpoints sorted by name.
-    pub(super) fn render_slice(&self, sid: SliceId) -> CiliumEndpointSlice {
-        let Some(slice) = self.slices.get(sid) else {
-            return CiliumEndpointSlice::default();
-        };
-        let ns = self
-            .namespaces
-            .get(slice.group.namespace() as usize)
-            .map(|n| n.name.to_string())
-            .unwrap_or_default();
-        let mut obj = CiliumEndpointSlice::new(slice.name.to_string(), ns);
-        if let Some(s) = &slice.server {
-            obj.metadata.resource_version = s.resource_version.clone();
-        }
-        let mut members: Vec<&Endpoint> = slice
-            .members
-            .iter()
-            .filter_map(|&m| self.endpoints[m as usize].as_ref())
-            .collect();
-        members.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        obj.endpoints = members
-            .iter()
-            .filter_map(|ep| ep.identity.map(|id| ep.data.to_core(&ep.name, id)))
-            .collect();
-        obj
     }
 
     /// The earliest time at which `flush` could plan something not yet due
@@ -297,10 +275,11 @@ impl Engine {
         // slices with a write in flight wait for the outcome instead.
         let delay = self.config.write.sync_delay_ms;
         let slice = self
+            .st
             .slices
             .dirty_until(u64::MAX)
             .filter_map(|(since, sid)| {
-                let s = self.slices.get(sid)?;
+                let s = self.st.slices.get(sid)?;
                 s.in_flight
                     .is_none()
                     .then(|| since.saturating_add(delay).max(s.not_before))

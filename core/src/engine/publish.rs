@@ -11,21 +11,21 @@ use super::*;
 impl Engine {
     /// A handle from which any thread loads the latest published snapshot.
     pub fn snapshot_reader(&self) -> SnapshotReader {
-        self.snap.builder.reader()
+        self.st.snap.builder.reader()
     }
 
     /// Publishes a snapshot of the desired state: applies what changed since
     /// the last publish (O(changes); the first publish feeds everything).
     pub fn publish(&mut self) -> Snapshot {
-        if self.snap.activate() {
-            for idx in 0..self.endpoints.len() {
-                self.snap.endpoint_changed(idx as EndpointIdx);
+        if self.st.snap.activate() {
+            for idx in 0..self.st.endpoints.len() {
+                self.st.snap.endpoint_changed(idx as EndpointIdx);
             }
         }
-        let (removed, changed, ids) = self.snap.take_changes();
+        let (removed, changed, ids) = self.st.snap.take_changes();
         let mut touched: BTreeSet<Arc<str>> = BTreeSet::new();
         for key in removed {
-            if let Some(old) = self.snap.builder.set_endpoint(&key, None, None) {
+            if let Some(old) = self.st.snap.builder.set_endpoint(&key, None, None) {
                 touched.insert(old.slice.clone());
             }
         }
@@ -36,6 +36,7 @@ impl Engine {
             // A slice view lists names only: it changes when membership does.
             let new_slice = e.view.as_ref().map(|v| v.slice.clone());
             let old = self
+                .st
                 .snap
                 .builder
                 .set_endpoint_at(idx, &e.key, e.view, e.labels);
@@ -47,13 +48,13 @@ impl Engine {
         }
         for id in ids {
             let labels = self.identity_labels(id);
-            self.snap.builder.set_identity_labels(id, labels);
+            self.st.snap.builder.set_identity_labels(id, labels);
         }
         for name in touched {
             let view = self.snapshot_slice(&name);
-            self.snap.builder.set_slice(&name, view);
+            self.st.snap.builder.set_slice(&name, view);
         }
-        self.snap.builder.publish()
+        self.st.snap.builder.publish()
     }
 
     /// A snapshot built from scratch (all endpoints), for checks: equal in
@@ -64,7 +65,7 @@ impl Engine {
             crate::snapshot::IpOwnership::SmallestKey,
         );
         let mut names: BTreeSet<Arc<str>> = BTreeSet::new();
-        for idx in 0..self.endpoints.len() {
+        for idx in 0..self.st.endpoints.len() {
             if let Some(e) = self.snapshot_endpoint(idx as EndpointIdx) {
                 if let Some(v) = &e.view {
                     names.insert(v.slice.clone());
@@ -80,9 +81,9 @@ impl Engine {
     }
 
     pub(super) fn snapshot_endpoint(&self, idx: EndpointIdx) -> Option<EngineEndpoint> {
-        let ep = self.endpoints.get(idx as usize)?.as_ref()?;
-        let ns = self.namespaces.get(ep.ns as usize)?.name.clone();
-        let slice = ep.slice.and_then(|s| self.slices.get(s));
+        let ep = self.st.endpoints.get(idx as usize)?.as_ref()?;
+        let ns = self.st.namespaces.get(ep.ns as usize)?.name.clone();
+        let slice = ep.slice.and_then(|s| self.st.slices.get(s));
         let (view, labels) = match (slice, ep.identity) {
             (Some(s), Some(id)) => (
                 Some(EndpointView {
@@ -104,11 +105,11 @@ impl Engine {
     }
 
     pub(super) fn snapshot_slice(&self, name: &str) -> Option<SliceView> {
-        let s = self.slices.get(self.slices.by_name(name)?)?;
+        let s = self.st.slices.get(self.st.slices.by_name(name)?)?;
         let mut names: Vec<Arc<str>> = s
             .members
             .iter()
-            .filter_map(|&m| self.endpoints.get(m as usize)?.as_ref())
+            .filter_map(|&m| self.st.endpoints.get(m as usize)?.as_ref())
             .filter(|e| e.identity.is_some())
             .map(|e| e.name.clone())
             .collect();
@@ -117,6 +118,7 @@ impl Engine {
         }
         names.sort_unstable();
         let ns = self
+            .st
             .namespaces
             .get(s.group.namespace() as usize)
             .map_or_else(|| Arc::from(""), |n| n.name.clone());

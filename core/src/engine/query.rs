@@ -25,17 +25,17 @@ impl Engine {
     pub fn stats(&self) -> Stats {
         Stats {
             synced: self.synced,
-            endpoints: self.ep_index.len(),
-            endpoints_waiting: self.waiting.len(),
-            slices: self.slices.len(),
-            dirty_slices: self.slices.dirty_count(),
+            endpoints: self.st.ep_index.len(),
+            endpoints_waiting: self.st.waiting.len(),
+            slices: self.st.slices.len(),
+            dirty_slices: self.st.slices.dirty_count(),
             in_flight: self.in_flight.len(),
             identities: match self.config.source {
                 Source::Pods => self.identities.len(),
                 Source::Ciliumendpoints => self.known_identities.len(),
             },
-            namespaces: self.namespaces.len(),
-            nodes: self.nodes.len(),
+            namespaces: self.st.namespaces.len(),
+            nodes: self.st.nodes.len(),
         }
     }
 
@@ -43,11 +43,12 @@ impl Engine {
     /// succeeded), sorted by name. Slices with no endpoints are left out.
     pub fn desired_slices(&self) -> Vec<CiliumEndpointSlice> {
         let mut v: Vec<CiliumEndpointSlice> = self
+            .st
             .slices
             .ids()
-            .filter(|&s| self.slices.get(s).is_some_and(|s| !s.members.is_empty()))
+            .filter(|&s| self.st.slices.get(s).is_some_and(|s| !s.members.is_empty()))
             .map(|s| {
-                let mut o = self.render_slice(s);
+                let mut o = self.st.render_slice(s);
                 o.metadata.resource_version = None;
                 o
             })
@@ -80,10 +81,13 @@ impl Engine {
         namespace: &str,
         name: &str,
     ) -> Option<(Option<&str>, Option<IdentityId>)> {
-        let ns = *self.ns_index.get(namespace)?;
-        let idx = *self.ep_index.get(&(ns, Arc::from(name)))?;
-        let ep = self.endpoints[idx as usize].as_ref()?;
-        let slice = ep.slice.and_then(|s| self.slices.get(s)).map(|s| &*s.name);
+        let ns = *self.st.ns_index.get(namespace)?;
+        let idx = *self.st.ep_index.get(&(ns, Arc::from(name)))?;
+        let ep = self.st.endpoints[idx as usize].as_ref()?;
+        let slice = ep
+            .slice
+            .and_then(|s| self.st.slices.get(s))
+            .map(|s| &*s.name);
         Some((slice, ep.identity))
     }
 

@@ -1,16 +1,107 @@
-//! The endpoint, namespace and node indexes and the slice table.
+//! The state: the endpoint, namespace and node indexes and the slice table.
+//!
+//! [`State`] is the only code that changes which endpoints exist, which
+//! namespace and node each is indexed under, what content it has and which
+//! slice holds it. The phases read its fields and change it through its
+//! methods. An endpoint's index lives in six places (`ep_index`, `waiting`,
+//! a namespace's and a node's endpoint sets, a slice's members and the
+//! publisher's change set); the methods here keep them in step, and
+//! [`State::check_invariants`] says what "in step" means.
+//!
+//! The slice table's server-side bookkeeping (what the server holds, the op
+//! in flight, failures, backoff, dirty marks) is written by the observe,
+//! plan and outcome phases through [`SliceTable`]'s own methods: it does not
+//! change membership.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::config::{SliceMode, Source};
+use hashbrown::HashMap;
+
+use crate::config::{Config, SliceMode, Source};
 use crate::endpoint::EndpointData;
-use crate::events::{Category, EventKind, Severity};
 use crate::identity::IdentityId;
-use crate::slicing::{EndpointIdx, GroupKey};
+use crate::model::{CiliumEndpointSlice, Labels};
+use crate::slicing::{EndpointIdx, GroupKey, SliceId, SliceTable};
+use crate::snapshot::Publisher;
 
-use super::*;
+use super::{Endpoint, NamespaceState, NodeState, PodFacts};
 
-impl Engine {
+/// The indexes and the slice table (see the module docs).
+#[derive(Debug, Clone)]
+pub(super) struct State {
+    mode: SliceMode,
+    /// Pods mode: namespaces and nodes index their endpoints.
+    pods: bool,
+    max_per_slice: usize,
+    /// Endpoints are placed as their content changes: after the initial
+    /// sync's adoption. Before, content is set and nothing is placed.
+    placing: bool,
+    pub(super) namespaces: Vec<NamespaceState>,
+    pub(super) ns_index: HashMap<Arc<str>, u32>,
+    pub(super) nodes: HashMap<Arc<str>, NodeState>,
+    pub(super) endpoints: Vec<Option<Endpoint>>,
+    free_endpoints: Vec<EndpointIdx>,
+    pub(super) ep_index: HashMap<(u32, Arc<str>), EndpointIdx>,
+    /// seq → endpoint: endpoints waiting for an identity number.
+    pub(super) waiting: BTreeMap<u64, EndpointIdx>,
+    pub(super) slices: SliceTable,
+    /// Groups that lost members since the last compaction pass.
+    pub(super) compaction_candidates: BTreeSet<GroupKey>,
+    next_stamp: u64,
+    next_seq: u64,
+    /// Snapshot bookkeeping (see `snapshot.rs`).
+    pub(super) snap: Publisher,
+}
+
+/// What [`State::set_content`] did beyond the content itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ContentChange {
+    /// Nothing else (or the content was equal).
+    InPlace,
+    /// Identity mode: the identity changed, the endpoint moved to a slice of its new group.
+    Moved(IdentityId),
+}
+
+impl State {
+    pub(super) fn new(config: &Config) -> State {
+        State {
+            mode: config.slicing.mode,
+            pods: config.source == Source::Pods,
+            max_per_slice: config.slicing.max_endpoints_per_slice as usize,
+            placing: false,
+            namespaces: Vec::new(),
+            ns_index: HashMap::new(),
+            nodes: HashMap::new(),
+            endpoints: Vec::new(),
+            free_endpoints: Vec::new(),
+            ep_index: HashMap::new(),
+            waiting: BTreeMap::new(),
+            slices: SliceTable::new(config.slicing.max_endpoints_per_slice, config.seed),
+            compaction_candidates: BTreeSet::new(),
+            // Unmatchable stamps count down from the top; content hashes are spread over all values.
+            next_stamp: u64::MAX / 2 + 1,
+            next_seq: 0,
+            snap: Publisher::new(config.slicing.max_endpoints_per_slice),
+        }
+    }
+
+    /// From now on endpoints are placed as their content changes (the
+    /// initial sync's adoption is over).
+    pub(super) fn start_placing(&mut self) {
+        self.placing = true;
+    }
+
+    /// The live endpoint at `idx`.
+    pub(super) fn ep(&self, idx: EndpointIdx) -> Option<&Endpoint> {
+        self.endpoints.get(idx as usize).and_then(Option::as_ref)
+    }
+
+    /// The endpoint of a namespace and name.
+    pub(super) fn lookup(&self, ns: u32, name: &str) -> Option<EndpointIdx> {
+        self.ep_index.get(&(ns, Arc::from(name))).copied()
+    }
+
     /// A stamp no content has: for server entries that match no endpoint.
     pub(super) fn new_stamp(&mut self) -> u64 {
         let s = self.next_stamp;
@@ -18,9 +109,58 @@ impl Engine {
         s
     }
 
-    /// Creates or updates an endpoint record. In pods mode the identity is
-    /// filled in by `refresh_pod`.
-    pub(super) fn upsert_endpoint(
+    /// The id of a namespace, registered on first use.
+    pub(super) fn ns_id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ns_index.get(name) {
+            return id;
+        }
+        let id = self.namespaces.len() as u32;
+        let name: Arc<str> = Arc::from(name);
+        self.namespaces.push(NamespaceState {
+            name: name.clone(),
+            labels: Arc::new(Labels::new()),
+            priority: false,
+            endpoints: hashbrown::HashSet::new(),
+        });
+        self.ns_index.insert(name, id);
+        id
+    }
+
+    /// Sets a namespace's labels and priority; whether the labels changed.
+    pub(super) fn set_namespace(&mut self, id: u32, labels: Labels, priority: bool) -> bool {
+        let state = &mut self.namespaces[id as usize];
+        state.priority = priority;
+        if *state.labels == labels {
+            return false;
+        }
+        state.labels = Arc::new(labels);
+        true
+    }
+
+    /// The node record of `name`, created on first use.
+    pub(super) fn node_mut(&mut self, name: &Arc<str>) -> &mut NodeState {
+        self.nodes.entry(name.clone()).or_default()
+    }
+
+    /// Pods mode: indexes the endpoint under its node.
+    pub(super) fn link_node(&mut self, idx: EndpointIdx, node: &Arc<str>) {
+        self.node_mut(node).endpoints.insert(idx);
+    }
+
+    /// Pods mode: the identity key the endpoint's identity was computed for.
+    pub(super) fn set_identity_key(&mut self, idx: EndpointIdx, key: Option<Arc<str>>) {
+        match self.endpoints[idx as usize]
+            .as_mut()
+            .and_then(|e| e.pod.as_mut())
+        {
+            Some(pod) => pod.identity_key = key,
+            None => debug_assert!(false, "identity key for endpoint {idx}, not a pod"),
+        }
+    }
+
+    /// Creates or updates an endpoint record. In pods mode node data and
+    /// identity are kept as they are (the identities phase recomputes them).
+    pub(super) fn upsert(
         &mut self,
         namespace: &str,
         name: &str,
@@ -28,38 +168,62 @@ impl Engine {
         data: EndpointData,
         pod: Option<Box<PodFacts>>,
         now: u64,
-    ) -> EndpointIdx {
+    ) -> (EndpointIdx, ContentChange) {
         let ns = self.ns_id(namespace);
-        let key_name: Arc<str> = Arc::from(name);
-        if let Some(&idx) = self.ep_index.get(&(ns, key_name.clone())) {
-            let is_pod = pod.is_some();
-            let Some(ep) = self.endpoints[idx as usize].as_mut() else {
-                return idx;
-            };
-            if let Some(mut new_pod) = pod {
-                if let Some(old) = &ep.pod {
-                    // Keep the identity and the node link; refresh_pod recomputes them.
-                    new_pod.identity_key = old.identity_key.clone();
-                    if old.node != new_pod.node
-                        && let Some(n) = &old.node
-                        && let Some(state) = self.nodes.get_mut(n)
-                    {
-                        state.endpoints.remove(&idx);
-                    }
-                }
-                ep.pod = Some(new_pod);
-            }
-            if is_pod {
-                // Node data and identity come from refresh_pod; keep them for comparison.
-                let mut d = data;
-                d.node_ip = ep.data.node_ip;
-                d.encryption_key = ep.data.encryption_key;
-                self.set_content(idx, ep_identity(&self.endpoints[idx as usize]), d, now);
-            } else {
-                self.set_content(idx, identity, data, now);
-            }
-            return idx;
+        match self.lookup(ns, name) {
+            Some(idx) => (idx, self.update(idx, identity, data, pod, now)),
+            None => self.insert(ns, name, identity, data, pod, now),
         }
+    }
+
+    fn update(
+        &mut self,
+        idx: EndpointIdx,
+        identity: Option<IdentityId>,
+        data: EndpointData,
+        pod: Option<Box<PodFacts>>,
+        now: u64,
+    ) -> ContentChange {
+        let is_pod = pod.is_some();
+        let Some(ep) = self.endpoints[idx as usize].as_mut() else {
+            debug_assert!(false, "the index names endpoint {idx}, which is gone");
+            return ContentChange::InPlace;
+        };
+        if let Some(mut new_pod) = pod {
+            if let Some(old) = &ep.pod {
+                // Keep the identity and the node link; refresh_pod recomputes them.
+                new_pod.identity_key = old.identity_key.clone();
+                if old.node != new_pod.node
+                    && let Some(n) = &old.node
+                    && let Some(state) = self.nodes.get_mut(n)
+                {
+                    state.endpoints.remove(&idx);
+                }
+            }
+            ep.pod = Some(new_pod);
+        }
+        if is_pod {
+            // Node data and identity come from refresh_pod; keep them for comparison.
+            let mut d = data;
+            d.node_ip = ep.data.node_ip;
+            d.encryption_key = ep.data.encryption_key;
+            let identity = ep.identity;
+            self.set_content(idx, identity, d, now)
+        } else {
+            self.set_content(idx, identity, data, now)
+        }
+    }
+
+    fn insert(
+        &mut self,
+        ns: u32,
+        name: &str,
+        identity: Option<IdentityId>,
+        data: EndpointData,
+        pod: Option<Box<PodFacts>>,
+        now: u64,
+    ) -> (EndpointIdx, ContentChange) {
+        let key_name: Arc<str> = Arc::from(name);
         let seq = self.next_seq;
         self.next_seq += 1;
         let stamp = content_stamp(&key_name, None, &data);
@@ -84,21 +248,18 @@ impl Engine {
             }
         };
         self.ep_index.insert((ns, key_name), idx);
-        if self.config.source == Source::Pods {
+        if self.pods {
             self.namespaces[ns as usize].endpoints.insert(idx);
         }
+        let mut change = ContentChange::InPlace;
         if identity.is_some() {
-            self.set_content(
-                idx,
-                identity,
-                self.endpoints[idx as usize]
-                    .as_ref()
-                    .map(|e| e.data.clone())
-                    .unwrap_or_default(),
-                now,
-            );
+            let data = self.endpoints[idx as usize]
+                .as_ref()
+                .map(|e| e.data.clone())
+                .unwrap_or_default();
+            change = self.set_content(idx, identity, data, now);
         }
-        idx
+        (idx, change)
     }
 
     /// Sets identity and data; on change: new stamp, slice dirty, moves in
@@ -109,17 +270,17 @@ impl Engine {
         identity: Option<IdentityId>,
         data: EndpointData,
         now: u64,
-    ) {
-        let synced = self.synced && !self.adopting;
-        let mode = self.config.slicing.mode;
+    ) -> ContentChange {
+        let placing = self.placing;
         let Some(ep) = self.endpoints[idx as usize].as_mut() else {
-            return;
+            debug_assert!(false, "content for endpoint {idx}, which is gone");
+            return ContentChange::InPlace;
         };
         if ep.identity == identity && ep.data == data {
-            if synced && identity.is_none() && ep.slice.is_none() {
+            if placing && identity.is_none() && ep.slice.is_none() {
                 self.waiting.insert(ep.seq, idx);
             }
-            return;
+            return ContentChange::InPlace;
         }
         let stamp = content_stamp(&ep.name, identity, &data);
         let old_identity = ep.identity;
@@ -128,50 +289,64 @@ impl Engine {
         ep.stamp = stamp;
         self.snap.endpoint_changed(idx);
         let (slice, seq) = (ep.slice, ep.seq);
-        if !synced {
-            return;
+        if !placing {
+            return ContentChange::InPlace;
         }
-        match (slice, identity) {
-            (Some(s), Some(id)) if mode == SliceMode::Identity && old_identity != Some(id) => {
-                self.slices.remove_member(s, idx, now);
-                match self.slices.get(s) {
-                    Some(slice) => {
-                        self.compaction_candidates.insert(slice.group);
-                    }
-                    None => debug_assert!(false, "endpoint {idx} in a slice that does not exist"),
-                }
+        let change = match (slice, identity) {
+            (Some(s), Some(id)) if self.mode == SliceMode::Identity && old_identity != Some(id) => {
+                self.leave_slice(idx, s, now);
                 self.place(idx, now);
-                let subject = self.endpoint_name(idx);
-                self.events.record(
-                    now,
-                    Category::Endpoints,
-                    Severity::Info,
-                    EventKind::EndpointMoved,
-                    || subject,
-                    || format!("identity changed to {id}: moved to another slice"),
-                );
+                ContentChange::Moved(id)
             }
-            (Some(s), Some(_)) => self.slices.mark_dirty(s, now),
+            (Some(s), Some(_)) => {
+                self.slices.mark_dirty(s, now);
+                ContentChange::InPlace
+            }
             (Some(s), None) => {
                 self.slices.remove_member(s, idx, now);
                 if let Some(ep) = self.endpoints[idx as usize].as_mut() {
                     ep.slice = None;
                 }
                 self.waiting.insert(seq, idx);
+                ContentChange::InPlace
             }
             (None, Some(_)) => {
                 self.waiting.remove(&seq);
                 self.place(idx, now);
+                ContentChange::InPlace
             }
             (None, None) => {
                 self.waiting.insert(seq, idx);
+                ContentChange::InPlace
             }
+        };
+        debug_assert!(self.endpoint_in_step(idx), "endpoint {idx} out of step");
+        change
+    }
+
+    /// Takes an endpoint out of slice `s` (its group becomes a compaction
+    /// candidate); the endpoint's own slice link is left to the caller.
+    fn leave_slice(&mut self, idx: EndpointIdx, s: SliceId, now: u64) {
+        self.slices.remove_member(s, idx, now);
+        match self.slices.get(s) {
+            Some(slice) => {
+                self.compaction_candidates.insert(slice.group);
+            }
+            None => debug_assert!(false, "endpoint {idx} in slice {s}, which is gone"),
+        }
+    }
+
+    /// Queues an endpoint with no identity to wait for one.
+    pub(super) fn wait(&mut self, idx: EndpointIdx) {
+        if let Some(ep) = self.ep(idx) {
+            debug_assert!(ep.identity.is_none() && ep.slice.is_none());
+            self.waiting.insert(ep.seq, idx);
         }
     }
 
     /// The group an endpoint with an identity belongs to.
     pub(super) fn group_of(&self, ep: &Endpoint) -> GroupKey {
-        match self.config.slicing.mode {
+        match self.mode {
             SliceMode::Fcfs => GroupKey::Namespace(ep.ns),
             SliceMode::Identity => {
                 debug_assert!(
@@ -186,8 +361,10 @@ impl Engine {
         }
     }
 
+    /// Puts an endpoint into the fullest slice of its group with room.
     pub(super) fn place(&mut self, idx: EndpointIdx, now: u64) {
-        let Some(ep) = self.endpoints[idx as usize].as_ref() else {
+        let Some(ep) = self.ep(idx) else {
+            debug_assert!(false, "placing endpoint {idx}, which is gone");
             return;
         };
         let group = self.group_of(ep);
@@ -198,11 +375,276 @@ impl Engine {
         self.snap.endpoint_changed(idx);
     }
 
+    /// Moves an endpoint from slice `src` to slice `dst` of the same group (compaction).
+    pub(super) fn move_member(&mut self, idx: EndpointIdx, src: SliceId, dst: SliceId, now: u64) {
+        debug_assert_eq!(
+            self.slices.get(src).map(|s| s.group),
+            self.slices.get(dst).map(|s| s.group)
+        );
+        self.slices.remove_member(src, idx, now);
+        self.slices.add_member(dst, idx, now);
+        if let Some(ep) = self.endpoints[idx as usize].as_mut() {
+            ep.slice = Some(dst);
+        }
+        self.snap.endpoint_changed(idx);
+    }
+
+    /// Adds a slice observed at the initial sync under its own name, holding
+    /// the endpoints it claims.
+    pub(super) fn adopt_slice(
+        &mut self,
+        name: &str,
+        group: GroupKey,
+        claim: &[EndpointIdx],
+        now: u64,
+    ) -> SliceId {
+        let sid = self.slices.create(group, Some(Arc::from(name)));
+        for &idx in claim {
+            self.slices.add_member(sid, idx, now);
+            if let Some(ep) = self.endpoints[idx as usize].as_mut() {
+                debug_assert!(ep.slice.is_none(), "endpoint {idx} adopted twice");
+                ep.slice = Some(sid);
+            }
+            self.snap.endpoint_changed(idx);
+        }
+        sid
+    }
+
+    /// Removes an endpoint from every index and its slice; returns it.
+    pub(super) fn remove(&mut self, namespace: &str, name: &str, now: u64) -> Option<Endpoint> {
+        let &ns = self.ns_index.get(namespace)?;
+        let idx = self.ep_index.remove(&(ns, Arc::from(name)))?;
+        let Some(ep) = self.endpoints[idx as usize].take() else {
+            debug_assert!(false, "the index names endpoint {idx}, which is gone");
+            return None;
+        };
+        self.free_endpoints.push(idx);
+        self.snap
+            .endpoint_removed(&self.namespaces[ns as usize].name, &ep.name);
+        self.waiting.remove(&ep.seq);
+        self.namespaces[ns as usize].endpoints.remove(&idx);
+        if let Some(s) = ep.slice {
+            self.slices.remove_member(s, idx, now);
+            if let Some(g) = self.slices.get(s).map(|s| s.group) {
+                self.compaction_candidates.insert(g);
+            }
+        }
+        if let Some(pod) = &ep.pod
+            && let Some(n) = &pod.node
+            && let Some(state) = self.nodes.get_mut(n)
+        {
+            state.endpoints.remove(&idx);
+        }
+        Some(ep)
+    }
+
     pub(super) fn endpoint_name(&self, idx: EndpointIdx) -> String {
-        match self.endpoints.get(idx as usize).and_then(Option::as_ref) {
+        match self.ep(idx) {
             Some(ep) => format!("{}/{}", self.namespaces[ep.ns as usize].name, ep.name),
             None => String::new(),
         }
+    }
+
+    /// The name of a namespace id ("" for none).
+    pub(super) fn namespace_name(&self, ns: u32) -> Option<&Arc<str>> {
+        self.namespaces.get(ns as usize).map(|n| &n.name)
+    }
+
+    /// The sorted content stamps of a slice's members.
+    pub(super) fn desired_stamps(&self, sid: SliceId) -> Vec<u64> {
+        let Some(slice) = self.slices.get(sid) else {
+            return Vec::new();
+        };
+        let mut v: Vec<u64> = slice
+            .members
+            .iter()
+            .filter_map(|&m| self.ep(m).map(|e| e.stamp))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The desired object of a slice, endpoints sorted by name.
+    pub(super) fn render_slice(&self, sid: SliceId) -> CiliumEndpointSlice {
+        let Some(slice) = self.slices.get(sid) else {
+            debug_assert!(false, "rendering slice {sid}, which is gone");
+            return CiliumEndpointSlice::default();
+        };
+        let ns = self
+            .namespace_name(slice.group.namespace())
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        let mut obj = CiliumEndpointSlice::new(slice.name.to_string(), ns);
+        if let Some(s) = &slice.server {
+            obj.metadata.resource_version = s.resource_version.clone();
+        }
+        let mut members: Vec<&Endpoint> =
+            slice.members.iter().filter_map(|&m| self.ep(m)).collect();
+        members.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        obj.endpoints = members
+            .iter()
+            .filter_map(|ep| ep.identity.map(|id| ep.data.to_core(&ep.name, id)))
+            .collect();
+        obj
+    }
+}
+
+// ------------------------------------------------------------ invariants
+
+impl State {
+    /// One endpoint's links agree: its index entry, its slice's members,
+    /// the waiting set (checked at mutation points under `debug_assert!`).
+    fn endpoint_in_step(&self, idx: EndpointIdx) -> bool {
+        let Some(ep) = self.ep(idx) else {
+            return false;
+        };
+        let indexed = self.ep_index.get(&(ep.ns, ep.name.clone())) == Some(&idx);
+        let in_slice = match ep.slice {
+            Some(s) => self.slices.get(s).is_some_and(|s| s.members.contains(&idx)),
+            None => true,
+        };
+        let waits = self.waiting.get(&ep.seq) == Some(&idx);
+        indexed && in_slice && !(waits && ep.slice.is_some())
+    }
+
+    /// Checks every invariant of the indexes and the slice table; the first
+    /// one broken is the error. O(state): for tests and debugging.
+    pub(super) fn check_invariants(&self) -> Result<(), String> {
+        self.check_endpoints()?;
+        self.check_groups()?;
+        self.check_slices()
+    }
+
+    /// Index maps agree with the endpoint table and each other; after the
+    /// initial sync every endpoint is in exactly one of a slice or the
+    /// waiting set (in a slice exactly when it has an identity).
+    fn check_endpoints(&self) -> Result<(), String> {
+        let live = self.endpoints.iter().filter(|e| e.is_some()).count();
+        if live != self.ep_index.len() {
+            return Err(format!("{live} endpoints, {} indexed", self.ep_index.len()));
+        }
+        if live + self.free_endpoints.len() != self.endpoints.len() {
+            return Err("free list and endpoint table disagree".into());
+        }
+        for (key, &idx) in &self.ep_index {
+            let ep = self
+                .ep(idx)
+                .ok_or_else(|| format!("index names a free slot {idx}"))?;
+            if (ep.ns, &ep.name) != (key.0, &key.1) {
+                return Err(format!("index key {key:?} names endpoint {}", ep.name));
+            }
+            let name = self.endpoint_name(idx);
+            let waits = self.waiting.get(&ep.seq) == Some(&idx);
+            if self.placing {
+                if ep.slice.is_some() == waits {
+                    return Err(format!(
+                        "{name}: in a slice {:?} and waiting {waits}",
+                        ep.slice
+                    ));
+                }
+                if ep.slice.is_some() != ep.identity.is_some() {
+                    return Err(format!(
+                        "{name}: slice {:?} but identity {:?}",
+                        ep.slice, ep.identity
+                    ));
+                }
+            } else if waits {
+                return Err(format!("{name}: waiting before the initial sync is done"));
+            }
+            if let Some(s) = ep.slice {
+                let members = self.slices.get(s).map(|s| &s.members);
+                if !members.is_some_and(|m| m.contains(&idx)) {
+                    return Err(format!("{name}: its slice {s} does not hold it"));
+                }
+            }
+            if self.pods != self.namespaces[ep.ns as usize].endpoints.contains(&idx) {
+                return Err(format!("{name}: namespace index disagrees"));
+            }
+        }
+        for (&seq, &idx) in &self.waiting {
+            if self.ep(idx).map(|e| e.seq) != Some(seq) {
+                return Err(format!("waiting entry {seq} names endpoint {idx}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Namespace and node endpoint sets name live endpoints of that namespace or node.
+    fn check_groups(&self) -> Result<(), String> {
+        for (id, ns) in self.namespaces.iter().enumerate() {
+            if self.ns_index.get(&ns.name) != Some(&(id as u32)) {
+                return Err(format!("namespace {} not indexed as {id}", ns.name));
+            }
+            for &idx in &ns.endpoints {
+                if self.ep(idx).map(|e| e.ns) != Some(id as u32) {
+                    return Err(format!("namespace {} lists endpoint {idx}", ns.name));
+                }
+            }
+        }
+        if self.ns_index.len() != self.namespaces.len() {
+            return Err("namespace index and table disagree".into());
+        }
+        for (name, node) in &self.nodes {
+            for &idx in &node.endpoints {
+                let on = self
+                    .ep(idx)
+                    .and_then(|e| e.pod.as_ref())
+                    .and_then(|p| p.node.as_ref());
+                if on != Some(name) {
+                    return Err(format!(
+                        "node {name} lists endpoint {idx}, which is on {on:?}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Slices: members live, distinct and pointing back, at most the
+    /// maximum, one namespace, and the group rules (fcfs: the namespace;
+    /// identity: one identity; closed: no members).
+    fn check_slices(&self) -> Result<(), String> {
+        for sid in self.slices.ids() {
+            let Some(slice) = self.slices.get(sid) else {
+                continue;
+            };
+            let name = &slice.name;
+            if slice.members.len() > self.max_per_slice {
+                return Err(format!("slice {name}: {} members", slice.members.len()));
+            }
+            let mut seen = BTreeSet::new();
+            for &m in &slice.members {
+                let ep = self
+                    .ep(m)
+                    .ok_or_else(|| format!("slice {name}: member {m} is gone"))?;
+                if !seen.insert(m) || ep.slice != Some(sid) {
+                    return Err(format!(
+                        "slice {name}: member {m} twice or not pointing back"
+                    ));
+                }
+                let fits = match slice.group {
+                    GroupKey::Namespace(ns) => self.mode == SliceMode::Fcfs && ep.ns == ns,
+                    GroupKey::Identity {
+                        namespace,
+                        identity,
+                    } => {
+                        self.mode == SliceMode::Identity
+                            && ep.ns == namespace
+                            && (ep.identity == Some(identity) || !self.placing)
+                    }
+                    GroupKey::Closed { .. } => false,
+                };
+                if !fits {
+                    return Err(format!(
+                        "slice {name} of {:?} holds {} (identity {:?})",
+                        slice.group,
+                        self.endpoint_name(m),
+                        ep.identity
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -218,6 +660,53 @@ pub(super) fn content_stamp(name: &str, identity: Option<IdentityId>, data: &End
     h.finish()
 }
 
-pub(super) fn ep_identity(ep: &Option<Endpoint>) -> Option<IdentityId> {
-    ep.as_ref().and_then(|e| e.identity)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placed_pair() -> (State, EndpointIdx) {
+        let config = Config {
+            source: Source::Ciliumendpoints,
+            ..Config::default()
+        };
+        let mut st = State::new(&config);
+        st.start_placing();
+        let (a, _) = st.upsert("ns", "a", Some(1000), EndpointData::default(), None, 0);
+        st.upsert("ns", "b", Some(1000), EndpointData::default(), None, 0);
+        assert_eq!(st.check_invariants(), Ok(()));
+        (st, a)
+    }
+
+    #[test]
+    fn broken_links_are_reported() {
+        let (st, a) = placed_pair();
+        let seq = st.ep(a).unwrap().seq;
+
+        let mut waiting_and_placed = st.clone();
+        waiting_and_placed.waiting.insert(seq, a);
+        assert!(waiting_and_placed.check_invariants().is_err());
+
+        let mut unlinked = st.clone();
+        unlinked.endpoints[a as usize].as_mut().unwrap().slice = None;
+        assert!(unlinked.check_invariants().is_err());
+
+        let mut unindexed = st.clone();
+        unindexed.ep_index.clear();
+        assert!(unindexed.check_invariants().is_err());
+
+        let mut other_namespace = st;
+        other_namespace.ns_id("other");
+        other_namespace.endpoints[a as usize].as_mut().unwrap().ns = 1;
+        assert!(other_namespace.check_invariants().is_err());
+    }
+
+    #[test]
+    fn removal_clears_every_index() {
+        let (mut st, a) = placed_pair();
+        let ep = st.remove("ns", "a", 1).unwrap();
+        assert_eq!(&*ep.name, "a");
+        assert!(st.ep(a).is_none());
+        assert_eq!(st.check_invariants(), Ok(()));
+        assert!(st.remove("ns", "a", 2).is_none());
+    }
 }
