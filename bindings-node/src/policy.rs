@@ -3,7 +3,7 @@
 use napi::Result;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sliceplane::error::{Error, ErrorCode};
 use sliceplane::model::{Namespace, Object, Pod};
 use sliceplane::policy::{PolicyConfig, PolicyKey, PolicyOptions, PortRef, Protocol};
@@ -47,15 +47,10 @@ fn wrong_kind(field: &str, want: &str, got: &Object) -> napi::Error {
 
 /// A port and a protocol checked by the `wire` probe rules (as for a
 /// probe): `query` is `{port, protocol?}`.
-fn port_protocol(query: Value) -> Result<(PortRef, Protocol)> {
-    let mut m = match query {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    m.insert("from".into(), Value::String(String::new()));
-    m.insert("to".into(), Value::String(String::new()));
-    let p = Probe::from_value(&Value::Object(m)).map_err(to_napi)?;
-    Ok((p.port, p.protocol))
+fn port_protocol(query: &Value) -> Result<(PortRef, Protocol)> {
+    let port = Probe::port_from_value(query.get("port")).map_err(to_napi)?;
+    let protocol = Probe::protocol_from_value(query.get("protocol")).map_err(to_napi)?;
+    Ok((port, protocol))
 }
 
 fn key_json(k: &PolicyKey) -> Value {
@@ -156,7 +151,7 @@ impl PolicyCluster {
     /// (checked as for a probe): `{peers, port, protocol, cells, truthTable}`.
     #[napi]
     pub fn matrix(&mut self, query: Value) -> Result<Value> {
-        let (port, protocol) = port_protocol(query)?;
+        let (port, protocol) = port_protocol(&query)?;
         let m = self.inner.matrix(port, protocol);
         let mut v = serde_json::to_value(&m).unwrap_or(Value::Null);
         v["truthTable"] = Value::String(m.to_truth_table());
