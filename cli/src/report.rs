@@ -171,7 +171,7 @@ fn writes_plot(s: &Summary, pd: &PlotData) -> PlotResult<String> {
         let fine = end < 20.0;
         chart
             .configure_mesh()
-            .x_desc("simulated time since the churn began, s")
+            .x_desc("simulated s since the churn began (each configuration's own timeline)")
             .y_desc("API writes")
             .x_label_formatter(&|x| {
                 if fine {
@@ -443,7 +443,9 @@ pub fn html(s: &Summary) -> String {
             esc(&cfg.setup.key),
             esc(&cfg.setup.label)
         ));
+        body.push_str("<div class=\"scroll\">");
         body.push_str(&phase_table(cfg));
+        body.push_str("</div>");
     }
     body.push_str(&format!(
         "<h2>Engine figures ({}, wall clock, this process)</h2>",
@@ -505,7 +507,7 @@ pub fn html(s: &Summary) -> String {
 <title>sliceplane simulate</title><style>\
 body{{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}}\
 table{{border-collapse:collapse;margin:0.5em 0 1.5em}}\
-td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}}table.phases{{font-size:0.85em}}\
+td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}}table.phases{{font-size:0.85em}}.scroll{{overflow-x:auto}}\
 td:first-child,th:first-child{{text-align:left}}\
 th{{background:#f2f2f2}}dt{{font-weight:bold}}dd{{margin:0 0 0.5em 1.5em}}\
 svg{{display:block;margin:1em 0;max-width:100%;height:auto}}li{{margin:0.3em 0}}\
