@@ -5,7 +5,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-
 use crate::config::Source;
 use crate::endpoint::{self, EndpointData, PodInput};
 use crate::error::{Error, Result};

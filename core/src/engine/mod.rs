@@ -1,17 +1,33 @@
 //! The engine: takes watch events, keeps the desired slices, plans writes.
 //!
-//! Read it top to bottom: state, ingestion per kind, the initial sync
-//! (adoption), flush (the plan), and outcome reporting.
+//! One `State` (the endpoint, namespace and node indexes and the
+//! slice table) and phases that work on it, one file each:
 //!
-//! **Content stamps.** Every time what a slice says about an endpoint
-//! changes (identity, addresses, node, key, ports, service account), the
-//! endpoint gets a new stamp from a counter that never repeats. A slice's
-//! desired content is the set of its members' stamps; what the server holds
-//! is the set of stamps of the entries it holds (an entry that differs from
-//! the endpoint's current content gets a stamp nothing else has). A slice
-//! needs a write exactly when the two sets differ — so a change that is
-//! undone before the flush (added then removed) costs nothing, and a write
-//! equal to what the server holds is never sent.
+//! | file | phase |
+//! |---|---|
+//! | `state.rs` | the indexes and slice membership; the only code that changes them |
+//! | `ingest.rs` | feed: namespaces, nodes, pods, CiliumEndpoints |
+//! | `identities.rs` | feed and allocation: the CiliumIdentity watch, pod identities |
+//! | `observe.rs` | feed: the CiliumEndpointSlice watch (what the server holds) |
+//! | `adopt.rs` | the initial sync: adopting observed slices |
+//! | `maintain.rs` | time-driven changes: expiry, retries, compaction, pruning |
+//! | `plan.rs` | poll: `flush` (the write plan) and `next_due` |
+//! | `outcome.rs` | report: what the server answered |
+//! | `publish.rs` | snapshots for readers |
+//! | `query.rs` | read-only views, counters, metrics |
+//!
+//! `core/ARCHITECTURE.md` follows one event through them.
+//!
+//! **Content stamps.** What a slice says about an endpoint (name,
+//! identity, addresses, node, key, ports, service account) is summed up in
+//! a stamp: a hash of that content, so equal content has an equal stamp. A
+//! slice's desired content is the set of its members' stamps; what the
+//! server holds is the set of stamps of the entries it holds (an entry that
+//! is not one of this slice's endpoints gets a stamp from a counter that
+//! nothing else has). A slice needs a write exactly when the two sets
+//! differ — so a change that is undone before the flush (added then
+//! removed) costs nothing, and a write equal to what the server holds is
+//! never sent.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -133,7 +149,46 @@ enum Target {
 /// (namespace, pod labels, service account).
 type LabelCacheKey = (u32, Arc<Labels>, Arc<str>);
 
-/// The endpoint-slice engine. See the crate docs and DESIGN.md.
+/// The endpoint-slice engine: watch events in, planned API writes out. See
+/// the crate docs and DESIGN.md.
+///
+/// The engine does no I/O and reads no clock: every call that depends on
+/// time takes `now` (milliseconds, from the caller's clock, never going
+/// back). Its methods fall into five kinds:
+///
+/// - **feed**: [`apply`](Engine::apply) (and [`apply_json`](Engine::apply_json),
+///   [`apply_all`](Engine::apply_all)) takes one watch event of any kind,
+///   including the engine's own slices and identities coming back from the
+///   API server; [`initial_sync_done`](Engine::initial_sync_done) says the
+///   initial List of every kind has been fed.
+/// - **maintain**: [`maintain`](Engine::maintain) makes the time-driven
+///   changes (identity expiry, retries of endpoints waiting for an identity,
+///   compaction, label-map pruning). [`flush`](Engine::flush) runs it first,
+///   so calling it alone is only needed to see its effect without planning.
+///   [`resync`](Engine::resync) marks every slice for comparison.
+/// - **poll**: [`flush`](Engine::flush) returns the writes due at `now`;
+///   [`next_due`](Engine::next_due) says when the next one could be due.
+/// - **report**: [`report`](Engine::report) gives the server's answer to
+///   each planned write; a write stays in flight until it is reported.
+/// - **query**: [`desired_slices`](Engine::desired_slices),
+///   [`stats`](Engine::stats), [`counters`](Engine::counters),
+///   [`metrics_text`](Engine::metrics_text), [`health`](Engine::health),
+///   [`drain_events`](Engine::drain_events), [`publish`](Engine::publish)
+///   (a snapshot for readers on other threads) and the rest take nothing
+///   from the model (draining events and publishing only empty their queues).
+///
+/// An embedder calls them in this order:
+///
+/// 1. [`Engine::new`], then feed the initial List of every watched kind,
+///    then [`initial_sync_done`](Engine::initial_sync_done). Before it,
+///    nothing is placed and `flush` plans nothing.
+/// 2. In a loop: feed every watch event as it arrives; when the timer set
+///    from [`next_due`](Engine::next_due) fires (or after a batch of
+///    events), call [`flush`](Engine::flush), send its writes and
+///    [`report`](Engine::report) each outcome; [`publish`](Engine::publish)
+///    and [`drain_events`](Engine::drain_events) when convenient.
+/// 3. After `report` or `apply`, call `next_due` again: both can make a
+///    write due sooner.
 #[derive(Debug, Clone)]
 pub struct Engine {
     config: Config,

@@ -50,7 +50,7 @@ impl Engine {
                 slice.server = None;
                 if slice.in_flight.is_none() {
                     if slice.members.is_empty() {
-                        self.st.slices.remove(sid);
+                        self.st.remove_empty_slice(sid);
                     } else {
                         self.st.slices.mark_dirty(sid, now);
                         self.events.record(
@@ -64,60 +64,67 @@ impl Engine {
                     }
                 }
             }
-            (Some(sid), false) => {
-                let known = self
-                    .st
-                    .slices
-                    .get(sid)
-                    .and_then(|s| s.server.as_ref())
-                    .and_then(|s| s.resource_version.as_deref());
-                if is_older_version(ces.metadata.resource_version.as_deref(), known) {
-                    // A watch event from before our last write (its echo
-                    // arrives later): taking it as the server's state would
-                    // bring back an old resourceVersion and conflict.
-                    return Ok(());
-                }
-                let server = self.server_view(ces, sid);
-                let desired = self.st.desired_stamps(sid);
-                if let Some(slice) = self.st.slices.get_mut(sid) {
-                    let differs = server.stamps != desired || !server.namespace_ok;
-                    slice.server = Some(server);
-                    // Fresh server state: no reason to wait out a conflict's backoff.
-                    slice.not_before = 0;
-                    if differs && slice.in_flight.is_none() {
-                        self.st.slices.mark_dirty(sid, now);
-                    }
-                }
-            }
+            (Some(sid), false) => self.observe_known(ces, sid, now),
             (None, true) => {}
-            (None, false) => {
-                // A slice we did not make: a leftover or another writer's. Remove it.
-                let ns = if ces.namespace.is_empty() {
-                    0
-                } else {
-                    self.st.ns_id(&ces.namespace)
-                };
-                let group = GroupKey::Closed { namespace: ns };
-                let sid = self
-                    .st
-                    .slices
-                    .create(group, Some(Arc::from(ces.metadata.name.as_str())));
-                let server = self.server_view(ces, sid);
-                if let Some(s) = self.st.slices.get_mut(sid) {
-                    s.server = Some(server);
-                }
-                self.st.slices.mark_dirty(sid, now);
-                self.events.record(
-                    now,
-                    Category::Slices,
-                    Severity::Info,
-                    EventKind::SliceForeign,
-                    || obj.clone(),
-                    || "not one of ours: planned for deletion".into(),
-                );
-            }
+            (None, false) => self.observe_foreign(ces, obj, now),
         }
         Ok(())
+    }
+
+    /// A slice of ours as the server holds it: its server view is updated
+    /// and it is dirty when that differs from the desired content.
+    fn observe_known(&mut self, ces: &CiliumEndpointSlice, sid: SliceId, now: u64) {
+        let known = self
+            .st
+            .slices
+            .get(sid)
+            .and_then(|s| s.server.as_ref())
+            .and_then(|s| s.resource_version.as_deref());
+        if is_older_version(ces.metadata.resource_version.as_deref(), known) {
+            // A watch event from before our last write (its echo
+            // arrives later): taking it as the server's state would
+            // bring back an old resourceVersion and conflict.
+            return;
+        }
+        let server = self.server_view(ces, sid);
+        let desired = self.st.desired_stamps(sid);
+        if let Some(slice) = self.st.slices.get_mut(sid) {
+            let differs = server.stamps != desired || !server.namespace_ok;
+            slice.server = Some(server);
+            // Fresh server state: no reason to wait out a conflict's backoff.
+            slice.not_before = 0;
+            if differs && slice.in_flight.is_none() {
+                self.st.slices.mark_dirty(sid, now);
+            }
+        }
+    }
+
+    /// A slice we did not make: a leftover or another writer's. It joins
+    /// the table as a closed slice and is planned for deletion.
+    fn observe_foreign(&mut self, ces: &CiliumEndpointSlice, obj: String, now: u64) {
+        let ns = if ces.namespace.is_empty() {
+            0
+        } else {
+            self.st.ns_id(&ces.namespace)
+        };
+        let group = GroupKey::Closed { namespace: ns };
+        let sid = self
+            .st
+            .slices
+            .create(group, Some(Arc::from(ces.metadata.name.as_str())));
+        let server = self.server_view(ces, sid);
+        if let Some(s) = self.st.slices.get_mut(sid) {
+            s.server = Some(server);
+        }
+        self.st.slices.mark_dirty(sid, now);
+        self.events.record(
+            now,
+            Category::Slices,
+            Severity::Info,
+            EventKind::SliceForeign,
+            || obj,
+            || "not one of ours: planned for deletion".into(),
+        );
     }
 
     /// What the server holds for a slice, as stamps.

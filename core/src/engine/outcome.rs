@@ -110,7 +110,7 @@ impl Engine {
                 slice.server = None;
                 self.metrics.sync_success += 1;
                 if slice.members.is_empty() {
-                    self.st.slices.remove(sid);
+                    self.st.remove_empty_slice(sid);
                 } else {
                     self.st.slices.restore_dirty(sid, since);
                 }

@@ -2,7 +2,7 @@
 
 use crate::model::{CiliumEndpointSlice, Kind};
 use crate::plan::{OpId, PlannedWrite, Preconditions, Verb, WriteOp, WritePlan};
-use crate::slicing::{GroupKey, SliceId};
+use crate::slicing::{GroupKey, ServerSlice, SliceId};
 
 use super::*;
 
@@ -159,67 +159,19 @@ impl Engine {
         plan.writes.push(PlannedWrite { id, op });
     }
 
+    /// Plans one due slice: a create or update when its desired content
+    /// differs from the server's, a delete (or an emptying update) when it
+    /// has no members, nothing when it equals the server.
     pub(super) fn plan_slice(&mut self, plan: &mut WritePlan, sid: SliceId, since: u64) {
         let desired = self.st.desired_stamps(sid);
         let Some(slice) = self.st.slices.get(sid) else {
+            debug_assert!(false, "planning slice {sid}, which is gone");
             return;
         };
         let server = slice.server.clone();
-        let name = slice.name.clone();
-        let ns_name = self
-            .st
-            .namespaces
-            .get(slice.group.namespace() as usize)
-            .map(|n| n.name.to_string())
-            .unwrap_or_default();
         self.st.slices.clear_dirty(sid);
         if desired.is_empty() {
-            let Some(server) = server else {
-                // Never reached the server: nothing to undo.
-                self.st.slices.remove(sid);
-                return;
-            };
-            let threshold = self.config.write.empty_before_delete_threshold as usize;
-            let op = self.op_id();
-            if threshold > 0 && server.stamps.len() >= threshold {
-                let mut obj = CiliumEndpointSlice::new(name.to_string(), ns_name);
-                obj.metadata.resource_version = server.resource_version.clone();
-                self.in_flight.insert(
-                    op,
-                    Target::Slice(SliceWrite {
-                        slice: sid,
-                        verb: Verb::Update,
-                        stamps: Vec::new(),
-                        dirty_since: since,
-                        emptying: true,
-                    }),
-                );
-                self.mark_in_flight(sid, op);
-                self.push(plan, op, WriteOp::UpdateSlice(obj));
-                return;
-            }
-            self.in_flight.insert(
-                op,
-                Target::Slice(SliceWrite {
-                    slice: sid,
-                    verb: Verb::Delete,
-                    stamps: Vec::new(),
-                    dirty_since: since,
-                    emptying: false,
-                }),
-            );
-            self.mark_in_flight(sid, op);
-            self.push(
-                plan,
-                op,
-                WriteOp::DeleteSlice {
-                    name: name.to_string(),
-                    preconditions: Preconditions {
-                        uid: server.uid.clone(),
-                        resource_version: server.resource_version.clone(),
-                    },
-                },
-            );
+            self.plan_empty_slice(plan, sid, since, server);
             return;
         }
         self.metrics.ceps_per_ces.observe(desired.len() as f64);
@@ -258,6 +210,60 @@ impl Engine {
             WriteOp::UpdateSlice(obj)
         } else {
             WriteOp::CreateSlice(obj)
+        };
+        self.push(plan, op, wop);
+    }
+
+    /// A slice with no members: deleted on the server (after an emptying
+    /// update when it held at least the threshold), or forgotten when it
+    /// never reached the server.
+    fn plan_empty_slice(
+        &mut self,
+        plan: &mut WritePlan,
+        sid: SliceId,
+        since: u64,
+        server: Option<ServerSlice>,
+    ) {
+        let Some(server) = server else {
+            // Never reached the server: nothing to undo.
+            self.st.remove_empty_slice(sid);
+            return;
+        };
+        let Some(slice) = self.st.slices.get(sid) else {
+            return;
+        };
+        let name = slice.name.clone();
+        let ns_name = self
+            .st
+            .namespace_name(slice.group.namespace())
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        let threshold = self.config.write.empty_before_delete_threshold as usize;
+        let op = self.op_id();
+        let emptying = threshold > 0 && server.stamps.len() >= threshold;
+        self.in_flight.insert(
+            op,
+            Target::Slice(SliceWrite {
+                slice: sid,
+                verb: if emptying { Verb::Update } else { Verb::Delete },
+                stamps: Vec::new(),
+                dirty_since: since,
+                emptying,
+            }),
+        );
+        self.mark_in_flight(sid, op);
+        let wop = if emptying {
+            let mut obj = CiliumEndpointSlice::new(name.to_string(), ns_name);
+            obj.metadata.resource_version = server.resource_version.clone();
+            WriteOp::UpdateSlice(obj)
+        } else {
+            WriteOp::DeleteSlice {
+                name: name.to_string(),
+                preconditions: Preconditions {
+                    uid: server.uid.clone(),
+                    resource_version: server.resource_version.clone(),
+                },
+            }
         };
         self.push(plan, op, wop);
     }
