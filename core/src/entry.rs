@@ -35,13 +35,14 @@
 //!   slice entry's as Cilium's agent does, verbatim (an empty one stays
 //!   empty): it is a label for the agent, not a name it looks up.
 //! - **The identity** of a CiliumEndpoint (`status.identity.id`, checked in
-//!   `cep_input`) must be 1..=2^32−1, as identity 0 is Cilium's "unknown"
-//!   and the engine would publish it; a slice entry's `id` may be any
-//!   value Cilium's agent can hold without wrapping, 0..=2^32−1.
+//!   `cep_input`) must be 1..=2^32−1: 0 is Cilium's reserved "unknown"
+//!   identity, not one the engine publishes an endpoint with. A slice
+//!   entry's `id` may be any value Cilium's agent holds without wrapping,
+//!   0..=2^32−1.
 //! - **Adoption** ([`decode_exact`]) reads with the slice entry rules and
 //!   then takes an entry as the endpoint's only when it is exactly what
 //!   [`encode`] renders: a different spelling of the same value
-//!   (`10.0.0.01`, unsorted named ports, an empty node) is rewritten.
+//!   (`FD00::1`, unsorted named ports, an empty node) is rewritten.
 //!
 //! The consumer is stricter than Cilium's agent in one respect, stated in
 //! [`crate::consumer`]: where Cilium goes on with a value it has wrapped (an
@@ -132,7 +133,7 @@ fn decode_entry(
 
 /// Reads a slice entry the server holds, for adoption: `Some` only when
 /// the entry reads by the slice entry rules and is exactly what [`encode`]
-/// renders for what it read (e.g. `10.0.0.01` is not ours). Any other
+/// renders for what it read (e.g. `FD00::1` is not ours). Any other
 /// entry never equals an endpoint, so it is rewritten.
 pub(crate) fn decode_exact(
     e: &CoreCiliumEndpoint,
