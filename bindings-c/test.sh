@@ -49,10 +49,16 @@ mkdir -p "$out"
 CFLAGS=(-std=c11 -Wall -Wextra -Werror -g -I"$root/include")
 LIBS=(-lpthread -ldl -lm)
 src=bindings-c/tests/test_sliceplane.c
+conf=bindings-c/tests/conformance.c
+fixtures="$root/tests/conformance"
 
 step "C tests (static library)"
 gcc "${CFLAGS[@]}" -O1 "$src" "$lib/libsliceplane.a" "${LIBS[@]}" -o "$out/test_static"
 "$out/test_static"
+
+step "C conformance fixtures (tests/conformance)"
+gcc "${CFLAGS[@]}" -O1 "$conf" "$lib/libsliceplane.a" "${LIBS[@]}" -o "$out/conformance"
+"$out/conformance" "$fixtures"
 
 step "C tests (shared library)"
 gcc "${CFLAGS[@]}" -O1 "$src" -L"$lib" -lsliceplane "${LIBS[@]}" -o "$out/test_shared"
@@ -60,11 +66,15 @@ LD_LIBRARY_PATH="$lib" "$out/test_shared"
 
 step "C tests under valgrind"
 valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,possible --error-exitcode=1 "$out/test_static"
+valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,possible --error-exitcode=1 "$out/conformance" "$fixtures"
 
 step "C tests with -fsanitize=address,undefined"
 gcc "${CFLAGS[@]}" -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
   "$src" "$lib/libsliceplane.a" "${LIBS[@]}" -o "$out/test_asan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 "$out/test_asan"
+gcc "${CFLAGS[@]}" -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
+  "$conf" "$lib/libsliceplane.a" "${LIBS[@]}" -o "$out/conformance_asan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 "$out/conformance_asan" "$fixtures"
 
 if [ "${SLICEPLANE_BENCH:-0}" != "0" ]; then
   step "C bulk-ingest benchmark"

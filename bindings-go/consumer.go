@@ -124,9 +124,9 @@ func (c *Consumer) ApplyJSON(event []byte) ([]EndpointChange, error) {
 	return out, decode(raw, &out)
 }
 
-// ApplyJSONLines applies a batch of watch events, one per line, in one
-// crossing: the changes of every event in order (with Index), and the
-// events rejected (nil when none).
+// ApplyJSONLines applies a batch of watch events in one crossing (read as
+// for Engine.ApplyJSONLines): the changes of every event in order (with
+// Index), and the events rejected (nil when none).
 func (c *Consumer) ApplyJSONLines(lines []byte) ([]EndpointChange, []Rejected, error) {
 	var rawC, rawR []byte
 	err := c.write(func(h *C.sp_consumer) error {

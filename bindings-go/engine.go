@@ -21,17 +21,33 @@ type Engine struct {
 	h  *C.sp_engine
 }
 
-// Op is one planned API write. Send the writes in order and report each
+// Op is one planned API write, the shape every binding returns
+// (core/src/wire/write.rs). Send the writes in order and report each
 // outcome with Report.
 type Op struct {
 	ID uint64 `json:"id"`
 	// Op is "create", "update" or "delete".
 	Op string `json:"op"`
+	// Group, Version and Plural are what a dynamic client takes
+	// ("cilium.io", "v2alpha1", "ciliumendpointslices"); the objects are
+	// cluster-scoped.
+	Group   string `json:"group"`
+	Version string `json:"version"`
+	Plural  string `json:"plural"`
 	// Kind is "CiliumEndpointSlice" or "CiliumIdentity".
 	Kind string `json:"kind"`
 	Name string `json:"name"`
 	// Object is the full object (for deletes: name and preconditions).
 	Object json.RawMessage `json:"object"`
+	// Preconditions is set on deletes only: send it as
+	// DeleteOptions.Preconditions.
+	Preconditions *Preconditions `json:"preconditions"`
+}
+
+// Preconditions of a delete; an empty field is not a precondition.
+type Preconditions struct {
+	UID             string `json:"uid"`
+	ResourceVersion string `json:"resourceVersion"`
 }
 
 // Outcome kinds.
@@ -70,8 +86,13 @@ func Failed(message string) Outcome { return Outcome{Outcome: OutcomeError, Mess
 
 // Rejected is an event of a batch the engine refused; it changed nothing.
 type Rejected struct {
-	// Index counts events (non-blank lines) of the batch from 0.
-	Index   int    `json:"index"`
+	// Index is the event's 0-based position among the batch's events:
+	// each value, each rejected chunk (cut off, not JSON, not UTF-8) and
+	// each List item counts; blank lines do not.
+	Index int `json:"index"`
+	// Line is the 1-based line the event is reported at: where its value
+	// starts (a syntax error: the line of the error).
+	Line    int    `json:"line"`
 	Code    string `json:"code"`
 	Number  uint32 `json:"number"`
 	Object  string `json:"object"`
@@ -170,9 +191,10 @@ func (en *Engine) ApplyJSON(event []byte, nowMs uint64) error {
 	})
 }
 
-// ApplyJSONLines applies a batch of watch events, one per line, in one
-// crossing. Rejected events are returned (nil when all were applied); the
-// error is for the call itself.
+// ApplyJSONLines applies a batch of watch events in one crossing: JSON
+// lines, concatenated pretty-printed values or Lists, read by the core's
+// stream reader as in every binding and the CLI. Rejected events are
+// returned (nil when all were applied); the error is for the call itself.
 func (en *Engine) ApplyJSONLines(lines []byte, nowMs uint64) ([]Rejected, error) {
 	var raw []byte
 	err := en.write(func(h *C.sp_engine) error {

@@ -19,15 +19,39 @@ type PolicyCluster struct {
 	h  *C.sp_policy_cluster
 }
 
-// Probe is one flow to evaluate.
+// Probe is one flow to evaluate. The rules are the core's, the same in
+// every binding (core/src/wire/probe.rs); a bad probe is ErrInvalidProbe
+// with the field named.
 type Probe struct {
 	// From and To are "namespace/pod" or an IP address.
 	From string `json:"from"`
 	To   string `json:"to"`
-	// Port is a number ("80") or a named port of the destination ("http").
+	// Port is a number in 1-65535 ("80") or a named port of the
+	// destination ("http").
 	Port string `json:"port"`
-	// Protocol is "TCP" (default when empty), "UDP" or "SCTP".
+	// Protocol is "TCP" (default when empty), "UDP" or "SCTP", any case.
 	Protocol string `json:"protocol,omitempty"`
+}
+
+// ProbeAnswer is the answer to one probe of EvalProbes, the shape every
+// binding and `sliceplane policy eval` return: the probe's fields as given
+// (nil when absent; on success Protocol is the protocol evaluated), then
+// the verdict, or Error when the probe could not be evaluated.
+type ProbeAnswer struct {
+	From     any `json:"from"`
+	To       any `json:"to"`
+	Port     any `json:"port"`
+	Protocol any `json:"protocol"`
+	*Verdict
+	Error *ProbeError `json:"error,omitempty"`
+}
+
+// ProbeError is why a probe has no verdict.
+type ProbeError struct {
+	Code    string `json:"code"`
+	Number  uint32 `json:"number"`
+	Field   string `json:"field"`
+	Message string `json:"message"`
 }
 
 // Verdict is what the policies decide for a flow.
@@ -78,6 +102,29 @@ func (pc *PolicyCluster) Probe(p Probe) (Verdict, error) {
 		return v, fmt.Errorf("sliceplane: decoding verdict: %w", err)
 	}
 	return v, nil
+}
+
+// EvalProbes evaluates a stream of probes (JSON lines or concatenated JSON
+// values, each {"from", "to", "port", "protocol"}) in one crossing: one
+// answer per value, in order. A bad probe does not stop the others; the
+// error is for the call itself.
+func (pc *PolicyCluster) EvalProbes(probes []byte) ([]ProbeAnswer, error) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.h == nil {
+		return nil, ErrClosed
+	}
+	var b C.sp_buffer
+	var e *C.sp_error
+	p, n := cbytes(probes)
+	if err := takeError(C.sp_policy_cluster_eval(pc.h, p, n, &b, &e), e); err != nil {
+		return nil, err
+	}
+	var out []ProbeAnswer
+	if err := json.Unmarshal(takeBuffer(&b), &out); err != nil {
+		return nil, fmt.Errorf("sliceplane: decoding probe answers: %w", err)
+	}
+	return out, nil
 }
 
 // Matrix is the reachability truth table over every pod of the world.

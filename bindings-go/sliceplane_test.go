@@ -168,7 +168,9 @@ func TestErrors(t *testing.T) {
 	if errors.Is(e, ErrInvalidName) {
 		t.Fatal("errors.Is matched the wrong code")
 	}
-	wantErr(t, eng.ApplyJSON([]byte{'{', '"', 0xff, '"', '}'}, 1), ErrInvalidUTF8)
+	// An event that is not UTF-8 is malformed input, as in a batch and in
+	// every binding.
+	wantErr(t, eng.ApplyJSON([]byte{'{', '"', 0xff, '"', '}'}, 1), ErrMalformedInput)
 	wantErr(t, eng.ApplyJSON(nil, 1), ErrMalformedInput)
 	wantErr(t, eng.Report(424242, Success("1", "u"), 1), ErrUnknownOp)
 	wantErr(t, eng.Report(1, Outcome{Outcome: "maybe"}, 1), ErrMalformedInput)
@@ -191,7 +193,7 @@ func TestApplyJSONLines(t *testing.T) {
 	b.Write(podEvent("ADDED", 9, "db"))
 	rej, err := eng.ApplyJSONLines(b.Bytes(), 5)
 	must(t, err)
-	if len(rej) != 2 || rej[0].Index != 4 || rej[0].Code != "malformed_input" || rej[1].Index != 5 || rej[1].Code != "invalid_utf8" {
+	if len(rej) != 2 || rej[0].Index != 4 || rej[0].Code != "malformed_input" || rej[1].Index != 5 || rej[1].Line != 8 || rej[1].Code != "malformed_input" || rej[0].Line != 5 {
 		t.Fatalf("rejected: %+v", rej)
 	}
 	if !errors.Is(rej[0].Err(), ErrMalformedInput) {
@@ -317,7 +319,13 @@ func TestPolicy(t *testing.T) {
 		t.Fatalf("web->client %v", c)
 	}
 	_, err = pc.Matrix("80", "ICMP")
-	wantErr(t, err, ErrInvalidProtocol)
+	if e := wantErr(t, err, ErrInvalidProbe); e.Field != "protocol" {
+		t.Fatalf("field %q", e.Field)
+	}
+	_, err = pc.Matrix("0", "TCP")
+	if e := wantErr(t, err, ErrInvalidProbe); e.Field != "port" {
+		t.Fatalf("field %q", e.Field)
+	}
 	_, err = NewPolicyCluster(cluster, []byte(`[{"kind":"NetworkPolicy"}]`))
 	if err == nil {
 		t.Fatal("bad policy accepted")

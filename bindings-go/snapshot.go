@@ -39,7 +39,8 @@ type SnapshotReader struct {
 	h  *C.sp_snapshot_reader
 }
 
-// Endpoint is one endpoint as a snapshot shows it.
+// Endpoint is one endpoint as a snapshot shows it, the shape every
+// binding returns (core/src/wire/view.rs).
 type Endpoint struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
@@ -49,6 +50,18 @@ type Endpoint struct {
 	EncryptionKey uint8    `json:"encryptionKey"`
 	Slice         string   `json:"slice"`
 	IPs           []string `json:"ips"`
+	// NamedPorts are the endpoint's named ports, sorted by name.
+	NamedPorts []NamedPort `json:"namedPorts"`
+	// ServiceAccount is empty when unknown.
+	ServiceAccount string `json:"serviceAccount"`
+}
+
+// NamedPort is one named port of an endpoint.
+type NamedPort struct {
+	Name string `json:"name"`
+	Port uint16 `json:"port"`
+	// Protocol is "TCP", "UDP", "SCTP", ...
+	Protocol string `json:"protocol"`
 }
 
 // SliceView is one slice as a snapshot shows it.

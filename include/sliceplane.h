@@ -201,9 +201,10 @@ uint32_t sp_consumer_set_now(struct sp_consumer *consumer, uint64_t now_ms, stru
 
 // Applies one CiliumEndpointSlice watch event of `len` bytes. On success
 // `*out_changes` receives the endpoint changes it made, a JSON array of
-// `{"op": "upsert", "old": endpoint|null, "new": endpoint}` and `{"op":
-// "delete", "old": endpoint}` (endpoints as in `sp_snapshot_lookup_ip`).
-// A rejected event changes nothing.
+// `{"index": null, "op": "upsert", "old": endpoint|null, "new": endpoint}`
+// and `{"index": null, "op": "delete", "old": endpoint, "new": null}`
+// (endpoints as in `sp_snapshot_lookup_ip`). A rejected event changes
+// nothing.
 //
 // # Safety
 // `consumer` live and not used concurrently; `json` points to `len` bytes;
@@ -214,10 +215,10 @@ uint32_t sp_consumer_apply_json(struct sp_consumer *consumer,
                                 struct sp_buffer *out_changes,
                                 struct sp_error **err);
 
-// Applies many watch events in one call: `len` bytes of JSON lines, one
-// event per line (blank lines skipped). One bad event does not stop the
-// others. `*out_changes` receives every change in order, each with the
-// `"index"` of its event (non-blank lines from 0); `*out_rejected` the
+// Applies many watch events in one call: `len` bytes of a watch stream,
+// read as for `sp_engine_apply_json_lines`. One bad event does not stop
+// the others. `*out_changes` receives every change in order, each with
+// the `"index"` of its event (as in the rejections); `*out_rejected` the
 // events rejected, as for `sp_engine_apply_json_lines`.
 //
 // # Safety
@@ -298,12 +299,16 @@ uint32_t sp_engine_apply_json(struct sp_engine *engine,
                               uint64_t now_ms,
                               struct sp_error **err);
 
-// Applies many watch events in one call: `len` bytes of JSON lines, one
-// event per line (blank lines are skipped). One bad event does not stop
-// the others. `*out_rejected` receives a JSON array of the events
-// rejected, `[{"index", "code", "number", "object", "field", "message"}]`
-// where `index` counts events (non-blank lines) from 0; `[]` when all were
-// applied. The result is `SP_OK` unless the call itself failed.
+// Applies many watch events in one call: `len` bytes of a watch stream
+// (JSON lines, concatenated pretty-printed values or Lists, read by the
+// core's stream reader exactly as every binding and the CLI read it). One
+// bad event does not stop the others. `*out_rejected` receives a JSON
+// array of the events rejected, each `{"index", "line", "code", "number",
+// "message", "object", "field"}` (`index`: 0-based among the batch's
+// events, blank lines not counted, each List item counted; `line`: the
+// 1-based line reported; input cut off, not JSON or not UTF-8 is
+// `malformed_input`); `[]` when all were applied. The result is `SP_OK`
+// unless the call itself failed.
 //
 // # Safety
 // `engine` live and not used concurrently; `json_lines` points to `len`
@@ -325,8 +330,11 @@ uint32_t sp_engine_initial_sync_done(struct sp_engine *engine,
                                      struct sp_error **err);
 
 // The writes due at `now_ms`, in the order to send them, as a JSON array
-// of `{"id", "op": "create"|"update"|"delete", "kind", "name", "object"}`.
-// Report each outcome with `sp_engine_report`.
+// of planned writes `{"id", "op": "create"|"update"|"delete", "group",
+// "version", "plural", "kind", "name", "object", "preconditions"}` (the
+// shape of every binding; `preconditions` is `{"uid", "resourceVersion"}`
+// on deletes, `null` otherwise). Report each outcome with
+// `sp_engine_report`.
 //
 // # Safety
 // `engine` live and not used concurrently; `out` writable; `err` NULL or
@@ -544,9 +552,11 @@ uint32_t sp_policy_cluster_new(const uint8_t *cluster_json,
                                struct sp_error **err);
 
 // Evaluates one flow. `probe_json` is `{"from": "ns/pod" | IP, "to":
-// "ns/pod" | IP, "port": number | "name", "protocol": "TCP" | "UDP" |
-// "SCTP"}` (protocol defaults to TCP). `*out` receives the verdict:
-// `{"verdict", "egress", "ingress", "deciding"}`.
+// "ns/pod" | IP, "port": 1-65535 | "1-65535" | "name", "protocol": "TCP"
+// | "UDP" | "SCTP"}` (protocol defaults to TCP, any case). `*out`
+// receives the verdict: `{"verdict", "egress", "ingress", "deciding"}`.
+// A bad probe or an unknown side fails with `SP_INVALID_PROBE`, the field
+// named.
 //
 // # Safety
 // `cluster` live and not used concurrently; `probe_json` readable for
@@ -557,12 +567,30 @@ uint32_t sp_policy_cluster_probe(struct sp_policy_cluster *cluster,
                                  struct sp_buffer *out,
                                  struct sp_error **err);
 
+// Evaluates a stream of probes in one call: `len` bytes of JSON lines (or
+// concatenated values), read like watch events. `*out` receives one
+// answer per value, in order, the shape of every binding and of
+// `sliceplane policy eval`: the probe's `from`, `to`, `port`, `protocol`,
+// then the verdict's fields (`verdict`, `egress`, `ingress`, `deciding`)
+// or `"error": {"code", "number", "field", "message"}`. A bad probe does
+// not stop the others; the result is `SP_OK` unless the call itself
+// failed.
+//
+// # Safety
+// `cluster` live and not used concurrently; `probes` readable for `len`
+// bytes; `out` writable; `err` NULL or writable.
+uint32_t sp_policy_cluster_eval(struct sp_policy_cluster *cluster,
+                                const uint8_t *probes,
+                                size_t len,
+                                struct sp_buffer *out,
+                                struct sp_error **err);
+
 // The reachability matrix over every pod of the world, for one port and
-// protocol. `query_json` is `{"port": number | "name", "protocol": "TCP" |
-// "UDP" | "SCTP"}` (protocol defaults to TCP). `*out` receives `{"peers",
-// "port", "protocol", "cells", "truthTable"}`: `cells[from][to]` is
-// `"allow"`, `"deny"`, `"audit"` or null (not evaluable), and `truthTable`
-// the text the Kubernetes e2e suite prints.
+// protocol. `query_json` is `{"port": 1-65535 | "name", "protocol": "TCP"
+// | "UDP" | "SCTP"}` (the probe rules; protocol defaults to TCP). `*out`
+// receives `{"peers", "port", "protocol", "cells", "truthTable"}`:
+// `cells[from][to]` is `"allow"`, `"deny"`, `"audit"` or null (not
+// evaluable), and `truthTable` the text the Kubernetes e2e suite prints.
 //
 // # Safety
 // `cluster` live and not used concurrently; `query_json` readable for
@@ -623,9 +651,9 @@ uint32_t sp_snapshot_identity_of_ip_str(const struct sp_snapshot *snapshot,
 
 // IP → the endpoint owning it, in O(1). The IP is text of `len` bytes.
 // On success `*out_found` tells whether the IP is known; if so `*out`
-// receives `{"namespace", "name", "identity", "nodeIp", "encryptionKey",
-// "slice", "ips"}`, else `*out` is set to `{NULL, 0}`. Text that is not an
-// IP gives `SP_INVALID_IP`.
+// receives the endpoint `{"namespace", "name", "slice", "identity", "ips",
+// "nodeIp", "encryptionKey", "namedPorts", "serviceAccount"}`, else `*out`
+// is set to `{NULL, 0}`. Text that is not an IP gives `SP_INVALID_IP`.
 //
 // # Safety
 // `snapshot` live; `ip` points to `len` bytes; `out_found`, `out`

@@ -7,15 +7,14 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use serde_json::{Value, json};
-use sliceplane_core::consumer::{Consumer, EndpointChange};
+use sliceplane_core::consumer::Consumer;
+use sliceplane_core::wire;
 
-use crate::engine::{rejected, utf8};
 use crate::ffi::{
     Failure, FfiResult, SP_PANIC, boundary, boundary_infallible, bytes, check_out, sp_buffer,
     sp_error, write_json, write_out,
 };
-use crate::snapshot::{new_reader, new_snapshot, sp_snapshot, sp_snapshot_reader, view_json};
+use crate::snapshot::{new_reader, new_snapshot, sp_snapshot, sp_snapshot_reader};
 
 /// A consumer of CiliumEndpointSlice watch events. Free with
 /// `sp_consumer_free`. It may move between threads, but calls on it must
@@ -70,24 +69,6 @@ fn with_ref<T>(
         return Err(poisoned());
     }
     f(&c.inner)
-}
-
-/// A change as JSON: `{"op": "upsert", "old": endpoint|null, "new":
-/// endpoint}` or `{"op": "delete", "old": endpoint}`; with `"index"` (the
-/// event's index in a batch) when given.
-fn change_json(c: &EndpointChange, index: Option<usize>) -> Value {
-    let mut v = match c {
-        EndpointChange::Upsert { old, new } => json!({
-            "op": "upsert",
-            "old": old.as_deref().map(view_json),
-            "new": view_json(new),
-        }),
-        EndpointChange::Delete { old } => json!({"op": "delete", "old": view_json(old)}),
-    };
-    if let (Some(i), Some(m)) = (index, v.as_object_mut()) {
-        m.insert("index".into(), json!(i));
-    }
-    v
 }
 
 /// A new consumer. `max_per_slice` is the slice size its fragmentation
@@ -153,9 +134,10 @@ pub unsafe extern "C" fn sp_consumer_set_now(
 
 /// Applies one CiliumEndpointSlice watch event of `len` bytes. On success
 /// `*out_changes` receives the endpoint changes it made, a JSON array of
-/// `{"op": "upsert", "old": endpoint|null, "new": endpoint}` and `{"op":
-/// "delete", "old": endpoint}` (endpoints as in `sp_snapshot_lookup_ip`).
-/// A rejected event changes nothing.
+/// `{"index": null, "op": "upsert", "old": endpoint|null, "new": endpoint}`
+/// and `{"index": null, "op": "delete", "old": endpoint, "new": null}`
+/// (endpoints as in `sp_snapshot_lookup_ip`). A rejected event changes
+/// nothing.
 ///
 /// # Safety
 /// `consumer` live and not used concurrently; `json` points to `len` bytes;
@@ -172,18 +154,18 @@ pub unsafe extern "C" fn sp_consumer_apply_json(
         check_out(out_changes, "out_changes")?;
         // SAFETY: the caller's contract on (json, len).
         let b = unsafe { bytes(json, len, "json") }?;
-        utf8(b, "json")?;
+        // Not UTF-8 is `malformed_input`, as for an event of a batch.
         let changes = with_mut(consumer, |c| Ok(c.apply_json(b)?))?;
-        let v: Vec<Value> = changes.iter().map(|c| change_json(c, None)).collect();
+        let v: Vec<wire::Change> = changes.iter().map(|c| wire::Change::new(c, None)).collect();
         // SAFETY: checked above.
         unsafe { write_json(out_changes, &v) }
     })
 }
 
-/// Applies many watch events in one call: `len` bytes of JSON lines, one
-/// event per line (blank lines skipped). One bad event does not stop the
-/// others. `*out_changes` receives every change in order, each with the
-/// `"index"` of its event (non-blank lines from 0); `*out_rejected` the
+/// Applies many watch events in one call: `len` bytes of a watch stream,
+/// read as for `sp_engine_apply_json_lines`. One bad event does not stop
+/// the others. `*out_changes` receives every change in order, each with
+/// the `"index"` of its event (as in the rejections); `*out_rejected` the
 /// events rejected, as for `sp_engine_apply_json_lines`.
 ///
 /// # Safety
@@ -203,31 +185,7 @@ pub unsafe extern "C" fn sp_consumer_apply_json_lines(
         check_out(out_rejected, "out_rejected")?;
         // SAFETY: the caller's contract on (json_lines, len).
         let b = unsafe { bytes(json_lines, len, "json_lines") }?;
-        let (changes, rejects) = with_mut(consumer, |c| {
-            let mut changes = Vec::new();
-            let mut rejects = Vec::new();
-            let lines = b
-                .split(|&ch| ch == b'\n')
-                .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
-            for (index, line) in lines.enumerate() {
-                if let Err(f) = utf8(line, "json_lines") {
-                    let msg = format!("event {index}: {}", f.message);
-                    rejects.push(rejected(index, f.number, "", "", &msg));
-                    continue;
-                }
-                match c.apply_json(line) {
-                    Ok(cs) => changes.extend(cs.iter().map(|ch| change_json(ch, Some(index)))),
-                    Err(e) => rejects.push(rejected(
-                        index,
-                        e.code.number(),
-                        &e.object,
-                        &e.field,
-                        &e.message,
-                    )),
-                }
-            }
-            Ok((changes, rejects))
-        })?;
+        let (changes, rejects) = with_mut(consumer, |c| Ok(wire::apply_consumer_batch(c, b)))?;
         let changes = serde_json::to_vec(&changes).map_err(|e| {
             Failure::abi(
                 crate::ffi::SP_INVALID_ARGUMENT,

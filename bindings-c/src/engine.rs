@@ -8,13 +8,13 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use serde_json::{Value, json};
+use sliceplane_core::wire;
 use sliceplane_core::{Engine, Error, ErrorCode, OpId, Outcome};
 
 use crate::config::sp_config;
 use crate::ffi::{
     Failure, FfiResult, SP_INVALID_UTF8, SP_PANIC, boundary, boundary_infallible, bytes, check_out,
-    code_name, sp_buffer, sp_error, write_json, write_out,
+    sp_buffer, sp_error, write_json, write_out,
 };
 use crate::snapshot::{new_reader, new_snapshot, sp_snapshot, sp_snapshot_reader};
 
@@ -143,34 +143,21 @@ pub unsafe extern "C" fn sp_engine_apply_json(
     boundary(err, || {
         // SAFETY: the caller's contract on (json, len).
         let b = unsafe { bytes(json, len, "json") }?;
-        utf8(b, "json")?;
+        // Not UTF-8 is `malformed_input`, as for an event of a batch.
         with_mut(engine, |e| Ok(e.apply_json(b, now_ms)?))
     })
 }
 
-pub(crate) fn rejected(
-    index: usize,
-    number: u32,
-    object: &str,
-    field: &str,
-    message: &str,
-) -> Value {
-    json!({
-        "index": index,
-        "code": code_name(number),
-        "number": number,
-        "object": object,
-        "field": field,
-        "message": message,
-    })
-}
-
-/// Applies many watch events in one call: `len` bytes of JSON lines, one
-/// event per line (blank lines are skipped). One bad event does not stop
-/// the others. `*out_rejected` receives a JSON array of the events
-/// rejected, `[{"index", "code", "number", "object", "field", "message"}]`
-/// where `index` counts events (non-blank lines) from 0; `[]` when all were
-/// applied. The result is `SP_OK` unless the call itself failed.
+/// Applies many watch events in one call: `len` bytes of a watch stream
+/// (JSON lines, concatenated pretty-printed values or Lists, read by the
+/// core's stream reader exactly as every binding and the CLI read it). One
+/// bad event does not stop the others. `*out_rejected` receives a JSON
+/// array of the events rejected, each `{"index", "line", "code", "number",
+/// "message", "object", "field"}` (`index`: 0-based among the batch's
+/// events, blank lines not counted, each List item counted; `line`: the
+/// 1-based line reported; input cut off, not JSON or not UTF-8 is
+/// `malformed_input`); `[]` when all were applied. The result is `SP_OK`
+/// unless the call itself failed.
 ///
 /// # Safety
 /// `engine` live and not used concurrently; `json_lines` points to `len`
@@ -188,29 +175,7 @@ pub unsafe extern "C" fn sp_engine_apply_json_lines(
         check_out(out_rejected, "out_rejected")?;
         // SAFETY: the caller's contract on (json_lines, len).
         let b = unsafe { bytes(json_lines, len, "json_lines") }?;
-        let rejects = with_mut(engine, |e| {
-            let mut rejects = Vec::new();
-            let lines = b
-                .split(|&c| c == b'\n')
-                .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
-            for (index, line) in lines.enumerate() {
-                if let Err(f) = utf8(line, "json_lines") {
-                    let msg = format!("event {index}: {}", f.message);
-                    rejects.push(rejected(index, f.number, "", "", &msg));
-                    continue;
-                }
-                if let Err(Error {
-                    code,
-                    object,
-                    field,
-                    message,
-                }) = e.apply_json(line, now_ms)
-                {
-                    rejects.push(rejected(index, code.number(), &object, &field, &message));
-                }
-            }
-            Ok(rejects)
-        })?;
+        let rejects = with_mut(engine, |e| Ok(wire::apply_engine_batch(e, b, now_ms)))?;
         // SAFETY: checked above.
         unsafe { write_json(out_rejected, &rejects) }
     })
@@ -236,8 +201,11 @@ pub unsafe extern "C" fn sp_engine_initial_sync_done(
 }
 
 /// The writes due at `now_ms`, in the order to send them, as a JSON array
-/// of `{"id", "op": "create"|"update"|"delete", "kind", "name", "object"}`.
-/// Report each outcome with `sp_engine_report`.
+/// of planned writes `{"id", "op": "create"|"update"|"delete", "group",
+/// "version", "plural", "kind", "name", "object", "preconditions"}` (the
+/// shape of every binding; `preconditions` is `{"uid", "resourceVersion"}`
+/// on deletes, `null` otherwise). Report each outcome with
+/// `sp_engine_report`.
 ///
 /// # Safety
 /// `engine` live and not used concurrently; `out` writable; `err` NULL or
@@ -253,18 +221,7 @@ pub unsafe extern "C" fn sp_engine_flush(
         check_out(out, "out")?;
         let ops = with_mut(engine, |e| {
             let plan = e.flush(now_ms);
-            Ok(plan
-                .iter()
-                .map(|w| {
-                    json!({
-                        "id": w.id.0,
-                        "op": w.op.verb().as_str(),
-                        "kind": w.op.kind().as_str(),
-                        "name": w.op.name(),
-                        "object": w.op.object_json(),
-                    })
-                })
-                .collect::<Vec<Value>>())
+            Ok(plan.iter().map(wire::Write::from).collect::<Vec<_>>())
         })?;
         // SAFETY: checked above.
         unsafe { write_json(out, &ops) }

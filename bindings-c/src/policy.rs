@@ -1,15 +1,17 @@
 //! `sp_policy_cluster`: network-policy verdicts over a set of namespaces
-//! and pods (DESIGN.md §13), as the CLI's `policy eval` does.
+//! and pods (DESIGN.md §13), as the CLI's `policy eval` does. Probes are
+//! read and answered by the core's wire layer (`wire::Probe`,
+//! `wire::ProbeAnswer`), the same rules in every binding.
 //!
 //! Thread safety as for `sp_engine`: `Send`, calls must not overlap.
 
 use serde_json::Value;
-use sliceplane_core::model::{Namespace, Object, Pod};
-use sliceplane_core::policy::{PolicyCluster, PolicyConfig, PortRef, Protocol};
+use sliceplane_core::policy::{PolicyCluster, PolicyConfig};
+use sliceplane_core::wire::{self, Probe};
 use sliceplane_core::{Error, ErrorCode};
 
 use crate::ffi::{
-    Failure, FfiResult, boundary, boundary_infallible, check_out, sp_buffer, sp_error, text,
+    Failure, FfiResult, boundary, boundary_infallible, bytes, check_out, sp_buffer, sp_error, text,
     write_json, write_out,
 };
 
@@ -23,31 +25,16 @@ const _: () = {
     assert_send::<sp_policy_cluster>();
 };
 
-fn malformed(what: &str, field: &str, message: String) -> Failure {
-    Error::new(ErrorCode::MalformedInput, what, field, message).into()
+fn malformed(what: &str, message: String) -> Failure {
+    Error::new(ErrorCode::MalformedInput, what, "", message).into()
 }
 
-/// A JSON array, or the `items` of a `{"kind": "List", "items": [...]}`.
-fn items(s: &str, what: &str) -> FfiResult<Vec<Value>> {
-    if s.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    match serde_json::from_str::<Value>(s).map_err(|e| malformed(what, "", e.to_string()))? {
-        Value::Array(v) => Ok(v),
-        Value::Object(mut m) => match m.remove("items") {
-            Some(Value::Array(v)) => Ok(v),
-            _ => Err(malformed(
-                what,
-                "items",
-                "expected a JSON array or a List".into(),
-            )),
-        },
-        _ => Err(malformed(
-            what,
-            "",
-            "expected a JSON array or a List".into(),
-        )),
-    }
+/// The cluster behind `cluster`.
+fn cluster_mut<'a>(cluster: *mut sp_policy_cluster) -> FfiResult<&'a mut PolicyCluster> {
+    // SAFETY: callers promise NULL or a live cluster, not used concurrently.
+    unsafe { cluster.as_mut() }
+        .map(|c| &mut c.inner)
+        .ok_or_else(|| Failure::null("cluster"))
 }
 
 /// Builds a policy world from `cluster_json` (a JSON array, or a `List`,
@@ -70,36 +57,14 @@ pub unsafe extern "C" fn sp_policy_cluster_new(
 ) -> u32 {
     boundary(err, || {
         check_out(out, "out")?;
-        // SAFETY: the caller's contract on both pairs.
+        // SAFETY: the caller's contract on both (pointer, length) pairs.
         let (cluster, policies) = unsafe {
             (
                 text(cluster_json, cluster_len, "cluster_json")?,
                 text(policies_json, policies_len, "policies_json")?,
             )
         };
-        let mut namespaces: Vec<Namespace> = Vec::new();
-        let mut pods: Vec<Pod> = Vec::new();
-        for (i, item) in items(cluster, "cluster")?.iter().enumerate() {
-            let bytes =
-                serde_json::to_vec(item).map_err(|e| malformed("cluster", "", e.to_string()))?;
-            match Object::from_json(&bytes)? {
-                Object::Namespace(n) => namespaces.push(n),
-                Object::Pod(p) => pods.push(p),
-                o => {
-                    return Err(Error::new(
-                        ErrorCode::UnknownKind,
-                        o.describe(),
-                        format!("[{i}].kind"),
-                        "the cluster takes Namespace and Pod objects",
-                    )
-                    .into());
-                }
-            }
-        }
-        let mut inner = PolicyCluster::new(&namespaces, &pods, PolicyConfig::default())?;
-        for p in items(policies, "policies")? {
-            inner.upsert_policy(&p)?;
-        }
+        let inner = wire::policy_cluster(cluster, policies, PolicyConfig::default())?;
         let h = Box::new(sp_policy_cluster { inner });
         // SAFETY: checked above.
         unsafe { write_out(out, Box::into_raw(h)) };
@@ -108,9 +73,11 @@ pub unsafe extern "C" fn sp_policy_cluster_new(
 }
 
 /// Evaluates one flow. `probe_json` is `{"from": "ns/pod" | IP, "to":
-/// "ns/pod" | IP, "port": number | "name", "protocol": "TCP" | "UDP" |
-/// "SCTP"}` (protocol defaults to TCP). `*out` receives the verdict:
-/// `{"verdict", "egress", "ingress", "deciding"}`.
+/// "ns/pod" | IP, "port": 1-65535 | "1-65535" | "name", "protocol": "TCP"
+/// | "UDP" | "SCTP"}` (protocol defaults to TCP, any case). `*out`
+/// receives the verdict: `{"verdict", "egress", "ingress", "deciding"}`.
+/// A bad probe or an unknown side fails with `SP_INVALID_PROBE`, the field
+/// named.
 ///
 /// # Safety
 /// `cluster` live and not used concurrently; `probe_json` readable for
@@ -125,37 +92,53 @@ pub unsafe extern "C" fn sp_policy_cluster_probe(
 ) -> u32 {
     boundary(err, || {
         check_out(out, "out")?;
-        // SAFETY: NULL or live, per the contract.
-        let c = unsafe { cluster.as_mut() }.ok_or_else(|| Failure::null("cluster"))?;
-        // SAFETY: the caller's contract.
+        let c = cluster_mut(cluster)?;
+        // SAFETY: the caller's contract on (probe_json, len).
         let s = unsafe { text(probe_json, len, "probe_json") }?;
-        let v: Value =
-            serde_json::from_str(s).map_err(|e| malformed("probe", "", e.to_string()))?;
-        let field = |k: &str| -> FfiResult<&str> {
-            v.get(k).and_then(Value::as_str).ok_or_else(|| {
-                Error::new(
-                    ErrorCode::InvalidProbe,
-                    "probe",
-                    k,
-                    format!("`{k}` must be a string"),
-                )
-                .into()
-            })
-        };
-        let (from, to) = (field("from")?, field("to")?);
-        let (port, protocol) = (port_of(&v)?, protocol_of(&v)?);
-        let verdict = c.inner.probe(from, to, port, protocol)?;
+        let v: Value = serde_json::from_str(s).map_err(|e| malformed("probe", e.to_string()))?;
+        let verdict = Probe::from_value(&v)?.evaluate(c)?;
         // SAFETY: checked above.
         unsafe { write_json(out, &verdict) }
     })
 }
 
+/// Evaluates a stream of probes in one call: `len` bytes of JSON lines (or
+/// concatenated values), read like watch events. `*out` receives one
+/// answer per value, in order, the shape of every binding and of
+/// `sliceplane policy eval`: the probe's `from`, `to`, `port`, `protocol`,
+/// then the verdict's fields (`verdict`, `egress`, `ingress`, `deciding`)
+/// or `"error": {"code", "number", "field", "message"}`. A bad probe does
+/// not stop the others; the result is `SP_OK` unless the call itself
+/// failed.
+///
+/// # Safety
+/// `cluster` live and not used concurrently; `probes` readable for `len`
+/// bytes; `out` writable; `err` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_policy_cluster_eval(
+    cluster: *mut sp_policy_cluster,
+    probes: *const u8,
+    len: usize,
+    out: *mut sp_buffer,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        check_out(out, "out")?;
+        let c = cluster_mut(cluster)?;
+        // SAFETY: the caller's contract on (probes, len).
+        let b = unsafe { bytes(probes, len, "probes") }?;
+        let answers = wire::answer_probes(c, b);
+        // SAFETY: checked above.
+        unsafe { write_json(out, &answers) }
+    })
+}
+
 /// The reachability matrix over every pod of the world, for one port and
-/// protocol. `query_json` is `{"port": number | "name", "protocol": "TCP" |
-/// "UDP" | "SCTP"}` (protocol defaults to TCP). `*out` receives `{"peers",
-/// "port", "protocol", "cells", "truthTable"}`: `cells[from][to]` is
-/// `"allow"`, `"deny"`, `"audit"` or null (not evaluable), and `truthTable`
-/// the text the Kubernetes e2e suite prints.
+/// protocol. `query_json` is `{"port": 1-65535 | "name", "protocol": "TCP"
+/// | "UDP" | "SCTP"}` (the probe rules; protocol defaults to TCP). `*out`
+/// receives `{"peers", "port", "protocol", "cells", "truthTable"}`:
+/// `cells[from][to]` is `"allow"`, `"deny"`, `"audit"` or null (not
+/// evaluable), and `truthTable` the text the Kubernetes e2e suite prints.
 ///
 /// # Safety
 /// `cluster` live and not used concurrently; `query_json` readable for
@@ -170,57 +153,18 @@ pub unsafe extern "C" fn sp_policy_cluster_matrix(
 ) -> u32 {
     boundary(err, || {
         check_out(out, "out")?;
-        // SAFETY: NULL or live, per the contract.
-        let c = unsafe { cluster.as_mut() }.ok_or_else(|| Failure::null("cluster"))?;
-        // SAFETY: the caller's contract.
+        let c = cluster_mut(cluster)?;
+        // SAFETY: the caller's contract on (query_json, len).
         let s = unsafe { text(query_json, len, "query_json") }?;
         let v: Value =
-            serde_json::from_str(s).map_err(|e| malformed("matrix query", "", e.to_string()))?;
-        let (port, protocol) = (port_of(&v)?, protocol_of(&v)?);
-        let m = c.inner.matrix(port, protocol);
+            serde_json::from_str(s).map_err(|e| malformed("matrix query", e.to_string()))?;
+        let port = Probe::port_from_value(v.get("port"))?;
+        let protocol = Probe::protocol_from_value(v.get("protocol"))?;
+        let m = c.matrix(port, protocol);
         let mut out_v = serde_json::to_value(&m).unwrap_or(Value::Null);
         out_v["truthTable"] = Value::String(m.to_truth_table());
         // SAFETY: checked above.
         unsafe { write_json(out, &out_v) }
-    })
-}
-
-/// `port`: a number 0–65535 or a port name.
-fn port_of(v: &Value) -> FfiResult<PortRef> {
-    match v.get("port") {
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .and_then(|n| u16::try_from(n).ok())
-            .map(PortRef::Number),
-        Some(Value::String(s)) => Some(PortRef::parse(s)),
-        _ => None,
-    }
-    .ok_or_else(|| {
-        Error::new(
-            ErrorCode::InvalidProbe,
-            "probe",
-            "port",
-            "`port` must be a number in 0-65535 or a port name",
-        )
-        .into()
-    })
-}
-
-/// `protocol`: TCP (default), UDP or SCTP.
-fn protocol_of(v: &Value) -> FfiResult<Protocol> {
-    match v.get("protocol") {
-        None | Some(Value::Null) => Some(Protocol::Tcp),
-        Some(Value::String(s)) => Protocol::parse(s),
-        _ => None,
-    }
-    .ok_or_else(|| {
-        Error::new(
-            ErrorCode::InvalidProtocol,
-            "probe",
-            "protocol",
-            "`protocol` must be TCP, UDP or SCTP",
-        )
-        .into()
     })
 }
 

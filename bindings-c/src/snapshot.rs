@@ -9,8 +9,9 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sliceplane_core::snapshot::{EndpointView, Snapshot, SnapshotReader};
+use sliceplane_core::wire;
 
 use crate::ffi::{
     Failure, FfiResult, SP_INVALID_IP, boundary, boundary_infallible, check_out, sp_buffer,
@@ -50,18 +51,12 @@ pub(crate) fn new_reader(out: *mut *mut sp_snapshot_reader, inner: SnapshotReade
     unsafe { write_out(out, Box::into_raw(Box::new(sp_snapshot_reader { inner }))) };
 }
 
-/// An endpoint as JSON: `{"namespace", "name", "identity", "nodeIp",
-/// "encryptionKey", "slice", "ips"}` (`nodeIp` is null when unknown).
-pub(crate) fn view_json(v: &EndpointView) -> Value {
-    json!({
-        "namespace": &*v.namespace,
-        "name": &*v.name,
-        "identity": v.identity,
-        "nodeIp": v.node_ip().map(|ip| ip.to_string()),
-        "encryptionKey": v.encryption_key(),
-        "slice": &*v.slice,
-        "ips": v.ips().map(|ip| ip.to_string()).collect::<Vec<_>>(),
-    })
+/// An endpoint as JSON, the shape of every binding: `{"namespace",
+/// "name", "slice", "identity", "ips", "nodeIp", "encryptionKey",
+/// "namedPorts": [{"name", "port", "protocol"}], "serviceAccount"}`
+/// (`nodeIp` and `serviceAccount` are null when unknown).
+pub(crate) fn view_json(v: &EndpointView) -> wire::EndpointView {
+    wire::EndpointView::from(v)
 }
 
 /// The IP of 16 bytes in network order; IPv4-mapped addresses
@@ -127,7 +122,11 @@ fn write_identity(found: Option<u32>, out_identity: *mut u32, out_found: *mut bo
 
 /// Writes a found/not-found JSON output: `*out_found`, and `*out` (set to
 /// `{NULL, 0}` when not found).
-fn write_found(value: Option<Value>, out_found: *mut bool, out: *mut sp_buffer) -> FfiResult {
+fn write_found(
+    value: Option<impl serde::Serialize>,
+    out_found: *mut bool,
+    out: *mut sp_buffer,
+) -> FfiResult {
     check_out(out_found, "out_found")?;
     check_out(out, "out")?;
     let found = value.is_some();
@@ -225,9 +224,9 @@ pub unsafe extern "C" fn sp_snapshot_identity_of_ip_str(
 
 /// IP → the endpoint owning it, in O(1). The IP is text of `len` bytes.
 /// On success `*out_found` tells whether the IP is known; if so `*out`
-/// receives `{"namespace", "name", "identity", "nodeIp", "encryptionKey",
-/// "slice", "ips"}`, else `*out` is set to `{NULL, 0}`. Text that is not an
-/// IP gives `SP_INVALID_IP`.
+/// receives the endpoint `{"namespace", "name", "slice", "identity", "ips",
+/// "nodeIp", "encryptionKey", "namedPorts", "serviceAccount"}`, else `*out`
+/// is set to `{NULL, 0}`. Text that is not an IP gives `SP_INVALID_IP`.
 ///
 /// # Safety
 /// `snapshot` live; `ip` points to `len` bytes; `out_found`, `out`
@@ -296,24 +295,7 @@ pub unsafe extern "C" fn sp_snapshot_slices_json(
         let s = snap(snapshot)?;
         // SAFETY: the caller's contract on (namespace, namespace_len).
         let ns = unsafe { text(namespace, namespace_len, "namespace") }?;
-        let mut slices: Vec<_> = if ns.is_empty() {
-            s.slices().collect()
-        } else {
-            s.slices_in_namespace(ns)
-                .filter_map(|name| s.slice(name))
-                .collect()
-        };
-        slices.sort_by(|a, b| a.name.cmp(&b.name));
-        let v: Vec<Value> = slices
-            .into_iter()
-            .map(|sl| {
-                json!({
-                    "name": &*sl.name,
-                    "namespace": &*sl.namespace,
-                    "endpoints": sl.endpoints.iter().map(|e| &**e).collect::<Vec<&str>>(),
-                })
-            })
-            .collect();
+        let v = wire::slice_views(s, (!ns.is_empty()).then_some(ns));
         // SAFETY: checked above.
         unsafe { write_json(out, &v) }
     })
@@ -339,12 +321,7 @@ pub unsafe extern "C" fn sp_snapshot_endpoints_json(
         let s = snap(snapshot)?;
         // SAFETY: the caller's contract on (namespace, namespace_len).
         let ns = unsafe { text(namespace, namespace_len, "namespace") }?;
-        let mut eps: Vec<_> = s
-            .endpoints()
-            .filter(|e| ns.is_empty() || &*e.namespace == ns)
-            .collect();
-        eps.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-        let v: Vec<Value> = eps.into_iter().map(|e| view_json(e)).collect();
+        let v = wire::endpoint_views(s, (!ns.is_empty()).then_some(ns));
         // SAFETY: checked above.
         unsafe { write_json(out, &v) }
     })

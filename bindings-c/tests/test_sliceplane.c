@@ -246,7 +246,7 @@ static void test_errors(void) {
     /* Invalid UTF-8. */
     const uint8_t bad_utf8[] = {'{', '"', 0xff, 0xfe, '"', '}'};
     rc = sp_engine_apply_json(eng, bad_utf8, sizeof bad_utf8, 1, &err);
-    expect_error(rc, err, SP_INVALID_UTF8, "invalid_utf8");
+    expect_error(rc, err, SP_MALFORMED_INPUT, "malformed_input"); /* an event: as in a batch */
     err = NULL;
     rc = sp_config_from_yaml(bad_utf8, sizeof bad_utf8, &cfg, &err);
     expect_error(rc, err, SP_INVALID_UTF8, "invalid_utf8");
@@ -285,8 +285,9 @@ static void test_bulk(void) {
     const char *r = (const char *)rej.data;
     CHECK(count_substr(r, "\"index\":") == 2);
     CHECK(strstr(r, "\"index\":4") != NULL && strstr(r, "\"code\":\"malformed_input\"") != NULL);
-    CHECK(strstr(r, "\"index\":5") != NULL && strstr(r, "\"code\":\"invalid_utf8\"") != NULL);
-    CHECK(strstr(r, "\"number\":101") != NULL);
+    /* Not UTF-8 is malformed_input in a batch, in every binding. */
+    CHECK(strstr(r, "\"index\":5,\"line\":8,\"code\":\"malformed_input\",\"number\":101") != NULL);
+    CHECK(strstr(r, "\"index\":4,\"line\":5,\"code\":\"malformed_input\",\"number\":101") != NULL);
     sp_buffer_free(&rej);
 
     sp_buffer stats = {0};
@@ -647,7 +648,7 @@ static int check_snapshot(const sp_snapshot *snap, int *checked) {
     sp_buffer b = {0};
     if (sp_snapshot_endpoints_json(snap, NULL, 0, &b, NULL) != SP_OK) return 1;
     const char *p = (const char *)b.data;
-    while ((p = strstr(p, "{\"encryptionKey\":")) != NULL) {
+    while ((p = strstr(p, "{\"namespace\":")) != NULL) {
         char name[64], ip[64];
         long long ident = json_num(p, "identity");
         const char *ips = strstr(p, "\"ips\":[\"");
@@ -783,7 +784,7 @@ static void test_policy(void) {
     CHECK(v.data != NULL && strstr((const char *)v.data, "\"truthTable\":") != NULL);
     sp_buffer_free(&v);
     rc = sp_policy_cluster_matrix(pc, S("{\"port\":80,\"protocol\":\"ICMP\"}"), &v, &err);
-    expect_error(rc, err, SP_INVALID_PROTOCOL, "invalid_protocol");
+    expect_error(rc, err, SP_INVALID_PROBE, "invalid_probe");
     err = NULL;
     rc = sp_policy_cluster_matrix(NULL, S("{\"port\":80}"), &v, &err);
     expect_error(rc, err, SP_NULL_ARGUMENT, "null_argument");
