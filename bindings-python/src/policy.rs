@@ -68,17 +68,17 @@ fn port_protocol(
     port: &Bound<'_, PyAny>,
     protocol: &Bound<'_, PyAny>,
 ) -> PyResult<(PortRef, Protocol)> {
-    let anywhere = pyo3::types::PyString::new(py, "");
-    let p = probe(
-        py,
-        [
-            ("from", &anywhere),
-            ("to", &anywhere),
-            ("port", port),
-            ("protocol", protocol),
-        ],
-    )?;
-    Ok((p.port, p.protocol))
+    let as_json = |field: &str, obj: &Bound<'_, PyAny>| {
+        probe_value(obj).map_err(|e| {
+            to_pyerr(
+                py,
+                &Error::new(ErrorCode::InvalidProbe, "", field, e.message),
+            )
+        })
+    };
+    let port = Probe::port_from_value(Some(&as_json("port", port)?)).py_err(py)?;
+    let protocol = Probe::protocol_from_value(Some(&as_json("protocol", protocol)?)).py_err(py)?;
+    Ok((port, protocol))
 }
 
 impl PyPolicyCluster {
