@@ -395,3 +395,32 @@ fn usage_and_io_errors_exit_2() {
         Some(2)
     );
 }
+
+/// A line that is not UTF-8 is one rejected event (`malformed_input`, at
+/// its line), as in every binding's batch apply; the rest still applies.
+#[test]
+fn a_line_that_is_not_utf8_is_reported_and_the_rest_applies() {
+    let mut bytes = Vec::new();
+    for (i, l) in example().lines().enumerate() {
+        if i == 3 {
+            bytes.extend_from_slice(b"{\"type\":\"ADDED\",\"object\":{\"kind\":\"Namespace\",\"metadata\":{\"name\":\"\xff\"}}}\n");
+        }
+        bytes.extend_from_slice(l.as_bytes());
+        bytes.push(b'\n');
+    }
+    let dir = std::env::temp_dir().join(format!("sliceplane-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("not-utf8.jsonl");
+    std::fs::write(&f, &bytes).unwrap();
+    let f = f.to_string_lossy().into_owned();
+    let o = run(&["run", "--seed", "1", "--source", "pods", &f], "");
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("error: {f}:4: [malformed_input]")) && err.contains("UTF-8"),
+        "{err}"
+    );
+    let expected = std::fs::read_to_string(root().join("examples/expected-plan.jsonl")).unwrap();
+    assert_eq!(stdout(&o), expected);
+}
