@@ -16,6 +16,17 @@ use super::*;
 impl Engine {
     /// Pods mode: recomputes identity and node data of a pod endpoint.
     pub(super) fn refresh_pod(&mut self, idx: EndpointIdx, now: u64) {
+        self.refresh_pod_with(idx, None, now);
+    }
+
+    /// [`Engine::refresh_pod`] with new pod data (`None`: the endpoint's
+    /// own); its node IP and key are replaced by the node's.
+    pub(super) fn refresh_pod_with(
+        &mut self,
+        idx: EndpointIdx,
+        base: Option<EndpointData>,
+        now: u64,
+    ) {
         if !self.synced {
             return;
         }
@@ -33,7 +44,7 @@ impl Engine {
         let old_identity = ep.identity;
         let node = pod.node.clone();
         let encryption_key = node_state.map_or(0, |n| n.encryption_key);
-        let mut data = ep.data.clone();
+        let mut data = base.unwrap_or_else(|| ep.data.clone());
         data.node_ip = node_ip;
         data.encryption_key = encryption_key;
         if let Some(n) = &node {

@@ -330,7 +330,7 @@ impl Engine {
     }
 
     pub(super) fn upsert_pod(&mut self, input: PodInput, labels: &Labels, now: u64) {
-        self.st.ns_id(&input.namespace);
+        let ns = self.st.ns_id(&input.namespace);
         let named_ports = self.interner.ports(input.named_ports.clone());
         let sa: Arc<str> = self.interner.strings.intern(&input.service_account);
         let node = input
@@ -360,15 +360,27 @@ impl Engine {
             named_ports,
             service_account: (!sa.is_empty()).then_some(sa),
         };
-        let idx = self.upsert_endpoint(
-            &input.namespace,
-            &input.name,
-            None,
-            data,
-            Some(Box::new(facts)),
-            now,
-        );
-        self.refresh_pod(idx, now);
+        match self.st.lookup(ns, &input.name) {
+            // A known pod after the sync: its content is set once, with
+            // fresh node data and identity.
+            Some(idx) if self.synced => {
+                self.st.replace_pod_facts(idx, Box::new(facts));
+                self.refresh_pod_with(idx, Some(data), now);
+            }
+            // New, or before the sync (when refresh_pod does nothing): the
+            // record holds the content until identities are computed.
+            _ => {
+                let idx = self.upsert_endpoint(
+                    &input.namespace,
+                    &input.name,
+                    None,
+                    data,
+                    Some(Box::new(facts)),
+                    now,
+                );
+                self.refresh_pod(idx, now);
+            }
+        }
     }
 
     /// A DELETED Pod or CiliumEndpoint whose namespace and name are checked:

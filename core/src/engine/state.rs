@@ -161,7 +161,10 @@ impl State {
     }
 
     /// Creates or updates an endpoint record. In pods mode node data and
-    /// identity are kept as they are (the identities phase recomputes them).
+    /// identity are kept as they are (the identities phase recomputes them;
+    /// after the initial sync a known pod is updated through
+    /// [`State::replace_pod_facts`] and the identities phase alone, so that
+    /// its content is set once).
     pub(super) fn upsert(
         &mut self,
         namespace: &str,
@@ -187,23 +190,13 @@ impl State {
         now: u64,
     ) -> ContentChange {
         let is_pod = pod.is_some();
-        let Some(ep) = self.endpoints[idx as usize].as_mut() else {
+        if let Some(new_pod) = pod {
+            self.replace_pod_facts(idx, new_pod);
+        }
+        let Some(ep) = self.ep(idx) else {
             debug_assert!(false, "the index names endpoint {idx}, which is gone");
             return ContentChange::InPlace;
         };
-        if let Some(mut new_pod) = pod {
-            if let Some(old) = &ep.pod {
-                // Keep the identity and the node link; refresh_pod recomputes them.
-                new_pod.identity_key = old.identity_key.clone();
-                if old.node != new_pod.node
-                    && let Some(n) = &old.node
-                    && let Some(state) = self.nodes.get_mut(n)
-                {
-                    state.endpoints.remove(&idx);
-                }
-            }
-            ep.pod = Some(new_pod);
-        }
         if is_pod {
             // Node data and identity come from refresh_pod; keep them for comparison.
             let mut d = data;
@@ -214,6 +207,25 @@ impl State {
         } else {
             self.set_content(idx, identity, data, now)
         }
+    }
+
+    /// Pods mode: a pod's new facts. The identity key is kept (the
+    /// identities phase recomputes it) and a node change unlinks the old node.
+    pub(super) fn replace_pod_facts(&mut self, idx: EndpointIdx, mut new_pod: Box<PodFacts>) {
+        let Some(ep) = self.endpoints[idx as usize].as_mut() else {
+            debug_assert!(false, "pod facts for endpoint {idx}, which is gone");
+            return;
+        };
+        if let Some(old) = &ep.pod {
+            new_pod.identity_key = old.identity_key.clone();
+            if old.node != new_pod.node
+                && let Some(n) = &old.node
+                && let Some(state) = self.nodes.get_mut(n)
+            {
+                state.endpoints.remove(&idx);
+            }
+        }
+        ep.pod = Some(new_pod);
     }
 
     fn insert(
