@@ -140,9 +140,10 @@ pub struct Setup {
     pub config: Config,
 }
 
-/// Cilium's Helm default `ciliumEndpointSlice.rateLimits` (chart of Cilium
-/// v1.17 on): 10/s burst 20; from 100 nodes 50/s burst 100 (the controller's
-/// caps).
+/// Cilium's Helm default `ciliumEndpointSlice.rateLimits`, as the current
+/// chart's values reference lists it: 10/s burst 20; from 100 nodes 50/s
+/// burst 100 (the controller's caps). (The v1.16 chart had lower steps,
+/// 7/15 from 100 nodes and 5/10 from 500.)
 pub fn helm_rate_limits() -> Vec<RateLimitStep> {
     vec![
         RateLimitStep {
