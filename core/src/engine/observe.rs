@@ -45,6 +45,7 @@ impl Engine {
         match (sid, deleted) {
             (Some(sid), true) => {
                 let Some(slice) = self.st.slices.get_mut(sid) else {
+                    debug_assert!(false, "slice {sid} named but gone");
                     return Ok(());
                 };
                 slice.server = None;

@@ -45,6 +45,7 @@ impl Engine {
     fn plan_identity_creates(&mut self, plan: &mut WritePlan) {
         for id in self.identities.wanted_creates() {
             let Some(obj) = self.identities.get(id).map(|r| r.to_object()) else {
+                debug_assert!(false, "identity {id} wanted but not recorded");
                 continue;
             };
             self.identities.set_in_flight(id, true);
@@ -116,6 +117,7 @@ impl Engine {
     fn plan_identity_deletes(&mut self, plan: &mut WritePlan) {
         for id in self.identities.wanted_deletes() {
             let Some(rec) = self.identities.get(id) else {
+                debug_assert!(false, "identity {id} wanted but not recorded");
                 continue;
             };
             let pre = rec
