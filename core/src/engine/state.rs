@@ -387,6 +387,12 @@ impl State {
             ep.slice = Some(s);
         }
         self.snap.endpoint_changed(idx);
+        debug_assert!(
+            self.slices
+                .get(s)
+                .is_some_and(|x| x.members.len() <= self.max_per_slice),
+            "slice {s} over the maximum"
+        );
     }
 
     /// Moves an endpoint from slice `src` to slice `dst` of the same group (compaction).
@@ -401,6 +407,7 @@ impl State {
             ep.slice = Some(dst);
         }
         self.snap.endpoint_changed(idx);
+        debug_assert!(self.endpoint_in_step(idx), "endpoint {idx} out of step");
     }
 
     /// Adds a slice observed at the initial sync under its own name, holding
