@@ -403,6 +403,12 @@ impl StreamReader {
                 }
             }
         }
+        // Everything in the buffer was read: keep its allocation for the
+        // next value.
+        drop(stream);
+        let mut buf = buf;
+        buf.clear();
+        self.buf = buf;
         self.buf_lines = 0;
     }
 }
