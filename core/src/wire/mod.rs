@@ -19,6 +19,7 @@
 //! Conventions: field names are camelCase as in Kubernetes; every field of
 //! a shape is always present (`null` when it has no value), so a binding
 //! that drops a field fails the conformance suite.
+#![warn(missing_docs)]
 
 mod batch;
 mod probe;
