@@ -47,15 +47,20 @@ func readFile(t *testing.T, path string) []byte {
 	return b
 }
 
+// decodeStrict decodes data into out with unknown fields disallowed.
+func decodeStrict(data []byte, out any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	return dec.Decode(out)
+}
+
 // expect decodes dir/expected/name into a new value of got's type (a
 // slice), unknown fields disallowed, and compares it with got.
 func expect(t *testing.T, dir, name string, got any) {
 	t.Helper()
 	path := filepath.Join(dir, "expected", name)
-	dec := json.NewDecoder(bytes.NewReader(readFile(t, path)))
-	dec.DisallowUnknownFields()
 	want := reflect.New(reflect.TypeOf(got))
-	if err := dec.Decode(want.Interface()); err != nil {
+	if err := decodeStrict(readFile(t, path), want.Interface()); err != nil {
 		t.Errorf("%s: the Go type misses a field of the wire shape: %v", path, err)
 		return
 	}
@@ -153,5 +158,42 @@ func TestConformancePolicy(t *testing.T) {
 			must(t, err)
 			expect(t, dir, "answers.json", answers)
 		})
+	}
+}
+
+// The check itself: a Go type without one of the wire fields, or with a
+// field under another name, cannot decode the expected output.
+func TestConformanceCatchesAMissingField(t *testing.T) {
+	data := readFile(t, filepath.Join(fixtures, "engine", "stream", "expected", "endpoints.json"))
+	var full []Endpoint
+	must(t, decodeStrict(data, &full))
+	if len(full) == 0 || len(full[0].NamedPorts) == 0 || full[0].ServiceAccount == "" {
+		t.Fatalf("fixture lost its named ports or service account: %+v", full)
+	}
+	type withoutServiceAccount struct {
+		Namespace     string      `json:"namespace"`
+		Name          string      `json:"name"`
+		Slice         string      `json:"slice"`
+		Identity      uint32      `json:"identity"`
+		IPs           []string    `json:"ips"`
+		NodeIP        string      `json:"nodeIp"`
+		EncryptionKey uint8       `json:"encryptionKey"`
+		NamedPorts    []NamedPort `json:"namedPorts"`
+	}
+	var missing []withoutServiceAccount
+	if err := decodeStrict(data, &missing); err == nil {
+		t.Fatal("a type without serviceAccount decoded the wire endpoints")
+	}
+	var r []struct {
+		Index   int    `json:"index"`
+		LineNo  int    `json:"lineNo"`
+		Code    string `json:"code"`
+		Number  uint32 `json:"number"`
+		Message string `json:"message"`
+		Object  string `json:"object"`
+		Field   string `json:"field"`
+	}
+	if err := decodeStrict(readFile(t, filepath.Join(fixtures, "engine", "stream", "expected", "rejected.json")), &r); err == nil {
+		t.Fatal("a type with line renamed decoded the wire rejections")
 	}
 }
