@@ -11,7 +11,7 @@ use common::*;
 use sliceplane::config::{SliceMode, Source};
 use sliceplane::mirror::Mirror;
 use sliceplane::model::{ContainerPort, NamedPort, Object};
-use sliceplane::validate::MAX_OBJECT_BYTES;
+use sliceplane::MAX_OBJECT_BYTES;
 use sliceplane::{Engine, ErrorCode};
 
 fn synced(source: Source) -> Engine {

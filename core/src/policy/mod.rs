@@ -101,15 +101,15 @@
 //! assert_eq!(v.deciding[0].name, "web");
 //! ```
 
-pub mod cidr;
-pub mod cluster;
-pub mod compute;
-pub mod engine;
+pub(crate) mod cidr;
+pub(crate) mod cluster;
+pub(crate) mod compute;
+pub(crate) mod engine;
 pub mod model;
-pub mod parse;
-pub mod rule;
+pub(crate) mod parse;
+pub(crate) mod rule;
 pub mod selector;
-pub mod verdict;
+pub(crate) mod verdict;
 
 pub use cluster::PolicyCluster;
 pub use compute::{Decision, DecisionReason};
