@@ -67,6 +67,7 @@ pub enum Allocation {
     LowestFree,
 }
 
+/// Moving endpoints out of sparse slices so a namespace needs fewer of them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Compaction {
@@ -89,11 +90,15 @@ impl Default for Compaction {
     }
 }
 
+/// How endpoints are grouped into slices (`slicing`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Slicing {
+    /// First come, first served (Cilium's default) or by identity.
     pub mode: SliceMode,
+    /// The most endpoints one slice holds (Cilium: 100).
     pub max_endpoints_per_slice: u32,
+    /// Optional compaction of sparse slices.
     pub compaction: Compaction,
 }
 
@@ -119,11 +124,15 @@ pub struct RateLimitStep {
     pub burst: u32,
 }
 
+/// Backoff of a failed slice write: `baseMs × 2^(failures−1)`, at most `capMs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Retry {
+    /// The delay after the first failure, in milliseconds.
     pub base_ms: u64,
+    /// The longest delay, in milliseconds.
     pub cap_ms: u64,
+    /// Failures after which the slice's write is dropped until its next change.
     pub max_retries: u32,
 }
 
@@ -137,6 +146,7 @@ impl Default for Retry {
     }
 }
 
+/// When the engine reports itself degraded because writes keep failing.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ErrorThreshold {
@@ -144,6 +154,7 @@ pub struct ErrorThreshold {
     pub consecutive_failures: u32,
     /// Degraded when the failure ratio over the window reaches this (0 = off).
     pub failure_ratio: f64,
+    /// The window of recent writes the failure ratio is taken over, in milliseconds.
     pub window_ms: u64,
     /// The ratio is judged only once the window holds this many writes.
     pub min_writes: u32,
@@ -160,17 +171,21 @@ impl Default for ErrorThreshold {
     }
 }
 
+/// How and how fast the engine writes (`write`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Write {
     /// How long a slice stays dirty before it is written (coalescing window).
     pub sync_delay_ms: u64,
+    /// Writes per second by cluster size, Cilium's `ces-rate-limits` table.
     pub rate_limits: Vec<RateLimitStep>,
     /// Slices of namespaces annotated `cilium.io/ces-namespace: priority` go first.
     pub priority_namespaces: bool,
     /// Slices with at least this many endpoints are emptied before delete (0 = off).
     pub empty_before_delete_threshold: u32,
+    /// Retry backoff of failed slice writes.
     pub retry: Retry,
+    /// When failed writes make the engine degraded.
     pub error_threshold: ErrorThreshold,
 }
 
@@ -191,6 +206,7 @@ impl Default for Write {
     }
 }
 
+/// Which pod labels become security labels, on top of Cilium's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct LabelFilterConfig {
@@ -205,20 +221,27 @@ pub struct LabelFilterConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IdentityRange {
+    /// The smallest identity number to use.
     pub min: u32,
+    /// The largest identity number to use.
     pub max: u32,
 }
 
+/// How identities are numbered and which labels make them (`identity`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct IdentityConfig {
+    /// The cluster's name (the `io.cilium.k8s.policy.cluster` label).
     pub cluster_name: String,
+    /// The cluster's id (0 to `maxConnectedClusters`); picks the numbering range.
     pub cluster_id: u32,
     /// 255 (identity shift 16) or 511 (shift 15).
     pub max_connected_clusters: u32,
+    /// How a free number is picked.
     pub allocation: Allocation,
     /// How long an unused identity is kept before its delete is planned.
     pub gc_grace_ms: u64,
+    /// Which labels count for identities.
     pub label_filter: LabelFilterConfig,
     /// Restrict allocation to part of the cluster's range.
     pub range: Option<IdentityRange>,
@@ -266,11 +289,17 @@ impl IdentityConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct EventCategories {
+    /// Slice writes, failures and drops.
     pub slices: bool,
+    /// Endpoints moved to another slice.
     pub endpoints: bool,
+    /// Identities allocated, released, in conflict or exhausted.
     pub identities: bool,
+    /// The initial sync's adoption of observed slices.
     pub adoption: bool,
+    /// Health changes (degraded, recovered).
     pub health: bool,
+    /// Rejected input events and skipped slice entries.
     pub input: bool,
 }
 
@@ -291,7 +320,9 @@ impl Default for EventCategories {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Shard {
+    /// This engine's shard, from 0 to `count − 1`.
     pub index: u32,
+    /// How many shards split the namespaces.
     pub count: u32,
 }
 
@@ -321,13 +352,19 @@ impl Shard {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Config {
+    /// Where endpoints come from: CiliumEndpoints or pods.
     pub source: Source,
+    /// How endpoints are grouped into slices.
     pub slicing: Slicing,
+    /// Write pacing, retries and health thresholds.
     pub write: Write,
+    /// Identity numbering and label filtering.
     pub identity: IdentityConfig,
+    /// Which event categories are recorded.
     pub events: EventCategories,
     /// Seeds every random choice (slice names, identity numbers).
     pub seed: u64,
+    /// Which namespaces this engine owns.
     pub shard: Shard,
 }
 
@@ -351,6 +388,7 @@ impl Config {
         Ok(c)
     }
 
+    /// The config as pretty JSON (camelCase keys, every field).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }

@@ -112,10 +112,14 @@ pub enum EndpointChange {
     /// Added (`old` is `None`) or changed, including a switch to another
     /// slice's copy.
     Upsert {
+        /// The endpoint's view before, `None` if it was not known.
         old: Option<Arc<EndpointView>>,
+        /// The endpoint's view now.
         new: Arc<EndpointView>,
     },
+    /// The endpoint is gone from every slice.
     Delete {
+        /// The endpoint's last view.
         old: Arc<EndpointView>,
     },
 }
@@ -178,11 +182,15 @@ impl Default for ConsumerOptions {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsumerCounters {
+    /// Slice events applied.
     pub events_applied: u64,
+    /// Events refused with an error (they changed nothing).
     pub events_rejected: u64,
     /// Slice entries skipped as malformed (their events applied the rest).
     pub entries_skipped: u64,
+    /// Endpoint upserts reported.
     pub upserts: u64,
+    /// Endpoint deletes reported.
     pub deletes: u64,
     /// Slice events seen (added, modified or deleted).
     pub slices_seen: u64,
@@ -653,14 +661,17 @@ impl Consumer {
         self.builder.publish()
     }
 
+    /// A reader that always sees the latest published snapshot.
     pub fn snapshot_reader(&self) -> SnapshotReader {
         self.builder.reader()
     }
 
+    /// What the consumer did so far.
     pub fn counters(&self) -> &ConsumerCounters {
         &self.counters
     }
 
+    /// Takes the events recorded since the last call, oldest first.
     pub fn drain_events(&mut self) -> Vec<Event> {
         self.events.drain()
     }

@@ -60,10 +60,15 @@ pub enum ErrorCode {
 /// Broad family of an error, used by bindings to pick an exception class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorFamily {
+    /// Malformed input (1xx): not JSON, not UTF-8, wrong shape.
     Parse,
+    /// A value out of its allowed range or form (2xx).
     Validation,
+    /// A bad configuration (3xx).
     Config,
+    /// A write outcome that makes no sense, e.g. an unknown op id (4xx).
     WritePath,
+    /// A policy or probe the policy engine refuses (5xx).
     Policy,
 }
 
@@ -135,6 +140,7 @@ impl ErrorCode {
         }
     }
 
+    /// The family of this code (its hundreds digit).
     pub const fn family(self) -> ErrorFamily {
         match self.number() / 100 {
             1 => ErrorFamily::Parse,
@@ -160,15 +166,18 @@ impl fmt::Display for ErrorCode {
 /// An error from the engine: stable code, the object, the field, a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct Error {
+    /// What went wrong, as a stable code.
     pub code: ErrorCode,
     /// The object, e.g. `Pod default/web-1`; empty when there is none.
     pub object: String,
     /// The field as a JSON path, e.g. `status.podIPs[0].ip`; empty when none.
     pub field: String,
+    /// What went wrong, in words for a person.
     pub message: String,
 }
 
 impl Error {
+    /// An error with the given code, object, field (a JSON path) and message.
     pub fn new(
         code: ErrorCode,
         object: impl Into<String>,
@@ -183,6 +192,7 @@ impl Error {
         }
     }
 
+    /// An `invalid_config` error for a field of the `Config`.
     pub fn config(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::new(ErrorCode::InvalidConfig, "Config", field, message)
     }
@@ -201,6 +211,7 @@ impl fmt::Display for Error {
     }
 }
 
+/// A `Result` whose error is the engine's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

@@ -49,16 +49,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-#[allow(missing_docs)] // being documented, module by module
 pub mod config;
-#[allow(missing_docs)] // being documented, module by module
 pub mod consumer;
 pub(crate) mod endpoint;
 // Documented by the engine restructure (its owner finishes these docs).
 #[allow(missing_docs)]
 pub mod engine;
 mod entry;
-#[allow(missing_docs)] // being documented, module by module
 pub mod error;
 // Documented by the engine restructure (its owner finishes these docs).
 #[allow(missing_docs)]
@@ -79,11 +76,9 @@ pub mod identity;
 pub mod labels;
 #[allow(missing_docs)]
 pub(crate) mod metrics;
-#[allow(missing_docs)] // being documented, module by module
 pub mod mirror;
 #[allow(missing_docs)] // being documented, module by module
 pub mod model;
-#[allow(missing_docs)] // being documented, module by module
 pub mod plan;
 #[allow(missing_docs)] // being documented, module by module
 pub mod policy;
@@ -94,7 +89,6 @@ pub(crate) mod ratelimit;
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod slicing;
-#[allow(missing_docs)] // being documented, module by module
 pub mod snapshot;
 mod snaptable;
 pub(crate) mod validate;

@@ -43,7 +43,9 @@ pub enum Observed {
 /// Stored objects by name, with a cluster-wide resourceVersion counter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mirror {
+    /// Slices held, by name.
     pub slices: BTreeMap<String, CiliumEndpointSlice>,
+    /// Identities held, by name.
     pub identities: BTreeMap<String, CiliumIdentity>,
     revision: u64,
     uids: u64,
@@ -65,6 +67,7 @@ fn check_pre(pre: &Preconditions, uid: &Option<String>, rv: &Option<String>) -> 
 }
 
 impl Mirror {
+    /// An empty mirror.
     pub fn new() -> Self {
         Mirror::default()
     }

@@ -17,8 +17,10 @@ pub struct OpId(pub u64);
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Preconditions {
+    /// The uid the object must still have.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
+    /// The resourceVersion the object must still have.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_version: Option<String>,
 }
@@ -26,16 +28,24 @@ pub struct Preconditions {
 /// One API write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOp {
+    /// Create a slice (the name must be free).
     CreateSlice(CiliumEndpointSlice),
     /// Carries `metadata.resourceVersion` as last seen.
     UpdateSlice(CiliumEndpointSlice),
+    /// Delete a slice.
     DeleteSlice {
+        /// The slice's name.
         name: String,
+        /// The uid and resourceVersion last seen, so a newer slice is not deleted.
         preconditions: Preconditions,
     },
+    /// Create an identity (the name is the identity number).
     CreateIdentity(CiliumIdentity),
+    /// Delete an identity.
     DeleteIdentity {
+        /// The identity's name (its number).
         name: String,
+        /// The uid and resourceVersion last seen.
         preconditions: Preconditions,
     },
 }
@@ -44,12 +54,16 @@ pub enum WriteOp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verb {
+    /// A create (POST).
     Create,
+    /// An update (PUT).
     Update,
+    /// A delete (DELETE).
     Delete,
 }
 
 impl Verb {
+    /// The verb in lower case: `create`, `update` or `delete`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Verb::Create => "create",
@@ -60,6 +74,7 @@ impl Verb {
 }
 
 impl WriteOp {
+    /// Whether the op creates, updates or deletes.
     pub fn verb(&self) -> Verb {
         match self {
             WriteOp::CreateSlice(_) | WriteOp::CreateIdentity(_) => Verb::Create,
@@ -68,6 +83,7 @@ impl WriteOp {
         }
     }
 
+    /// The kind of object the op writes.
     pub fn kind(&self) -> Kind {
         match self {
             WriteOp::CreateSlice(_) | WriteOp::UpdateSlice(_) | WriteOp::DeleteSlice { .. } => {
@@ -130,7 +146,9 @@ impl WriteOp {
 /// A write with its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedWrite {
+    /// The id to report the outcome by.
     pub id: OpId,
+    /// The write itself.
     pub op: WriteOp,
 }
 
@@ -146,16 +164,20 @@ impl PlannedWrite {
 /// identity deletes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WritePlan {
+    /// The writes, in sending order.
     pub writes: Vec<PlannedWrite>,
 }
 
 impl WritePlan {
+    /// Whether there is nothing to send.
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty()
     }
+    /// How many writes there are.
     pub fn len(&self) -> usize {
         self.writes.len()
     }
+    /// The writes, in sending order.
     pub fn iter(&self) -> impl Iterator<Item = &PlannedWrite> {
         self.writes.iter()
     }
@@ -176,8 +198,10 @@ impl WritePlan {
 pub enum Outcome {
     /// Accepted; for creates and updates, the object's new version and uid.
     Success {
+        /// The object's new resourceVersion (creates and updates).
         #[serde(default, rename = "resourceVersion")]
         resource_version: Option<String>,
+        /// The object's uid.
         #[serde(default)]
         uid: Option<String>,
     },
@@ -188,16 +212,21 @@ pub enum Outcome {
     /// 409 on create: the name is taken.
     AlreadyExists,
     /// Anything else (timeouts, 5xx, 403 ...).
-    Error { message: String },
+    Error {
+        /// The error as the caller saw it.
+        message: String,
+    },
 }
 
 impl Outcome {
+    /// A success with the object's new resourceVersion and uid.
     pub fn success(resource_version: impl Into<String>, uid: impl Into<String>) -> Outcome {
         Outcome::Success {
             resource_version: Some(resource_version.into()),
             uid: Some(uid.into()),
         }
     }
+    /// Whether the outcome is a success.
     pub fn is_success(&self) -> bool {
         matches!(self, Outcome::Success { .. })
     }

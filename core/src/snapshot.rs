@@ -39,7 +39,7 @@ use crate::snaptable::{HashIndex, IndexEntry, Radix, mix64};
 /// A small deterministic hasher (FxHash-style) for the persistent maps: no
 /// random state, so iteration order is the same on every run.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct FxHasher(u64);
+pub(crate) struct FxHasher(u64);
 
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
@@ -99,9 +99,9 @@ impl Hasher for FxHasher {
 
 type Fx = BuildHasherDefault<FxHasher>;
 /// A persistent hash map with a deterministic hasher.
-pub type PMap<K, V> = imbl::GenericHashMap<K, V, Fx, imbl::shared_ptr::DefaultSharedPtr>;
+pub(crate) type PMap<K, V> = imbl::GenericHashMap<K, V, Fx, imbl::shared_ptr::DefaultSharedPtr>;
 /// A persistent ordered set.
-pub type PSet<T> = imbl::OrdSet<T>;
+pub(crate) type PSet<T> = imbl::OrdSet<T>;
 
 /// (namespace, name) of an endpoint.
 pub type EndpointKey = (Arc<str>, Arc<str>);
@@ -109,25 +109,32 @@ pub type EndpointKey = (Arc<str>, Arc<str>);
 /// One endpoint as a snapshot shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointView {
+    /// The endpoint's namespace.
     pub namespace: Arc<str>,
+    /// The endpoint's name.
     pub name: Arc<str>,
     /// The slice holding it (the consumer: the current copy's slice).
     pub slice: Arc<str>,
+    /// The endpoint's security identity.
     pub identity: IdentityId,
     /// Addresses, node IP, encryption key, named ports, service account.
     pub data: EndpointData,
 }
 
 impl EndpointView {
+    /// (namespace, name): the endpoint's key.
     pub fn key(&self) -> EndpointKey {
         (self.namespace.clone(), self.name.clone())
     }
+    /// The endpoint's IP addresses.
     pub fn ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
         self.data.ips()
     }
+    /// The IP of the node the endpoint runs on, if known.
     pub fn node_ip(&self) -> Option<IpAddr> {
         self.data.node_ip
     }
+    /// The node's encryption key index (0: none).
     pub fn encryption_key(&self) -> u8 {
         self.data.encryption_key
     }
@@ -136,7 +143,9 @@ impl EndpointView {
 /// One slice as a snapshot shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SliceView {
+    /// The slice's name.
     pub name: Arc<str>,
+    /// The namespace all its endpoints are in.
     pub namespace: Arc<str>,
     /// Endpoint names, sorted.
     pub endpoints: Arc<[Arc<str>]>,
@@ -145,14 +154,18 @@ pub struct SliceView {
 /// Per-namespace part of a snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NamespaceView {
+    /// Names of the namespace's slices, sorted.
     pub slices: PSet<Arc<str>>,
+    /// How many endpoints the namespace has in slices.
     pub endpoints: usize,
 }
 
 /// Slices against the ideal count (⌈endpoints / max per slice⌉).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Fragmentation {
+    /// Slices there are.
     pub slices: usize,
+    /// Slices there would be at best: ⌈endpoints / max per slice⌉ per namespace.
     pub ideal: usize,
 }
 
@@ -357,10 +370,12 @@ impl Snapshot {
 
     // -------------------------------------------------------- slices
 
+    /// A slice by name.
     pub fn slice(&self, name: &str) -> Option<&Arc<SliceView>> {
         self.s().slices.get(name)
     }
 
+    /// Every slice.
     pub fn slices(&self) -> impl Iterator<Item = &Arc<SliceView>> {
         self.s().slices.values()
     }
@@ -374,26 +389,31 @@ impl Snapshot {
             .flat_map(|n| n.slices.iter())
     }
 
+    /// The part of a namespace: its slices and endpoint count.
     pub fn namespace(&self, namespace: &str) -> Option<&NamespaceView> {
         self.s().namespaces.get(namespace)
     }
 
+    /// Every namespace with endpoints in slices, with its part.
     pub fn namespaces(&self) -> impl Iterator<Item = (&Arc<str>, &NamespaceView)> {
         self.s().namespaces.iter()
     }
 
     // -------------------------------------------------------- endpoints
 
+    /// An endpoint by namespace and name.
     pub fn endpoint(&self, namespace: &str, name: &str) -> Option<&Arc<EndpointView>> {
         self.s().endpoint(namespace, name)
     }
 
+    /// Every endpoint in a slice.
     pub fn endpoints(&self) -> impl Iterator<Item = &Arc<EndpointView>> {
         self.s().endpoint_views()
     }
 
     // -------------------------------------------------------- identities
 
+    /// The security labels of an identity.
     pub fn identity_labels(&self, id: IdentityId) -> Option<&Arc<LabelSet>> {
         self.s().identities.get(&id)
     }
@@ -403,6 +423,7 @@ impl Snapshot {
         self.s().identity_keys.get(key).copied()
     }
 
+    /// Every identity the snapshot knows, with its security labels.
     pub fn identities(&self) -> impl Iterator<Item = (&IdentityId, &Arc<LabelSet>)> {
         self.s().identities.iter()
     }
@@ -422,6 +443,7 @@ impl Snapshot {
         self.s().identity_of_ip(ip)
     }
 
+    /// Every IP with the endpoint owning it.
     pub fn ip_cache(&self) -> impl Iterator<Item = (&IpAddr, &Arc<EndpointView>)> {
         let s = self.s();
         s.ips
@@ -431,9 +453,11 @@ impl Snapshot {
 
     // -------------------------------------------------------- counts
 
+    /// Endpoints in slices.
     pub fn endpoint_count(&self) -> usize {
         self.s().endpoint_count
     }
+    /// Slices.
     pub fn slice_count(&self) -> usize {
         self.s().slices.len()
     }
@@ -441,12 +465,15 @@ impl Snapshot {
     pub fn identity_count(&self) -> usize {
         self.s().identities_in_use
     }
+    /// Namespaces with endpoints in slices.
     pub fn namespace_count(&self) -> usize {
         self.s().namespaces.len()
     }
+    /// IPs in the IP cache.
     pub fn ip_count(&self) -> usize {
         self.s().ips.len()
     }
+    /// The largest number of endpoints one slice may hold.
     pub fn max_per_slice(&self) -> u32 {
         self.s().max_per_slice
     }
@@ -499,6 +526,7 @@ impl SnapshotReader {
         self.0.load().state.ip(ip).map(|(_, v)| v.clone())
     }
 
+    /// The version of the latest snapshot (one more per publish).
     pub fn version(&self) -> u64 {
         self.0.load().version
     }
@@ -506,7 +534,7 @@ impl SnapshotReader {
 
 /// Who owns an IP claimed by two endpoints at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IpOwnership {
+pub(crate) enum IpOwnership {
     /// The smallest (namespace, name): independent of the order of changes
     /// (the engine: incremental publishes equal a rebuild).
     SmallestKey,
@@ -518,7 +546,7 @@ pub enum IpOwnership {
 
 /// The writer's side: the next snapshot's parts, changed in place.
 #[derive(Debug)]
-pub struct SnapshotBuilder {
+pub(crate) struct SnapshotBuilder {
     next: State,
     version: u64,
     swap: Arc<ArcSwap<Inner>>,
@@ -613,10 +641,6 @@ impl SnapshotBuilder {
 
     pub fn reader(&self) -> SnapshotReader {
         SnapshotReader(self.swap.clone())
-    }
-
-    pub fn version(&self) -> u64 {
-        self.version
     }
 
     /// The view of an endpoint in the next snapshot.
@@ -1005,7 +1029,7 @@ impl SnapshotBuilder {
 }
 
 /// What an engine reports to its snapshot publisher, per endpoint slot.
-pub struct EngineEndpoint {
+pub(crate) struct EngineEndpoint {
     pub key: EndpointKey,
     /// `None` when the endpoint is in no slice (waiting, not synced).
     pub view: Option<EndpointView>,
@@ -1016,7 +1040,7 @@ pub struct EngineEndpoint {
 /// (keys, not a scan) and the builder. Inactive (records nothing) until the
 /// first publish or reader.
 #[derive(Debug, Clone)]
-pub struct Publisher {
+pub(crate) struct Publisher {
     pub builder: SnapshotBuilder,
     active: bool,
     changed: HashSet<EndpointIdx>,
@@ -1033,10 +1057,6 @@ impl Publisher {
             removed: HashSet::new(),
             identities: HashSet::new(),
         }
-    }
-
-    pub fn is_active(&self) -> bool {
-        self.active
     }
 
     /// Marks the publisher active; returns whether it was not before (the
