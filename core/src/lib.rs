@@ -80,7 +80,6 @@ pub mod mirror;
 #[allow(missing_docs)] // being documented, module by module
 pub mod model;
 pub mod plan;
-#[allow(missing_docs)] // being documented, module by module
 pub mod policy;
 pub(crate) mod ratelimit;
 // Not used outside core; stays `pub` only until the methods nothing in the

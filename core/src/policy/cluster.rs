@@ -224,18 +224,22 @@ impl PolicyCluster {
         })
     }
 
+    /// The policy engine holding the cluster's identities, endpoints and policies.
     pub fn engine(&self) -> &PolicyEngine {
         &self.engine
     }
 
+    /// The policy engine, to change identities, endpoints, nodes or policies.
     pub fn engine_mut(&mut self) -> &mut PolicyEngine {
         &mut self.engine
     }
 
+    /// Adds or replaces a policy object (JSON); see [`PolicyEngine::upsert_policy`].
     pub fn upsert_policy(&mut self, value: &serde_json::Value) -> Result<PolicyKey> {
         self.engine.upsert_policy(value)
     }
 
+    /// Adds or replaces a policy object with options (e.g. audit mode).
     pub fn upsert_policy_with(
         &mut self,
         value: &serde_json::Value,

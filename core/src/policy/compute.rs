@@ -175,8 +175,11 @@ pub enum DecisionReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
+    /// The flow is allowed.
     Allow,
+    /// The flow is denied.
     Deny,
+    /// Would be denied, but in audit mode (the policy's or the whole engine's): let through and reported.
     Audit,
 }
 

@@ -82,9 +82,13 @@ pub struct PolicyOptions {
 /// An endpoint (pod) as the policy engine sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyEndpoint {
+    /// The endpoint's namespace.
     pub namespace: String,
+    /// The endpoint's name.
     pub name: String,
+    /// The endpoint's security identity.
     pub identity: u32,
+    /// The endpoint's IP addresses.
     pub ips: Vec<IpAddr>,
     /// Named container ports (resolve named ports of rules and probes).
     pub named_ports: Vec<NamedPort>,
@@ -95,19 +99,29 @@ pub struct PolicyEndpoint {
 /// Counters for metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyStats {
+    /// NetworkPolicies held.
     pub network_policies: usize,
+    /// CiliumNetworkPolicies held.
     pub cilium_network_policies: usize,
+    /// CiliumClusterwideNetworkPolicies held.
     pub cilium_clusterwide_network_policies: usize,
     /// Distinct selectors in the selector cache.
     pub selectors: usize,
+    /// Identities known.
     pub identities: usize,
+    /// Endpoints known.
     pub endpoints: usize,
+    /// Nodes known.
     pub nodes: usize,
     /// Per-identity policy computations so far.
     pub recomputations: u64,
+    /// Flows evaluated as allowed.
     pub verdicts_allow: u64,
+    /// Flows evaluated as denied.
     pub verdicts_deny: u64,
+    /// Flows evaluated as audited.
     pub verdicts_audit: u64,
+    /// Verdict events not kept because the buffer was full.
     pub verdict_events_dropped: u64,
 }
 
@@ -242,6 +256,7 @@ impl PolicyEngine {
         engine
     }
 
+    /// The configuration the engine was made with.
     pub fn config(&self) -> &PolicyConfig {
         &self.config
     }
@@ -258,6 +273,7 @@ impl PolicyEngine {
         self.recompute(id);
     }
 
+    /// Removes an identity (nothing happens if it is unknown).
     pub fn remove_identity(&mut self, id: u32) {
         self.cache.remove_identity(id);
         self.identity_policies.remove(&id);
@@ -300,6 +316,7 @@ impl PolicyEngine {
         );
     }
 
+    /// Removes an endpoint; returns it if it was known.
     pub fn remove_endpoint(&mut self, namespace: &str, name: &str) -> Option<PolicyEndpoint> {
         let old = self.endpoints.remove(&EndpointRef { namespace, name })?;
         for ip in &old.ips {
@@ -312,6 +329,7 @@ impl PolicyEngine {
         Some(old)
     }
 
+    /// An endpoint by namespace and name.
     pub fn endpoint(&self, namespace: &str, name: &str) -> Option<&PolicyEndpoint> {
         self.endpoints.get(&EndpointRef { namespace, name })
     }
@@ -327,6 +345,7 @@ impl PolicyEngine {
         self.nodes.insert(name.to_string(), ips);
     }
 
+    /// Removes a node and the addresses it owned.
     pub fn remove_node(&mut self, name: &str) {
         if let Some(old) = self.nodes.remove(name) {
             for ip in &old {
@@ -408,6 +427,7 @@ impl PolicyEngine {
         true
     }
 
+    /// The keys of every policy held.
     pub fn policy_keys(&self) -> impl Iterator<Item = &PolicyKey> {
         self.policies.keys()
     }

@@ -13,8 +13,11 @@ use super::selector::Selector;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Protocol {
+    /// TCP.
     Tcp,
+    /// UDP.
     Udp,
+    /// SCTP.
     Sctp,
 }
 
@@ -29,6 +32,7 @@ impl Protocol {
         }
     }
 
+    /// `TCP`, `UDP` or `SCTP`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Protocol::Tcp => "TCP",
@@ -48,11 +52,14 @@ impl fmt::Display for Protocol {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
+    /// Traffic into the selected endpoint.
     Ingress,
+    /// Traffic out of the selected endpoint.
     Egress,
 }
 
 impl Direction {
+    /// 0 for ingress, 1 for egress (an index into per-direction arrays).
     pub const fn index(self) -> usize {
         match self {
             Direction::Ingress => 0,
@@ -97,12 +104,16 @@ impl PortMatch {
 /// A named container port of an endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NamedPort {
+    /// The port's name.
     pub name: String,
+    /// The port's number.
     pub port: u16,
+    /// The port's protocol.
     pub protocol: Protocol,
 }
 
 impl NamedPort {
+    /// A named port.
     pub fn new(name: &str, port: u16, protocol: Protocol) -> Self {
         NamedPort {
             name: name.to_string(),
@@ -169,11 +180,15 @@ pub enum PeerMatch {
 /// Names the rule (or the default deny) that decided a direction.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RuleRef {
+    /// The kind of the policy holding the rule.
     pub kind: PolicyKind,
     /// Empty for cluster-wide policies.
     pub namespace: String,
+    /// The policy's name.
     pub name: String,
+    /// The direction the rule is for.
     pub direction: Direction,
+    /// What the rule did.
     pub effect: RuleEffect,
     /// Position of the rule in its list; `None` for a default deny.
     pub index: Option<usize>,
@@ -186,8 +201,11 @@ pub struct RuleRef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RuleEffect {
+    /// An allow rule allowed the flow.
     Allow,
+    /// A deny rule denied the flow.
     Deny,
+    /// The direction was isolated and no rule allowed the flow.
     DefaultDeny,
 }
 
@@ -223,13 +241,16 @@ pub struct CompiledPolicy {
 /// Identifies a policy object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PolicyKey {
+    /// The policy's kind.
     pub kind: PolicyKind,
     /// Empty for cluster-wide policies.
     pub namespace: String,
+    /// The policy's name.
     pub name: String,
 }
 
 impl PolicyKey {
+    /// The key of a policy; `namespace` is empty for cluster-wide ones.
     pub fn new(kind: PolicyKind, namespace: &str, name: &str) -> Self {
         PolicyKey {
             kind,

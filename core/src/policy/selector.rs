@@ -33,21 +33,29 @@ pub const KNOWN_SOURCES: &[&str] = &[
 /// What a requirement demands of a label's value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Operator {
+    /// The value is one of these.
     In(Vec<String>),
+    /// The label is absent or its value is none of these.
     NotIn(Vec<String>),
+    /// The label is present, whatever its value.
     Exists,
+    /// The label is absent.
     DoesNotExist,
 }
 
 /// One condition on one label key. `source: None` matches any source.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Requirement {
+    /// The label source (`k8s`, `reserved`, ...); `None` matches any.
     pub source: Option<String>,
+    /// The label key.
     pub key: String,
+    /// What the value must be.
     pub op: Operator,
 }
 
 impl Requirement {
+    /// A requirement on `source:key` (`None`: any source).
     pub fn new(source: Option<&str>, key: &str, op: Operator) -> Self {
         Requirement {
             source: source.map(str::to_string),
@@ -71,6 +79,7 @@ impl Requirement {
         }
     }
 
+    /// Whether the labels meet this requirement.
     pub fn matches(&self, labels: &LabelSet) -> bool {
         let value = labels
             .get(&self.key)
@@ -118,10 +127,12 @@ impl Selector {
         Selector::new(vec![Requirement::new(Some(source), key, Operator::Exists)])
     }
 
+    /// The requirements, all of which must hold.
     pub fn requirements(&self) -> &[Requirement] {
         &self.requirements
     }
 
+    /// Whether the labels meet every requirement.
     pub fn matches(&self, labels: &LabelSet) -> bool {
         self.requirements.iter().all(|r| r.matches(labels))
     }
@@ -170,6 +181,7 @@ pub struct SelectorCache {
 }
 
 impl SelectorCache {
+    /// An empty cache.
     pub fn new() -> Self {
         SelectorCache::default()
     }
@@ -179,14 +191,17 @@ impl SelectorCache {
         self.ids.len()
     }
 
+    /// Number of identities known.
     pub fn identity_count(&self) -> usize {
         self.identities.len()
     }
 
+    /// The security labels of an identity.
     pub fn identity_labels(&self, id: u32) -> Option<&LabelSet> {
         self.identities.get(&id)
     }
 
+    /// Every identity known, with its labels, by number.
     pub fn identities(&self) -> impl Iterator<Item = (u32, &LabelSet)> {
         self.identities.iter().map(|(id, l)| (*id, l))
     }

@@ -13,12 +13,18 @@ use super::rule::{Protocol, RuleRef};
 #[serde(rename_all = "lowercase")]
 pub enum Peer {
     /// An endpoint by namespace and name.
-    Endpoint { namespace: String, name: String },
+    Endpoint {
+        /// The endpoint's namespace.
+        namespace: String,
+        /// The endpoint's name.
+        name: String,
+    },
     /// An address: resolves to the endpoint or node that owns it, if any.
     Ip(IpAddr),
 }
 
 impl Peer {
+    /// An endpoint peer by namespace and name.
     pub fn endpoint(namespace: &str, name: &str) -> Peer {
         Peer::Endpoint {
             namespace: namespace.to_string(),
@@ -52,7 +58,9 @@ impl fmt::Display for Peer {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum PortRef {
+    /// A port number.
     Number(u16),
+    /// A named port, resolved on the destination.
     Name(String),
 }
 
@@ -90,13 +98,18 @@ impl fmt::Display for PortRef {
 /// A flow to evaluate.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Flow {
+    /// The source.
     pub from: Peer,
+    /// The destination.
     pub to: Peer,
+    /// The destination port.
     pub port: PortRef,
+    /// The protocol.
     pub protocol: Protocol,
 }
 
 impl Flow {
+    /// A flow from `from` to `to` on a port and protocol.
     pub fn new(from: Peer, to: Peer, port: impl Into<PortRef>, protocol: Protocol) -> Flow {
         Flow {
             from,
@@ -110,16 +123,21 @@ impl Flow {
 /// The decision of one direction (source egress or destination ingress).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DirectionDecision {
+    /// What the direction decided.
     pub decision: Decision,
+    /// Why.
     pub reason: DecisionReason,
 }
 
 /// What the policies decide for a flow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
+    /// The flow's decision: both directions must allow.
     #[serde(rename = "verdict")]
     pub decision: Decision,
+    /// The source's egress decision.
     pub egress: DirectionDecision,
+    /// The destination's ingress decision.
     pub ingress: DirectionDecision,
     /// The rules behind the decision: the allow rules of both directions
     /// when allowed, else those of the direction(s) that denied/audited.
@@ -130,13 +148,17 @@ pub struct Verdict {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VerdictEventFilter {
+    /// No flow is recorded.
     #[default]
     None,
+    /// Denied and audited flows are recorded.
     DeniedAndAudit,
+    /// Every flow is recorded.
     All,
 }
 
 impl VerdictEventFilter {
+    /// Whether a flow with this decision is recorded.
     pub fn records(self, d: Decision) -> bool {
         match self {
             VerdictEventFilter::None => false,
@@ -151,17 +173,23 @@ impl VerdictEventFilter {
 pub struct VerdictEvent {
     /// Sequence number of the evaluation (the engine reads no clock).
     pub seq: u64,
+    /// The flow evaluated.
     pub flow: Flow,
+    /// The flow's decision.
     #[serde(rename = "verdict")]
     pub decision: Decision,
+    /// The rules behind the decision (as in [`Verdict::deciding`]).
     pub deciding: Vec<RuleRef>,
 }
 
 /// A reachability matrix: rows are sources, columns destinations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Matrix {
+    /// The peers, in row and column order.
     pub peers: Vec<Peer>,
+    /// The destination port of every cell.
     pub port: PortRef,
+    /// The protocol of every cell.
     pub protocol: Protocol,
     /// `cells[from][to]`; `None` when the probe could not be evaluated
     /// (e.g. a named port the destination does not have).
@@ -169,6 +197,7 @@ pub struct Matrix {
 }
 
 impl Matrix {
+    /// The decision from row `from` to column `to`; `None` if out of range or not evaluated.
     pub fn get(&self, from: usize, to: usize) -> Option<Decision> {
         self.cells
             .get(from)
