@@ -1,26 +1,40 @@
 //! Structured events the caller drains (DESIGN.md §8).
+// Every public item documented (lib.rs may still allow otherwise).
+#![warn(missing_docs)]
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::EventCategories;
 
+/// What an event is about; each category can be turned off in the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Category {
+    /// Slice writes and their outcomes, foreign and externally deleted slices.
     Slices,
+    /// Endpoints moving between slices.
     Endpoints,
+    /// Identity allocation, exhaustion, conflicts and release.
     Identities,
+    /// The initial sync's adoption.
     Adoption,
+    /// The write path turning degraded or healthy.
     Health,
+    /// Rejected input.
     Input,
 }
 
+/// How bad an event is, from routine to needing attention (ordered).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Routine detail (every successful write).
     Debug,
+    /// Expected changes worth knowing.
     Info,
+    /// Something unexpected the engine handles.
     Warning,
+    /// Something that needs attention (exhaustion, dropped writes, degraded).
     Error,
 }
 
@@ -126,13 +140,16 @@ impl std::fmt::Display for EventKind {
 pub struct Event {
     /// Caller time (ms) of the call that produced it.
     pub time: u64,
+    /// What it is about.
     pub category: Category,
     /// A stable short name, e.g. `slice-created`, `identity-exhausted`
     /// (an [`EventKind`]'s name; a string so that the JSON shape is plain).
     pub kind: String,
+    /// How bad.
     pub severity: Severity,
     /// The object concerned, e.g. `CiliumEndpointSlice ces-...`.
     pub subject: String,
+    /// Why, in words.
     pub message: String,
 }
 
@@ -149,6 +166,7 @@ pub struct EventLog {
 pub const MAX_PENDING_EVENTS: usize = 100_000;
 
 impl EventLog {
+    /// An empty log recording the enabled categories.
     pub fn new(enabled: EventCategories) -> Self {
         EventLog {
             enabled,
@@ -157,6 +175,7 @@ impl EventLog {
         }
     }
 
+    /// Whether events of category `c` are recorded.
     pub fn enabled(&self, c: Category) -> bool {
         match c {
             Category::Slices => self.enabled.slices,
@@ -195,14 +214,17 @@ impl EventLog {
         });
     }
 
+    /// The events recorded since the last drain, oldest first.
     pub fn drain(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.pending)
     }
 
+    /// Events waiting to be drained.
     pub fn len(&self) -> usize {
         self.pending.len()
     }
 
+    /// No event waits to be drained.
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }

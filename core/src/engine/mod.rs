@@ -28,6 +28,8 @@
 //! differ — so a change that is undone before the flush (added then
 //! removed) costs nothing, and a write equal to what the server holds is
 //! never sent.
+// Every public item documented (lib.rs may still allow otherwise).
+#![warn(missing_docs)]
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -252,10 +254,12 @@ impl Engine {
         })
     }
 
+    /// The configuration the engine was made with.
     pub fn config(&self) -> &Config {
         &self.config
     }
 
+    /// Whether [`Engine::initial_sync_done`] has been called.
     pub fn is_synced(&self) -> bool {
         self.synced
     }

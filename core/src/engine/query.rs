@@ -18,10 +18,12 @@ impl Engine {
         self.events.drain()
     }
 
+    /// Counters of what the engine did since it was made.
     pub fn counters(&self) -> &Counters {
         &self.counters
     }
 
+    /// A summary of the engine's state now.
     pub fn stats(&self) -> Stats {
         Stats {
             synced: self.synced,
@@ -111,6 +113,7 @@ impl Engine {
         Ok(())
     }
 
+    /// Histograms and Cilium-compatible counters (rendered by [`Engine::metrics_text`]).
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
