@@ -197,10 +197,6 @@ impl IdentityAllocator {
         }
     }
 
-    fn is_used(&self, id: IdentityId) -> bool {
-        self.bit(id).is_some_and(|(w, m)| self.used[w] & m != 0)
-    }
-
     /// A free number, by the configured strategy.
     fn pick_free(&mut self) -> Option<IdentityId> {
         if self.free_count() == 0 {
@@ -469,11 +465,6 @@ impl IdentityAllocator {
         if rec.refs == 0 && !rec.in_flight {
             self.forget(id);
         }
-    }
-
-    /// Whether a number is taken (used by tests and the snapshot).
-    pub fn is_taken(&self, id: IdentityId) -> bool {
-        self.is_used(id)
     }
 }
 

@@ -154,10 +154,6 @@ impl SliceTable {
         }
     }
 
-    pub fn max_per_slice(&self) -> u32 {
-        self.max
-    }
-
     pub fn get(&self, id: SliceId) -> Option<&Slice> {
         self.slots.get(id as usize).and_then(Option::as_ref)
     }
@@ -192,10 +188,6 @@ impl SliceTable {
             .get(group)
             .into_iter()
             .flat_map(|s| s.iter().copied())
-    }
-
-    pub fn groups(&self) -> impl Iterator<Item = (&GroupKey, &BTreeSet<SliceId>)> {
-        self.groups.iter()
     }
 
     /// A fresh Cilium-style name: `ces-` + 9 + `-` + 5 characters.
