@@ -3,6 +3,8 @@
 //! caller time), `healthy` again once a write succeeds and the ratio is back
 //! under the threshold. The embedding operator decides what to do with it
 //! (e.g. fall back to per-endpoint mode).
+// Every public item documented (lib.rs may still allow otherwise).
+#![warn(missing_docs)]
 
 use std::collections::VecDeque;
 
@@ -10,19 +12,27 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ErrorThreshold;
 
+/// The write path's health. Serializes as `{"state": "healthy"}` or `{"state": "degraded", "reason": ...}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "lowercase")]
 pub enum Health {
+    /// Writes succeed.
     Healthy,
-    Degraded { reason: String },
+    /// Failures passed the threshold; `reason` says which.
+    Degraded {
+        /// Which threshold was passed.
+        reason: String,
+    },
 }
 
 impl Health {
+    /// Whether the write path is degraded.
     pub fn is_degraded(&self) -> bool {
         matches!(self, Health::Degraded { .. })
     }
 }
 
+/// Tracks write outcomes against the configured threshold.
 #[derive(Debug, Clone)]
 pub struct HealthTracker {
     threshold: ErrorThreshold,
@@ -34,6 +44,7 @@ pub struct HealthTracker {
 }
 
 impl HealthTracker {
+    /// A tracker starting healthy.
     pub fn new(threshold: ErrorThreshold) -> Self {
         HealthTracker {
             threshold,
@@ -44,6 +55,7 @@ impl HealthTracker {
         }
     }
 
+    /// The current state.
     pub fn state(&self) -> &Health {
         &self.state
     }

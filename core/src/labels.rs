@@ -7,6 +7,8 @@
 //! matches it (and the user has not added includes of their own), or when
 //! the longest match of an include is longer than the shortest match of an
 //! exclusion. Lengths are the length of the matched text, as in Cilium.
+// Every public item documented (lib.rs may still allow otherwise).
+#![warn(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,9 +24,13 @@ pub const SOURCE_K8S: &str = "k8s";
 /// Source of reserved identities' labels.
 pub const SOURCE_RESERVED: &str = "reserved";
 
+/// The label naming a pod's namespace.
 pub const LABEL_POD_NAMESPACE: &str = "io.kubernetes.pod.namespace";
+/// Prefix of the labels copied from the namespace.
 pub const LABEL_NAMESPACE_PREFIX: &str = "io.cilium.k8s.namespace.labels.";
+/// The label naming a pod's service account.
 pub const LABEL_SERVICE_ACCOUNT: &str = "io.cilium.k8s.policy.serviceaccount";
+/// The label naming the cluster.
 pub const LABEL_CLUSTER: &str = "io.cilium.k8s.policy.cluster";
 /// Pod labels under this prefix are dropped: only Cilium may set them.
 pub const CILIUM_K8S_PREFIX: &str = "io.cilium.k8s";
@@ -32,12 +38,16 @@ pub const CILIUM_K8S_PREFIX: &str = "io.cilium.k8s";
 /// One label: `source:key=value`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Label {
+    /// Where the label comes from, e.g. `k8s`, `reserved`.
     pub source: String,
+    /// The key.
     pub key: String,
+    /// The value (may be empty).
     pub value: String,
 }
 
 impl Label {
+    /// A label from its parts.
     pub fn new(source: &str, key: &str, value: &str) -> Self {
         Label {
             source: source.to_string(),
@@ -45,6 +55,7 @@ impl Label {
             value: value.to_string(),
         }
     }
+    /// A `k8s` label.
     pub fn k8s(key: &str, value: &str) -> Self {
         Label::new(SOURCE_K8S, key, value)
     }
@@ -76,6 +87,7 @@ pub struct LabelSet {
 }
 
 impl LabelSet {
+    /// An empty set.
     pub fn new() -> Self {
         LabelSet::default()
     }
@@ -89,6 +101,7 @@ impl LabelSet {
         set
     }
 
+    /// Adds a label; one with the same key is replaced.
     pub fn insert(&mut self, label: Label) {
         match self
             .labels
@@ -99,6 +112,7 @@ impl LabelSet {
         }
     }
 
+    /// The label with `key`.
     pub fn get(&self, key: &str) -> Option<&Label> {
         self.labels
             .binary_search_by(|l| l.key.as_str().cmp(key))
@@ -106,14 +120,17 @@ impl LabelSet {
             .map(|i| &self.labels[i])
     }
 
+    /// The labels, in key order.
     pub fn iter(&self) -> impl Iterator<Item = &Label> {
         self.labels.iter()
     }
 
+    /// How many.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// None at all.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
@@ -310,6 +327,7 @@ impl LabelFilter {
         })
     }
 
+    /// Cilium's default filter.
     pub fn default_filter() -> LabelFilter {
         // The defaults are constants known to compile.
         LabelFilter::new(&[], &[]).unwrap_or_else(|_| LabelFilter {
@@ -345,6 +363,7 @@ pub struct Interner {
 }
 
 impl Interner {
+    /// The shared copy of `s`.
     pub fn intern(&mut self, s: &str) -> Arc<str> {
         if let Some(a) = self.map.get(s) {
             return a.clone();
@@ -353,9 +372,11 @@ impl Interner {
         self.map.insert(a.clone());
         a
     }
+    /// How many.
     pub fn len(&self) -> usize {
         self.map.len()
     }
+    /// None at all.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
@@ -363,10 +384,15 @@ impl Interner {
 
 /// What the identity of a pod is made of, before filtering.
 pub struct PodLabelInputs<'a> {
+    /// The pod's namespace.
     pub namespace: &'a str,
+    /// The pod's labels.
     pub pod_labels: &'a BTreeMap<String, String>,
+    /// The namespace's labels, when known.
     pub namespace_labels: Option<&'a BTreeMap<String, String>>,
+    /// The pod's service account ("" for none).
     pub service_account: &'a str,
+    /// The cluster name (`identity.clusterName`).
     pub cluster_name: &'a str,
 }
 

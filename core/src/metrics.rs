@@ -207,18 +207,30 @@ pub fn labelled_counts<K: Ord>(
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Counters {
+    /// Watch events applied.
     pub events_applied: u64,
+    /// Watch events rejected (nothing changed).
     pub events_rejected: u64,
+    /// Events for a namespace of another shard.
     pub events_ignored_other_shard: u64,
+    /// Pods in CiliumEndpoint mode, or CiliumEndpoints in pods mode.
     pub events_ignored_other_source: u64,
+    /// Writes planned, by (`identity`|`slice`, verb).
     #[serde(serialize_with = "serialize_writes_planned")]
     pub writes_planned: BTreeMap<(&'static str, &'static str), u64>,
+    /// Outcomes reported that were not failures.
     pub writes_succeeded: u64,
+    /// Outcomes reported as errors or conflicts.
     pub writes_failed: u64,
+    /// Due slices found equal to the server: no write.
     pub no_op_skips: u64,
+    /// Identity numbers allocated.
     pub identities_allocated: u64,
+    /// Identity references released.
     pub identities_released: u64,
+    /// Times no identity number was free.
     pub identity_exhausted: u64,
+    /// Endpoints moved by compaction.
     pub compaction_moves: u64,
 }
 
@@ -240,13 +252,21 @@ fn serialize_writes_planned<S: serde::Serializer>(
 pub struct Stats {
     /// The initial sync is done.
     pub synced: bool,
+    /// Endpoints held.
     pub endpoints: usize,
+    /// Endpoints waiting for an identity number.
     pub endpoints_waiting: usize,
+    /// Slices in the table (including ones being deleted).
     pub slices: usize,
+    /// Slices waiting to be written.
     pub dirty_slices: usize,
+    /// Writes planned and awaiting their outcome.
     pub in_flight: usize,
+    /// Identities known: allocated (pods mode) or learned (CiliumEndpoint mode).
     pub identities: usize,
+    /// Namespaces seen.
     pub namespaces: usize,
+    /// Nodes seen (Node or CiliumNode).
     pub nodes: usize,
 }
 
