@@ -28,21 +28,27 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorCode, Result};
 
+/// Label or annotation map: key → value, sorted by key.
 pub type Labels = BTreeMap<String, String>;
 
 fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// An entry of `metadata.ownerReferences`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OwnerReference {
+    /// The owner's `apiVersion`.
     #[serde(default)]
     pub api_version: String,
+    /// The owner's `kind`.
     #[serde(default)]
     pub kind: String,
+    /// The owner's name.
     #[serde(default)]
     pub name: String,
+    /// The owner's uid.
     #[serde(default)]
     pub uid: String,
 }
@@ -51,25 +57,34 @@ pub struct OwnerReference {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
+    /// `name`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
+    /// `namespace` (`None` for cluster-scoped objects).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// `uid`, set by the API server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
+    /// `resourceVersion`, set by the API server on every change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_version: Option<String>,
+    /// `labels`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: Labels,
+    /// `annotations`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: Labels,
+    /// `deletionTimestamp`: set when the object is being deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_timestamp: Option<String>,
+    /// `ownerReferences`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub owner_references: Vec<OwnerReference>,
 }
 
 impl ObjectMeta {
+    /// Metadata with only a name.
     pub fn named(name: impl Into<String>) -> Self {
         ObjectMeta {
             name: name.into(),
@@ -80,123 +95,167 @@ impl ObjectMeta {
 
 // ---------------------------------------------------------------- core/v1
 
+/// A `v1` Namespace: its labels feed pod identities.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Namespace {
+    /// `metadata`.
     #[serde(default)]
     pub metadata: ObjectMeta,
 }
 
+/// One entry of a Node's `status.addresses`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeAddress {
+    /// `type`, e.g. `InternalIP`.
     #[serde(default, rename = "type")]
     pub kind: String,
+    /// `address`.
     #[serde(default)]
     pub address: String,
 }
 
+/// A Node's `status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeStatus {
+    /// `addresses`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<NodeAddress>,
 }
 
+/// A `v1` Node: its addresses give the node IP of its pods.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
+    /// `metadata`.
     #[serde(default)]
     pub metadata: ObjectMeta,
+    /// `status`.
     #[serde(default)]
     pub status: NodeStatus,
 }
 
+/// One entry of a container's `ports`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerPort {
+    /// `name`: named ports are what policies and slices refer to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// `containerPort`.
     #[serde(default)]
     pub container_port: i64,
+    /// `protocol` (absent: TCP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
 }
 
+/// One entry of a pod's `spec.containers`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Container {
+    /// `name`.
     #[serde(default)]
     pub name: String,
+    /// `ports`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<ContainerPort>,
 }
 
+/// A Pod's `spec`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodSpec {
+    /// `nodeName`: the node the pod is scheduled on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
+    /// `serviceAccountName`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_name: Option<String>,
+    /// `hostNetwork`: such pods get no endpoint.
     #[serde(default, skip_serializing_if = "is_false")]
     pub host_network: bool,
+    /// `containers`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub containers: Vec<Container>,
 }
 
+/// One entry of a pod's `status.podIPs`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodIp {
+    /// `ip`.
     #[serde(default)]
     pub ip: String,
 }
 
+/// A Pod's `status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodStatus {
+    /// `phase`, e.g. `Running`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
+    /// `podIP`.
     #[serde(default, rename = "podIP", skip_serializing_if = "Option::is_none")]
     pub pod_ip: Option<String>,
+    /// `podIPs` (at most one per family).
     #[serde(default, rename = "podIPs", skip_serializing_if = "Vec::is_empty")]
     pub pod_ips: Vec<PodIp>,
+    /// `hostIP`.
     #[serde(default, rename = "hostIP", skip_serializing_if = "Option::is_none")]
     pub host_ip: Option<String>,
 }
 
+/// A `v1` Pod: in the `pods` source, one endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pod {
+    /// `metadata`.
     #[serde(default)]
     pub metadata: ObjectMeta,
+    /// `spec`.
     #[serde(default)]
     pub spec: PodSpec,
+    /// `status`.
     #[serde(default)]
     pub status: PodStatus,
 }
 
 // ---------------------------------------------------------------- cilium.io
 
+/// `encryption`: the transparent-encryption key index of a node or endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EncryptionSpec {
+    /// `key` (0: none).
     #[serde(default)]
     pub key: i64,
 }
 
+/// One entry of a CiliumNode's `spec.addresses`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CiliumNodeAddress {
+    /// `type`, e.g. `InternalIP`.
     #[serde(default, rename = "type")]
     pub kind: String,
+    /// `ip`.
     #[serde(default)]
     pub ip: String,
 }
 
+/// A CiliumNode's `spec`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CiliumNodeSpec {
+    /// `addresses`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<CiliumNodeAddress>,
+    /// `encryption`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<EncryptionSpec>,
 }
 
+/// A `cilium.io/v2` CiliumNode: node IP and encryption key of its pods.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CiliumNode {
+    /// `metadata`.
     #[serde(default)]
     pub metadata: ObjectMeta,
+    /// `spec`.
     #[serde(default)]
     pub spec: CiliumNodeSpec,
 }
@@ -204,16 +263,21 @@ pub struct CiliumNode {
 /// `{ipv4, ipv6}`: one address pair of an endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddressPair {
+    /// `ipv4`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv4: Option<String>,
+    /// `ipv6`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<String>,
 }
 
+/// `networking` of an endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointNetworking {
+    /// `addressing`: the endpoint's address pairs.
     #[serde(default)]
     pub addressing: Vec<AddressPair>,
+    /// `node`: the IP of the node the endpoint runs on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
 }
@@ -222,33 +286,44 @@ pub struct EndpointNetworking {
 /// the API server stores it in a CiliumEndpoint's `status.named-ports` and
 /// a slice entry's `named-ports` (any integer, any string, so that a reader
 /// can name the bad field). Read by the slice entry codec into the
-/// validated [`crate::endpoint::PortEntry`].
+/// validated port entry (`endpoint::PortEntry`, internal).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NamedPort {
+    /// `name`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
+    /// `port`.
     #[serde(default)]
     pub port: i64,
+    /// `protocol`: `TCP`, `UDP` or `SCTP`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub protocol: String,
 }
 
+/// `identity` of a CiliumEndpoint: its security identity.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointIdentity {
+    /// `id`: the identity number.
     #[serde(default)]
     pub id: i64,
+    /// `labels`: the security labels, `source:key=value`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
 }
 
+/// A CiliumEndpoint's `status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CiliumEndpointStatus {
+    /// `identity`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<EndpointIdentity>,
+    /// `networking`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub networking: Option<EndpointNetworking>,
+    /// `encryption`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<EncryptionSpec>,
+    /// `named-ports`.
     #[serde(default, rename = "named-ports", skip_serializing_if = "Vec::is_empty")]
     pub named_ports: Vec<NamedPort>,
     #[serde(
@@ -256,13 +331,17 @@ pub struct CiliumEndpointStatus {
         rename = "service-account",
         skip_serializing_if = "Option::is_none"
     )]
+    /// `service-account`.
     pub service_account: Option<String>,
 }
 
+/// A `cilium.io/v2` CiliumEndpoint: in the `ciliumendpoints` source, one endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CiliumEndpoint {
+    /// `metadata`.
     #[serde(default)]
     pub metadata: ObjectMeta,
+    /// `status`.
     #[serde(default)]
     pub status: CiliumEndpointStatus,
 }
@@ -270,14 +349,19 @@ pub struct CiliumEndpoint {
 /// One endpoint inside a CiliumEndpointSlice (Cilium's CoreCiliumEndpoint).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CoreCiliumEndpoint {
+    /// `name`: the endpoint's name (its namespace is the slice's).
     #[serde(default)]
     pub name: String,
+    /// `id`: the security identity number.
     #[serde(default)]
     pub id: i64,
+    /// `networking`.
     #[serde(default)]
     pub networking: EndpointNetworking,
+    /// `encryption`.
     #[serde(default)]
     pub encryption: EncryptionSpec,
+    /// `named-ports`.
     #[serde(default, rename = "named-ports")]
     pub named_ports: Vec<NamedPort>,
     #[serde(
@@ -285,19 +369,26 @@ pub struct CoreCiliumEndpoint {
         rename = "service-account",
         skip_serializing_if = "Option::is_none"
     )]
+    /// `service-account`.
     pub service_account: Option<String>,
 }
 
+/// A `cilium.io/v2alpha1` CiliumEndpointSlice: endpoints of one namespace, grouped.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CiliumEndpointSlice {
+    /// `apiVersion` (`cilium.io/v2alpha1` when absent).
     #[serde(rename = "apiVersion", default = "ces_api_version")]
     pub api_version: String,
+    /// `kind` (`CiliumEndpointSlice` when absent).
     #[serde(default = "ces_kind")]
     pub kind: String,
+    /// `metadata` (cluster-scoped: no namespace).
     #[serde(default)]
     pub metadata: ObjectMeta,
+    /// `namespace`: the namespace of every endpoint in the slice.
     #[serde(default)]
     pub namespace: String,
+    /// `endpoints`.
     #[serde(default)]
     pub endpoints: Vec<CoreCiliumEndpoint>,
 }
@@ -315,12 +406,16 @@ fn cid_kind() -> String {
     "CiliumIdentity".to_string()
 }
 
+/// A `cilium.io/v2` CiliumIdentity: the labels behind a security identity number.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CiliumIdentity {
+    /// `apiVersion` (`cilium.io/v2` when absent).
     #[serde(rename = "apiVersion", default = "cid_api_version")]
     pub api_version: String,
+    /// `kind` (`CiliumIdentity` when absent).
     #[serde(default = "cid_kind")]
     pub kind: String,
+    /// `metadata`: the name is the identity number.
     #[serde(default)]
     pub metadata: ObjectMeta,
     /// `source:key` → value; the source of truth for the identity's labels.
@@ -329,6 +424,7 @@ pub struct CiliumIdentity {
 }
 
 impl CiliumEndpointSlice {
+    /// An empty slice with this name and namespace.
     pub fn new(name: impl Into<String>, namespace: impl Into<String>) -> Self {
         CiliumEndpointSlice {
             api_version: ces_api_version(),
@@ -341,6 +437,7 @@ impl CiliumEndpointSlice {
 }
 
 impl CiliumIdentity {
+    /// An identity with this name (its number) and no labels.
     pub fn new(name: impl Into<String>) -> Self {
         CiliumIdentity {
             api_version: cid_api_version(),
@@ -356,28 +453,43 @@ impl CiliumIdentity {
 /// Every kind of object the engine takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Object {
+    /// A Namespace.
     Namespace(Namespace),
+    /// A Node.
     Node(Node),
+    /// A CiliumNode.
     CiliumNode(CiliumNode),
+    /// A Pod.
     Pod(Pod),
+    /// A CiliumEndpoint.
     CiliumEndpoint(CiliumEndpoint),
+    /// A CiliumEndpointSlice.
     CiliumEndpointSlice(CiliumEndpointSlice),
+    /// A CiliumIdentity.
     CiliumIdentity(CiliumIdentity),
 }
 
 /// The kind of an [`Object`], with its `apiVersion` and `kind` strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
+    /// `v1` Namespace.
     Namespace,
+    /// `v1` Node.
     Node,
+    /// `cilium.io/v2` CiliumNode.
     CiliumNode,
+    /// `v1` Pod.
     Pod,
+    /// `cilium.io/v2` CiliumEndpoint.
     CiliumEndpoint,
+    /// `cilium.io/v2alpha1` CiliumEndpointSlice.
     CiliumEndpointSlice,
+    /// `cilium.io/v2` CiliumIdentity.
     CiliumIdentity,
 }
 
 impl Kind {
+    /// Every kind.
     pub const ALL: [Kind; 7] = [
         Kind::Namespace,
         Kind::Node,
@@ -388,6 +500,7 @@ impl Kind {
         Kind::CiliumIdentity,
     ];
 
+    /// The `kind` string, e.g. `Pod`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Kind::Namespace => "Namespace",
@@ -400,6 +513,7 @@ impl Kind {
         }
     }
 
+    /// The `apiVersion` string, e.g. `v1`.
     pub const fn api_version(self) -> &'static str {
         match self {
             Kind::Namespace | Kind::Node | Kind::Pod => "v1",
@@ -408,12 +522,14 @@ impl Kind {
         }
     }
 
+    /// The kind of a `kind` string, if the engine takes it.
     pub fn from_kind_str(kind: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == kind)
     }
 }
 
 impl Object {
+    /// The object's kind.
     pub fn kind(&self) -> Kind {
         match self {
             Object::Namespace(_) => Kind::Namespace,
@@ -426,6 +542,7 @@ impl Object {
         }
     }
 
+    /// The object's `metadata`.
     pub fn metadata(&self) -> &ObjectMeta {
         match self {
             Object::Namespace(o) => &o.metadata,
@@ -482,12 +599,16 @@ pub(crate) fn describe(kind: Kind, meta: &ObjectMeta) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum EventType {
+    /// `ADDED`.
     Added,
+    /// `MODIFIED`.
     Modified,
+    /// `DELETED`.
     Deleted,
 }
 
 impl EventType {
+    /// `ADDED`, `MODIFIED` or `DELETED`.
     pub const fn as_str(self) -> &'static str {
         match self {
             EventType::Added => "ADDED",
@@ -500,20 +621,26 @@ impl EventType {
 /// `{"type": ..., "object": {...}}` as `kubectl get -w --output-watch-events -o json` prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchEvent {
+    /// `type`.
     pub event_type: EventType,
+    /// `object`.
     pub object: Object,
 }
 
 impl WatchEvent {
+    /// An event of this type carrying this object.
     pub fn new(event_type: EventType, object: Object) -> Self {
         WatchEvent { event_type, object }
     }
+    /// An `ADDED` event.
     pub fn added(object: Object) -> Self {
         WatchEvent::new(EventType::Added, object)
     }
+    /// A `MODIFIED` event.
     pub fn modified(object: Object) -> Self {
         WatchEvent::new(EventType::Modified, object)
     }
+    /// A `DELETED` event.
     pub fn deleted(object: Object) -> Self {
         WatchEvent::new(EventType::Deleted, object)
     }

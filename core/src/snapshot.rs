@@ -6,7 +6,7 @@
 //! which any thread loads the latest snapshot without locks and without ever
 //! making the writer wait.
 //!
-//! The writer (the engine or the consumer) owns a [`SnapshotBuilder`]: the
+//! The writer (the engine or the consumer) owns an internal `SnapshotBuilder`: the
 //! next snapshot's parts, changed in place for what changed only.
 //! Publishing clones the parts (O(1) each, structure is shared with the
 //! previous snapshot) and stores the result: a publish costs O(what changed

@@ -5,14 +5,14 @@
 //! `cilium.io/v2` CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy,
 //! layers 3 and 4 — and answers what they decide for a flow.
 //!
-//! * Validation ([`parse`]): bad values are `InvalidPolicy`; features the
+//! * Validation (`parse`): bad values are `InvalidPolicy`; features the
 //!   engine recognizes but does not evaluate (layer-7 `toPorts[].rules`,
 //!   TLS, `toFQDNs`, `toServices`, `toGroups`, `from/toRequires`,
 //!   `from/toNodes`, `icmps`, `authentication`, `nodeSelector`, CIDR
 //!   groups) are `UnsupportedPolicy`. A rejected policy changes nothing.
 //! * Selector cache ([`selector`]): one entry per distinct selector,
 //!   updated incrementally as identities come and go, indexed by namespace.
-//! * Per-identity policy ([`compute`]): computed once per identity and
+//! * Per-identity policy (`compute`): computed once per identity and
 //!   direction, shared by its endpoints, recomputed only for identities a
 //!   policy change or relabel touches.
 //! * Semantics: Kubernetes' by default — isolation per direction from
