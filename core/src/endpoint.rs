@@ -24,11 +24,17 @@ use crate::validate;
 /// the two do not mean the same thing, so they stay two types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
+    /// `TCP`.
     Tcp,
+    /// `UDP`.
     Udp,
+    /// `SCTP`.
     Sctp,
+    /// `ICMP`.
     Icmp,
+    /// `ICMPV6`.
     Icmpv6,
+    /// `ANY`.
     Any,
 }
 
@@ -106,19 +112,25 @@ impl Protocol {
 /// (see [`Protocol`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PortEntry {
+    /// The port's name.
     pub name: Arc<str>,
+    /// The port's number.
     pub port: u16,
+    /// The port's protocol.
     pub protocol: Protocol,
 }
 
 /// One `{ipv4, ipv6}` pair.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Addressing {
+    /// The IPv4 address, if any.
     pub ipv4: Option<Ipv4Addr>,
+    /// The IPv6 address, if any.
     pub ipv6: Option<Ipv6Addr>,
 }
 
 impl Addressing {
+    /// The pair's addresses, IPv4 first.
     pub fn ips(&self) -> impl Iterator<Item = IpAddr> {
         self.ipv4
             .map(IpAddr::V4)
@@ -130,15 +142,20 @@ impl Addressing {
 /// Everything a slice says about one endpoint except its name and identity.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct EndpointData {
+    /// The endpoint's address pairs (usually one).
     pub addressing: SmallVec<[Addressing; 1]>,
+    /// The IP of the node the endpoint runs on, if known.
     pub node_ip: Option<IpAddr>,
+    /// The node's encryption key index (0: none).
     pub encryption_key: u8,
     /// Sorted; shared between endpoints with the same ports.
     pub named_ports: Arc<[PortEntry]>,
+    /// The endpoint's service account, if any.
     pub service_account: Option<Arc<str>>,
 }
 
 impl EndpointData {
+    /// Every address of every pair.
     pub fn ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
         self.addressing.iter().flat_map(|a| a.ips())
     }

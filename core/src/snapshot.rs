@@ -30,10 +30,13 @@ use arc_swap::ArcSwap;
 use hashbrown::{HashMap, HashSet};
 use smallvec::SmallVec;
 
-use crate::endpoint::EndpointData;
 use crate::identity::IdentityId;
 use crate::labels::LabelSet;
 use crate::slicing::EndpointIdx;
+
+/// What a snapshot says about an endpoint besides its name and identity
+/// ([`EndpointView::data`]), with the types of its parts.
+pub use crate::endpoint::{Addressing, EndpointData, PortEntry, Protocol as PortProtocol};
 use crate::snaptable::{HashIndex, IndexEntry, Radix, mix64};
 
 /// A small deterministic hasher (FxHash-style) for the persistent maps: no
