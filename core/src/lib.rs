@@ -56,10 +56,9 @@ pub mod engine;
 mod entry;
 pub mod error;
 pub mod events;
+// Public only for the fuzz targets (`fuzz/`) and the corpus replay test.
 #[doc(hidden)]
 pub mod fuzz_bodies;
-// Documented by the engine restructure (its owner finishes these docs).
-#[allow(missing_docs)]
 pub mod health;
 // Not used outside core; stays `pub` (hidden) only until `is_empty`, which
 // nothing in the crate calls, goes (the engine restructure owns the file);
@@ -67,12 +66,7 @@ pub mod health;
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod identity;
-// Documented by the engine restructure (its owner finishes these docs).
-#[allow(missing_docs)]
 pub mod labels;
-// Private, but `Counters` and `Stats` are public through `engine`; documented
-// by the engine restructure (its owner finishes these docs).
-#[allow(missing_docs)]
 pub(crate) mod metrics;
 pub mod mirror;
 pub mod model;
