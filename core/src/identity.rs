@@ -150,10 +150,6 @@ impl IdentityAllocator {
         self.records.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
-
     /// Numbers still free in the range.
     pub fn free_count(&self) -> u32 {
         (self.range.1 - self.range.0 + 1) - self.used_count

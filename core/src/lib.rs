@@ -60,12 +60,7 @@ pub mod events;
 #[doc(hidden)]
 pub mod fuzz_bodies;
 pub mod health;
-// Not used outside core; stays `pub` (hidden) only until `is_empty`, which
-// nothing in the crate calls, goes (the engine restructure owns the file);
-// then `pub(crate)`.
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod identity;
+pub(crate) mod identity;
 pub mod labels;
 pub(crate) mod metrics;
 pub mod mirror;
@@ -73,12 +68,7 @@ pub mod model;
 pub mod plan;
 pub mod policy;
 pub(crate) mod ratelimit;
-// Not used outside core; stays `pub` (hidden) only until `is_empty`, which
-// nothing in the crate calls, goes (the engine restructure owns the file);
-// then `pub(crate)`.
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod slicing;
+pub(crate) mod slicing;
 pub mod snapshot;
 mod snaptable;
 pub(crate) mod validate;

@@ -170,10 +170,6 @@ impl SliceTable {
         self.by_name.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
-    }
-
     /// Every live slice id, in id order.
     pub fn ids(&self) -> impl Iterator<Item = SliceId> + '_ {
         self.slots
@@ -429,6 +425,6 @@ mod tests {
         assert_eq!(t.dirty_until(u64::MAX).next(), Some((5, s)));
         t.remove(s);
         assert_eq!(t.dirty_count(), 0);
-        assert!(t.is_empty());
+        assert_eq!(t.len(), 0);
     }
 }

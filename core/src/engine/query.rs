@@ -119,7 +119,7 @@ impl Engine {
     }
 
     /// All metrics in the Prometheus text exposition format (rendered by
-    /// [`crate::metrics::render`]).
+    /// the crate's metrics renderer from counters, stats and histograms).
     pub fn metrics_text(&self) -> String {
         let step = self.bucket.active();
         crate::metrics::render(&crate::metrics::MetricSources {
