@@ -10,9 +10,9 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
+use sliceplane::WatchEvent;
 use sliceplane::consumer::{Consumer, ConsumerOptions, EndpointChange, SharedIpRelease};
 use sliceplane::model::*;
-use sliceplane::WatchEvent;
 
 /// One generated slice entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,7 +286,7 @@ impl Model {
             .iter()
             .filter_map(|(ip, stack)| {
                 let k = stack.last()?;
-                Some((ip.clone(), (k.clone(), self.live[k].1 .0)))
+                Some((ip.clone(), (k.clone(), self.live[k].1.0)))
             })
             .collect()
     }

@@ -8,10 +8,10 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
+use sliceplane::MAX_OBJECT_BYTES;
 use sliceplane::config::{SliceMode, Source};
 use sliceplane::mirror::Mirror;
 use sliceplane::model::{ContainerPort, NamedPort, Object};
-use sliceplane::MAX_OBJECT_BYTES;
 use sliceplane::{Engine, ErrorCode};
 
 fn synced(source: Source) -> Engine {

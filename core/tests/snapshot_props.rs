@@ -229,7 +229,11 @@ fn run(ops: &[Op], source: Source, mode: SliceMode, max: u32, compaction: bool) 
                 let mut want_ips = ip_cache(&es);
                 want_ips.retain(|_, v| v.3.is_some());
                 assert_eq!(ip_cache(&cs), want_ips, "consumer IP cache");
-                assert_eq!(c.counters().entries_skipped, 0, "the engine writes valid entries");
+                assert_eq!(
+                    c.counters().entries_skipped,
+                    0,
+                    "the engine writes valid entries"
+                );
                 assert_eq!(slices(&cs), slices(&es), "consumer slices");
                 assert_eq!(cs.identity_count(), es.identity_count());
                 assert_eq!(cs.fragmentation(), es.fragmentation());
