@@ -298,37 +298,10 @@ fn apply_checked(engine: &mut Engine, ev: &WatchEvent, now: u64) -> bool {
 pub fn event_sequence(data: &[u8]) {
     let mut b = Bytes { data, pos: 0 };
     let head = b.u8();
-    let mut config = Config {
-        source: if head & 1 == 0 {
-            Source::Ciliumendpoints
-        } else {
-            Source::Pods
-        },
-        ..Config::default()
-    };
-    config.slicing.mode = if head & 2 == 0 {
-        SliceMode::Fcfs
-    } else {
-        SliceMode::Identity
-    };
-    config.slicing.max_endpoints_per_slice = u32::from((head >> 2) % 4) + 1;
-    config.write.sync_delay_ms = if head & 0x40 == 0 { 0 } else { 500 };
-    config.write.empty_before_delete_threshold = u32::from(head >> 7);
-    config.identity.gc_grace_ms = 10_000;
+    let config = fuzz_config(head);
     let max = config.slicing.max_endpoints_per_slice as usize;
     let (source, mode) = (config.source, config.slicing.mode);
-    // Engine::new compiles the label filter's regexes, which dominates a
-    // fuzz run: clone a fresh engine from a per-config cache instead.
-    thread_local! {
-        static FRESH: std::cell::RefCell<BTreeMap<u8, Engine>> =
-            const { std::cell::RefCell::new(BTreeMap::new()) };
-    }
-    let mut engine = FRESH.with(|f| {
-        f.borrow_mut()
-            .entry(head)
-            .or_insert_with(|| Engine::new(config).expect("valid config"))
-            .clone()
-    });
+    let mut engine = fresh_engine(head, config);
     let mut mirror = Mirror::new();
     let mut model = Model::default();
     let mut now = 0u64;
@@ -368,48 +341,12 @@ pub fn event_sequence(data: &[u8]) {
                 }
             }
             4 => {
-                let ty = event_type(&mut b);
-                let mut labels = BTreeMap::new();
-                match b.below(3) {
-                    0 => {}
-                    1 => {
-                        labels.insert("team".to_string(), "a".to_string());
-                    }
-                    _ => {
-                        labels.insert("-bad".to_string(), "a".to_string());
-                    }
-                }
-                let ns = Namespace {
-                    metadata: ObjectMeta {
-                        labels,
-                        ..meta(None, ns_of(&mut b))
-                    },
-                };
-                apply_checked(
-                    &mut engine,
-                    &WatchEvent::new(ty, Object::Namespace(ns)),
-                    now,
-                );
+                let ev = gen_namespace_event(&mut b);
+                apply_checked(&mut engine, &ev, now);
             }
             5 => {
-                let ty = event_type(&mut b);
-                let n = CiliumNode {
-                    metadata: ObjectMeta::named(NODES[b.below(3) as usize]),
-                    spec: CiliumNodeSpec {
-                        addresses: vec![CiliumNodeAddress {
-                            kind: "InternalIP".into(),
-                            ip: ip_of(&mut b),
-                        }],
-                        encryption: Some(EncryptionSpec {
-                            key: i64::from(b.u8()) - 8,
-                        }),
-                    },
-                };
-                apply_checked(
-                    &mut engine,
-                    &WatchEvent::new(ty, Object::CiliumNode(n)),
-                    now,
-                );
+                let ev = gen_cilium_node_event(&mut b);
+                apply_checked(&mut engine, &ev, now);
             }
             6 => {
                 let ty = event_type(&mut b);
@@ -428,19 +365,7 @@ pub fn event_sequence(data: &[u8]) {
             }
             _ => {
                 now += u64::from(b.u8()) * 100;
-                let plan = engine.flush(now);
-                for w in &plan.writes {
-                    let outcome = match b.below(8) {
-                        0 => Outcome::Error {
-                            message: "fuzz".into(),
-                        },
-                        1 => Outcome::Conflict,
-                        2 => Outcome::NotFound,
-                        3 => Outcome::AlreadyExists,
-                        _ => mirror.apply(&w.op),
-                    };
-                    engine.report(w.id, &outcome, now).expect("op in flight");
-                }
+                flush_with_fuzzed_outcomes(&mut engine, &mut mirror, &mut b, now);
             }
         }
         if synced {
@@ -451,7 +376,106 @@ pub fn event_sequence(data: &[u8]) {
         engine.initial_sync_done(now);
     }
     check(&engine, &model, max, mode);
-    // Settle with every write succeeding; the engine must converge.
+    settle(&mut engine, &mut mirror, now);
+    check(&engine, &model, max, mode);
+}
+
+/// The engine config chosen by a sequence's first byte.
+fn fuzz_config(head: u8) -> Config {
+    let mut config = Config {
+        source: if head & 1 == 0 {
+            Source::Ciliumendpoints
+        } else {
+            Source::Pods
+        },
+        ..Config::default()
+    };
+    config.slicing.mode = if head & 2 == 0 {
+        SliceMode::Fcfs
+    } else {
+        SliceMode::Identity
+    };
+    config.slicing.max_endpoints_per_slice = u32::from((head >> 2) % 4) + 1;
+    config.write.sync_delay_ms = if head & 0x40 == 0 { 0 } else { 500 };
+    config.write.empty_before_delete_threshold = u32::from(head >> 7);
+    config.identity.gc_grace_ms = 10_000;
+    config
+}
+
+/// A new engine for `config`. `Engine::new` compiles the label filter's
+/// regexes, which dominates a fuzz run: clone a fresh engine from a
+/// per-config cache instead.
+fn fresh_engine(head: u8, config: Config) -> Engine {
+    thread_local! {
+        static FRESH: std::cell::RefCell<BTreeMap<u8, Engine>> =
+            const { std::cell::RefCell::new(BTreeMap::new()) };
+    }
+    FRESH.with(|f| {
+        f.borrow_mut()
+            .entry(head)
+            .or_insert_with(|| Engine::new(config).expect("valid config"))
+            .clone()
+    })
+}
+
+fn gen_namespace_event(b: &mut Bytes) -> WatchEvent {
+    let ty = event_type(b);
+    let mut labels = BTreeMap::new();
+    match b.below(3) {
+        0 => {}
+        1 => {
+            labels.insert("team".to_string(), "a".to_string());
+        }
+        _ => {
+            labels.insert("-bad".to_string(), "a".to_string());
+        }
+    }
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            labels,
+            ..meta(None, ns_of(b))
+        },
+    };
+    WatchEvent::new(ty, Object::Namespace(ns))
+}
+
+fn gen_cilium_node_event(b: &mut Bytes) -> WatchEvent {
+    let ty = event_type(b);
+    let n = CiliumNode {
+        metadata: ObjectMeta::named(NODES[b.below(3) as usize]),
+        spec: CiliumNodeSpec {
+            addresses: vec![CiliumNodeAddress {
+                kind: "InternalIP".into(),
+                ip: ip_of(b),
+            }],
+            encryption: Some(EncryptionSpec {
+                key: i64::from(b.u8()) - 8,
+            }),
+        },
+    };
+    WatchEvent::new(ty, Object::CiliumNode(n))
+}
+
+/// Flushes and reports each write's outcome as the fuzz input chooses:
+/// a failure, or the mirror's answer.
+fn flush_with_fuzzed_outcomes(engine: &mut Engine, mirror: &mut Mirror, b: &mut Bytes, now: u64) {
+    let plan = engine.flush(now);
+    for w in &plan.writes {
+        let outcome = match b.below(8) {
+            0 => Outcome::Error {
+                message: "fuzz".into(),
+            },
+            1 => Outcome::Conflict,
+            2 => Outcome::NotFound,
+            3 => Outcome::AlreadyExists,
+            _ => mirror.apply(&w.op),
+        };
+        engine.report(w.id, &outcome, now).expect("op in flight");
+    }
+}
+
+/// Settles with every write succeeding; the engine must converge.
+fn settle(engine: &mut Engine, mirror: &mut Mirror, now: u64) {
     let mut t = now + 1_000_000;
     for _ in 0..200 {
         t += 200_000;
@@ -459,8 +483,7 @@ pub fn event_sequence(data: &[u8]) {
         if plan.is_empty() {
             break;
         }
-        mirror.apply_plan(&mut engine, &plan, t).expect("reports");
+        mirror.apply_plan(engine, &plan, t).expect("reports");
     }
     assert!(engine.flush(t + 1_000_000).is_empty(), "no convergence");
-    check(&engine, &model, max, mode);
 }
