@@ -106,6 +106,33 @@ fn named_ports(pod: &Pod, id: &str) -> Result<Vec<NamedPort>> {
     Ok(out)
 }
 
+/// A (non-host-network) pod's security labels, with its namespace's labels
+/// (a namespace the cluster does not list has only its name label).
+fn security_labels(
+    filter: &LabelFilter,
+    ns_labels: &BTreeMap<&str, Labels>,
+    pod: &Pod,
+    namespace: &str,
+) -> LabelSet {
+    let fallback: Labels = [(NAMESPACE_NAME_LABEL.to_string(), namespace.to_string())].into();
+    let nsl = ns_labels.get(namespace).unwrap_or(&fallback);
+    let sa = pod
+        .spec
+        .service_account_name
+        .as_deref()
+        .unwrap_or("default");
+    pod_security_labels(
+        filter,
+        &PodLabelInputs {
+            namespace,
+            pod_labels: &pod.metadata.labels,
+            namespace_labels: Some(nsl),
+            service_account: sa,
+            cluster_name: CLUSTER_NAME,
+        },
+    )
+}
+
 impl PolicyCluster {
     /// Builds the world: identities numbered `256 + i` in the sorted order
     /// of their canonical keys, one endpoint per (non-host-network) pod,
@@ -150,24 +177,7 @@ impl PolicyCluster {
             let labels = if pod.spec.host_network {
                 None
             } else {
-                let fallback: Labels =
-                    [(NAMESPACE_NAME_LABEL.to_string(), namespace.clone())].into();
-                let nsl = ns_labels.get(namespace.as_str()).unwrap_or(&fallback);
-                let sa = pod
-                    .spec
-                    .service_account_name
-                    .as_deref()
-                    .unwrap_or("default");
-                Some(pod_security_labels(
-                    &filter,
-                    &PodLabelInputs {
-                        namespace: &namespace,
-                        pod_labels: &pod.metadata.labels,
-                        namespace_labels: Some(nsl),
-                        service_account: sa,
-                        cluster_name: CLUSTER_NAME,
-                    },
-                ))
+                Some(security_labels(&filter, &ns_labels, pod, &namespace))
             };
             prepared.push(Prepared {
                 key: (namespace.clone(), name.clone()),
