@@ -376,6 +376,13 @@ impl Consumer {
         self.finish(r)
     }
 
+    /// Counts and reports input that never became an event (not JSON, cut
+    /// off, not UTF-8) with the reader's error, as
+    /// [`apply_json`](Self::apply_json) does for what it cannot read.
+    pub fn reject_unreadable_input(&mut self, e: &Error) {
+        let _ = self.reject(e.clone());
+    }
+
     fn reject(&mut self, e: Error) -> Result<Vec<EndpointChange>> {
         self.finish(Err(e))
     }

@@ -49,9 +49,15 @@ impl Engine {
 
     /// Parses and applies one watch event in JSON.
     pub fn apply_json(&mut self, bytes: &[u8], now: u64) -> Result<()> {
-        let ev =
-            WatchEvent::from_json(bytes).inspect_err(|_| self.counters.events_rejected += 1)?;
+        let ev = WatchEvent::from_json(bytes).inspect_err(|_| self.count_unreadable_input())?;
         self.apply(&ev, now)
+    }
+
+    /// Counts input that never became an event (not JSON, cut off, not
+    /// UTF-8), as [`apply_json`](Self::apply_json) counts what it cannot
+    /// read; stream readers call it for what they reject themselves.
+    pub fn count_unreadable_input(&mut self) {
+        self.counters.events_rejected += 1;
     }
 
     /// Applies many events; returns the errors with their index. One bad

@@ -36,9 +36,7 @@ pub fn apply_engine_batch(engine: &mut Engine, bytes: &[u8], now: u64) -> Vec<Re
         let r = match &ev.event {
             Ok(text) => engine.apply_json(text.as_bytes(), now),
             Err(e) => {
-                // Empty input is never an event: the engine counts the
-                // rejection (its own error is the reader's, less precise).
-                let _ = engine.apply_json(b"", now);
+                engine.count_unreadable_input();
                 Err(e.clone())
             }
         };
@@ -60,8 +58,7 @@ pub fn apply_consumer_batch(consumer: &mut Consumer, bytes: &[u8]) -> (Vec<Chang
         let r = match &ev.event {
             Ok(text) => consumer.apply_json(text.as_bytes()),
             Err(e) => {
-                // As for the engine: the consumer counts the rejection.
-                let _ = consumer.apply_json(b"");
+                consumer.reject_unreadable_input(e);
                 Err(e.clone())
             }
         };
