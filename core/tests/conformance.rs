@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sliceplane::consumer::Consumer;
 use sliceplane::policy::PolicyConfig;
+use sliceplane::snapshot::Snapshot;
 use sliceplane::wire::{self, Write};
 use sliceplane::{Config, Engine, OpId, Outcome};
 
@@ -64,6 +65,17 @@ fn success(id: u64) -> Outcome {
     Outcome::success(format!("rv-{id}"), format!("uid-{id}"))
 }
 
+/// The snapshot's endpoint and slice views against the case's files.
+fn check_views(dir: &Path, snap: &Snapshot, failures: &mut Vec<String>) {
+    check(
+        dir,
+        "endpoints.json",
+        &wire::endpoint_views(snap, None),
+        failures,
+    );
+    check(dir, "slices.json", &wire::slice_views(snap, None), failures);
+}
+
 #[test]
 fn engine_cases() {
     let mut failures = Vec::new();
@@ -84,19 +96,7 @@ fn engine_cases() {
             }
         }
         check(&dir, "writes.json", &writes, &mut failures);
-        let snap = engine.publish();
-        check(
-            &dir,
-            "endpoints.json",
-            &wire::endpoint_views(&snap, None),
-            &mut failures,
-        );
-        check(
-            &dir,
-            "slices.json",
-            &wire::slice_views(&snap, None),
-            &mut failures,
-        );
+        check_views(&dir, &engine.publish(), &mut failures);
     }
     finish(failures);
 }
@@ -112,19 +112,7 @@ fn consumer_cases() {
         let (changes, rejected) = wire::apply_consumer_batch(&mut consumer, &input);
         check(&dir, "changes.json", &changes, &mut failures);
         check(&dir, "rejected.json", &rejected, &mut failures);
-        let snap = consumer.publish();
-        check(
-            &dir,
-            "endpoints.json",
-            &wire::endpoint_views(&snap, None),
-            &mut failures,
-        );
-        check(
-            &dir,
-            "slices.json",
-            &wire::slice_views(&snap, None),
-            &mut failures,
-        );
+        check_views(&dir, &consumer.publish(), &mut failures);
     }
     finish(failures);
 }
