@@ -60,6 +60,7 @@ mod outcome;
 mod plan;
 mod publish;
 mod query;
+mod render;
 mod state;
 
 use state::{ContentChange, State, content_stamp};
