@@ -1,4 +1,4 @@
-//! Copy-on-write tables behind the snapshots (see `snapshot.rs`).
+//! Copy-on-write tables behind the snapshots (see `snapshot/`).
 //!
 //! - [`Radix`]: a persistent array indexed by a dense `usize`: a radix tree
 //!   of fan-out 16 over leaf chunks of `L` slots (`Arc<[T; L]>`). Cloning is
