@@ -384,7 +384,8 @@ mod tests {
         let e = canonical();
         let consumer = decode(SLICE, 0, &e, &mut interner).unwrap();
         let adopted = decode_exact(&e, &mut interner).unwrap();
-        let cep = cep_input(&cep_of(&e), &mut interner).unwrap();
+        let cep_object = cep_of(&e);
+        let cep = cep_input(&cep_object, &mut interner).unwrap();
         assert_eq!(adopted, consumer);
         assert_eq!(cep.identity, Some(consumer.0));
         assert_eq!(cep.data, Some(consumer.1.clone()));

@@ -94,23 +94,18 @@ impl Engine {
                     self.delete_endpoint(&p.metadata, now);
                     return Ok(());
                 }
+                // pod_input checks the labels too.
                 let input = endpoint::pod_input(p, &mut self.interner.strings)?;
-                if !self.config.shard.owns(&input.namespace) {
+                if !self.config.shard.owns(input.namespace) {
                     self.counters.events_ignored_other_shard += 1;
                     return Ok(());
                 }
                 if !input.is_endpoint {
-                    self.remove_endpoint(&input.namespace, &input.name, now);
-                    Ok(())
+                    self.remove_endpoint(input.namespace, input.name, now);
                 } else {
-                    validate::check_labels(
-                        &describe(Kind::Pod, &p.metadata),
-                        "metadata.labels",
-                        &p.metadata.labels,
-                    )?;
                     self.upsert_pod(input, &p.metadata.labels, now);
-                    Ok(())
                 }
+                Ok(())
             }
             Object::CiliumEndpoint(c) => {
                 if self.config.source != Source::Ciliumendpoints {
@@ -123,7 +118,7 @@ impl Engine {
                     return Ok(());
                 }
                 let input = endpoint::cep_input(c, &mut self.interner)?;
-                if !self.config.shard.owns(&input.namespace) {
+                if !self.config.shard.owns(input.namespace) {
                     self.counters.events_ignored_other_shard += 1;
                     return Ok(());
                 }
@@ -142,8 +137,8 @@ impl Engine {
                             self.st.snap.identity_changed(id);
                         }
                         self.upsert_endpoint(
-                            &input.namespace,
-                            &input.name,
+                            input.namespace,
+                            input.name,
                             Some(id),
                             data,
                             None,
@@ -151,7 +146,7 @@ impl Engine {
                         );
                     }
                     // Not ready: Cilium ignores CEPs without identity or networking.
-                    _ => self.remove_endpoint(&input.namespace, &input.name, now),
+                    _ => self.remove_endpoint(input.namespace, input.name, now),
                 }
                 Ok(())
             }
@@ -335,14 +330,11 @@ impl Engine {
         }
     }
 
-    pub(super) fn upsert_pod(&mut self, input: PodInput, labels: &Labels, now: u64) {
-        let ns = self.st.ns_id(&input.namespace);
-        let named_ports = self.interner.ports(input.named_ports.clone());
-        let sa: Arc<str> = self.interner.strings.intern(&input.service_account);
-        let node = input
-            .node_name
-            .as_deref()
-            .map(|n| self.interner.strings.intern(n));
+    pub(super) fn upsert_pod(&mut self, input: PodInput<'_>, labels: &Labels, now: u64) {
+        let ns = self.st.ns_id(input.namespace);
+        let named_ports = self.interner.ports(input.named_ports);
+        let sa: Arc<str> = self.interner.strings.intern(input.service_account);
+        let node = input.node_name.map(|n| self.interner.strings.intern(n));
         // Share equal label maps between pods (one deployment's pods have equal labels).
         let labels = match self.label_maps.get(labels) {
             Some(a) => a.clone(),
@@ -366,7 +358,7 @@ impl Engine {
             named_ports,
             service_account: (!sa.is_empty()).then_some(sa),
         };
-        match self.st.lookup(ns, &input.name) {
+        match self.st.lookup(ns, input.name) {
             // A known pod after the sync: its content is set once, with
             // fresh node data and identity.
             Some(idx) if self.synced => {
@@ -377,8 +369,8 @@ impl Engine {
             // record holds the content until identities are computed.
             _ => {
                 let idx = self.upsert_endpoint(
-                    &input.namespace,
-                    &input.name,
+                    input.namespace,
+                    input.name,
                     None,
                     data,
                     Some(Box::new(facts)),

@@ -101,7 +101,7 @@ impl State {
 
     /// The endpoint of a namespace and name.
     pub(super) fn lookup(&self, ns: u32, name: &str) -> Option<EndpointIdx> {
-        self.ep_index.get(&(ns, Arc::from(name))).copied()
+        self.ep_index.get(&EpKey(ns, name)).copied()
     }
 
     /// A stamp no content has: for server entries that match no endpoint.
@@ -240,12 +240,12 @@ impl State {
         let key_name: Arc<str> = Arc::from(name);
         let seq = self.next_seq;
         self.next_seq += 1;
-        let stamp = content_stamp(&key_name, None, &data);
+        let stamp = content_stamp(&key_name, identity, &data);
         let ep = Endpoint {
             ns,
             name: key_name.clone(),
             data,
-            identity: None,
+            identity,
             slice: None,
             stamp,
             seq,
@@ -265,15 +265,17 @@ impl State {
         if self.pods {
             self.namespaces[ns as usize].endpoints.insert(idx);
         }
-        let mut change = ContentChange::InPlace;
+        // With an identity the endpoint is placeable, as `set_content`
+        // would find it; without one the caller decides (pods wait for
+        // their identity).
         if identity.is_some() {
-            let data = self.endpoints[idx as usize]
-                .as_ref()
-                .map(|e| e.data.clone())
-                .unwrap_or_default();
-            change = self.set_content(idx, identity, data, now);
+            self.snap.endpoint_changed(idx);
+            if self.placing {
+                self.place(idx, now);
+                debug_assert!(self.endpoint_in_step(idx), "endpoint {idx} out of step");
+            }
         }
-        (idx, change)
+        (idx, ContentChange::InPlace)
     }
 
     /// Sets identity and data; on change: new stamp, slice dirty, moves in
@@ -443,7 +445,7 @@ impl State {
     /// Removes an endpoint from every index and its slice; returns it.
     pub(super) fn remove(&mut self, namespace: &str, name: &str, now: u64) -> Option<Endpoint> {
         let &ns = self.ns_index.get(namespace)?;
-        let idx = self.ep_index.remove(&(ns, Arc::from(name)))?;
+        let idx = self.ep_index.remove(&EpKey(ns, name))?;
         let Some(ep) = self.endpoints[idx as usize].take() else {
             debug_assert!(false, "the index names endpoint {idx}, which is gone");
             return None;
@@ -484,13 +486,32 @@ impl State {
 /// The stamp of an entry's content: equal content, equal stamp (DESIGN: a
 /// write equal to what the server holds is not sent, and a change undone
 /// before the flush costs nothing).
+///
+/// A 64-bit foldhash (its `quality` variant) with a fixed seed: the same
+/// content has the same stamp in every run and process, and nothing but
+/// equality of stamps is used (no order, no output). Two different contents
+/// with equal stamps would be taken as equal, and a write skipped: for
+/// contents that are not chosen to collide that is a chance of about 2^-64
+/// per pair compared, as with the SipHash (fixed keys) used before.
 pub(super) fn content_stamp(name: &str, identity: Option<IdentityId>, data: &EndpointData) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::hash::DefaultHasher::new();
+    use std::hash::{BuildHasher, Hash, Hasher};
+    const SEED: u64 = 0x5eed_5a1c_e91a_4e00;
+    let mut h = foldhash::quality::FixedState::with_seed(SEED).build_hasher();
     name.hash(&mut h);
     identity.hash(&mut h);
     data.hash(&mut h);
     h.finish()
+}
+
+/// An endpoint key `(namespace id, name)` borrowed, to look up
+/// `State::ep_index` without allocating: it hashes as the owned key does.
+#[derive(Hash)]
+struct EpKey<'a>(u32, &'a str);
+
+impl hashbrown::Equivalent<(u32, Arc<str>)> for EpKey<'_> {
+    fn equivalent(&self, key: &(u32, Arc<str>)) -> bool {
+        self.0 == key.0 && self.1 == &*key.1
+    }
 }
 
 #[cfg(test)]
