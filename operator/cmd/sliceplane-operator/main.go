@@ -144,6 +144,9 @@ func run(args []string) int {
 			Resources: resources, Guard: guard,
 			MaxBatch: opts.MaxBatch, Parallelism: opts.Parallelism, ShutdownGrace: opts.Shutdown,
 		}
+		if opts.TracePropagation {
+			c.Trace = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+		}
 		srv.SetController(c, eng)
 		defer srv.SetController(nil, nil)
 		return c.Run(ctx)

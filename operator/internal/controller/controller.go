@@ -9,15 +9,23 @@
 //     applied, then InitialSyncDone (the engine adopts what the server holds;
 //     an unchanged cluster costs zero writes).
 //  2. Then, until the context ends: apply queued watch events, and when the
-//     engine has writes due (NextDue), check the lease (Guard), Flush, send
-//     the writes (up to Parallelism at once; the writes of one flush touch
-//     distinct objects), Report each outcome, drain health events.
+//     engine has writes due (NextDue), check the lease (Guard), Flush, and
+//     queue the planned writes; Report each outcome as it arrives, drain
+//     health events.
 //
-// Shutdown (context cancelled): no further flush is planned; writes of the
-// current flush not yet sent are abandoned (reported as failed to the engine,
-// counted), writes in flight get ShutdownGrace to finish and are then
-// cancelled. Run returns only when no write is in flight, so the caller may
-// release the lease afterwards.
+// Writes are asynchronous: up to Parallelism are in flight at once, sent by
+// a fixed pool of workers, and the loop does not wait for them. It keeps
+// applying watch events and planning further writes while earlier ones are
+// in flight (the engine plans nothing for a slice whose write is still in
+// flight, so writes in flight always touch distinct objects). An endpoint
+// change therefore waits for the sync delay and the rate limit only, never
+// for an unrelated slow write of an earlier flush.
+//
+// Shutdown (context cancelled): no further flush is planned; planned writes
+// not yet sent are abandoned (reported as failed to the engine, counted),
+// writes in flight get ShutdownGrace to finish and are then cancelled. Run
+// returns only when no write is in flight, so the caller may release the
+// lease afterwards.
 package controller
 
 import (
@@ -64,9 +72,17 @@ type Controller struct {
 	// ShutdownGrace is how long in-flight writes may take after the context
 	// ends before they are cancelled (default 10 s).
 	ShutdownGrace time.Duration
+	// Trace, when set, receives the propagation trace (trace.go): one line
+	// per watch event and per write. Nil (the default): no trace.
+	Trace *slog.Logger
 
-	start    time.Time
-	events   chan queuedEvent
+	start  time.Time
+	events chan queuedEvent
+	// The write path, owned by the Run goroutine except the channels.
+	queue    []*plannedWrite // planned, not yet handed to a worker
+	inFlight int             // handed to a worker, outcome not yet reported
+	work     chan *plannedWrite
+	results  chan *plannedWrite
 	stopped  chan struct{}
 	resync   chan struct{}
 	synced   atomic.Bool
@@ -75,8 +91,10 @@ type Controller struct {
 }
 
 type queuedEvent struct {
-	line []byte
-	at   time.Time
+	line  []byte
+	at    time.Time
+	typ   string
+	trace traceKey // only when tracing
 }
 
 func (c *Controller) init() {
@@ -144,8 +162,12 @@ func (c *Controller) push(typ string, obj any) {
 	line = append(line, `","object":`...)
 	line = append(line, raw...)
 	line = append(line, '}')
+	ev := queuedEvent{line: line, at: time.Now(), typ: typ}
+	if c.Trace != nil {
+		ev.trace = traceKeyOf(u)
+	}
 	select {
-	case c.events <- queuedEvent{line: line, at: time.Now()}:
+	case c.events <- ev:
 	case <-c.stopped:
 	}
 }
@@ -186,6 +208,9 @@ func (c *Controller) ingest(first queuedEvent) error {
 	for _, ev := range batch {
 		c.Metrics.EventApplied(applied.Sub(ev.at))
 	}
+	if c.Trace != nil {
+		c.traceEvents(batch, applied)
+	}
 	if len(rejected) > 0 {
 		c.Metrics.Rejected(len(rejected))
 		for _, r := range rejected {
@@ -196,10 +221,28 @@ func (c *Controller) ingest(first queuedEvent) error {
 	return nil
 }
 
-// step plans the writes due now and sends them, unless the guard says this
+// plannedWrite is one op of a flush on its way to the API server.
+type plannedWrite struct {
+	op      sliceplane.Op
+	flush   *flushCtx
+	planned time.Time
+	// Set by the worker.
+	out            sliceplane.Outcome
+	sent, answered time.Time
+}
+
+// flushCtx is the context of the writes of one flush (the lease deadline);
+// it is released when the last of them is reported.
+type flushCtx struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	pending int
+}
+
+// step plans the writes due now and queues them, unless the guard says this
 // replica may not write. writeCtx ends ShutdownGrace after a shutdown began.
 // force flushes even when NextDue says nothing is due (after a resync).
-func (c *Controller) step(ctx, writeCtx context.Context, force bool) error {
+func (c *Controller) step(writeCtx context.Context, force bool) error {
 	due, ok, err := c.Engine.NextDue()
 	if err != nil {
 		return err
@@ -207,84 +250,110 @@ func (c *Controller) step(ctx, writeCtx context.Context, force bool) error {
 	if !force && (!ok || due > c.Now()) {
 		return nil
 	}
-	wctx := writeCtx
+	fc := &flushCtx{ctx: writeCtx, cancel: func() {}}
 	if c.Guard != nil {
 		deadline, ok := c.Guard.WriteDeadline(time.Now())
 		if !ok {
 			c.Metrics.LeaseHeldBack()
 			return nil
 		}
-		var cancel context.CancelFunc
-		wctx, cancel = context.WithDeadline(writeCtx, deadline)
-		defer cancel()
+		fc.ctx, fc.cancel = context.WithDeadline(writeCtx, deadline)
 	}
 	ops, err := c.Engine.Flush(c.Now())
 	if err != nil {
+		fc.cancel()
 		return err
 	}
-	if len(ops) > 0 {
-		if err := c.send(ctx, wctx, ops); err != nil {
-			return err
-		}
+	if len(ops) == 0 {
+		fc.cancel()
+		return c.drainHealth()
 	}
+	planned := time.Now()
+	fc.pending = len(ops)
+	for _, op := range ops {
+		c.queue = append(c.queue, &plannedWrite{op: op, flush: fc, planned: planned})
+	}
+	c.dispatch()
 	return c.drainHealth()
 }
 
-// send writes ops with up to Parallelism workers and reports every outcome.
-// Once ctx ends no further op is sent: those left are reported as failed
-// ("abandoned") so that the engine's state stays consistent.
-func (c *Controller) send(ctx, wctx context.Context, ops []sliceplane.Op) error {
-	workers := max(1, min(c.Parallelism, len(ops)))
-	var wg sync.WaitGroup
-	var reportErr atomic.Value
-	next := make(chan sliceplane.Op)
-	report := func(op sliceplane.Op, out sliceplane.Outcome) {
-		if err := c.Engine.Report(op.ID, out, c.Now()); err != nil {
-			reportErr.CompareAndSwap(nil, fmt.Errorf("report %d: %w", op.ID, err))
-		}
+// dispatch hands queued writes to idle workers (never blocks: a worker is
+// idle whenever fewer than Parallelism writes are in flight).
+func (c *Controller) dispatch() {
+	for len(c.queue) > 0 && c.inFlight < c.Parallelism {
+		w := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		c.inFlight++
+		c.work <- w
 	}
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for op := range next {
-				out := c.API.Write(wctx, op)
-				if out.Outcome != sliceplane.OutcomeSuccess {
-					c.Log.Info("write not accepted", "op", op.Op, "kind", op.Kind, "name", op.Name, "outcome", out.Outcome, "message", out.Message)
-				} else {
-					c.Log.Debug("write accepted", "op", op.Op, "kind", op.Kind, "name", op.Name)
-				}
-				c.Metrics.WriteDone(op.Op, out.Outcome)
-				report(op, out)
-			}
-		}()
+	if len(c.queue) == 0 {
+		c.queue = nil // let the backing array go
 	}
+}
+
+// worker sends writes until work is closed.
+func (c *Controller) worker() {
+	for w := range c.work {
+		w.sent = time.Now()
+		w.out = c.API.Write(w.flush.ctx, w.op)
+		w.answered = time.Now()
+		c.results <- w
+	}
+}
+
+// finish reports a write's outcome to the engine (on the Run goroutine).
+func (c *Controller) finish(w *plannedWrite) error {
+	c.inFlight--
+	op, out := w.op, w.out
+	if c.Trace != nil {
+		c.traceWrite(op, w.planned, w.sent, w.answered, out.Outcome)
+	}
+	if out.Outcome != sliceplane.OutcomeSuccess {
+		c.Log.Info("write not accepted", "op", op.Op, "kind", op.Kind, "name", op.Name, "outcome", out.Outcome, "message", out.Message)
+	} else {
+		c.Log.Debug("write accepted", "op", op.Op, "kind", op.Kind, "name", op.Name)
+	}
+	c.Metrics.WriteDone(op.Op, out.Outcome)
+	c.release(w)
+	if err := c.Engine.Report(op.ID, out, c.Now()); err != nil {
+		return fmt.Errorf("report %d: %w", op.ID, err)
+	}
+	return nil
+}
+
+func (c *Controller) release(w *plannedWrite) {
+	w.flush.pending--
+	if w.flush.pending == 0 {
+		w.flush.cancel()
+	}
+}
+
+// shutdown abandons the queued writes (reported as failed), waits for the
+// writes in flight (cancelled ShutdownGrace after ctx ended) and stops the
+// workers.
+func (c *Controller) shutdown() error {
+	var firstErr error
 	abandoned := 0
-	for i, op := range ops {
-		if ctx.Err() != nil {
-			for _, rest := range ops[i:] {
-				report(rest, sliceplane.Failed("abandoned: operator shutting down"))
-				abandoned++
-			}
-			break
+	for _, w := range c.queue {
+		c.release(w)
+		if err := c.Engine.Report(w.op.ID, sliceplane.Failed("abandoned: operator shutting down"), c.Now()); err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("report %d: %w", w.op.ID, err)
 		}
-		select {
-		case next <- op:
-		case <-ctx.Done():
-			report(op, sliceplane.Failed("abandoned: operator shutting down"))
-			abandoned++
-		}
+		abandoned++
 	}
-	close(next)
-	wg.Wait()
+	c.queue = nil
 	if abandoned > 0 {
 		c.Metrics.Abandoned(abandoned)
 		c.Log.Info("shutdown: planned writes abandoned", "count", abandoned)
 	}
-	if err, ok := reportErr.Load().(error); ok {
-		return err
+	for c.inFlight > 0 {
+		if err := c.finish(<-c.results); err != nil && firstErr == nil {
+			firstErr = err
+		}
 	}
-	return nil
+	close(c.work)
+	return firstErr
 }
 
 func (c *Controller) drainHealth() error {
@@ -381,16 +450,39 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	}
 
+	c.work = make(chan *plannedWrite)
+	c.results = make(chan *plannedWrite, c.Parallelism)
+	for range c.Parallelism {
+		go c.worker()
+	}
+	err := c.loop(ctx, writeCtx)
+	if serr := c.shutdown(); err == nil {
+		err = serr
+	}
+	if err == nil {
+		err = c.drainHealth()
+	}
+	return err
+}
+
+// loop applies events, plans and reports until ctx ends or the engine
+// refuses a call.
+func (c *Controller) loop(ctx, writeCtx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	force := true
 	for {
-		if err := c.step(ctx, writeCtx, force); err != nil {
-			return err
-		}
-		force = false
 		if ctx.Err() != nil {
 			return nil
+		}
+		// Plan only when every planned write has a worker: a slice left dirty
+		// while the workers are busy gets the changes that arrive meanwhile
+		// into its one write.
+		if len(c.queue) == 0 {
+			if err := c.step(writeCtx, force); err != nil {
+				return err
+			}
+			force = false
 		}
 		wait := time.Second
 		if due, ok, err := c.Engine.NextDue(); err != nil {
@@ -403,6 +495,9 @@ func (c *Controller) Run(ctx context.Context) error {
 				wait = d
 			}
 		}
+		if len(c.queue) > 0 {
+			wait = time.Second // every worker is busy: the next outcome wakes the loop
+		}
 		if c.Guard != nil && wait == 0 {
 			if _, ok := c.Guard.WriteDeadline(time.Now()); !ok {
 				wait = 100 * time.Millisecond // held back: poll the guard, do not spin
@@ -414,6 +509,14 @@ func (c *Controller) Run(ctx context.Context) error {
 			return nil
 		case ev := <-c.events:
 			if err := c.ingest(ev); err != nil {
+				return err
+			}
+		case w := <-c.results:
+			if err := c.finish(w); err != nil {
+				return err
+			}
+			c.dispatch()
+			if err := c.drainHealth(); err != nil {
 				return err
 			}
 		case <-c.resync:

@@ -40,6 +40,9 @@ type Options struct {
 	AdminAddress string
 	LogLevel     slog.Level
 	Shutdown     time.Duration
+	// TracePropagation turns on the propagation trace (JSON log lines per
+	// watch event and per write; see the controller package).
+	TracePropagation bool
 
 	LeaderElect bool
 	Lease       leader.Config
@@ -111,6 +114,7 @@ func Parse(args []string, stderr io.Writer) (*Options, error) {
 		return o.LogLevel.UnmarshalText([]byte(v))
 	})
 	fs.DurationVar(&o.Shutdown, "shutdown-grace", 10*time.Second, "on SIGTERM, how long writes in flight may take before they are cancelled (then the lease is released)")
+	fs.BoolVar(&o.TracePropagation, "trace-propagation", false, "log a propagation trace on stderr: one JSON line per watch event (received, applied by the engine) and per write (planned, sent, answered, the slice's endpoints), Unix-nanosecond times; for latency measurements (integration/nfr1.sh), off in production")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", true, "run under leader election on a coordination.k8s.io Lease")
 	fs.StringVar(&o.Lease.Namespace, "leader-elect-namespace", defaultNamespace(), "namespace of the Lease (default: the pod's namespace)")
 	fs.StringVar(&o.Lease.Name, "leader-elect-lease-name", "sliceplane-operator", "name of the Lease")
