@@ -1,0 +1,153 @@
+//! The three flushes of the Cilium workload (`benches/cilium_workload.rs`:
+//! `render`, `render_churn`, `render_identity_churn`), each run once, for
+//! instruction counts under callgrind, where the wall clock of a shared
+//! machine says little:
+//!
+//! ```text
+//! cargo build --release -p sliceplane-workload --example render_cost
+//! valgrind --tool=callgrind --toggle-collect='*Engine*flush*' \
+//!     target/release/examples/render_cost 5000
+//! ```
+//!
+//! Only the flushes are collected (building the workload and the events
+//! are not); `callgrind_annotate` then shows where a flush spends its
+//! instructions. Run natively it prints each flush's time and µs per entry
+//! written. The workload is the one the bench documents.
+
+use std::time::Instant;
+
+use sliceplane::config::{Config, RateLimitStep, Source};
+use sliceplane::mirror::Mirror;
+use sliceplane::model::{
+    AddressPair, CiliumEndpoint, CiliumEndpointStatus, EndpointIdentity, EndpointNetworking,
+    ObjectMeta,
+};
+use sliceplane::plan::WriteOp;
+use sliceplane::{Engine, Object, WatchEvent, WritePlan};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn cep(i: usize, n: usize, identity: i64) -> CiliumEndpoint {
+    let m = i % (n / 10);
+    CiliumEndpoint {
+        metadata: ObjectMeta {
+            name: format!("ep-{i}"),
+            namespace: Some(format!("ns-{}", i % (n / 100))),
+            ..Default::default()
+        },
+        status: CiliumEndpointStatus {
+            identity: Some(EndpointIdentity {
+                id: identity,
+                labels: Vec::new(),
+            }),
+            networking: Some(EndpointNetworking {
+                addressing: vec![AddressPair {
+                    ipv4: Some(format!(
+                        "10.{}.{}.{}",
+                        128 + (i >> 16),
+                        (i >> 8) & 255,
+                        i & 255
+                    )),
+                    ipv6: None,
+                }],
+                node: Some(format!("10.{}.{}.{}", m >> 16, (m >> 8) & 255, m & 255)),
+            }),
+            ..Default::default()
+        },
+    }
+}
+
+fn entries(plan: &WritePlan) -> usize {
+    plan.writes
+        .iter()
+        .map(|w| match &w.op {
+            WriteOp::CreateSlice(s) | WriteOp::UpdateSlice(s) => s.endpoints.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+fn timed_flush(label: &str, e: &mut Engine, now: u64) -> WritePlan {
+    let start = Instant::now();
+    let plan = e.flush(now);
+    let t = start.elapsed();
+    let n = entries(&plan);
+    println!(
+        "{label}: {} writes, {n} entries, {:.3} ms, {:.3} us/entry",
+        plan.len(),
+        t.as_secs_f64() * 1e3,
+        t.as_secs_f64() * 1e6 / n.max(1) as f64
+    );
+    plan
+}
+
+fn apply(e: &mut Engine, events: impl Iterator<Item = WatchEvent>, now: u64) {
+    for ev in events {
+        e.apply(&ev, now).expect("workload events are valid");
+    }
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5000);
+    assert!(n >= 100 && n.is_multiple_of(100), "N: a multiple of 100");
+    let c = n.min(100_000);
+    let ident = |i: usize| 1000 + (i % (n / 20)) as i64;
+    let mut config = Config {
+        source: Source::Ciliumendpoints,
+        ..Config::default()
+    };
+    config.write.sync_delay_ms = 0;
+    config.write.rate_limits = vec![RateLimitStep {
+        nodes: 0,
+        limit: 1e12,
+        burst: u32::MAX,
+    }];
+    let mut e = Engine::new(config).expect("valid config");
+    e.initial_sync_done(0);
+    let adds: Vec<WatchEvent> = (0..n)
+        .map(|i| WatchEvent::added(Object::CiliumEndpoint(cep(i, n, ident(i)))))
+        .collect();
+    apply(&mut e, adds.into_iter(), 0);
+
+    let mut mirror = Mirror::new();
+    let plan = timed_flush("render", &mut e, 0);
+    for w in &plan.writes {
+        let outcome = mirror.apply(&w.op);
+        e.report(w.id, &outcome, 0).expect("known op");
+    }
+    drop(plan);
+
+    let churn: Vec<WatchEvent> = (0..c / 2)
+        .flat_map(|k| {
+            let j = (k * 7919) % n;
+            let ep = cep(j, n, ident(j));
+            [
+                WatchEvent::deleted(Object::CiliumEndpoint(ep.clone())),
+                WatchEvent::added(Object::CiliumEndpoint(ep)),
+            ]
+        })
+        .collect();
+    apply(&mut e, churn.into_iter(), 1);
+    let plan = timed_flush("render_churn", &mut e, 1);
+    for w in &plan.writes {
+        let outcome = mirror.apply(&w.op);
+        e.report(w.id, &outcome, 1).expect("known op");
+    }
+    drop(plan);
+    mirror.settle(&mut e, 1, 10).expect("settles");
+
+    let idchg: Vec<WatchEvent> = (0..c)
+        .map(|k| {
+            let j = (k * 7919) % n;
+            let alt = 1000 + ((j + 1) % (n / 20)) as i64;
+            WatchEvent::modified(Object::CiliumEndpoint(cep(j, n, alt)))
+        })
+        .collect();
+    apply(&mut e, idchg.into_iter(), 2);
+    let plan = timed_flush("render_identity_churn", &mut e, 2);
+    drop(plan);
+}
