@@ -58,6 +58,32 @@ func NewConsumer(maxPerSlice uint32) (*Consumer, error) {
 	return c, nil
 }
 
+// ConsumerOptions configures NewConsumerWithOptions.
+type ConsumerOptions struct {
+	// MaxPerSlice is the slice size the fragmentation figures assume (0: 100).
+	MaxPerSlice uint32
+	// SharedIPRelease is what happens to the IP-cache entry of an IP two
+	// live endpoints claim when its owner goes: "handover" (the default when
+	// empty: the remaining claimant takes it) or "cilium" (the entry is
+	// removed, as Cilium's agent does). Another value is an *Error with code
+	// "invalid_value".
+	SharedIPRelease string
+}
+
+// NewConsumerWithOptions builds a consumer with the given options.
+func NewConsumerWithOptions(o ConsumerOptions) (*Consumer, error) {
+	var h *C.sp_consumer
+	var e *C.sp_error
+	p, n := cbytes([]byte(o.SharedIPRelease))
+	rc := C.sp_consumer_new_with_options(C.uint32_t(o.MaxPerSlice), p, n, &h, &e)
+	if err := takeError(rc, e); err != nil {
+		return nil, err
+	}
+	c := &Consumer{h: h}
+	runtime.SetFinalizer(c, (*Consumer).Close)
+	return c, nil
+}
+
 // Close frees the consumer. Closing twice is a no-op.
 func (c *Consumer) Close() error {
 	c.mu.Lock()

@@ -395,3 +395,39 @@ func BenchmarkSnapshotReaderIdentityOfIP(b *testing.B) {
 		}
 	}
 }
+
+// The shared-IP release option (DESIGN §7): web-2's newer claim owns
+// 10.1.0.2; when web-2's slice goes, "handover" (also the default) gives
+// the entry back to web-1 and "cilium" removes it.
+func TestConsumerSharedIPRelease(t *testing.T) {
+	for _, tc := range []struct {
+		release  string
+		hasOwner bool
+	}{{"handover", true}, {"cilium", false}, {"", true}} {
+		c, err := NewConsumerWithOptions(ConsumerOptions{SharedIPRelease: tc.release})
+		must(t, err)
+		_, err = c.ApplyJSON(cesEvent("ADDED", "ces-a", cesEntry("web-1", 5000, "10.1.0.2")))
+		must(t, err)
+		_, err = c.ApplyJSON(cesEvent("ADDED", "ces-b", cesEntry("web-2", 5001, "10.1.0.2")))
+		must(t, err)
+		snap, err := c.Publish()
+		must(t, err)
+		if ep, ok, err := snap.LookupIP("10.1.0.2"); err != nil || !ok || ep.Name != "web-2" || ep.Identity != 5001 {
+			t.Fatalf("%q: before: %+v %v %v", tc.release, ep, ok, err)
+		}
+		must(t, snap.Close())
+		_, err = c.ApplyJSON(cesEvent("DELETED", "ces-b"))
+		must(t, err)
+		snap, err = c.Publish()
+		must(t, err)
+		ep, ok, err := snap.LookupIP("10.1.0.2")
+		must(t, err)
+		if ok != tc.hasOwner || (ok && (ep.Name != "web-1" || ep.Identity != 5000)) {
+			t.Fatalf("%q: after: %+v %v", tc.release, ep, ok)
+		}
+		must(t, snap.Close())
+		must(t, c.Close())
+	}
+	_, err := NewConsumerWithOptions(ConsumerOptions{SharedIPRelease: "sometimes"})
+	wantErr(t, err, ErrInvalidValue)
+}

@@ -186,6 +186,23 @@ void sp_config_free(struct sp_config *config);
 // `out` writable; `err` NULL or writable.
 uint32_t sp_consumer_new(uint32_t max_per_slice, struct sp_consumer **out, struct sp_error **err);
 
+// A new consumer with options. `max_per_slice` as for `sp_consumer_new`
+// (0: 100). `shared_ip_release` (UTF-8, `shared_ip_release_len` bytes; NULL
+// with length 0 means `"handover"`) is what happens to the IP-cache entry
+// of an IP two live endpoints claim when its owner goes: `"handover"` (the
+// remaining claimant takes it) or `"cilium"` (the entry is removed, as
+// Cilium's agent does). Another value fails with `SP_INVALID_VALUE`
+// (`invalid_value`, field `sharedIpRelease`) and creates nothing.
+//
+// # Safety
+// `shared_ip_release` NULL (length 0) or `shared_ip_release_len` readable
+// bytes; `out` writable; `err` NULL or writable.
+uint32_t sp_consumer_new_with_options(uint32_t max_per_slice,
+                                      const uint8_t *shared_ip_release,
+                                      size_t shared_ip_release_len,
+                                      struct sp_consumer **out,
+                                      struct sp_error **err);
+
 // Frees a consumer. NULL is a no-op. Snapshots and readers it handed out
 // stay valid.
 //

@@ -7,12 +7,12 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use sliceplane_core::consumer::Consumer;
+use sliceplane_core::consumer::{Consumer, ConsumerOptions, SharedIpRelease};
 use sliceplane_core::wire;
 
 use crate::ffi::{
     Failure, FfiResult, SP_PANIC, boundary, boundary_infallible, bytes, check_out, sp_buffer,
-    sp_error, write_json, write_out,
+    sp_error, text, write_json, write_out,
 };
 use crate::snapshot::{new_reader, new_snapshot, sp_snapshot, sp_snapshot_reader};
 
@@ -91,6 +91,56 @@ pub unsafe extern "C" fn sp_consumer_new(
         };
         let c = Box::new(sp_consumer {
             inner,
+            poisoned: false,
+        });
+        // SAFETY: checked above.
+        unsafe { write_out(out, Box::into_raw(c)) };
+        Ok(())
+    })
+}
+
+/// A new consumer with options. `max_per_slice` as for `sp_consumer_new`
+/// (0: 100). `shared_ip_release` (UTF-8, `shared_ip_release_len` bytes; NULL
+/// with length 0 means `"handover"`) is what happens to the IP-cache entry
+/// of an IP two live endpoints claim when its owner goes: `"handover"` (the
+/// remaining claimant takes it) or `"cilium"` (the entry is removed, as
+/// Cilium's agent does). Another value fails with `SP_INVALID_VALUE`
+/// (`invalid_value`, field `sharedIpRelease`) and creates nothing.
+///
+/// # Safety
+/// `shared_ip_release` NULL (length 0) or `shared_ip_release_len` readable
+/// bytes; `out` writable; `err` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_consumer_new_with_options(
+    max_per_slice: u32,
+    shared_ip_release: *const u8,
+    shared_ip_release_len: usize,
+    out: *mut *mut sp_consumer,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        check_out(out, "out")?;
+        // SAFETY: the caller's contract.
+        let release = unsafe {
+            text(
+                shared_ip_release,
+                shared_ip_release_len,
+                "shared_ip_release",
+            )
+        }?;
+        let mut options = ConsumerOptions {
+            shared_ip_release: if release.is_empty() && shared_ip_release.is_null() {
+                SharedIpRelease::Handover
+            } else {
+                SharedIpRelease::parse(release)?
+            },
+            ..ConsumerOptions::default()
+        };
+        if max_per_slice != 0 {
+            options.max_per_slice = max_per_slice;
+        }
+        let c = Box::new(sp_consumer {
+            inner: Consumer::with_options(options),
             poisoned: false,
         });
         // SAFETY: checked above.

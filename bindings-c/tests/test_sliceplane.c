@@ -632,6 +632,49 @@ static void test_consumer(void) {
     sp_consumer_free(NULL);
 }
 
+/* The shared-IP release option: web-1 and web-2 claim 10.1.0.2; web-2 (the
+ * newer claim) owns it; when web-2's slice goes, "handover" gives the entry
+ * back to web-1 and "cilium" removes it, as Cilium's agent does. */
+static void test_consumer_shared_ip_release(void) {
+    const char *releases[] = {"handover", "cilium", NULL};
+    const bool owner_after[] = {true, false, true};
+    for (int i = 0; i < 3; i++) {
+        sp_consumer *c = NULL;
+        sp_error *err = NULL;
+        const char *r = releases[i];
+        CHECK(sp_consumer_new_with_options(0, (const uint8_t *)r, r ? strlen(r) : 0, &c, &err) == SP_OK && c);
+        char buf[1024];
+        sp_buffer ch = {0};
+        CHECK(sp_consumer_apply_json(c, S(ces(buf, sizeof buf, "ADDED", "ces-a", EP("web-1", 5000, "10.1.0.2"))), &ch, &err) == SP_OK);
+        sp_buffer_free(&ch);
+        CHECK(sp_consumer_apply_json(c, S(ces(buf, sizeof buf, "ADDED", "ces-b", EP("web-2", 5001, "10.1.0.2"))), &ch, &err) == SP_OK);
+        sp_buffer_free(&ch);
+        sp_snapshot *snap = NULL;
+        uint32_t id = 0;
+        bool found = false;
+        CHECK(sp_consumer_publish(c, &snap, &err) == SP_OK);
+        CHECK(sp_snapshot_identity_of_ip_str(snap, S("10.1.0.2"), &id, &found, &err) == SP_OK && found && id == 5001);
+        sp_snapshot_free(snap);
+        CHECK(sp_consumer_apply_json(c, S(ces(buf, sizeof buf, "DELETED", "ces-b", "")), &ch, &err) == SP_OK);
+        sp_buffer_free(&ch);
+        CHECK(sp_consumer_publish(c, &snap, &err) == SP_OK);
+        CHECK(sp_snapshot_identity_of_ip_str(snap, S("10.1.0.2"), &id, &found, &err) == SP_OK);
+        CHECK(found == owner_after[i] && (!found || id == 5000));
+        sp_snapshot_free(snap);
+        sp_consumer_free(c);
+    }
+    sp_consumer *c = NULL;
+    sp_error *err = NULL;
+    uint32_t rc = sp_consumer_new_with_options(0, S("sometimes"), &c, &err);
+    CHECK(c == NULL);
+    CHECK(err != NULL && strcmp(sp_error_field(err), "sharedIpRelease") == 0);
+    expect_error(rc, err, SP_INVALID_VALUE, "invalid_value");
+    rc = sp_consumer_new_with_options(0, NULL, 3, &c, &err);
+    expect_error(rc, err, SP_NULL_ARGUMENT, "null_argument");
+    rc = sp_consumer_new_with_options(0, S("cilium"), NULL, &err);
+    expect_error(rc, err, SP_NULL_ARGUMENT, "null_argument");
+}
+
 /* ------------------------------------------- snapshot reader thread (no mutex) */
 
 struct snap_shared {
@@ -805,6 +848,7 @@ int main(void) {
     test_reader_thread();
     test_snapshot();
     test_consumer();
+    test_consumer_shared_ip_release();
     test_snapshot_reader_thread();
     test_policy();
     printf("%d passed, %d failed\n", passed, failed);
