@@ -288,8 +288,13 @@ export interface ConsumerCounters {
 
 /** The node agent's view of CiliumEndpointSlices (DESIGN §7). */
 export class Consumer {
-  /** `maxPerSlice` (default 100) only affects fragmentation figures. */
-  constructor(options?: { maxPerSlice?: number | null })
+  /**
+   * `maxPerSlice` (default 100) only affects fragmentation figures.
+   * `sharedIpRelease`: what happens to the IP-cache entry of an IP two live
+   * endpoints claim when its owner goes: `"handover"` (default: the remaining
+   * claimant takes it) or `"cilium"` (removed, as Cilium's agent does).
+   */
+  constructor(options?: { maxPerSlice?: number | null; sharedIpRelease?: 'handover' | 'cilium' | null })
   apply(event: WatchEvent): EndpointChange[]
   applyJson(json: Bytes): EndpointChange[]
   /** Bulk, a stream read by the core's reader: the changes (each with its event's `index`) and the rejected events. */

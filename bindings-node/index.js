@@ -292,7 +292,8 @@ class SnapshotReader {
 class Consumer {
   constructor(options) {
     const max = options?.maxPerSlice
-    this._native = call(() => new native.NativeConsumer(max ?? null))
+    const release = options?.sharedIpRelease
+    this._native = call(() => new native.NativeConsumer(max ?? null, release ?? null))
   }
   apply(event) {
     // Through the JSON path (faster than walking the object through napi),

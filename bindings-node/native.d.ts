@@ -28,8 +28,13 @@ export type Config = NativeConfig
 
 /** The node agent's view of CiliumEndpointSlices. */
 export declare class NativeConsumer {
-  /** A consumer; `maxPerSlice` (default 100) only affects fragmentation. */
-  constructor(maxPerSlice?: number | undefined | null)
+  /**
+   * A consumer; `maxPerSlice` (default 100) only affects fragmentation.
+   * `sharedIpRelease` (default `"handover"`, or `"cilium"`) is what
+   * happens to the IP-cache entry of an IP two live endpoints claim when
+   * its owner goes; another value is an `invalid_value` error.
+   */
+  constructor(maxPerSlice?: number | undefined | null, sharedIpRelease?: string | undefined | null)
   /** Applies one CiliumEndpointSlice watch event; returns the changes. */
   apply(event: any): Array<any>
   /** Parses and applies one watch event in JSON. */

@@ -6,7 +6,7 @@ use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use serde_json::{Value, json};
 use sliceplane::WatchEvent;
-use sliceplane::consumer::EndpointChange;
+use sliceplane::consumer::{ConsumerOptions, EndpointChange, SharedIpRelease};
 use sliceplane::wire::{self, Change};
 
 use crate::convert::{now_ms, rejected_json, wire_json, wire_list};
@@ -29,13 +29,24 @@ pub struct Consumer {
 #[napi]
 impl Consumer {
     /// A consumer; `maxPerSlice` (default 100) only affects fragmentation.
+    /// `sharedIpRelease` (default `"handover"`, or `"cilium"`) is what
+    /// happens to the IP-cache entry of an IP two live endpoints claim when
+    /// its owner goes; another value is an `invalid_value` error.
     #[napi(constructor)]
-    pub fn new(max_per_slice: Option<u32>) -> Self {
-        let inner = match max_per_slice {
-            Some(m) => sliceplane::consumer::Consumer::with_max_per_slice(m),
-            None => sliceplane::consumer::Consumer::new(),
+    pub fn new(max_per_slice: Option<u32>, shared_ip_release: Option<String>) -> Result<Self> {
+        let mut options = ConsumerOptions {
+            shared_ip_release: match shared_ip_release {
+                Some(r) => SharedIpRelease::parse(&r).map_err(to_napi)?,
+                None => SharedIpRelease::Handover,
+            },
+            ..ConsumerOptions::default()
         };
-        Consumer { inner }
+        if let Some(m) = max_per_slice {
+            options.max_per_slice = m;
+        }
+        Ok(Consumer {
+            inner: sliceplane::consumer::Consumer::with_options(options),
+        })
     }
 
     /// Applies one CiliumEndpointSlice watch event; returns the changes.

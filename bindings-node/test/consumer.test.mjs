@@ -184,3 +184,15 @@ test('Consumer: errors map to the right subclasses and change nothing', () => {
   assert.deepEqual(c.publish().endpoints(), before)
   assert.equal(c.counters().eventsRejected, 6)
 })
+
+test('Consumer: sharedIpRelease handover (default) and cilium; a bad value is invalid_value', () => {
+  for (const [release, owner] of [['handover', 'web-1'], ['cilium', null], [undefined, 'web-1']]) {
+    const c = new Consumer({ sharedIpRelease: release })
+    c.apply(ces('ces-a', 'shop', [['web-1', 1000, '10.1.0.2']]))
+    c.apply(ces('ces-b', 'shop', [['web-2', 2000, '10.1.0.2']]))
+    assert.equal(c.lookupIp('10.1.0.2').name, 'web-2')
+    c.apply(ces('ces-b', 'shop', [], 'DELETED'))
+    assert.equal(c.lookupIp('10.1.0.2')?.name ?? null, owner, String(release))
+  }
+  assert.throws(() => new Consumer({ sharedIpRelease: 'sometimes' }), (e) => e instanceof ValidationError && e.code === 'invalid_value')
+})
