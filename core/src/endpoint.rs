@@ -171,10 +171,18 @@ impl EndpointData {
 pub struct DataInterner {
     pub strings: Interner,
     ports: hashbrown::HashSet<Arc<[PortEntry]>>,
+    no_ports: Option<Arc<[PortEntry]>>,
 }
 
 impl DataInterner {
     pub fn ports(&mut self, mut ports: Vec<PortEntry>) -> Arc<[PortEntry]> {
+        if ports.is_empty() {
+            // Most endpoints name no port: one shared empty list.
+            return self
+                .no_ports
+                .get_or_insert_with(|| Arc::from(ports))
+                .clone();
+        }
         ports.sort();
         ports.dedup();
         if let Some(p) = self.ports.get(ports.as_slice()) {

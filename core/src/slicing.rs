@@ -128,7 +128,8 @@ pub struct SliceTable {
     slots: Vec<Option<Slice>>,
     free: Vec<SliceId>,
     by_name: HashMap<Arc<str>, SliceId>,
-    /// Per group: slices with 0 < members < max, fullest first.
+    /// Per group: slices with 0 < members < max, fullest first (possibly
+    /// empty while the group has slices).
     available: HashMap<GroupKey, BTreeSet<(Reverse<u32>, SliceId)>>,
     /// Per group: every live slice (for counts, compaction, namespace scans).
     groups: HashMap<GroupKey, BTreeSet<SliceId>>,
@@ -263,7 +264,10 @@ impl SliceTable {
         {
             set.insert((Reverse(n), id));
         }
-        if set.is_empty() {
+        // An emptied set is kept while the group has slices: churn empties
+        // and refills it at every full slice that loses and regains one
+        // endpoint, and keeping it saves the map entry and the tree node.
+        if set.is_empty() && !self.groups.contains_key(&group) {
             self.available.remove(&group);
         }
     }

@@ -71,6 +71,15 @@ fn is_alnum_lower(b: u8) -> bool {
 
 /// DNS-1123 label: at most 63 of `[a-z0-9-]`, alphanumeric at both ends.
 pub fn check_dns1123_label(s: &str) -> Result<(), String> {
+    if is_dns1123_label(s.as_bytes()) {
+        return Ok(());
+    }
+    dns1123_label_error(s)
+}
+
+/// The message for a name [`is_dns1123_label`] refused (the rules spelled
+/// out one by one, so the message says which was broken).
+fn dns1123_label_error(s: &str) -> Result<(), String> {
     let b = s.as_bytes();
     if b.is_empty() {
         return Err("must not be empty".into());
@@ -91,6 +100,9 @@ pub fn check_dns1123_label(s: &str) -> Result<(), String> {
 
 /// DNS-1123 subdomain: at most 253, dot-separated DNS-1123 labels.
 pub fn check_dns1123_subdomain(s: &str) -> Result<(), String> {
+    if is_dns1123_subdomain(s.as_bytes()) {
+        return Ok(());
+    }
     if s.is_empty() {
         return Err("must not be empty".into());
     }
@@ -98,9 +110,67 @@ pub fn check_dns1123_subdomain(s: &str) -> Result<(), String> {
         return Err(format!("{s:?} is longer than 253 characters"));
     }
     for part in s.split('.') {
-        check_dns1123_label(part).map_err(|_| format!("{s:?} is not a DNS-1123 subdomain"))?;
+        dns1123_label_error(part).map_err(|_| format!("{s:?} is not a DNS-1123 subdomain"))?;
     }
     Ok(())
+}
+
+/// Byte classes for the one-pass name checks: 1 lower-case alphanumeric,
+/// 2 `-`, 3 `.`, 0 anything else.
+const NAME_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = if b.is_ascii_lowercase() || b.is_ascii_digit() {
+            1
+        } else if b == b'-' {
+            2
+        } else if b == b'.' {
+            3
+        } else {
+            0
+        };
+        c += 1;
+    }
+    t
+};
+
+/// Whether `b` is a DNS-1123 label, in one pass over its bytes.
+fn is_dns1123_label(b: &[u8]) -> bool {
+    match (b.first(), b.last()) {
+        (Some(&first), Some(&last)) if b.len() <= 63 => {
+            NAME_CLASS[first as usize] == 1
+                && NAME_CLASS[last as usize] == 1
+                && b.iter().all(|&c| matches!(NAME_CLASS[c as usize], 1 | 2))
+        }
+        _ => false,
+    }
+}
+
+/// Whether `b` is a DNS-1123 subdomain (at most 253 bytes, labels of 1–63
+/// of `[a-z0-9-]` starting and ending alphanumeric, joined by `.`), in one
+/// pass over its bytes.
+fn is_dns1123_subdomain(b: &[u8]) -> bool {
+    if b.is_empty() || b.len() > 253 {
+        return false;
+    }
+    // The previous byte's class; a label starts as if after a dot.
+    let mut prev = 3u8;
+    let mut label_start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let class = NAME_CLASS[c as usize];
+        match class {
+            1 => {}
+            // Not at a label's start.
+            2 if prev != 3 => {}
+            // Ends a non-empty label that ends alphanumeric.
+            3 if prev == 1 && i - label_start <= 63 => label_start = i + 1,
+            _ => return false,
+        }
+        prev = class;
+    }
+    prev == 1 && b.len() - label_start <= 63
 }
 
 fn is_name_char(c: u8) -> bool {
@@ -225,7 +295,44 @@ pub fn check_labels(object: &str, field: &str, labels: &Labels) -> Result<()> {
     Ok(())
 }
 
+/// A dotted-decimal IPv4 address in its plain form (four numbers 0–255,
+/// no leading zeros), read in one pass: the form nearly every address
+/// takes. Anything else is `None` and left to the standard parser, so
+/// what is accepted, and as what, is the standard parser's rule.
+fn plain_ipv4(b: &[u8]) -> Option<std::net::Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut k = 0;
+    let mut i = 0;
+    while k < 4 {
+        if k > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut n: u32 = 0;
+        while let Some(&c) = b.get(i)
+            && c.is_ascii_digit()
+            && i - start < 3
+        {
+            n = n * 10 + u32::from(c - b'0');
+            i += 1;
+        }
+        let len = i - start;
+        if len == 0 || (len > 1 && b[start] == b'0') || n > 255 {
+            return None;
+        }
+        octets[k] = n as u8;
+        k += 1;
+    }
+    (i == b.len()).then(|| std::net::Ipv4Addr::from(octets))
+}
+
 pub fn parse_ip(object: &str, field: &str, s: &str) -> Result<IpAddr> {
+    if let Some(v4) = plain_ipv4(s.as_bytes()) {
+        return Ok(IpAddr::V4(v4));
+    }
     s.parse::<IpAddr>().map_err(|_| {
         Error::new(
             ErrorCode::InvalidIp,
@@ -318,6 +425,64 @@ pub fn slice_header(ces: &crate::model::CiliumEndpointSlice) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The subdomain rule as written before the one-pass check: labels split at dots.
+    fn subdomain_by_labels(s: &str) -> bool {
+        !s.is_empty() && s.len() <= 253 && s.split('.').all(|p| dns1123_label_error(p).is_ok())
+    }
+
+    proptest! {
+        /// The one-pass checks accept exactly the names the rule-by-rule
+        /// checks accept (short strings over the bytes that matter).
+        #[test]
+        fn one_pass_name_checks_agree(s in "[a-c0-9.\\-A_]{0,12}", long in 60usize..70) {
+            prop_assert_eq!(is_dns1123_label(s.as_bytes()), dns1123_label_error(&s).is_ok());
+            prop_assert_eq!(is_dns1123_subdomain(s.as_bytes()), subdomain_by_labels(&s));
+            let labels = format!("{}.{s}", "a".repeat(long));
+            prop_assert_eq!(is_dns1123_subdomain(labels.as_bytes()), subdomain_by_labels(&labels));
+        }
+
+        /// The plain IPv4 reader accepts only what the standard parser
+        /// accepts, as the same address, and every address's usual spelling.
+        #[test]
+        fn plain_ipv4_is_the_standard_parser(s in "[0-9.]{0,16}", octets in any::<[u8; 4]>()) {
+            if let Some(ip) = plain_ipv4(s.as_bytes()) {
+                prop_assert_eq!(s.parse::<std::net::Ipv4Addr>().ok(), Some(ip));
+            }
+            let ip = std::net::Ipv4Addr::from(octets);
+            prop_assert_eq!(plain_ipv4(ip.to_string().as_bytes()), Some(ip));
+        }
+    }
+
+    #[test]
+    fn long_names_and_odd_addresses() {
+        let max_label = "a".repeat(63);
+        assert!(check_dns1123_subdomain(&format!("{max_label}.{max_label}")).is_ok());
+        assert!(check_dns1123_subdomain(&format!("{max_label}a.b")).is_err());
+        assert!(check_dns1123_subdomain(&"a.".repeat(126)).is_err());
+        assert!(check_dns1123_subdomain(&format!("{}a", "a.".repeat(126))).is_ok());
+        assert!(check_dns1123_subdomain(&format!("{}ab", "a.".repeat(126))).is_err());
+        for bad in [
+            "",
+            "1.2.3",
+            "1.2.3.4.",
+            "01.2.3.4",
+            "256.1.1.1",
+            "1.2.3.4 ",
+            "1..2.3",
+        ] {
+            assert_eq!(plain_ipv4(bad.as_bytes()), None, "{bad:?}");
+        }
+        assert_eq!(
+            parse_ip("o", "f", "::1").unwrap(),
+            "::1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            parse_ip("o", "f", "0.10.255.9").unwrap(),
+            IpAddr::from([0, 10, 255, 9])
+        );
+    }
 
     #[test]
     fn names() {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::Source;
-use crate::slicing::{EndpointIdx, SliceId};
+use crate::slicing::{EndpointIdx, GroupKey, SliceId};
 
 use super::*;
 
@@ -59,7 +59,9 @@ impl Engine {
         let mut budget = self.config.slicing.compaction.move_budget;
         let max = self.config.slicing.max_endpoints_per_slice as usize;
         let min_frag = self.config.slicing.compaction.min_fragmentation;
-        let candidates = std::mem::take(&mut self.st.compaction_candidates);
+        // Groups in order (namespace, then group), whatever the set's order.
+        let mut candidates: Vec<GroupKey> = self.st.compaction_candidates.drain().collect();
+        candidates.sort_unstable();
         for group in candidates {
             if budget == 0 {
                 self.st.compaction_candidates.insert(group);

@@ -13,7 +13,7 @@
 //! plan and outcome phases through [`SliceTable`]'s own methods: it does not
 //! change membership.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hashbrown::HashMap;
@@ -48,8 +48,9 @@ pub(super) struct State {
     /// seq → endpoint: endpoints waiting for an identity number.
     pub(super) waiting: BTreeMap<u64, EndpointIdx>,
     pub(super) slices: SliceTable,
-    /// Groups that lost members since the last compaction pass.
-    pub(super) compaction_candidates: BTreeSet<GroupKey>,
+    /// Groups that lost members since the last compaction pass (a hash
+    /// set: a delete marks its group at O(1); compaction sorts them).
+    pub(super) compaction_candidates: hashbrown::HashSet<GroupKey>,
     next_stamp: u64,
     next_seq: u64,
     /// Snapshot bookkeeping (see `snapshot.rs`).
@@ -80,7 +81,7 @@ impl State {
             ep_index: HashMap::new(),
             waiting: BTreeMap::new(),
             slices: SliceTable::new(config.slicing.max_endpoints_per_slice, config.seed),
-            compaction_candidates: BTreeSet::new(),
+            compaction_candidates: hashbrown::HashSet::new(),
             // Unmatchable stamps count down from the top; content hashes are spread over all values.
             next_stamp: u64::MAX / 2 + 1,
             next_seq: 0,
@@ -453,8 +454,14 @@ impl State {
         self.free_endpoints.push(idx);
         self.snap
             .endpoint_removed(&self.namespaces[ns as usize].name, &ep.name);
-        self.waiting.remove(&ep.seq);
-        self.namespaces[ns as usize].endpoints.remove(&idx);
+        // A placed endpoint is not waiting; only pods mode indexes
+        // endpoints under their namespace.
+        if ep.slice.is_none() {
+            self.waiting.remove(&ep.seq);
+        }
+        if self.pods {
+            self.namespaces[ns as usize].endpoints.remove(&idx);
+        }
         if let Some(s) = ep.slice {
             self.slices.remove_member(s, idx, now);
             if let Some(g) = self.slices.get(s).map(|s| s.group) {
