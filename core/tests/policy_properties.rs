@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sliceplane::labels::{Label, LabelSet};
 use sliceplane::policy::{
     Decision, Flow, NamedPort, Peer, PolicyConfig, PolicyEndpoint, PolicyEngine, PolicyKey,
-    Protocol, Verdict,
+    PolicyOptions, Protocol, Verdict,
 };
 
 const NS: [&str; 2] = ["x", "y"];
@@ -356,8 +356,66 @@ fn config_g() -> impl Strategy<Value = PolicyConfig> {
     })
 }
 
+/// Makes every port entry of a Cilium policy apply to any protocol.
+fn any_protocol(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if k == "protocol" {
+                    *x = json!("ANY");
+                } else {
+                    any_protocol(x);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(any_protocol),
+        _ => {}
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn decide_agrees_with_evaluate_under_audit_and_any_protocol(
+        world in world_g(),
+        policies in prop::collection::vec((policy_g(), any::<bool>(), any::<bool>()), 0..4),
+        denies in prop::collection::vec((policy_g(), any::<bool>(), any::<bool>()), 0..3),
+        audit_mode in any::<bool>(),
+        ip_block_selects_cluster_ips in any::<bool>(),
+    ) {
+        // `decide` reads an index of the rules by port with the peers of
+        // rules sharing a port merged; `evaluate` scans every rule. They
+        // must agree with audit policies, global audit, deny rules and
+        // port entries for any protocol, on ports in and out of the rules.
+        let config = PolicyConfig {
+            audit_mode,
+            ip_block_selects_cluster_ips,
+            ..PolicyConfig::default()
+        };
+        let mut e = build(&inputs(&world, &[]), &config);
+        let allows = policies.iter().map(|(p, audit, any)| (policy_json(p, "p"), *audit, *any && p.cilium));
+        let denies = denies.iter().map(|(p, audit, any)| (deny_json(p, "d"), *audit, *any));
+        for (i, (mut v, audit, any)) in allows.chain(denies).enumerate() {
+            if any {
+                any_protocol(&mut v);
+            }
+            v["metadata"]["name"] = json!(format!("p{i}"));
+            e.upsert_policy_with(&v, PolicyOptions { audit }).unwrap();
+        }
+        let ps = peers();
+        for f in &ps {
+            for t in &ps {
+                for port in [80u16, 81, 82] {
+                    for proto in [Protocol::Tcp, Protocol::Udp, Protocol::Sctp] {
+                        let flow = Flow::new(f.clone(), t.clone(), port, proto);
+                        let v = e.evaluate(&flow).unwrap();
+                        prop_assert_eq!(e.decide(&flow).unwrap(), v.decision, "{}", flow.from);
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn adding_an_allow_rule_never_removes_a_permitted_flow(

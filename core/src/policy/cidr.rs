@@ -96,6 +96,64 @@ impl CidrMatch {
     pub fn contains(&self, ip: IpAddr) -> bool {
         self.cidr.contains(ip) && !self.except.iter().any(|e| e.contains(ip))
     }
+
+    /// The same match with every prefix as a network and a mask, for
+    /// matching many times.
+    pub fn to_bits(&self) -> CidrMatchBits {
+        CidrMatchBits {
+            cidr: PrefixBits::of(&self.cidr),
+            except: self.except.iter().map(PrefixBits::of).collect(),
+        }
+    }
+}
+
+/// An address as the bits [`PrefixBits`] compare: the value and whether it
+/// is IPv6.
+#[inline]
+pub fn address_bits(ip: IpAddr) -> (u128, bool) {
+    let (value, width) = bits(ip);
+    (value, width == 128)
+}
+
+/// A prefix as its network and mask: [`Cidr::contains`] without
+/// recomputing them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PrefixBits {
+    net: u128,
+    mask: u128,
+    v6: bool,
+}
+
+impl PrefixBits {
+    fn of(cidr: &Cidr) -> PrefixBits {
+        let (net, width) = bits(cidr.addr);
+        PrefixBits {
+            net,
+            mask: mask(cidr.prefix, width),
+            v6: width == 128,
+        }
+    }
+
+    /// As [`Cidr::contains`] for an address given by [`address_bits`].
+    #[inline]
+    fn contains(&self, (value, v6): (u128, bool)) -> bool {
+        self.v6 == v6 && value & self.mask == self.net
+    }
+}
+
+/// A [`CidrMatch`] as [`PrefixBits`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CidrMatchBits {
+    cidr: PrefixBits,
+    except: Vec<PrefixBits>,
+}
+
+impl CidrMatchBits {
+    /// As [`CidrMatch::contains`] for an address given by [`address_bits`].
+    #[inline]
+    pub fn contains(&self, ip: (u128, bool)) -> bool {
+        self.cidr.contains(ip) && !self.except.iter().any(|e| e.contains(ip))
+    }
 }
 
 #[cfg(test)]
@@ -123,5 +181,34 @@ mod tests {
         assert_eq!(Cidr::parse("1.2.3.4").unwrap().prefix, 32);
         assert!(c.covers(&Cidr::parse("10.1.2.0/24").unwrap()));
         assert!(!c.covers(&Cidr::parse("10.0.0.0/8").unwrap()));
+    }
+
+    #[test]
+    fn bits_match_as_the_prefixes_do() {
+        let m = CidrMatch {
+            cidr: Cidr::parse("10.1.0.0/16").unwrap(),
+            except: vec![Cidr::parse("10.1.2.0/24").unwrap()],
+        };
+        let all = CidrMatch {
+            cidr: Cidr::parse("0.0.0.0/0").unwrap(),
+            except: vec![],
+        };
+        let v6 = CidrMatch {
+            cidr: Cidr::parse("fd00::/64").unwrap(),
+            except: vec![Cidr::parse("fd00::1/128").unwrap()],
+        };
+        for ip in [
+            "10.1.0.1", "10.1.2.3", "10.1.3.3", "10.2.0.1", "0.0.0.0", "fd00::1", "fd00::2",
+            "fd01::2", "::",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            for c in [&m, &all, &v6] {
+                assert_eq!(
+                    c.to_bits().contains(address_bits(ip)),
+                    c.contains(ip),
+                    "{c:?} {ip}"
+                );
+            }
+        }
     }
 }

@@ -11,14 +11,15 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
-use super::cidr::CidrMatch;
+use super::cidr::{CidrMatch, CidrMatchBits, address_bits};
 use super::rule::{
-    CompiledPolicy, Direction, NamedPort, PeerMatch, PolicyKey, PortMatch, Protocol, RuleEffect,
-    RuleRef,
+    CompiledPolicy, Direction, NamedPort, PeerMatch, PolicyKey, PortMatch, PortSel, Protocol,
+    RuleEffect, RuleRef,
 };
-use super::selector::{SelectorCache, SelectorId};
+use super::selector::{SelectorCache, SelectorId, SelectorSet};
 
 /// A peer of a rule, with its selector bound in the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,6 +191,181 @@ pub(crate) struct DirectionPolicy {
     pub isolating: Vec<(RuleRef, bool)>,
     /// Deny rules first, then allow rules, in policy order.
     pub rules: Vec<Arc<BoundRule>>,
+    /// `None` when not isolated, else whether some isolating policy is
+    /// enforced (not audit). Derived from `isolating` by [`Self::seal`].
+    isolation: Option<bool>,
+    /// The rules indexed by port for [`Self::decide`]; `None` when there
+    /// are no rules. Derived from `rules` by [`Self::seal`].
+    index: Option<Box<DecideIndex>>,
+}
+
+/// A direction's rules as [`DirectionPolicy::decide`] reads them: by the
+/// port entry that takes a flow, the peers of the deny, audit-deny and
+/// allow rules with that entry, merged. Only whether some rule of an
+/// effect matches decides (not which, nor their order), so merging the
+/// peers of rules that share a port entry loses nothing; a flow then tests
+/// each distinct peer selector once, with one bit test.
+#[derive(Debug, Clone, Default)]
+struct DecideIndex {
+    /// Exact ports (ranges of one port), by [`port_key`]; an entry without
+    /// a protocol is filed under each protocol.
+    exact: HashMap<u32, PortVerdicts>,
+    /// Rules without a port list: every port and protocol.
+    any_port: PortVerdicts,
+    /// Port ranges and named ports, checked per flow.
+    other: Vec<(PortMatch, PortVerdicts)>,
+    /// Some rule denies (enforced), some audit-denies.
+    has_deny: bool,
+    has_audit_deny: bool,
+}
+
+/// The peers of the rules that take one port entry, by effect.
+#[derive(Debug, Clone, Default)]
+struct PortVerdicts {
+    deny: PeerSet,
+    audit_deny: PeerSet,
+    allow: PeerSet,
+}
+
+/// Peers merged from several rules: a flow's remote matches if it matches
+/// any of them.
+#[derive(Debug, Clone, Default)]
+struct PeerSet {
+    /// Some rule takes every peer.
+    any: bool,
+    /// Sorted, without duplicates.
+    selectors: Vec<SelectorId>,
+    /// Sorted, without duplicates.
+    cidrs: Vec<CidrMatchBits>,
+}
+
+impl PeerSet {
+    fn add(&mut self, peers: &[BoundPeer]) {
+        for p in peers {
+            match p {
+                BoundPeer::Any => self.any = true,
+                BoundPeer::Selector(id) => self.selectors.push(*id),
+                BoundPeer::Cidr(c) => self.cidrs.push(c.to_bits()),
+            }
+        }
+    }
+
+    fn seal(&mut self) {
+        self.selectors.sort_unstable();
+        self.selectors.dedup();
+        self.selectors.shrink_to_fit();
+        self.cidrs.sort_unstable();
+        self.cidrs.dedup();
+        self.cidrs.shrink_to_fit();
+    }
+
+    /// As [`DirectionPolicy::peer_matches`] over every peer merged here.
+    #[inline]
+    fn matches(&self, remote: &Remote<'_>, members: Option<&SelectorSet>, q: &Query<'_>) -> bool {
+        self.any
+            || members.is_some_and(|m| self.selectors.iter().any(|id| m.contains(*id)))
+            || (!self.cidrs.is_empty()
+                && (q.ip_block_selects_cluster_ips || !remote.in_cluster)
+                && remote.ips.iter().any(|ip| {
+                    let ip = address_bits(*ip);
+                    self.cidrs.iter().any(|c| c.contains(ip))
+                }))
+    }
+}
+
+impl PortVerdicts {
+    fn add(&mut self, rule: &BoundRule) {
+        let set = match (rule.deny, rule.audit) {
+            (true, false) => &mut self.deny,
+            (true, true) => &mut self.audit_deny,
+            (false, _) => &mut self.allow,
+        };
+        set.add(&rule.peers);
+    }
+
+    fn seal(&mut self) {
+        for set in [&mut self.deny, &mut self.audit_deny, &mut self.allow] {
+            set.seal();
+        }
+    }
+}
+
+/// The key of an exact port in [`DecideIndex::exact`].
+#[inline]
+fn port_key(protocol: Protocol, port: u16) -> u32 {
+    let p: u32 = match protocol {
+        Protocol::Tcp => 0,
+        Protocol::Udp => 1,
+        Protocol::Sctp => 2,
+    };
+    (p << 16) | u32::from(port)
+}
+
+const PROTOCOLS: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
+
+impl DecideIndex {
+    fn build(rules: &[Arc<BoundRule>]) -> DecideIndex {
+        let mut index = DecideIndex::default();
+        for rule in rules {
+            index.has_deny |= rule.deny && !rule.audit;
+            index.has_audit_deny |= rule.deny && rule.audit;
+            if rule.ports.is_empty() {
+                index.any_port.add(rule);
+            }
+            for p in &rule.ports {
+                match p.port {
+                    PortSel::Range(lo, hi) if lo == hi => {
+                        let protocols = match p.protocol {
+                            Some(ref one) => std::slice::from_ref(one),
+                            None => &PROTOCOLS[..],
+                        };
+                        for protocol in protocols {
+                            index
+                                .exact
+                                .entry(port_key(*protocol, lo))
+                                .or_default()
+                                .add(rule);
+                        }
+                    }
+                    _ => match index.other.iter_mut().find(|(m, _)| m == p) {
+                        Some((_, v)) => v.add(rule),
+                        None => {
+                            let mut v = PortVerdicts::default();
+                            v.add(rule);
+                            index.other.push((p.clone(), v));
+                        }
+                    },
+                }
+            }
+        }
+        index.any_port.seal();
+        for v in index.exact.values_mut() {
+            v.seal();
+        }
+        for (_, v) in &mut index.other {
+            v.seal();
+        }
+        index.exact.shrink_to_fit();
+        index.other.shrink_to_fit();
+        index
+    }
+
+    /// Whether `f` holds for the verdicts of some port entry that takes
+    /// the flow.
+    #[inline]
+    fn any(
+        &self,
+        exact: Option<&PortVerdicts>,
+        q: &Query<'_>,
+        f: impl Fn(&PortVerdicts) -> bool,
+    ) -> bool {
+        exact.is_some_and(&f)
+            || f(&self.any_port)
+            || self
+                .other
+                .iter()
+                .any(|(m, v)| m.matches(q.port, q.protocol, q.dst_named) && f(v))
+    }
 }
 
 /// The outcome of evaluating one direction.
@@ -214,6 +390,55 @@ impl DirectionPolicy {
                 (ip_block_selects_cluster_ips || !remote.in_cluster)
                     && remote.ips.iter().any(|ip| m.contains(*ip))
             }
+        }
+    }
+
+    /// Derives the decision index and the isolation summary from `rules`
+    /// and `isolating`; called once the lists are complete.
+    fn seal(&mut self) {
+        self.isolation = if self.isolating.is_empty() {
+            None
+        } else {
+            Some(self.isolating.iter().any(|(_, audit)| !*audit))
+        };
+        self.index = if self.rules.is_empty() {
+            None
+        } else {
+            Some(Box::new(DecideIndex::build(&self.rules)))
+        };
+    }
+
+    /// The decision alone, as [`Self::evaluate`] without collecting makes
+    /// it: a matching enforced deny rule decides, then an audit deny, then
+    /// any allow rule, then the isolation. Reads only the port entries that
+    /// take the flow, and tests each distinct peer once.
+    pub fn decide(&self, cache: &SelectorCache, q: &Query<'_>) -> Decision {
+        let audit_or_deny = |enforced: bool| {
+            if enforced && !q.global_audit {
+                Decision::Deny
+            } else {
+                Decision::Audit
+            }
+        };
+        if let Some(index) = &self.index {
+            let remote = &q.remote;
+            let members = cache.membership(remote.identity);
+            let exact = index.exact.get(&port_key(q.protocol, q.port));
+            if index.has_deny && index.any(exact, q, |v| v.deny.matches(remote, members, q)) {
+                return audit_or_deny(true);
+            }
+            if index.has_audit_deny
+                && index.any(exact, q, |v| v.audit_deny.matches(remote, members, q))
+            {
+                return audit_or_deny(false);
+            }
+            if index.any(exact, q, |v| v.allow.matches(remote, members, q)) {
+                return Decision::Allow;
+            }
+        }
+        match self.isolation {
+            None => Decision::Allow,
+            Some(enforced) => audit_or_deny(enforced),
         }
     }
 
@@ -357,6 +582,7 @@ impl IdentityPolicy {
         }
         for (dir, allow) in out.directions.iter_mut().zip(allows) {
             dir.rules.extend(allow);
+            dir.seal();
         }
         out
     }

@@ -11,7 +11,8 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::labels::{Label, LabelSet, SOURCE_RESERVED};
 
 use super::compute::{
-    Decision, DecisionReason, DirectionOutcome, IdentityPolicy, InstalledPolicy, Query, Remote,
+    Decision, DecisionReason, DirectionOutcome, DirectionPolicy, IdentityPolicy, InstalledPolicy,
+    Query, Remote,
 };
 use super::model::{PolicyKind, PolicyObject};
 use super::parse::compile;
@@ -140,8 +141,32 @@ struct EndpointRef<'a> {
 }
 
 impl hashbrown::Equivalent<EndpointKey> for EndpointRef<'_> {
+    #[inline]
     fn equivalent(&self, key: &EndpointKey) -> bool {
-        self.namespace == key.namespace && self.name == key.name
+        str_eq(self.name, &key.name) && str_eq(self.namespace, &key.namespace)
+    }
+}
+
+/// `a == b`, comparing strings of up to 16 bytes (as names and namespaces
+/// mostly are) as two overlapping words instead of calling `memcmp`: the
+/// endpoint lookup is most of what `decide` costs.
+#[inline]
+fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let w4 = |c: Option<&[u8; 4]>| c.map(|c| u32::from_ne_bytes(*c));
+    let w8 = |c: Option<&[u8; 8]>| c.map(|c| u64::from_ne_bytes(*c));
+    match a.len() {
+        0..4 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=8 => {
+            w4(a.first_chunk()) == w4(b.first_chunk()) && w4(a.last_chunk()) == w4(b.last_chunk())
+        }
+        9..=16 => {
+            w8(a.first_chunk()) == w8(b.first_chunk()) && w8(a.last_chunk()) == w8(b.last_chunk())
+        }
+        _ => a == b,
     }
 }
 
@@ -157,6 +182,15 @@ struct FlowPorts<'a> {
     protocol: Protocol,
     dst_named: &'a [NamedPort],
     collect: bool,
+}
+
+/// What decides one direction of a flow.
+#[derive(Clone, Copy)]
+enum Applies<'a> {
+    /// Allowed for this reason, whatever the policies say.
+    Fixed(DecisionReason),
+    /// The side's identity's policy in that direction.
+    Policy(&'a DirectionPolicy),
 }
 
 /// One side of a flow, resolved.
@@ -458,33 +492,27 @@ impl PolicyEngine {
         }
     }
 
-    fn direction_outcome(
+    /// What applies to `side` in `direction` with `other` on the far end:
+    /// a fixed reason (not an endpoint; its own node) or its identity's
+    /// policy. Unknown identity: `InvalidProbe`.
+    fn direction_policy(
         &self,
         side: &Side<'_>,
         other: &Side<'_>,
         direction: Direction,
-        flow: &FlowPorts<'_>,
-    ) -> Result<DirectionOutcome> {
+    ) -> Result<Applies<'_>> {
         let Side::Endpoint(ep, _) = side else {
-            return Ok(DirectionOutcome {
-                decision: Decision::Allow,
-                reason: DecisionReason::NotAnEndpoint,
-                rules: Vec::new(),
-            });
+            return Ok(Applies::Fixed(DecisionReason::NotAnEndpoint));
         };
         if let Side::Node(n, _) = other
             && ep.node.as_deref() == Some(*n)
         {
-            return Ok(DirectionOutcome {
-                decision: Decision::Allow,
-                reason: DecisionReason::LocalNode,
-                rules: Vec::new(),
-            });
+            return Ok(Applies::Fixed(DecisionReason::LocalNode));
         }
-        let policy = self
-            .identity_policies
+        self.identity_policies
             .get(&ep.identity)
             .and_then(|p| p.direction(direction))
+            .map(Applies::Policy)
             .ok_or_else(|| {
                 Error::new(
                     ErrorCode::InvalidProbe,
@@ -492,8 +520,11 @@ impl PolicyEngine {
                     "identity",
                     format!("identity {} is not known", ep.identity),
                 )
-            })?;
-        let query = Query {
+            })
+    }
+
+    fn query<'a>(&'a self, side: &Side<'a>, other: &Side<'a>, flow: &FlowPorts<'a>) -> Query<'a> {
+        Query {
             remote: other.as_remote(side, &self.nodes),
             port: flow.port,
             protocol: flow.protocol,
@@ -501,23 +532,33 @@ impl PolicyEngine {
             ip_block_selects_cluster_ips: self.config.ip_block_selects_cluster_ips,
             global_audit: self.config.audit_mode,
             collect: flow.collect,
-        };
-        Ok(policy.evaluate(&self.cache, &query))
+        }
     }
 
-    /// What the policies decide for a flow, with the deciding rules,
-    /// without recording anything.
-    pub fn evaluate(&self, flow: &Flow) -> Result<Verdict> {
-        self.evaluate_inner(flow, true)
+    fn direction_outcome(
+        &self,
+        side: &Side<'_>,
+        other: &Side<'_>,
+        direction: Direction,
+        flow: &FlowPorts<'_>,
+    ) -> Result<DirectionOutcome> {
+        Ok(match self.direction_policy(side, other, direction)? {
+            Applies::Fixed(reason) => DirectionOutcome {
+                decision: Decision::Allow,
+                reason,
+                rules: Vec::new(),
+            },
+            Applies::Policy(policy) => policy.evaluate(&self.cache, &self.query(side, other, flow)),
+        })
     }
 
-    /// The decision alone: the fast path (no allocation, no rule
-    /// references), equal to `evaluate(flow)?.decision`.
-    pub fn decide(&self, flow: &Flow) -> Result<Decision> {
-        self.evaluate_inner(flow, false).map(|v| v.decision)
-    }
-
-    fn evaluate_inner(&self, flow: &Flow, collect: bool) -> Result<Verdict> {
+    /// The source and destination of a flow and its port, resolved; `None`
+    /// for a flow from an endpoint to itself (always allowed).
+    fn resolve_flow<'a>(
+        &'a self,
+        flow: &'a Flow,
+        collect: bool,
+    ) -> Result<Option<(Side<'a>, Side<'a>, FlowPorts<'a>)>> {
         let src = self.resolve(&flow.from)?;
         let dst = self.resolve(&flow.to)?;
         let dst_named: &[NamedPort] = match dst {
@@ -545,6 +586,49 @@ impl PolicyEngine {
         if let (Side::Endpoint(a, _), Side::Endpoint(b, _)) = (&src, &dst)
             && std::ptr::eq(*a, *b)
         {
+            return Ok(None);
+        }
+        let ports = FlowPorts {
+            port,
+            protocol: flow.protocol,
+            dst_named,
+            collect,
+        };
+        Ok(Some((src, dst, ports)))
+    }
+
+    /// What the policies decide for a flow, with the deciding rules,
+    /// without recording anything.
+    pub fn evaluate(&self, flow: &Flow) -> Result<Verdict> {
+        self.evaluate_inner(flow, true)
+    }
+
+    /// The decision alone: the fast path (no allocation, no rule
+    /// references), equal to `evaluate(flow)?.decision`. Each direction
+    /// reads its identity's rules indexed by port (see
+    /// `DirectionPolicy::decide`), and a denying egress skips the
+    /// ingress rules (the ingress side is still resolved, so the errors are
+    /// those of `evaluate`).
+    pub fn decide(&self, flow: &Flow) -> Result<Decision> {
+        let Some((src, dst, ports)) = self.resolve_flow(flow, false)? else {
+            return Ok(Decision::Allow);
+        };
+        let egress = self.direction_policy(&src, &dst, Direction::Egress)?;
+        let ingress = self.direction_policy(&dst, &src, Direction::Ingress)?;
+        let decide = |applies: Applies<'_>, side: &Side<'_>, other: &Side<'_>| match applies {
+            Applies::Fixed(_) => Decision::Allow,
+            Applies::Policy(policy) => policy.decide(&self.cache, &self.query(side, other, &ports)),
+        };
+        let egress = decide(egress, &src, &dst);
+        if egress == Decision::Deny {
+            return Ok(Decision::Deny);
+        }
+        let ingress = decide(ingress, &dst, &src);
+        Ok(combine_decisions(egress, ingress))
+    }
+
+    fn evaluate_inner(&self, flow: &Flow, collect: bool) -> Result<Verdict> {
+        let Some((src, dst, ports)) = self.resolve_flow(flow, collect)? else {
             let d = DirectionDecision {
                 decision: Decision::Allow,
                 reason: DecisionReason::Loopback,
@@ -555,12 +639,6 @@ impl PolicyEngine {
                 ingress: d,
                 deciding: Vec::new(),
             });
-        }
-        let ports = FlowPorts {
-            port,
-            protocol: flow.protocol,
-            dst_named,
-            collect,
         };
         let egress = self.direction_outcome(&src, &dst, Direction::Egress, &ports)?;
         let ingress = self.direction_outcome(&dst, &src, Direction::Ingress, &ports)?;
@@ -657,14 +735,20 @@ impl PolicyEngine {
     }
 }
 
-fn combine(egress: DirectionOutcome, ingress: DirectionOutcome) -> Verdict {
-    let decision = if egress.decision == Decision::Deny || ingress.decision == Decision::Deny {
+/// A flow's decision from its two directions': both must allow; a deny
+/// beats an audit.
+fn combine_decisions(egress: Decision, ingress: Decision) -> Decision {
+    if egress == Decision::Deny || ingress == Decision::Deny {
         Decision::Deny
-    } else if egress.decision == Decision::Audit || ingress.decision == Decision::Audit {
+    } else if egress == Decision::Audit || ingress == Decision::Audit {
         Decision::Audit
     } else {
         Decision::Allow
-    };
+    }
+}
+
+fn combine(egress: DirectionOutcome, ingress: DirectionOutcome) -> Verdict {
+    let decision = combine_decisions(egress.decision, ingress.decision);
     let mut deciding: Vec<RuleRef> = Vec::new();
     for o in [&egress, &ingress] {
         if o.decision == decision {
@@ -682,5 +766,51 @@ fn combine(egress: DirectionOutcome, ingress: DirectionOutcome) -> Verdict {
             reason: ingress.reason,
         },
         deciding,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::str_eq;
+
+    #[test]
+    fn str_eq_is_string_equality() {
+        let words = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "abc",
+            "abd",
+            "xbc",
+            "abcd",
+            "abce",
+            "zbcd",
+            "abcde",
+            "abcdf",
+            "abcdefgh",
+            "abcdefgi",
+            "bbcdefgh",
+            "abcdefghi",
+            "abcdefghj",
+            "bbcdefghi",
+            "abcdxfghi",
+            "abcdefghijklmnop",
+            "abcdefghijklmnoq",
+            "abcdefgXijklmnop",
+            "abcdefghijklmnopq",
+            "abcdefghijklmnopr",
+            "ns0",
+            "ns1",
+            "pod10",
+            "pod11",
+            "ünï",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(str_eq(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
     }
 }

@@ -162,6 +162,67 @@ struct Entry {
     users: usize,
 }
 
+/// A set of selector ids as a bitset. Ids are dense (freed ids are
+/// reused), so a set takes about one bit per live selector; the last word
+/// is never zero, so an empty set holds no memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SelectorSet {
+    words: Vec<u64>,
+}
+
+impl SelectorSet {
+    /// Adds an id.
+    pub fn insert(&mut self, id: SelectorId) {
+        let (word, bit) = ((id / 64) as usize, id % 64);
+        if self.words.len() <= word {
+            self.words.resize(word + 1, 0);
+        }
+        if let Some(w) = self.words.get_mut(word) {
+            *w |= 1 << bit;
+        }
+    }
+
+    /// Removes an id.
+    pub fn remove(&mut self, id: SelectorId) {
+        let (word, bit) = ((id / 64) as usize, id % 64);
+        if let Some(w) = self.words.get_mut(word) {
+            *w &= !(1 << bit);
+        }
+        while self.words.last() == Some(&0) {
+            self.words.pop();
+        }
+    }
+
+    /// Whether the set holds `id`.
+    #[inline]
+    pub fn contains(&self, id: SelectorId) -> bool {
+        self.words
+            .get((id / 64) as usize)
+            .is_some_and(|w| w & (1 << (id % 64)) != 0)
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// The ids, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = SelectorId> + '_ {
+        self.words.iter().enumerate().flat_map(|(i, &w)| {
+            let base = (i as SelectorId) * 64;
+            let mut rest = w;
+            std::iter::from_fn(move || {
+                if rest == 0 {
+                    return None;
+                }
+                let bit = rest.trailing_zeros();
+                rest &= rest - 1;
+                Some(base + bit)
+            })
+        })
+    }
+}
+
 /// The namespace of an identity (value of `io.kubernetes.pod.namespace`).
 fn identity_namespace(labels: &LabelSet) -> Option<&str> {
     labels.get(LABEL_POD_NAMESPACE).map(|l| l.value.as_str())
@@ -177,7 +238,9 @@ pub struct SelectorCache {
     unpinned: BTreeSet<SelectorId>,
     identities: BTreeMap<u32, LabelSet>,
     identities_by_ns: HashMap<String, BTreeSet<u32>>,
-    selected_by: HashMap<u32, BTreeSet<SelectorId>>,
+    /// Identity → the selectors selecting it, as a bitset: `decide` tests
+    /// a rule's peer selectors against the remote identity's set.
+    selected_by: HashMap<u32, SelectorSet>,
 }
 
 impl SelectorCache {
@@ -286,7 +349,7 @@ impl SelectorCache {
         };
         for ident in &entry.selected {
             if let Some(set) = self.selected_by.get_mut(ident) {
-                set.remove(&id);
+                set.remove(id);
                 if set.is_empty() {
                     self.selected_by.remove(ident);
                 }
@@ -333,7 +396,13 @@ impl SelectorCache {
         self.selected_by
             .get(&identity)
             .into_iter()
-            .flat_map(|s| s.iter().copied())
+            .flat_map(SelectorSet::iter)
+    }
+
+    /// The selectors that select an identity, as a set (`None`: none do).
+    #[inline]
+    pub(crate) fn membership(&self, identity: u32) -> Option<&SelectorSet> {
+        self.selected_by.get(&identity)
     }
 
     /// Adds or relabels an identity; returns the selectors whose selection
@@ -353,7 +422,7 @@ impl SelectorCache {
                 .flat_map(|s| s.iter().copied());
             self.unpinned.iter().copied().chain(pinned).collect()
         };
-        let mut selected_by = BTreeSet::new();
+        let mut selected_by = SelectorSet::default();
         for sid in candidates {
             if let Some(Some(e)) = self.entries.get_mut(sid as usize)
                 && e.selector.matches(&labels)
@@ -390,12 +459,12 @@ impl SelectorCache {
             }
         }
         let sels = self.selected_by.remove(&identity).unwrap_or_default();
-        for sid in &sels {
-            if let Some(Some(e)) = self.entries.get_mut(*sid as usize) {
+        for sid in sels.iter() {
+            if let Some(Some(e)) = self.entries.get_mut(sid as usize) {
                 e.selected.remove(&identity);
             }
         }
-        sels.into_iter().collect()
+        sels.iter().collect()
     }
 }
 
