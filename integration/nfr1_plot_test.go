@@ -1,9 +1,13 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
+	"testing"
 )
 
 // nfr1Plot draws latency percentile vs change rate (ours and end to end,
@@ -14,7 +18,7 @@ func nfr1Plot(res nfr1Result) string {
 		panelW, panelH = 460.0, 340.0
 		left, top      = 70.0, 50.0
 		plotW, plotH   = 360.0, 240.0
-		yMin, yMax     = 0.1, 10000.0 // ms, log scale
+		yMin, yMax     = 0.1, 100000.0 // ms, log scale
 	)
 	var delays []int
 	seen := map[int]bool{}
@@ -91,4 +95,27 @@ func nfr1Plot(res nfr1Result) string {
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
+}
+
+// TestNFR1Replot redraws nfr1.svg and nfr1.md from the nfr1.json in
+// $SLICEPLANE_NFR1_REPLOT (a folder nfr1.sh wrote), without measuring again.
+func TestNFR1Replot(t *testing.T) {
+	dir := os.Getenv("SLICEPLANE_NFR1_REPLOT")
+	if dir == "" {
+		t.Skip("SLICEPLANE_NFR1_REPLOT=<folder with nfr1.json>")
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "nfr1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res nfr1Result
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nfr1.svg"), []byte(nfr1Plot(res)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nfr1.md"), []byte(nfr1Table(res)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -645,7 +646,22 @@ func TestNFR1(t *testing.T) {
 			"--trace-propagation", "--rate-limits", nfr1RateLimits, "--kube-api-qps", "100", "--kube-api-burst", "200")
 		op.waitSynced(t, 120*time.Second)
 		waitConverged(t, c.client, op, 180*time.Second)
-		sweep(fmt.Sprintf("delay=%dms", delay), delay, op)
+		if prof := os.Getenv("SLICEPLANE_NFR1_CPUPROFILE"); prof != "" && delay == 0 {
+			// The test process holds the API server, etcd, the proxy and the
+			// clients: where the API server spends its CPU under our writes.
+			f, err := os.Create(prof)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				t.Fatal(err)
+			}
+			sweep(fmt.Sprintf("delay=%dms", delay), delay, op)
+			pprof.StopCPUProfile()
+			f.Close()
+		} else {
+			sweep(fmt.Sprintf("delay=%dms", delay), delay, op)
+		}
 		op.stop(t)
 	}
 	for k, s := range summary {
