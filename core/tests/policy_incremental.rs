@@ -106,3 +106,68 @@ fn a_new_peer_identity_is_allowed_without_recomputing_the_subject() {
     );
     assert_eq!(e.decide(&by_ip).unwrap(), Decision::Allow);
 }
+
+#[test]
+fn decide_fails_as_evaluate_does_and_follows_selector_changes() {
+    let mut e = PolicyEngine::default();
+    e.upsert_identity(300, pod("a", "web"));
+    let mut web = endpoint("a", "web-1", 300, "10.0.0.1");
+    web.named_ports = vec![sliceplane::policy::NamedPort::new(
+        "http",
+        8080,
+        Protocol::Tcp,
+    )];
+    e.upsert_endpoint(web);
+    e.upsert_identity(301, pod("a", "client"));
+    e.upsert_endpoint(endpoint("a", "client-1", 301, "10.0.0.2"));
+    // An endpoint whose identity the engine does not know.
+    e.upsert_endpoint(endpoint("a", "ghost", 999, "10.0.0.9"));
+    e.upsert_policy(&policy("a", "p1", "web")).unwrap();
+    let flow = |from: &str, to: &str, port: sliceplane::policy::PortRef| Flow {
+        from: Peer::endpoint("a", from),
+        to: Peer::endpoint("a", to),
+        port,
+        protocol: Protocol::Tcp,
+    };
+    let cases = [
+        flow("client-1", "web-1", 80.into()),
+        flow("client-1", "web-1", "http".into()),
+        flow("client-1", "web-1", "grpc".into()),
+        flow("nobody", "web-1", 80.into()),
+        flow("client-1", "nobody", 80.into()),
+        flow("ghost", "web-1", 80.into()),
+        flow("client-1", "ghost", 80.into()),
+        flow("web-1", "web-1", 80.into()),
+    ];
+    let outcomes: Vec<_> = cases
+        .iter()
+        .map(|f| e.decide(f).map_err(|err| err.to_string()))
+        .collect();
+    let expected: Vec<_> = cases
+        .iter()
+        .map(|f| {
+            e.evaluate(f)
+                .map(|v| v.decision)
+                .map_err(|err| err.to_string())
+        })
+        .collect();
+    assert_eq!(outcomes, expected);
+    assert_eq!(outcomes[0], Ok(Decision::Allow));
+    assert_eq!(outcomes[1], Ok(Decision::Allow));
+    assert!(outcomes[2..7].iter().all(Result::is_err), "{outcomes:?}");
+    assert_eq!(outcomes[7], Ok(Decision::Allow));
+
+    // A new selector (a new policy) selecting the existing client, and its
+    // removal: decide reads the client's selectors as they are now.
+    let only_db = json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "p1", "namespace": "a"},
+        "spec": {"podSelector": {"matchLabels": {"app": "web"}},
+                 "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "db"}}}]}]}});
+    e.upsert_policy(&only_db).unwrap();
+    assert_eq!(e.decide(&cases[0]).unwrap(), Decision::Deny);
+    e.upsert_policy(&policy("a", "p1", "web")).unwrap();
+    assert_eq!(e.decide(&cases[0]).unwrap(), Decision::Allow);
+    e.remove_identity(301);
+    e.upsert_identity(301, pod("a", "client"));
+    assert_eq!(e.decide(&cases[0]).unwrap(), Decision::Allow);
+}

@@ -469,19 +469,24 @@ impl PolicyEngine {
     // ------------------------------------------------------------ verdicts
 
     fn resolve<'a>(&'a self, peer: &'a Peer) -> Result<Side<'a>> {
+        self.side_of(peer).ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidProbe,
+                format!("Endpoint {peer}"),
+                "",
+                "no such endpoint",
+            )
+        })
+    }
+
+    /// A peer resolved; `None` for an endpoint the engine does not know.
+    #[inline]
+    fn side_of<'a>(&'a self, peer: &'a Peer) -> Option<Side<'a>> {
         match peer {
             Peer::Endpoint { namespace, name } => self
                 .endpoint(namespace, name)
-                .map(|ep| Side::Endpoint(ep, None))
-                .ok_or_else(|| {
-                    Error::new(
-                        ErrorCode::InvalidProbe,
-                        format!("Endpoint {namespace}/{name}"),
-                        "",
-                        "no such endpoint",
-                    )
-                }),
-            Peer::Ip(ip) => Ok(match self.ip_owners.get(ip) {
+                .map(|ep| Side::Endpoint(ep, None)),
+            Peer::Ip(ip) => Some(match self.ip_owners.get(ip) {
                 Some(IpOwner::Endpoint(ns, name)) => match self.endpoint(ns, name) {
                     Some(ep) => Side::Endpoint(ep, Some(ip)),
                     None => Side::External(ip),
@@ -492,35 +497,50 @@ impl PolicyEngine {
         }
     }
 
-    /// What applies to `side` in `direction` with `other` on the far end:
-    /// a fixed reason (not an endpoint; its own node) or its identity's
-    /// policy. Unknown identity: `InvalidProbe`.
+    /// As [`applies`](Self::applies), with an unknown identity as the
+    /// `InvalidProbe` error `evaluate` reports.
     fn direction_policy(
         &self,
         side: &Side<'_>,
         other: &Side<'_>,
         direction: Direction,
     ) -> Result<Applies<'_>> {
+        self.applies(side, other, direction).ok_or_else(|| {
+            let (namespace, name, identity) = match side {
+                Side::Endpoint(ep, _) => (ep.namespace.as_str(), ep.name.as_str(), ep.identity),
+                _ => ("", "", 0),
+            };
+            Error::new(
+                ErrorCode::InvalidProbe,
+                format!("Endpoint {namespace}/{name}"),
+                "identity",
+                format!("identity {identity} is not known"),
+            )
+        })
+    }
+
+    /// What applies to `side` in `direction` with `other` on the far end:
+    /// a fixed reason (not an endpoint; its own node) or its identity's
+    /// policy; `None` when the endpoint's identity is not known.
+    #[inline]
+    fn applies(
+        &self,
+        side: &Side<'_>,
+        other: &Side<'_>,
+        direction: Direction,
+    ) -> Option<Applies<'_>> {
         let Side::Endpoint(ep, _) = side else {
-            return Ok(Applies::Fixed(DecisionReason::NotAnEndpoint));
+            return Some(Applies::Fixed(DecisionReason::NotAnEndpoint));
         };
         if let Side::Node(n, _) = other
             && ep.node.as_deref() == Some(*n)
         {
-            return Ok(Applies::Fixed(DecisionReason::LocalNode));
+            return Some(Applies::Fixed(DecisionReason::LocalNode));
         }
         self.identity_policies
             .get(&ep.identity)
             .and_then(|p| p.direction(direction))
             .map(Applies::Policy)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::InvalidProbe,
-                    format!("Endpoint {}/{}", ep.namespace, ep.name),
-                    "identity",
-                    format!("identity {} is not known", ep.identity),
-                )
-            })
     }
 
     fn query<'a>(&'a self, side: &Side<'a>, other: &Side<'a>, flow: &FlowPorts<'a>) -> Query<'a> {
@@ -607,24 +627,52 @@ impl PolicyEngine {
     /// references), equal to `evaluate(flow)?.decision`. Each direction
     /// reads its identity's rules indexed by port (see
     /// `DirectionPolicy::decide`), and a denying egress skips the
-    /// ingress rules (the ingress side is still resolved, so the errors are
-    /// those of `evaluate`).
+    /// ingress rules. A flow the fast path does not take (an unknown
+    /// endpoint or identity: an error; a named probe port) goes the way of
+    /// `evaluate`, so the errors are the same.
     pub fn decide(&self, flow: &Flow) -> Result<Decision> {
-        let Some((src, dst, ports)) = self.resolve_flow(flow, false)? else {
-            return Ok(Decision::Allow);
+        match self.decide_fast(flow) {
+            Some(decision) => Ok(decision),
+            None => self.evaluate_inner(flow, false).map(|v| v.decision),
+        }
+    }
+
+    /// [`decide`](Self::decide) for a numbered port and known endpoints
+    /// and identities; `None` otherwise.
+    #[inline]
+    fn decide_fast(&self, flow: &Flow) -> Option<Decision> {
+        let PortRef::Number(port) = flow.port else {
+            return None;
         };
-        let egress = self.direction_policy(&src, &dst, Direction::Egress)?;
-        let ingress = self.direction_policy(&dst, &src, Direction::Ingress)?;
+        let src = self.side_of(&flow.from)?;
+        let dst = self.side_of(&flow.to)?;
+        let dst_named: &[NamedPort] = match dst {
+            Side::Endpoint(ep, _) => &ep.named_ports,
+            _ => &[],
+        };
+        if let (Side::Endpoint(a, _), Side::Endpoint(b, _)) = (&src, &dst)
+            && std::ptr::eq(*a, *b)
+        {
+            return Some(Decision::Allow);
+        }
+        let egress = self.applies(&src, &dst, Direction::Egress)?;
+        let ingress = self.applies(&dst, &src, Direction::Ingress)?;
+        let ports = FlowPorts {
+            port,
+            protocol: flow.protocol,
+            dst_named,
+            collect: false,
+        };
         let decide = |applies: Applies<'_>, side: &Side<'_>, other: &Side<'_>| match applies {
             Applies::Fixed(_) => Decision::Allow,
             Applies::Policy(policy) => policy.decide(&self.cache, &self.query(side, other, &ports)),
         };
         let egress = decide(egress, &src, &dst);
         if egress == Decision::Deny {
-            return Ok(Decision::Deny);
+            return Some(Decision::Deny);
         }
         let ingress = decide(ingress, &dst, &src);
-        Ok(combine_decisions(egress, ingress))
+        Some(combine_decisions(egress, ingress))
     }
 
     fn evaluate_inner(&self, flow: &Flow, collect: bool) -> Result<Verdict> {
