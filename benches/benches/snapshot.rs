@@ -10,11 +10,18 @@
 //!   changes and publishes continuously. `reader` loads the latest snapshot
 //!   through the `SnapshotReader` on every lookup; `held` looks up in a
 //!   snapshot already loaded. Target: ≤ 100 ns.
+//! - ip_lookup/dram_floor/<scale>: the floor of a lookup into a table of
+//!   1M entries, measured under the same busy writer: one dependent random
+//!   DRAM access, a pointer chase over a 1 GiB array (a random cyclic
+//!   permutation of cache-line indexes; each load depends on the previous),
+//!   in ns per hop. Target (issue 15): `held` ≤ 1.5 × the floor at L. After
+//!   the criterion runs each scale prints `held / floor` from its own
+//!   back-to-back medians (1M lookups against 1M hops, 5 rounds each).
 
 use std::hint::black_box;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 // The embedding program picks the allocator; the CLI uses mimalloc too.
@@ -111,6 +118,56 @@ fn publish(c: &mut Criterion) {
     g.finish();
 }
 
+/// 1 GiB of `usize`s (on a 64-bit target) forming one random cycle over
+/// its cache lines: `a[8·i]` holds `8·next(i)`. Built once per run.
+fn chase_array() -> &'static [usize] {
+    static ARRAY: OnceLock<Vec<usize>> = OnceLock::new();
+    ARRAY.get_or_init(|| {
+        const BYTES: usize = 1 << 30;
+        const PER_LINE: usize = 64 / std::mem::size_of::<usize>();
+        let n = BYTES / std::mem::size_of::<usize>();
+        let lines = n / PER_LINE;
+        // Sattolo's algorithm: a uniformly random permutation that is one
+        // cycle through every line (fixed seed: the same cycle every run).
+        let mut perm: Vec<usize> = (0..lines).collect();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for i in (1..lines).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            perm.swap(i, (x % i as u64) as usize);
+        }
+        let mut a = vec![0usize; n];
+        for (i, &next) in perm.iter().enumerate() {
+            a[i * PER_LINE] = next * PER_LINE;
+        }
+        a
+    })
+}
+
+/// Follows `hops` links from `start`; returns where it ended.
+#[inline(never)]
+fn chase(a: &[usize], start: usize, hops: u64) -> usize {
+    let mut p = start;
+    for _ in 0..hops {
+        p = a[p];
+    }
+    p
+}
+
+/// The median of 5 rounds of `f` (which does `n` operations), in ns per operation.
+fn median_ns(n: u64, mut f: impl FnMut()) -> f64 {
+    let mut t: Vec<f64> = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_nanos() as f64 / n as f64
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[2]
+}
+
 fn ip_lookup(c: &mut Criterion) {
     let mut g = c.benchmark_group("ip_lookup");
     for scale in scales() {
@@ -159,6 +216,30 @@ fn ip_lookup(c: &mut Criterion) {
                 black_box(snap.identity_of_ip(ip))
             })
         });
+        let floor = chase_array();
+        let mut at = 0usize;
+        g.bench_function(BenchmarkId::new("dram_floor", scale), |b| {
+            b.iter_custom(|hops| {
+                let start = Instant::now();
+                at = black_box(chase(floor, at, hops));
+                start.elapsed()
+            })
+        });
+        // The ratio from back-to-back medians in the same conditions.
+        const N: u64 = 1_000_000;
+        let snap = reader.load();
+        let held = median_ns(N, || {
+            for k in 0..N as usize {
+                black_box(snap.identity_of_ip(&order[(i + k) % order.len()]));
+            }
+        });
+        let hop = median_ns(N, || at = black_box(chase(floor, at, N)));
+        println!(
+            "ip_lookup/{scale}: held {held:.1} ns, DRAM floor {hop:.1} ns/hop, \
+             held / floor = {:.2} (target ≤ 1.5 at L)",
+            held / hop
+        );
+        drop(snap);
         stop.store(true, Ordering::Relaxed);
         writer.join().expect("writer");
         println!(
