@@ -174,8 +174,10 @@ func waitLeader(t testing.TB, c *cluster, holder string, timeout time.Duration) 
 // SIGKILLed; the standby acquires the lease within the lease duration plus
 // the renew deadline after the dead leader's last renew (both as the API
 // server recorded them), adopts what exists with zero writes, and places
-// new endpoints. Then real kubectl exports the CiliumEndpoints and slices:
-// `sliceplane run` plans zero writes and `sliceplane inspect` agrees.
+// new endpoints; a third replica takes over from it on SIGTERM (lease
+// released), again with zero writes. Then real kubectl exports the
+// CiliumEndpoints and slices: `sliceplane run` plans zero writes and
+// `sliceplane inspect` agrees.
 func TestLeaderFailoverOnBuiltinLease(t *testing.T) {
 	ctx := context.Background()
 	c := newCluster(t)
@@ -246,6 +248,22 @@ func TestLeaderFailoverOnBuiltinLease(t *testing.T) {
 	if n == 0 {
 		t.Errorf("the new leader wrote nothing for 50 new endpoints")
 	}
+
+	// A graceful handover: a third replica starts, the leader gets SIGTERM
+	// and releases the Lease; the new leader adopts with zero writes.
+	c3 := startOperator(t, c, "replica-c", "ciliumendpoints", lease)
+	stopped := time.Now()
+	b.stop(t)
+	handover := waitLeader(t, c, "replica-c", 30*time.Second)
+	t.Logf("replica-b stopped (SIGTERM, lease released): replica-c acquired the Lease %v after the stop began; transitions %d",
+		handover.acquire.Sub(stopped).Round(time.Millisecond), handover.transitions)
+	c3.waitSynced(t, 60*time.Second)
+	time.Sleep(time.Second) // past the sync delay
+	waitConverged(t, c3, 30*time.Second, check)
+	if n, by := c3.writes(t); n != 0 {
+		t.Errorf("replica-c wrote %d times over an unchanged cluster after the handover: %v", n, by)
+	}
+	defer c3.stop(t)
 
 	// Real kubectl as a client, exactly the README's pipeline.
 	cfgPath := writeConfig(t, "ciliumendpoints")
