@@ -247,13 +247,19 @@ impl SnapshotBuilder {
             Some(n) => self.claimed_ips(n),
             None => SmallVec::new(),
         };
-        if let Some(o) = &old {
-            for ip in self.claimed_ips(o) {
-                if !new_ips.contains(&ip) {
-                    self.release_ip(ip, key);
-                }
+        let old_ips: SmallVec<[IpAddr; 2]> = match &old {
+            Some(o) => self.claimed_ips(o),
+            None => SmallVec::new(),
+        };
+        for &ip in &old_ips {
+            if !new_ips.contains(&ip) {
+                self.release_ip(ip, key);
             }
         }
+        // Under the smallest key with handover, an IP the endpoint kept has
+        // the owner it had (this endpoint, or a smaller key): claiming it
+        // again would change nothing, so only its new IPs are claimed.
+        let kept_ips_settled = self.ownership == IpOwnership::SmallestKey && self.ip_handover;
         // Namespace endpoint counts.
         if old.is_some() != new.is_some() {
             let mut ns = self.ns_entry(&key.0);
@@ -286,8 +292,13 @@ impl SnapshotBuilder {
                     }
                 };
                 self.next.endpoints.set(slot as usize, Some(Arc::new(n)));
+                if self.next.slot_identity(slot) != Some(id) {
+                    self.next.slot_identities.set(slot as usize, id);
+                }
                 for ip in new_ips {
-                    self.claim_ip(ip, slot);
+                    if !(kept_ips_settled && old_ips.contains(&ip)) {
+                        self.claim_ip(ip, slot);
+                    }
                 }
                 let r = self.id_refs.entry(id).or_insert(0);
                 *r += 1;
@@ -389,11 +400,7 @@ impl SnapshotBuilder {
         let Some(view) = self.next.view(slot) else {
             return;
         };
-        let entry = IpEntry {
-            ip,
-            identity: view.identity,
-            slot,
-        };
+        let entry = IpEntry { ip, slot };
         let (pos, owner_slot) = match self.next.ip_entry(&ip) {
             None => {
                 self.next.ips.insert_new(entry);
@@ -401,9 +408,13 @@ impl SnapshotBuilder {
             }
             Some((pos, e)) => (pos, e.slot),
         };
+        if owner_slot == slot {
+            // Already the owner (its identity is read from the slot).
+            return;
+        }
         let owner = match self.next.view(owner_slot) {
-            Some(o) if owner_slot != slot => o,
-            _ => {
+            Some(o) => o,
+            None => {
                 self.next.ips.replace_at(pos, entry);
                 return;
             }
@@ -473,11 +484,8 @@ impl SnapshotBuilder {
         }
         let next = successor.and_then(|k| {
             let (_, slot) = self.next.find_key(&k.0, &k.1)?;
-            Some(IpEntry {
-                ip,
-                identity: self.next.view(slot)?.identity,
-                slot,
-            })
+            self.next.view(slot)?;
+            Some(IpEntry { ip, slot })
         });
         match next {
             Some(e) => self.next.ips.replace_at(pos, e),

@@ -16,9 +16,13 @@
 //! - endpoints: `Arc<EndpointView>`s by a dense slot (the engine's endpoint
 //!   index; the consumer's from the builder's free list) in a copy-on-write
 //!   radix of 16-slot leaves;
-//! - (namespace, name) → slot and IP → (identity, slot): open-addressing
-//!   hash tables of plain `Copy` entries in copy-on-write leaves (copying a
-//!   leaf bumps no refcounts; IP → identity reads one entry);
+//! - (namespace, name) → slot and IP → slot: open-addressing hash tables of
+//!   plain `Copy` entries in copy-on-write leaves (copying a leaf bumps no
+//!   refcounts);
+//! - slot → identity: a compact copy-on-write radix of `u32`s (4 MiB for a
+//!   million endpoints, so it stays in the last-level cache): IP → identity
+//!   reads the IP entry then this table, and an identity change rewrites
+//!   no IP entry;
 //! - slices, namespaces, identities: persistent maps (`imbl`), small next to
 //!   the endpoints.
 

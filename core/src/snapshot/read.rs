@@ -16,12 +16,12 @@ use crate::identity::IdentityId;
 use crate::labels::LabelSet;
 use crate::snaptable::{HashIndex, IndexEntry, Radix, mix64};
 
-/// An IP cache entry: the identity next to the IP (one cache miss for
-/// IP → identity), and the owner's slot in the endpoint table.
+/// An IP cache entry: the IP and its owner's slot in the endpoint table.
+/// The owner's identity is read from [`State::slot_identities`], so an
+/// identity change rewrites no IP entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct IpEntry {
     pub(super) ip: IpAddr,
-    pub(super) identity: IdentityId,
     pub(super) slot: u32,
 }
 
@@ -69,6 +69,10 @@ pub(super) fn key_hash(namespace: &str, name: &str) -> u32 {
 
 const EP_LEAF: usize = 16;
 const EP_FAN: usize = 16;
+/// 256 identities (1 KiB) per leaf: a million slots are 4 MiB, which stays
+/// in the last-level cache next to the IP table.
+const ID_LEAF: usize = 256;
+const ID_FAN: usize = 32;
 
 /// The content of a snapshot (everything but its version).
 #[derive(Debug, Clone)]
@@ -76,6 +80,10 @@ pub(super) struct State {
     /// Endpoints by dense slot (allocated by the builder).
     pub(super) endpoints: Radix<Option<Arc<EndpointView>>, EP_LEAF, EP_FAN>,
     pub(super) endpoint_count: usize,
+    /// The identity of the endpoint at each slot (stale at free slots, which
+    /// no IP entry names): IP → identity reads the IP entry, then this
+    /// compact table, never the endpoint's view.
+    pub(super) slot_identities: Radix<IdentityId, ID_LEAF, ID_FAN>,
     /// (namespace, name) → slot.
     pub(super) keys: HashIndex<KeyEntry>,
     pub(super) slices: PMap<Arc<str>, Arc<SliceView>>,
@@ -106,7 +114,8 @@ impl PartialEq for State {
                     .all(|v| o.endpoint(&v.namespace, &v.name) == Some(v)))
             && self.ips.iter().all(|e| {
                 o.ip(&e.ip).is_some_and(|(oe, ov)| {
-                    oe.identity == e.identity && Some(ov) == self.view(e.slot)
+                    o.slot_identity(oe.slot) == self.slot_identity(e.slot)
+                        && Some(ov) == self.view(e.slot)
                 })
             })
     }
@@ -119,6 +128,7 @@ impl State {
         State {
             endpoints: Radix::new(),
             endpoint_count: 0,
+            slot_identities: Radix::new(),
             keys: HashIndex::default(),
             slices: PMap::default(),
             namespaces: PMap::default(),
@@ -175,7 +185,14 @@ impl State {
 
     #[inline]
     pub(super) fn identity_of_ip(&self, ip: &IpAddr) -> Option<IdentityId> {
-        self.ip_entry(ip).map(|(_, e)| e.identity)
+        self.ip_entry(ip)
+            .and_then(|(_, e)| self.slot_identity(e.slot))
+    }
+
+    /// The identity of the endpoint at `slot` (`None`: never set).
+    #[inline]
+    pub(super) fn slot_identity(&self, slot: u32) -> Option<IdentityId> {
+        self.slot_identities.get(slot as usize).copied()
     }
 }
 
