@@ -9,7 +9,8 @@
 # Writes OUTPUT_DIR/nfr1.json (every figure), nfr1.md (the table), nfr1.svg
 # (latency percentile vs change rate, ours and end to end) and nfr1.log.
 # SLICEPLANE_NFR1_SECONDS (default 20) sets the seconds of changes per rate
-# (at most 5,000 changes per rate).
+# (at most 5,000 changes per rate). SLICEPLANE_SKIP_CARGO=1 uses the
+# libsliceplane.a already built (as operator/build.sh does).
 set -euo pipefail
 out="${1:-nfr1-out}"
 mkdir -p "$out"
@@ -17,8 +18,10 @@ out="$(cd "$out" && pwd)"
 cd "$(dirname "$0")/.."
 root="$PWD"
 
-echo "==> cargo build -p sliceplane-c --release --locked"
-cargo build -p sliceplane-c --release --locked
+if [ "${SLICEPLANE_SKIP_CARGO:-0}" != "1" ]; then
+  echo "==> cargo build -p sliceplane-c --release --locked"
+  cargo build -p sliceplane-c --release --locked
+fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 echo "==> operator/build.sh (static sliceplane-operator)"
