@@ -318,6 +318,15 @@ fn json_ingest(c: &mut Criterion) {
             .map(|t| serde_json::to_vec(&t.event.to_json_value()).expect("serializes"))
             .collect();
         g.throughput(Throughput::Elements(lines.len() as u64));
+        // The parse floor: the same bytes read by serde_json into
+        // `IgnoredAny` (every byte scanned and checked, nothing kept).
+        g.bench_function(BenchmarkId::new("parse_floor", source_name(source)), |b| {
+            b.iter(|| {
+                for l in &lines {
+                    black_box(serde_json::from_slice::<serde::de::IgnoredAny>(l).expect("valid"));
+                }
+            })
+        });
         g.bench_function(BenchmarkId::new("parse_only", source_name(source)), |b| {
             b.iter(|| {
                 for l in &lines {
@@ -342,6 +351,26 @@ fn json_ingest(c: &mut Criterion) {
                 })
             },
         );
+        // The bindings' bulk path: the same events as one JSON-lines batch
+        // through the stream reader and the engine.
+        let batch: Vec<u8> = lines
+            .iter()
+            .flat_map(|l| l.iter().chain(b"\n"))
+            .copied()
+            .collect();
+        g.bench_function(BenchmarkId::new("batch_apply", source_name(source)), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let mut e = Engine::new(config(source)).expect("valid config");
+                    let start = Instant::now();
+                    let rejected = sliceplane::wire::apply_engine_batch(&mut e, &batch, 0);
+                    total += start.elapsed();
+                    assert!(rejected.is_empty());
+                }
+                total
+            })
+        });
     }
     g.finish();
 }
