@@ -229,6 +229,20 @@ impl WatchEvent {
         ev.into_event()
     }
 
+    /// Reads one watch event as [`WatchEvent::from_json`] does, for stream
+    /// readers that take a value straight from its bytes: `None` when the
+    /// bytes are not one valid event, or when the value has a top-level
+    /// `items` field (it may be a List, which a stream reader expands; see
+    /// [`EventReader`](crate::wire::EventReader)). The caller then reads the
+    /// value the slow way, which gives the precise error.
+    pub(crate) fn from_json_unless_items(bytes: &[u8]) -> Option<WatchEvent> {
+        let ev: EventOrObject = serde_json::from_slice(bytes).ok()?;
+        if ev.has_items {
+            return None;
+        }
+        ev.into_event().ok()
+    }
+
     /// Parses an already-decoded JSON value (used for Lists and streams),
     /// with the same rules and errors as [`WatchEvent::from_json`]. The
     /// value is read in place: its `type` is looked up first, so a DELETED
@@ -262,6 +276,8 @@ struct EventOrObject {
     event_type: Option<String>,
     object: Option<ObjectBody>,
     bare: AnyObjectFields,
+    /// A top-level `items` field was read (the value may be a List).
+    has_items: bool,
 }
 
 /// The `object` of a watch event, read as its event type requires.
@@ -288,6 +304,8 @@ enum Key {
     Namespace,
     Endpoints,
     SecurityLabels,
+    /// `items` (of a List): skipped, but noted at the top level.
+    Items,
     Other,
 }
 
@@ -311,6 +329,7 @@ impl<'de> Deserialize<'de> for Key {
                     "namespace" => Key::Namespace,
                     "endpoints" => Key::Endpoints,
                     "security-labels" => Key::SecurityLabels,
+                    "items" => Key::Items,
                     _ => Key::Other,
                 })
             }
@@ -346,7 +365,10 @@ impl<'de> Deserialize<'de> for EventOrObject {
                                 },
                             }
                         }
-                        key => ev.bare.read_field(key, &mut map)?,
+                        key => {
+                            ev.has_items |= matches!(key, Key::Items);
+                            ev.bare.read_field(key, &mut map)?
+                        }
                     }
                 }
                 Ok(ev)
@@ -378,6 +400,7 @@ impl EventOrObject {
             event_type,
             object,
             bare: AnyObjectFields::deserialize(value)?,
+            has_items: map.contains_key("items"),
         })
     }
 
@@ -456,7 +479,7 @@ impl AnyObjectFields {
             Key::Namespace => self.namespace = map.next_value()?,
             Key::Endpoints => self.endpoints = map.next_value()?,
             Key::SecurityLabels => self.security_labels = map.next_value()?,
-            Key::Type | Key::Object | Key::Other => {
+            Key::Type | Key::Object | Key::Items | Key::Other => {
                 map.next_value::<de::IgnoredAny>()?;
             }
         }

@@ -43,6 +43,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::WatchEvent;
 use crate::error::{Error, ErrorCode};
 
 /// Where a value was read.
@@ -199,6 +200,35 @@ impl StreamReader {
                 self.push_line(&text, out);
             }
         }
+    }
+
+    /// Takes one line as a whole value read by `read`, without buffering or
+    /// copying it, when that is what the line-by-line rules would do with
+    /// it: nothing is buffered, the line starts with `{`, and `read` takes
+    /// it (it must take only text that is one whole JSON value, alone on
+    /// the line). Returns the value's position and what `read` made of it;
+    /// `None` (and nothing read) otherwise: feed the line as usual then.
+    fn take_whole_line<T>(
+        &mut self,
+        line: &str,
+        read: impl FnOnce(&str) -> Option<T>,
+    ) -> Option<(Position, T)> {
+        if !self.buf.is_empty()
+            || !self.partial.is_empty()
+            || self.bad_utf8.is_some()
+            || !line.starts_with('{')
+        {
+            return None;
+        }
+        let value = read(line)?;
+        self.line += 1;
+        let position = Position {
+            value: self.index,
+            line: self.line,
+            multi_line: false,
+        };
+        self.index += 1;
+        Some((position, value))
     }
 
     /// Feeds one line (without its newline); complete values go to `out`.
@@ -502,6 +532,32 @@ impl EventReader {
         self.reader.push_line_bytes(line, &mut values);
         self.expand(&mut values, out);
         self.values = values;
+    }
+
+    /// Feeds one line given as bytes, as
+    /// [`push_line_bytes`](Self::push_line_bytes) does, but reads a line
+    /// that is one whole watch event on its own (a JSON line, not a List)
+    /// straight into a [`WatchEvent`], without copying its text: that event
+    /// is returned with its index and position. Every other line (and one
+    /// that does not read as an event, so that its error is the reader's or
+    /// the event reader's as usual) goes the usual way, its events to `out`.
+    pub fn push_line_event(
+        &mut self,
+        line: &[u8],
+        out: &mut Vec<ReadEvent>,
+    ) -> Option<(usize, Position, WatchEvent)> {
+        let text = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Ok(text) = std::str::from_utf8(text)
+            && let Some((position, event)) = self
+                .reader
+                .take_whole_line(text, |t| WatchEvent::from_json_unless_items(t.as_bytes()))
+        {
+            let index = self.events;
+            self.events += 1;
+            return Some((index, position, event));
+        }
+        self.push_line_bytes(line, out);
+        None
     }
 
     /// Feeds one line (without its newline); complete events go to `out`.
