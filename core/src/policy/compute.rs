@@ -412,15 +412,23 @@ impl DirectionPolicy {
     /// it: a matching enforced deny rule decides, then an audit deny, then
     /// any allow rule, then the isolation. Reads only the port entries that
     /// take the flow, and tests each distinct peer once.
-    pub fn decide(&self, cache: &SelectorCache, q: &Query<'_>) -> Decision {
+    /// `query` is only called when there are rules to read.
+    #[inline]
+    pub fn decide<'q>(
+        &self,
+        cache: &SelectorCache,
+        global_audit: bool,
+        query: impl FnOnce() -> Query<'q>,
+    ) -> Decision {
         let audit_or_deny = |enforced: bool| {
-            if enforced && !q.global_audit {
+            if enforced && !global_audit {
                 Decision::Deny
             } else {
                 Decision::Audit
             }
         };
         if let Some(index) = &self.index {
+            let q = &query();
             let remote = &q.remote;
             let members = cache.membership(remote.identity);
             let exact = index.exact.get(&port_key(q.protocol, q.port));

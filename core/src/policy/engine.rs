@@ -159,7 +159,12 @@ fn str_eq(a: &str, b: &str) -> bool {
     let w4 = |c: Option<&[u8; 4]>| c.map(|c| u32::from_ne_bytes(*c));
     let w8 = |c: Option<&[u8; 8]>| c.map(|c| u64::from_ne_bytes(*c));
     match a.len() {
-        0..4 => a.iter().zip(b).all(|(x, y)| x == y),
+        // The first, middle and last bytes are every byte of 1 to 3.
+        0..4 => {
+            a.first() == b.first()
+                && a.get(a.len() / 2) == b.get(b.len() / 2)
+                && a.last() == b.last()
+        }
         4..=8 => {
             w4(a.first_chunk()) == w4(b.first_chunk()) && w4(a.last_chunk()) == w4(b.last_chunk())
         }
@@ -665,7 +670,9 @@ impl PolicyEngine {
         };
         let decide = |applies: Applies<'_>, side: &Side<'_>, other: &Side<'_>| match applies {
             Applies::Fixed(_) => Decision::Allow,
-            Applies::Policy(policy) => policy.decide(&self.cache, &self.query(side, other, &ports)),
+            Applies::Policy(policy) => policy.decide(&self.cache, self.config.audit_mode, || {
+                self.query(side, other, &ports)
+            }),
         };
         let egress = decide(egress, &src, &dst);
         if egress == Decision::Deny {

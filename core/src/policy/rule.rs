@@ -96,7 +96,7 @@ impl PortMatch {
             PortSel::Range(lo, hi) => *lo <= port && port <= *hi,
             PortSel::Named(name) => dst_named
                 .iter()
-                .any(|n| n.name == *name && n.port == port && n.protocol == protocol),
+                .any(|n| n.port == port && n.protocol == protocol && n.name == *name),
         }
     }
 }
