@@ -170,29 +170,34 @@ impl Engine {
             debug_assert!(false, "planning slice {sid}, which is gone");
             return;
         };
-        let server = slice.server.clone();
-        self.st.slices.clear_dirty(sid);
         if desired.is_empty() {
+            let server = slice.server.clone();
+            self.st.slices.clear_dirty(sid);
             self.plan_empty_slice(plan, sid, since, server);
             return;
         }
+        // What the server holds, compared in place (not cloned).
+        let on_server = slice.server.is_some();
+        let unchanged = slice
+            .server
+            .as_ref()
+            .is_some_and(|s| s.stamps == desired && s.namespace_ok);
+        let (inserted, removed) = match &slice.server {
+            Some(s) if !unchanged => sorted_difference_sizes(&desired, &s.stamps),
+            Some(_) => (0, 0),
+            None => (desired.len(), 0),
+        };
+        self.st.slices.clear_dirty(sid);
         self.metrics.ceps_per_ces.observe(desired.len() as f64);
-        if let Some(s) = &server
-            && s.stamps == desired
-            && s.namespace_ok
-        {
+        if unchanged {
             self.counters.no_op_skips += 1;
             return;
         }
-        let (inserted, removed) = match &server {
-            Some(s) => sorted_difference_sizes(&desired, &s.stamps),
-            None => (desired.len(), 0),
-        };
         self.metrics.cep_inserted_per_ces.observe(inserted as f64);
         self.metrics.cep_removed_per_ces.observe(removed as f64);
         let obj = self.st.render_slice(sid);
         let op = self.op_id();
-        let verb = if server.is_some() {
+        let verb = if on_server {
             Verb::Update
         } else {
             Verb::Create
