@@ -131,14 +131,14 @@ type cluster struct {
 }
 
 // newCluster starts etcd and the kube-apiserver (secure port on a free
-// loopback port) and installs the CRDs; both stop when t ends.
-func newCluster(t *testing.T) *cluster {
+// loopback port, plus flags) and installs the CRDs; both stop when t ends.
+func newCluster(t *testing.T, flags ...string) *cluster {
 	t.Helper()
 	started := time.Now()
 	etcdURL := startEtcd(t)
 	storage := storagebackend.NewDefaultConfig("/registry", nil)
 	storage.Transport.ServerList = []string{etcdURL}
-	server := kastesting.StartTestServerOrDie(t, nil, []string{"--bind-address=127.0.0.1"}, storage)
+	server := kastesting.StartTestServerOrDie(t, nil, append([]string{"--bind-address=127.0.0.1"}, flags...), storage)
 	t.Cleanup(server.TearDownFn)
 	cfg := rest.CopyConfig(server.ClientConfig)
 	cfg.QPS, cfg.Burst = 5000, 5000

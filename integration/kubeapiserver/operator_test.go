@@ -60,14 +60,21 @@ type runningOperator struct {
 // The process lives until t ends.
 func startOperator(t testing.TB, c *cluster, name, source string, lease leaseTimings) *runningOperator {
 	t.Helper()
+	return startOperatorAs(t, c.kubeconfig, "kube-system", name, source, lease)
+}
+
+// startOperatorAs is startOperator with a given kubeconfig (identity) and
+// the Lease in leaseNamespace.
+func startOperatorAs(t testing.TB, kubeconfig, leaseNamespace, name, source string, lease leaseTimings) *runningOperator {
+	t.Helper()
 	dir := t.TempDir()
 	port := freeLoopbackPort(t)
 	args := []string{
-		"--kubeconfig", c.kubeconfig,
+		"--kubeconfig", kubeconfig,
 		"--config", writeConfig(t, source),
 		"--source", source,
 		"--admin-address", fmt.Sprintf("127.0.0.1:%d", port),
-		"--leader-elect-namespace", "kube-system",
+		"--leader-elect-namespace", leaseNamespace,
 		"--leader-elect-identity", name,
 		"--leader-elect-lease-duration", lease.duration.String(),
 		"--leader-elect-renew-deadline", lease.renew.String(),

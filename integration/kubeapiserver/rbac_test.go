@@ -1,0 +1,157 @@
+package kubeapiserver
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
+)
+
+// deployManifests are the files of deploy/manifests this test applies.
+var deployManifests = []string{"00-namespace.yaml", "10-serviceaccount.yaml", "20-rbac.yaml"}
+
+var manifestGVR = map[string]schema.GroupVersionResource{
+	"Namespace":          {Version: "v1", Resource: "namespaces"},
+	"ServiceAccount":     {Version: "v1", Resource: "serviceaccounts"},
+	"ClusterRole":        {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"},
+	"ClusterRoleBinding": {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"},
+	"Role":               {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "roles"},
+	"RoleBinding":        {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"},
+}
+
+// applyManifests creates every object of the given deploy/manifests files.
+func applyManifests(t *testing.T, c *cluster, files []string) {
+	t.Helper()
+	for _, f := range files {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "deploy", "manifests", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range bytes.Split(raw, []byte("\n---")) {
+			obj := map[string]any{}
+			if err := yaml.Unmarshal(doc, &obj); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			if len(obj) == 0 {
+				continue
+			}
+			u := &unstructured.Unstructured{Object: obj}
+			gvr, ok := manifestGVR[u.GetKind()]
+			if !ok {
+				t.Fatalf("%s: kind %s not expected here", f, u.GetKind())
+			}
+			res := c.client.Resource(gvr)
+			var err2 error
+			if ns := u.GetNamespace(); ns != "" {
+				_, err2 = res.Namespace(ns).Create(context.Background(), u, metav1.CreateOptions{})
+			} else {
+				_, err2 = res.Create(context.Background(), u, metav1.CreateOptions{})
+			}
+			if err2 != nil {
+				t.Fatalf("%s: create %s %s: %v", f, u.GetKind(), u.GetName(), err2)
+			}
+		}
+	}
+}
+
+// TestShippedRBACEnforced runs the operator (source ciliumendpoints, the
+// manifests' default) as the ServiceAccount sliceplane/sliceplane-operator
+// of deploy/manifests, on a kube-apiserver that enforces RBAC
+// (--authorization-mode=RBAC), with a token from the TokenRequest API: with
+// nothing but the shipped ClusterRole and leader-election Role it must take
+// the Lease in its namespace, list and watch, create, update and delete
+// slices, converge, and release the Lease on SIGTERM (exit status 0). A
+// missing verb is a 403 the test sees as a lease never taken, an informer
+// never synced, a write error (sliceplane_operator_api_errors_total) or a
+// non-zero exit.
+func TestShippedRBACEnforced(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, "--authorization-mode=RBAC")
+	applyManifests(t, c, deployManifests)
+	for i := range 2 {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("lf-%02d", i)}}
+		if _, err := c.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expiry := int64(3600)
+	tok, err := c.kube.CoreV1().ServiceAccounts("sliceplane").CreateToken(ctx, "sliceplane-operator",
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa := rest.CopyConfig(c.config)
+	sa.BearerToken = tok.Status.Token
+	// The ServiceAccount may not touch what the shipped rules leave out.
+	if err := listPodsAs(sa); err == nil {
+		t.Fatalf("the ServiceAccount can list pods: RBAC is not enforced")
+	}
+
+	r := startOperatorAs(t, writeKubeconfig(t, sa), "sliceplane", "rbac-op", "ciliumendpoints", steadyLease)
+	lease, err := c.kube.CoordinationV1().Leases("sliceplane").Get(ctx, "sliceplane-operator", metav1.GetOptions{})
+	for deadline := time.Now().Add(30 * time.Second); err != nil && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		lease, err = c.kube.CoordinationV1().Leases("sliceplane").Get(ctx, "sliceplane-operator", metav1.GetOptions{})
+	}
+	if err != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != "rbac-op" {
+		t.Fatalf("the operator did not take the Lease sliceplane/sliceplane-operator: %v\n%s", err, r.logTail(20))
+	}
+	r.waitSynced(t, 60*time.Second)
+	check := func() ([]string, error) { return cepDivergence(ctx, c) }
+	ceps := genCEPs(0, 240, 2)
+	if err := createCEPs(ctx, c, ceps); err != nil {
+		t.Fatal(err)
+	}
+	waitConverged(t, r, 60*time.Second, check)
+	// Empty one namespace: its slices are deleted.
+	for _, s := range ceps {
+		if s.ns == "lf-01" {
+			if err := c.client.Resource(gvrCiliumEndpoint).Namespace(s.ns).Delete(ctx, s.name, metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitConverged(t, r, 60*time.Second, check)
+	n, by := r.writes(t)
+	errs, _ := metric(r.scrape(t), "sliceplane_operator_api_errors_total")
+	t.Logf("operator as ServiceAccount sliceplane/sliceplane-operator under the shipped RBAC: converged with %d writes %v, %v API errors", n, by, errs)
+	if by["create/success"] == 0 || by["update/success"] == 0 || by["delete/success"] == 0 {
+		t.Errorf("want creates, updates and deletes all accepted, got %v", by)
+	}
+	if errs != 0 || len(by) != 3 {
+		t.Errorf("API errors %v, write outcomes %v: the shipped RBAC refused something", errs, by)
+	}
+	r.stop(t) // SIGTERM: releases the Lease (get + update on it)
+	lease, err = c.kube.CoordinationV1().Leases("sliceplane").Get(ctx, "sliceplane-operator", metav1.GetOptions{})
+	if err != nil || (lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "") {
+		t.Errorf("the Lease was not released on SIGTERM: %v %v", err, lease.Spec.HolderIdentity)
+	}
+}
+
+// listPodsAs lists all pods with cfg's identity; an error when refused.
+func listPodsAs(cfg *rest.Config) error {
+	cl, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return err
+	}
+	resp, err := cl.Get(cfg.Host + "/api/v1/pods")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%s", resp.Status)
+	}
+	return nil
+}
