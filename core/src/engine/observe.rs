@@ -140,12 +140,7 @@ impl Engine {
         for entry in &ces.endpoints {
             // An entry counts only for an endpoint of this slice, once.
             let mine = ns
-                .and_then(|ns| {
-                    self.st
-                        .ep_index
-                        .get(&(ns, Arc::from(entry.name.as_str())))
-                        .copied()
-                })
+                .and_then(|ns| self.st.lookup(ns, &entry.name))
                 .filter(|&idx| {
                     self.st.endpoints[idx as usize]
                         .as_ref()

@@ -1,7 +1,5 @@
 //! Queries: read-only views of the engine's state, and caller-measured durations.
 
-use std::sync::Arc;
-
 use crate::config::Source;
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::Event;
@@ -27,7 +25,7 @@ impl Engine {
     pub fn stats(&self) -> Stats {
         Stats {
             synced: self.synced,
-            endpoints: self.st.ep_index.len(),
+            endpoints: self.st.endpoint_count(),
             endpoints_waiting: self.st.waiting.len(),
             slices: self.st.slices.len(),
             dirty_slices: self.st.slices.dirty_count(),
@@ -84,7 +82,7 @@ impl Engine {
         name: &str,
     ) -> Option<(Option<&str>, Option<IdentityId>)> {
         let ns = *self.st.ns_index.get(namespace)?;
-        let idx = *self.st.ep_index.get(&(ns, Arc::from(name)))?;
+        let idx = self.st.lookup(ns, name)?;
         let ep = self.st.endpoints[idx as usize].as_ref()?;
         let slice = ep
             .slice

@@ -14,6 +14,7 @@
 //! change membership.
 
 use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use hashbrown::HashMap;
@@ -28,6 +29,9 @@ use crate::snapshot::Publisher;
 use super::{Endpoint, NamespaceState, NodeState, PodFacts};
 
 mod invariants;
+mod table;
+
+pub(super) use table::EndpointTable;
 
 /// The indexes and the slice table (see the module docs).
 #[derive(Debug, Clone)]
@@ -42,9 +46,14 @@ pub(super) struct State {
     pub(super) namespaces: Vec<NamespaceState>,
     pub(super) ns_index: HashMap<Arc<str>, u32>,
     pub(super) nodes: HashMap<Arc<str>, NodeState>,
-    pub(super) endpoints: Vec<Option<Endpoint>>,
+    pub(super) endpoints: EndpointTable,
     free_endpoints: Vec<EndpointIdx>,
-    pub(super) ep_index: HashMap<(u32, Arc<str>), EndpointIdx>,
+    /// (namespace id, name) → endpoint. The table holds slot numbers only;
+    /// the key is read from the endpoint record (4 bytes a slot instead of
+    /// a copy of the key).
+    ep_index: hashbrown::HashTable<EndpointIdx>,
+    /// Hashes `ep_index` keys.
+    ep_hasher: hashbrown::DefaultHashBuilder,
     /// seq → endpoint: endpoints waiting for an identity number.
     pub(super) waiting: BTreeMap<u64, EndpointIdx>,
     pub(super) slices: SliceTable,
@@ -76,9 +85,10 @@ impl State {
             namespaces: Vec::new(),
             ns_index: HashMap::new(),
             nodes: HashMap::new(),
-            endpoints: Vec::new(),
+            endpoints: EndpointTable::default(),
             free_endpoints: Vec::new(),
-            ep_index: HashMap::new(),
+            ep_index: hashbrown::HashTable::new(),
+            ep_hasher: hashbrown::DefaultHashBuilder::default(),
             waiting: BTreeMap::new(),
             slices: SliceTable::new(config.slicing.max_endpoints_per_slice, config.seed),
             compaction_candidates: hashbrown::HashSet::new(),
@@ -102,7 +112,16 @@ impl State {
 
     /// The endpoint of a namespace and name.
     pub(super) fn lookup(&self, ns: u32, name: &str) -> Option<EndpointIdx> {
-        self.ep_index.get(&EpKey(ns, name)).copied()
+        let hash = self.ep_hasher.hash_one(EpKey(ns, name));
+        let eps = &self.endpoints;
+        self.ep_index
+            .find(hash, |&i| is_key(eps, i, ns, name))
+            .copied()
+    }
+
+    /// Live endpoints (entries of the index).
+    pub(super) fn endpoint_count(&self) -> usize {
+        self.ep_index.len()
     }
 
     /// A stamp no content has: for server entries that match no endpoint.
@@ -238,13 +257,12 @@ impl State {
         pod: Option<Box<PodFacts>>,
         now: u64,
     ) -> (EndpointIdx, ContentChange) {
-        let key_name: Arc<str> = Arc::from(name);
         let seq = self.next_seq;
         self.next_seq += 1;
-        let stamp = content_stamp(&key_name, identity, &data);
+        let stamp = content_stamp(name, identity, &data);
         let ep = Endpoint {
             ns,
-            name: key_name.clone(),
+            name: Arc::from(name),
             data,
             identity,
             slice: None,
@@ -257,12 +275,15 @@ impl State {
                 self.endpoints[i as usize] = Some(ep);
                 i
             }
-            None => {
-                self.endpoints.push(Some(ep));
-                (self.endpoints.len() - 1) as EndpointIdx
-            }
+            None => self.endpoints.push(Some(ep)),
         };
-        self.ep_index.insert((ns, key_name), idx);
+        let hash = self.ep_hasher.hash_one(EpKey(ns, name));
+        let (eps, hasher) = (&self.endpoints, &self.ep_hasher);
+        self.ep_index.insert_unique(hash, idx, |&i| {
+            eps.get(i as usize)
+                .and_then(Option::as_ref)
+                .map_or(0, |e| hasher.hash_one(EpKey(e.ns, &e.name)))
+        });
         if self.pods {
             self.namespaces[ns as usize].endpoints.insert(idx);
         }
@@ -446,7 +467,13 @@ impl State {
     /// Removes an endpoint from every index and its slice; returns it.
     pub(super) fn remove(&mut self, namespace: &str, name: &str, now: u64) -> Option<Endpoint> {
         let &ns = self.ns_index.get(namespace)?;
-        let idx = self.ep_index.remove(&EpKey(ns, name))?;
+        let hash = self.ep_hasher.hash_one(EpKey(ns, name));
+        let eps = &self.endpoints;
+        let (idx, _) = self
+            .ep_index
+            .find_entry(hash, |&i| is_key(eps, i, ns, name))
+            .ok()?
+            .remove();
         let Some(ep) = self.endpoints[idx as usize].take() else {
             debug_assert!(false, "the index names endpoint {idx}, which is gone");
             return None;
@@ -510,15 +537,15 @@ pub(super) fn content_stamp(name: &str, identity: Option<IdentityId>, data: &End
     h.finish()
 }
 
-/// An endpoint key `(namespace id, name)` borrowed, to look up
-/// `State::ep_index` without allocating: it hashes as the owned key does.
+/// An endpoint's key in `State::ep_index`: namespace id and name.
 #[derive(Hash)]
 struct EpKey<'a>(u32, &'a str);
 
-impl hashbrown::Equivalent<(u32, Arc<str>)> for EpKey<'_> {
-    fn equivalent(&self, key: &(u32, Arc<str>)) -> bool {
-        self.0 == key.0 && self.1 == &*key.1
-    }
+/// Whether slot `i` holds the endpoint `ns`/`name`.
+fn is_key(eps: &EndpointTable, i: EndpointIdx, ns: u32, name: &str) -> bool {
+    eps.get(i as usize)
+        .and_then(Option::as_ref)
+        .is_some_and(|e| e.ns == ns && &*e.name == name)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ impl State {
         let Some(ep) = self.ep(idx) else {
             return false;
         };
-        let indexed = self.ep_index.get(&(ep.ns, ep.name.clone())) == Some(&idx);
+        let indexed = self.lookup(ep.ns, &ep.name) == Some(idx);
         let in_slice = match ep.slice {
             Some(s) => self.slices.get(s).is_some_and(|s| s.members.contains(&idx)),
             None => true,
@@ -44,12 +44,17 @@ impl State {
         if live + self.free_endpoints.len() != self.endpoints.len() {
             return Err("free list and endpoint table disagree".into());
         }
-        for (key, &idx) in &self.ep_index {
-            let ep = self
-                .ep(idx)
+        // As many entries as live endpoints, each naming a live one, and
+        // each live endpoint found under its own key: the index is exact.
+        for &idx in &self.ep_index {
+            self.ep(idx)
                 .ok_or_else(|| format!("index names a free slot {idx}"))?;
-            if (ep.ns, &ep.name) != (key.0, &key.1) {
-                return Err(format!("index key {key:?} names endpoint {}", ep.name));
+        }
+        for (i, ep) in self.endpoints.iter().enumerate() {
+            let Some(ep) = ep else { continue };
+            let idx = i as EndpointIdx;
+            if self.lookup(ep.ns, &ep.name) != Some(idx) {
+                return Err(format!("endpoint {} is not indexed at {idx}", ep.name));
             }
             let name = self.endpoint_name(idx);
             let waits = self.waiting.get(&ep.seq) == Some(&idx);
