@@ -719,6 +719,36 @@ mod tests {
     }
 
     #[test]
+    fn identity_changes_reach_ip_lookups_and_leave_held_snapshots_alone() {
+        let mut b = SnapshotBuilder::new(100, IpOwnership::SmallestKey);
+        let (ka, kb) = (key("ns", "a"), key("ns", "b"));
+        // a owns the shared IP 1 (smaller key); b also owns IP 2.
+        b.set_endpoint(&ka, Some(view(&ka, 1, &[1])), None);
+        b.set_endpoint(&kb, Some(view(&kb, 2, &[1, 2])), None);
+        let held = b.publish();
+        // The claimant's identity changes: the shared IP stays a's.
+        b.set_endpoint(&kb, Some(view(&kb, 20, &[1, 2])), None);
+        let now = b.publish();
+        assert_eq!(owner(&now, 1), Some(("a".into(), 1)));
+        assert_eq!(owner(&now, 2), Some(("b".into(), 20)));
+        assert_eq!(owner(&held, 2), Some(("b".into(), 2)));
+        // The owner's identity changes: its IP follows, the held one not.
+        b.set_endpoint(&ka, Some(view(&ka, 10, &[1])), None);
+        let now = b.publish();
+        assert_eq!(owner(&now, 1), Some(("a".into(), 10)));
+        assert_eq!(owner(&held, 1), Some(("a".into(), 1)));
+        // The owner goes: b takes IP 1 over with its current identity.
+        b.set_endpoint(&ka, None, None);
+        let now = b.publish();
+        assert_eq!(owner(&now, 1), Some(("b".into(), 20)));
+        assert_eq!(owner(&held, 1), Some(("a".into(), 1)));
+        assert_eq!(now.ip_count(), 2);
+        let mut r = SnapshotBuilder::new(100, IpOwnership::SmallestKey);
+        r.set_endpoint(&kb, Some(view(&kb, 20, &[1, 2])), None);
+        assert!(r.peek().same_content(&now));
+    }
+
+    #[test]
     fn ip_moves_between_endpoints_newest() {
         let mut b = SnapshotBuilder::new(100, IpOwnership::Newest);
         let (ka, kb, kc) = (key("ns", "a"), key("ns", "b"), key("ns", "c"));
