@@ -60,9 +60,17 @@ impl Parser {
     }
 
     /// Feeds one line (without its newline; it need not be UTF-8);
-    /// returns completed items.
+    /// returns completed items. A JSON line that is one whole event is
+    /// read straight into it (one parse, no copy); every other value is
+    /// read from its text as a JSON value first, which gives the errors
+    /// their object and field.
     pub fn push_line(&mut self, line: &[u8], out: &mut Vec<Item>) {
-        self.reader.push_line_bytes(line, &mut self.events);
+        if let Some((_, position, event)) = self.reader.push_line_event(line, &mut self.events) {
+            out.push(Item {
+                at: format!("{}:{}", self.source, position.label()),
+                event: Ok(event),
+            });
+        }
         self.take(out);
     }
 

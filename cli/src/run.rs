@@ -277,19 +277,47 @@ impl Session {
         })
     }
 
-    /// File mode over one source: every line read is applied at time 0 as
-    /// it comes (the initial state). Call [`finish_initial`](Self::finish_initial) after the last source.
+    /// [`read_source`](Self::read_source) over lines given one by one
+    /// (the tests' input).
+    #[cfg(test)]
     pub fn read_lines<L: AsRef<[u8]>>(
         &mut self,
         source: &str,
         lines: impl IntoIterator<Item = std::io::Result<L>>,
         report: &mut dyn Report,
     ) -> anyhow::Result<()> {
-        let mut parser = input::Parser::new(source);
-        let mut items = Vec::new();
+        let mut bytes = Vec::new();
         for line in lines {
             let line = line.map_err(|e| anyhow::anyhow!("cannot read {source}: {e}"))?;
-            parser.push_line(line.as_ref(), &mut items);
+            bytes.extend_from_slice(line.as_ref());
+            bytes.push(b'\n');
+        }
+        self.read_source(source, &bytes[..], report)
+    }
+
+    /// File mode over one source read from `reader`: every line read is
+    /// applied at time 0 as it comes (the initial state), each line read
+    /// into one reused buffer. Call
+    /// [`finish_initial`](Self::finish_initial) after the last source.
+    pub fn read_source(
+        &mut self,
+        source: &str,
+        mut reader: impl BufRead,
+        report: &mut dyn Report,
+    ) -> anyhow::Result<()> {
+        let mut parser = input::Parser::new(source);
+        let mut items = Vec::new();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| anyhow::anyhow!("cannot read {source}: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            parser.push_line(text, &mut items);
             self.apply(&items, 0, report);
             items.clear();
         }
@@ -403,8 +431,8 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
             } else {
                 Box::new(File::open(f).map_err(|e| anyhow::anyhow!("cannot open {f}: {e}"))?)
             };
-            let lines = std::io::BufReader::new(reader).split(b'\n');
-            session.read_lines(input::source_name(f), lines, &mut printer)?;
+            let reader = std::io::BufReader::with_capacity(1 << 18, reader);
+            session.read_source(input::source_name(f), reader, &mut printer)?;
         }
         session.finish_initial(&mut printer)?;
     }
