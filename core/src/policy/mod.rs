@@ -14,7 +14,13 @@
 //!   updated incrementally as identities come and go, indexed by namespace.
 //! * Per-identity policy (`compute`): computed once per identity and
 //!   direction, shared by its endpoints, recomputed only for identities a
-//!   policy change or relabel touches.
+//!   policy change or relabel touches. With it, the verdict index
+//!   [`PolicyEngine::decide`] reads: by exact (protocol, port), then
+//!   any-port, range and named-port entries, the merged peers of the deny,
+//!   audit-deny and allow rules that take the flow; a peer selector is one
+//!   bit test in the remote identity's selector bitset, kept by the
+//!   selector cache. [`PolicyEngine::evaluate`] scans the rules in order
+//!   and names the deciding ones; the two agree (property-tested).
 //! * Semantics: Kubernetes' by default — isolation per direction from
 //!   `policyTypes`, union of allow rules, both the source's egress and the
 //!   destination's ingress must allow, named ports resolve on the
