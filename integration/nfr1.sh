@@ -4,7 +4,7 @@
 # 50, 100, 200 and 500 per second, sync delay 0 and the default 500 ms, the
 # Helm rate-limit step of a 500-node cluster; every change decomposed with
 # the operator's own --trace-propagation timestamps; a control client's
-# creates with and without the operator. About 8 minutes on a quiet machine.
+# creates with and without the operator. 8–10 minutes.
 #   bash integration/nfr1.sh [OUTPUT_DIR]     default ./nfr1-out
 # Writes OUTPUT_DIR/nfr1.json (every figure), nfr1.md (the table), nfr1.svg
 # (latency percentile vs change rate, ours and end to end) and nfr1.log.
