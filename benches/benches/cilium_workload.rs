@@ -17,6 +17,10 @@
 //!   delay 0, no rate limit. Every object is built before timing; events
 //!   are typed (`WatchEvent`), not JSON.
 //!
+//! On a shared machine, compare instruction counts instead of times:
+//! `examples/cilium_phases.rs` runs the cold build, churn and identity churn
+//! of this workload once each, for callgrind.
+//!
 //! Figures (criterion ids `cilium_workload/<figure>/<N>`; one iteration is
 //! the whole batch, so divide by N or C):
 //! - `cold_build`: an engine already past its initial sync (so each
