@@ -175,6 +175,8 @@ impl SelectorSet {
     pub fn insert(&mut self, id: SelectorId) {
         let (word, bit) = ((id / 64) as usize, id % 64);
         if self.words.len() <= word {
+            // Exact growth: most identities keep their set for long.
+            self.words.reserve_exact(word + 1 - self.words.len());
             self.words.resize(word + 1, 0);
         }
         if let Some(w) = self.words.get_mut(word) {
