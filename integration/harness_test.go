@@ -413,15 +413,27 @@ type runningOperator struct {
 	exitErr error
 }
 
+// operatorConfig is the tests' engine config: one rate-limit step of 200
+// writes/s whatever the node count.
 func operatorConfig(syncDelayMs int) string {
+	return operatorConfigLimits(syncDelayMs, "\n  rateLimits: [{nodes: 0, limit: 200, burst: 200}]")
+}
+
+// operatorConfigHelmLimits is operatorConfig without rateLimits: the
+// operator applies Cilium's Helm default steps (options.HelmDefaultRateLimits:
+// 10/s below 100 CiliumNodes, 50/s from 100, 100/s from 500).
+func operatorConfigHelmLimits(syncDelayMs int) string {
+	return operatorConfigLimits(syncDelayMs, "")
+}
+
+func operatorConfigLimits(syncDelayMs int, rateLimits string) string {
 	return fmt.Sprintf(`source: ciliumendpoints
 seed: 7
 write:
-  syncDelayMs: %d
-  rateLimits: [{nodes: 0, limit: 200, burst: 200}]
+  syncDelayMs: %d%s
   retry: {baseMs: 200, capMs: 2000, maxRetries: 15}
   errorThreshold: {consecutiveFailures: 5}
-`, syncDelayMs)
+`, syncDelayMs, rateLimits)
 }
 
 // leaseFlags are the leader election timings of the tests: short, so that
@@ -446,9 +458,15 @@ func startOperator(t testing.TB, p *apiProxy, name string, syncDelayMs int, leas
 // it: owner (the parent test) keeps the process and its files.
 func startOperatorOwned(t, owner testing.TB, p *apiProxy, name string, syncDelayMs int, lease leaseTimings, extra ...string) *runningOperator {
 	t.Helper()
+	return startOperatorConfig(t, owner, p, name, operatorConfig(syncDelayMs), lease, extra...)
+}
+
+// startOperatorConfig is startOperatorOwned with the engine config given.
+func startOperatorConfig(t, owner testing.TB, p *apiProxy, name, config string, lease leaseTimings, extra ...string) *runningOperator {
+	t.Helper()
 	dir := owner.TempDir()
 	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(operatorConfig(syncDelayMs)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	port := freeLoopbackPort(t)

@@ -40,12 +40,11 @@ const (
 	nfr1Endpoints  = 5000
 	nfr1Nodes      = 500
 	nfr1Namespaces = 20
-	// nfr1RateLimits is Cilium's Helm default step for a cluster of 500 or
-	// more nodes (ciliumEndpointSlice.rateLimits: 500 nodes → 100/s,
-	// burst 200). The operator's node count comes from CiliumNodes, which
-	// it does not watch with --source ciliumendpoints (see README), so the
-	// step is passed explicitly.
-	nfr1RateLimits = "0:100:200"
+	// nfr1RateLimits are the operator's rate limits: Cilium's Helm default
+	// (ciliumEndpointSlice.rateLimits), neither the config nor a flag sets
+	// them. The workload's 500 CiliumNodes give the 500-node step: 100
+	// writes/s, burst 200.
+	nfr1RateLimits = "Helm default (500 CiliumNodes: 100/s, burst 200)"
 	// nfr1ControlRate is the control client's steady create rate.
 	nfr1ControlRate = 10
 )
@@ -56,9 +55,9 @@ var nfr1Rates = []int{10, 50, 100, 200, 500}
 // (DESIGN.md §5: 500 ms).
 var nfr1Delays = []int{0, 500}
 
-func nfr1NodeIP(i int) string {
-	return fmt.Sprintf("192.168.%d.%d", 1+(i%nfr1Nodes)/250, 1+(i%nfr1Nodes)%250)
-}
+// nfr1NodeIP is the node IP of endpoint i: the InternalIP of CiliumNode
+// i mod 500.
+func nfr1NodeIP(i int) string { return ciliumNodeIP(i % nfr1Nodes) }
 
 // nfr1ChangeIP is the address change number g gives its endpoint: unique
 // per change, so that the slice watch can tell which change it sees.
@@ -476,7 +475,8 @@ func TestNFR1(t *testing.T) {
 	direct := separateClient(t, c.srv.config)
 	watcher := separateClient(t, c.srv.config)
 
-	// The cluster: 5,000 endpoints over 500 node IPs, created before the operator starts.
+	// The cluster: 500 CiliumNodes and 5,000 endpoints over their node IPs,
+	// created before the operator starts.
 	type ep struct {
 		ns, name string
 		mu       sync.Mutex
@@ -489,6 +489,9 @@ func TestNFR1(t *testing.T) {
 		idx[i] = i
 	}
 	seedStart := time.Now()
+	if err := createCiliumNodes(ctx, changer, 0, nfr1Nodes); err != nil {
+		t.Fatal(err)
+	}
 	if err := parallel(idx, 8, func(i int) error {
 		e := eps[i]
 		got, err := changer.Resource(GVRCiliumEndpoint).Namespace(e.ns).Create(ctx, nfr1CEP(e.ns, e.name, ipOf(i), i), metav1.CreateOptions{})
@@ -499,7 +502,7 @@ func TestNFR1(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("seeded %d endpoints over %d node IPs in %v", nfr1Endpoints, nfr1Nodes, time.Since(seedStart).Round(time.Millisecond))
+	t.Logf("seeded %d CiliumNodes and %d endpoints over their node IPs in %v", nfr1Nodes, nfr1Endpoints, time.Since(seedStart).Round(time.Millisecond))
 
 	w := startNFR1Watch(ctx, t, watcher)
 	// The control clients run while the changes of one rate are paced (not
@@ -642,9 +645,12 @@ func TestNFR1(t *testing.T) {
 
 	sweep("none", 0, nil)
 	for _, delay := range nfr1Delays {
-		op := startOperator(t, c.proxy, fmt.Sprintf("nfr1-d%d", delay), delay, scenarioLease,
-			"--trace-propagation", "--rate-limits", nfr1RateLimits, "--kube-api-qps", "100", "--kube-api-burst", "200")
+		op := startOperatorConfig(t, t, c.proxy, fmt.Sprintf("nfr1-d%d", delay), operatorConfigHelmLimits(delay), scenarioLease,
+			"--trace-propagation", "--kube-api-qps", "100", "--kube-api-burst", "200")
 		op.waitSynced(t, 120*time.Second)
+		if got, want := op.rateStep(t), (rateStep{nfr1Nodes, 100, 200}); got != want {
+			t.Fatalf("operator's rate-limit step at the initial sync: %+v, want %+v (Helm default, %d CiliumNodes)", got, want, nfr1Nodes)
+		}
 		waitConverged(t, c.client, op, 180*time.Second)
 		if prof := os.Getenv("SLICEPLANE_NFR1_CPUPROFILE"); prof != "" && delay == 0 {
 			// The test process holds the API server, etcd, the proxy and the

@@ -24,6 +24,9 @@ func schemaCRDs(t testing.TB, patchCES bool) []*apiextensionsv1.CustomResourceDe
 		}
 		crds = append(crds, crd)
 	}
+	// The operator watches CiliumNodes with every source (their count picks
+	// the rate-limit step); the CRD is Cilium v1.20's.
+	crds = append(crds, loadCRD(t, filepath.Join("..", "..", "shared", "schemas", "cilium-v1.20", "ciliumnodes.yaml")))
 	return append(crds, leaseCRD())
 }
 

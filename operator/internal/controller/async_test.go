@@ -64,6 +64,7 @@ func newTestEngine(t *testing.T) *sliceplane.Engine {
 func TestWritesDoNotHoldBackTheLoop(t *testing.T) {
 	eng := newTestEngine(t)
 	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		GVRCiliumNode:          "CiliumNodeList",
 		GVRCiliumEndpoint:      "CiliumEndpointList",
 		GVRCiliumEndpointSlice: "CiliumEndpointSliceList",
 	}, cep("slow", "a", "10.0.0.1", 1000))
@@ -97,6 +98,7 @@ func TestWritesDoNotHoldBackTheLoop(t *testing.T) {
 func TestShutdownWaitsForWritesInFlight(t *testing.T) {
 	eng := newTestEngine(t)
 	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		GVRCiliumNode:          "CiliumNodeList",
 		GVRCiliumEndpoint:      "CiliumEndpointList",
 		GVRCiliumEndpointSlice: "CiliumEndpointSliceList",
 	}, cep("slow", "a", "10.0.0.1", 1000))
@@ -131,6 +133,7 @@ func TestShutdownWaitsForWritesInFlight(t *testing.T) {
 func TestPropagationTrace(t *testing.T) {
 	eng := newTestEngine(t)
 	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		GVRCiliumNode:          "CiliumNodeList",
 		GVRCiliumEndpoint:      "CiliumEndpointList",
 		GVRCiliumEndpointSlice: "CiliumEndpointSliceList",
 	}, cep("ns1", "a", "10.0.0.1", 1000), cep("ns1", "b", "10.0.0.2", 1000))

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -99,6 +100,7 @@ func TestLeaseCheckedBeforeEveryFlush(t *testing.T) {
 	}
 	defer eng.Close()
 	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		GVRCiliumNode:          "CiliumNodeList",
 		GVRCiliumEndpoint:      "CiliumEndpointList",
 		GVRCiliumEndpointSlice: "CiliumEndpointSliceList",
 	}, cep("default", "a", "10.0.0.1", 1000), cep("default", "b", "10.0.0.2", 1000))
@@ -169,5 +171,124 @@ func TestErrorReason(t *testing.T) {
 		if got := ErrorReason(err); got != want {
 			t.Errorf("%v: %s, want %s", err, got, want)
 		}
+	}
+}
+
+func ciliumNode(name, ip string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "cilium.io/v2",
+		"kind":       "CiliumNode",
+		"metadata":   map[string]any{"name": name, "resourceVersion": "1", "uid": "u-" + name},
+		"spec":       map[string]any{"addresses": []any{map[string]any{"type": "InternalIP", "ip": ip}}},
+	}}
+}
+
+// engineGauge is the value of an unlabelled gauge in the engine's metrics.
+func engineGauge(t *testing.T, eng *sliceplane.Engine, name string) float64 {
+	t.Helper()
+	raw, err := eng.Metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == name {
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("no %s in the engine's metrics", name)
+	return 0
+}
+
+// stepAPI accepts every write and records the engine's active rate limit
+// when each write arrives.
+type stepAPI struct {
+	fakeAPI
+	t      *testing.T
+	eng    *sliceplane.Engine
+	limits []float64
+}
+
+func (s *stepAPI) Write(ctx context.Context, op sliceplane.Op) sliceplane.Outcome {
+	limit := engineGauge(s.t, s.eng, "sliceplane_rate_limit_writes_per_second")
+	s.mu.Lock()
+	s.limits = append(s.limits, limit)
+	s.mu.Unlock()
+	return s.fakeAPI.Write(ctx, op)
+}
+
+// TestCiliumNodesSetTheStepBeforeTheFirstWrite: with the ciliumendpoints
+// source and Cilium's Helm-default rate limits, the CiliumNodes of the
+// initial List (500: the 500-node step, 100 writes/s, burst 200) are counted
+// before the initial sync, so the first write already runs at the step of
+// the cluster's size; the CiliumNodes themselves plan no write (the one
+// endpoint's slice is the only one).
+func TestCiliumNodesSetTheStepBeforeTheFirstWrite(t *testing.T) {
+	cfg, err := sliceplane.NewConfigFromYAML([]byte("source: ciliumendpoints\nwrite:\n  syncDelayMs: 0\n  rateLimits: [{nodes: 0, limit: 10, burst: 20}, {nodes: 100, limit: 50, burst: 100}, {nodes: 500, limit: 100, burst: 200}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	eng, err := sliceplane.NewEngine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	objs := []runtime.Object{cep("default", "a", "10.0.0.1", 1000)}
+	for i := range 500 {
+		objs = append(objs, ciliumNode(fmt.Sprintf("node-%03d", i), fmt.Sprintf("192.168.%d.%d", 1+i/250, 1+i%250)))
+	}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		GVRCiliumNode:          "CiliumNodeList",
+		GVRCiliumEndpoint:      "CiliumEndpointList",
+		GVRCiliumEndpointSlice: "CiliumEndpointSliceList",
+	}, objs...)
+	api := &stepAPI{t: t, eng: eng}
+	res, _ := WatchedResources("ciliumendpoints")
+	c := &Controller{Engine: eng, API: api, Client: client, Resources: res}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	waitFor(t, "the slice written", func() bool { st, _ := eng.Stats(); return api.count() > 0 && st.DirtySlices == 0 && st.InFlight == 0 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if n := engineGauge(t, eng, "sliceplane_nodes"); n != 500 {
+		t.Errorf("sliceplane_nodes %v, want 500", n)
+	}
+	if b := engineGauge(t, eng, "sliceplane_rate_limit_burst"); b != 200 {
+		t.Errorf("sliceplane_rate_limit_burst %v, want 200", b)
+	}
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if len(api.writes) != 1 || api.writes[0].Op != "create" || api.writes[0].Kind != "CiliumEndpointSlice" {
+		t.Fatalf("writes %+v, want the one slice's create", api.writes)
+	}
+	if api.limits[0] != 100 {
+		t.Errorf("first write sent at %v writes/s, want 100 (the 500-node step)", api.limits[0])
+	}
+}
+
+func TestWatchedResourcesCiliumNodesFirst(t *testing.T) {
+	for _, source := range []string{"ciliumendpoints", "pods"} {
+		res, err := WatchedResources(source)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, r := range res {
+			found = found || r == GVRCiliumNode
+		}
+		if !found {
+			t.Errorf("%s: %v does not watch CiliumNodes (the rate-limit step's node count)", source, res)
+		}
+	}
+	res, _ := WatchedResources("ciliumendpoints")
+	if len(res) != 3 || res[0] != GVRCiliumNode || res[1] != GVRCiliumEndpoint || res[2] != GVRCiliumEndpointSlice {
+		t.Errorf("ciliumendpoints: %v, want ciliumnodes, ciliumendpoints, ciliumendpointslices", res)
 	}
 }

@@ -31,10 +31,18 @@ var (
 // WatchedResources are the resources the operator lists and watches for an
 // endpoint source ("ciliumendpoints" or "pods"), in the order they are
 // started. deploy/ grants exactly list and watch on these.
+//
+// Both sources watch CiliumNodes: the engine picks the write rate-limit
+// step from the number of CiliumNodes it has seen (Cilium's CES controller
+// does the same in both of its modes). With the ciliumendpoints source a
+// CiliumNode changes only that count (each CiliumEndpoint carries its own
+// node IP and encryption key), never a slice. Every object of the initial
+// List, CiliumNodes included, is applied before InitialSyncDone, so the
+// first writes already run at the step of the cluster's size.
 func WatchedResources(source string) ([]schema.GroupVersionResource, error) {
 	switch source {
 	case "ciliumendpoints":
-		return []schema.GroupVersionResource{GVRCiliumEndpoint, GVRCiliumEndpointSlice}, nil
+		return []schema.GroupVersionResource{GVRCiliumNode, GVRCiliumEndpoint, GVRCiliumEndpointSlice}, nil
 	case "pods":
 		return []schema.GroupVersionResource{GVRNamespace, GVRNode, GVRCiliumNode, GVRPod, GVRCiliumIdentity, GVRCiliumEndpointSlice}, nil
 	}

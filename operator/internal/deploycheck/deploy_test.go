@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"sliceplane.example/operator/internal/controller"
 	"sliceplane.example/operator/internal/options"
 	"sliceplane.example/sliceplane"
 )
@@ -153,12 +154,31 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		"create cilium.io/ciliumendpointslices", "create coordination.k8s.io/leases",
 		"delete cilium.io/ciliumendpointslices",
 		"get coordination.k8s.io/leases",
-		"list cilium.io/ciliumendpoints", "list cilium.io/ciliumendpointslices",
+		"list cilium.io/ciliumendpoints", "list cilium.io/ciliumendpointslices", "list cilium.io/ciliumnodes",
 		"update cilium.io/ciliumendpointslices", "update coordination.k8s.io/leases",
-		"watch cilium.io/ciliumendpoints", "watch cilium.io/ciliumendpointslices",
+		"watch cilium.io/ciliumendpoints", "watch cilium.io/ciliumendpointslices", "watch cilium.io/ciliumnodes",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("granted:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	// list and watch are granted on exactly what the operator watches with
+	// the default source (controller.WatchedResources).
+	watched, err := controller.WatchedResources("ciliumendpoints")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var watchedVerbs, grantedListWatch []string
+	for _, gvr := range watched {
+		watchedVerbs = append(watchedVerbs, "list "+gvr.Group+"/"+gvr.Resource, "watch "+gvr.Group+"/"+gvr.Resource)
+	}
+	for _, g := range got {
+		if strings.HasPrefix(g, "list ") || strings.HasPrefix(g, "watch ") {
+			grantedListWatch = append(grantedListWatch, g)
+		}
+	}
+	sort.Strings(watchedVerbs)
+	if strings.Join(grantedListWatch, "\n") != strings.Join(watchedVerbs, "\n") {
+		t.Errorf("list/watch granted:\n  %s\nWatchedResources(\"ciliumendpoints\") needs:\n  %s", strings.Join(grantedListWatch, "\n  "), strings.Join(watchedVerbs, "\n  "))
 	}
 	for _, r := range o.roles[0].Rules {
 		for _, v := range r.Verbs {
