@@ -208,12 +208,16 @@ pub(crate) struct DirectionPolicy {
 #[derive(Debug, Clone, Default)]
 struct DecideIndex {
     /// Exact ports (ranges of one port), by [`port_key`]; an entry without
-    /// a protocol is filed under each protocol.
+    /// a protocol is filed under each protocol. Each entry also holds the
+    /// peers of `any_port` and of the `ranges` covering its port, so a flow
+    /// to an exact port reads one entry (and the named ports).
     exact: HashMap<u32, PortVerdicts>,
     /// Rules without a port list: every port and protocol.
     any_port: PortVerdicts,
-    /// Port ranges and named ports, checked per flow.
-    other: Vec<(PortMatch, PortVerdicts)>,
+    /// Port ranges, checked per flow to a port without an exact entry.
+    ranges: Vec<(PortMatch, PortVerdicts)>,
+    /// Named ports, checked per flow (they resolve on the destination).
+    named: Vec<(PortMatch, PortVerdicts)>,
     /// Some rule denies (enforced), some audit-denies.
     has_deny: bool,
     has_audit_deny: bool,
@@ -274,6 +278,19 @@ impl PeerSet {
 }
 
 impl PortVerdicts {
+    /// Adds the peers of `other` (before sealing).
+    fn merge(&mut self, other: &PortVerdicts) {
+        for (set, from) in [
+            (&mut self.deny, &other.deny),
+            (&mut self.audit_deny, &other.audit_deny),
+            (&mut self.allow, &other.allow),
+        ] {
+            set.any |= from.any;
+            set.selectors.extend_from_slice(&from.selectors);
+            set.cidrs.extend_from_slice(&from.cidrs);
+        }
+    }
+
     fn add(&mut self, rule: &BoundRule) {
         let set = match (rule.deny, rule.audit) {
             (true, false) => &mut self.deny,
@@ -303,6 +320,16 @@ fn port_key(protocol: Protocol, port: u16) -> u32 {
 
 const PROTOCOLS: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
 
+/// The protocol and port of a [`port_key`].
+fn port_of_key(key: u32) -> (Protocol, u16) {
+    let protocol = match key >> 16 {
+        0 => Protocol::Tcp,
+        1 => Protocol::Udp,
+        _ => Protocol::Sctp,
+    };
+    (protocol, (key & 0xffff) as u16)
+}
+
 impl DecideIndex {
     fn build(rules: &[Arc<BoundRule>]) -> DecideIndex {
         let mut index = DecideIndex::default();
@@ -327,14 +354,29 @@ impl DecideIndex {
                                 .add(rule);
                         }
                     }
-                    _ => match index.other.iter_mut().find(|(m, _)| m == p) {
-                        Some((_, v)) => v.add(rule),
-                        None => {
-                            let mut v = PortVerdicts::default();
-                            v.add(rule);
-                            index.other.push((p.clone(), v));
+                    _ => {
+                        let list = match p.port {
+                            PortSel::Range(..) => &mut index.ranges,
+                            PortSel::Named(_) => &mut index.named,
+                        };
+                        match list.iter_mut().find(|(m, _)| m == p) {
+                            Some((_, v)) => v.add(rule),
+                            None => {
+                                let mut v = PortVerdicts::default();
+                                v.add(rule);
+                                list.push((p.clone(), v));
+                            }
                         }
-                    },
+                    }
+                }
+            }
+        }
+        for (key, v) in index.exact.iter_mut() {
+            let (protocol, port) = port_of_key(*key);
+            v.merge(&index.any_port);
+            for (m, r) in &index.ranges {
+                if m.matches(port, protocol, &[]) {
+                    v.merge(r);
                 }
             }
         }
@@ -342,11 +384,12 @@ impl DecideIndex {
         for v in index.exact.values_mut() {
             v.seal();
         }
-        for (_, v) in &mut index.other {
+        for (_, v) in index.ranges.iter_mut().chain(index.named.iter_mut()) {
             v.seal();
         }
         index.exact.shrink_to_fit();
-        index.other.shrink_to_fit();
+        index.ranges.shrink_to_fit();
+        index.named.shrink_to_fit();
         index
     }
 
@@ -359,10 +402,19 @@ impl DecideIndex {
         q: &Query<'_>,
         f: impl Fn(&PortVerdicts) -> bool,
     ) -> bool {
-        exact.is_some_and(&f)
-            || f(&self.any_port)
+        let by_number = match exact {
+            Some(v) => f(v),
+            None => {
+                f(&self.any_port)
+                    || self
+                        .ranges
+                        .iter()
+                        .any(|(m, v)| m.matches(q.port, q.protocol, q.dst_named) && f(v))
+            }
+        };
+        by_number
             || self
-                .other
+                .named
                 .iter()
                 .any(|(m, v)| m.matches(q.port, q.protocol, q.dst_named) && f(v))
     }
