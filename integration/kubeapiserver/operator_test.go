@@ -23,6 +23,8 @@ write:
   rateLimits: [{nodes: 0, limit: 200, burst: 200}]
   retry: {baseMs: 200, capMs: 2000, maxRetries: 15}
   errorThreshold: {consecutiveFailures: 5}
+identity:
+  gcGraceMs: 2000 # an unused identity is deleted within seconds, not 15 minutes
 `, source)
 }
 

@@ -27,6 +27,9 @@ import (
 
 var manifestDir = filepath.Join("..", "..", "..", "deploy", "manifests")
 
+// podsSourceDir holds the extra rules of --source pods.
+var podsSourceDir = filepath.Join("..", "..", "..", "deploy", "pods-source")
+
 type objects struct {
 	namespaces      []corev1.Namespace
 	serviceAccounts []corev1.ServiceAccount
@@ -50,9 +53,15 @@ func strict[T any](t *testing.T, where string, doc []byte) T {
 // load strictly decodes every document of every manifest.
 func load(t *testing.T) objects {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(manifestDir, "*.yaml"))
+	return loadDir(t, manifestDir)
+}
+
+// loadDir strictly decodes every document of every manifest in dir.
+func loadDir(t *testing.T, dir string) objects {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no manifests in %s: %v", manifestDir, err)
+		t.Fatalf("no manifests in %s: %v", dir, err)
 	}
 	var o objects
 	for _, f := range files {
@@ -186,6 +195,73 @@ func TestRBACLeastPrivilege(t *testing.T) {
 				t.Errorf("lease %s not limited to the operator's Lease: %+v", v, r)
 			}
 		}
+	}
+}
+
+// grants lists "verb group/resource" for every rule, failing on wildcards
+// and non-resource rules.
+func grants(t *testing.T, rules []rbacv1.PolicyRule) []string {
+	t.Helper()
+	var got []string
+	for _, r := range rules {
+		if len(r.NonResourceURLs) > 0 || len(r.ResourceNames) > 0 {
+			t.Errorf("non-resource or named rule %+v", r)
+		}
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				for _, v := range r.Verbs {
+					if g == "*" || res == "*" || v == "*" {
+						t.Errorf("wildcard in %+v", r)
+					}
+					got = append(got, v+" "+g+"/"+res)
+				}
+			}
+		}
+	}
+	sort.Strings(got)
+	return got
+}
+
+// TestPodsSourceRBAC: deploy/pods-source adds exactly what --source pods
+// needs beyond deploy/manifests: list/watch on every resource
+// WatchedResources("pods") names that the base role does not grant, and
+// create/delete on ciliumidentities (the engine's CreateIdentity and
+// DeleteIdentity writes), bound to the same ServiceAccount.
+func TestPodsSourceRBAC(t *testing.T) {
+	base, extra := load(t), loadDir(t, podsSourceDir)
+	if len(extra.clusterRoles) != 1 || len(extra.clusterBindings) != 1 || len(extra.roles)+len(extra.roleBindings)+len(extra.deployments)+len(extra.configMaps) != 0 {
+		t.Fatalf("deploy/pods-source: want one ClusterRole and its binding, got %+v", extra)
+	}
+	granted := map[string]bool{}
+	for _, g := range grants(t, base.clusterRoles[0].Rules) {
+		granted[g] = true
+	}
+	got := grants(t, extra.clusterRoles[0].Rules)
+	for _, g := range got {
+		if granted[g] {
+			t.Errorf("%s is already granted by deploy/manifests", g)
+		}
+	}
+	watched, err := controller.WatchedResources("pods")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"create cilium.io/ciliumidentities", "delete cilium.io/ciliumidentities"}
+	for _, gvr := range watched {
+		for _, v := range []string{"list", "watch"} {
+			if g := v + " " + gvr.Group + "/" + gvr.Resource; !granted[g] {
+				want = append(want, g)
+			}
+		}
+	}
+	sort.Strings(want)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("deploy/pods-source grants:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	b := extra.clusterBindings[0]
+	if b.RoleRef.Name != extra.clusterRoles[0].Name || b.RoleRef.Kind != "ClusterRole" || len(b.Subjects) != 1 ||
+		b.Subjects[0].Kind != "ServiceAccount" || b.Subjects[0].Name != base.serviceAccounts[0].Name || b.Subjects[0].Namespace != base.serviceAccounts[0].Namespace {
+		t.Errorf("binding %+v does not bind %s to the operator's ServiceAccount", b, extra.clusterRoles[0].Name)
 	}
 }
 
