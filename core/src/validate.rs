@@ -446,9 +446,15 @@ mod tests {
         /// The plain IPv4 reader accepts only what the standard parser
         /// accepts, as the same address, and every address's usual spelling.
         #[test]
-        fn plain_ipv4_is_the_standard_parser(s in "[0-9.]{0,16}", octets in any::<[u8; 4]>()) {
-            if let Some(ip) = plain_ipv4(s.as_bytes()) {
-                prop_assert_eq!(s.parse::<std::net::Ipv4Addr>().ok(), Some(ip));
+        fn plain_ipv4_is_the_standard_parser(
+            s in "[0-9.]{0,16}",
+            dotted in "[0-9]{1,4}(\\.[0-9]{1,4}){2,4}",
+            octets in any::<[u8; 4]>(),
+        ) {
+            for s in [&s, &dotted] {
+                if let Some(ip) = plain_ipv4(s.as_bytes()) {
+                    prop_assert_eq!(s.parse::<std::net::Ipv4Addr>().ok(), Some(ip));
+                }
             }
             let ip = std::net::Ipv4Addr::from(octets);
             prop_assert_eq!(plain_ipv4(ip.to_string().as_bytes()), Some(ip));
