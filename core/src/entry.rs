@@ -167,12 +167,14 @@ pub(crate) fn encode(name: &str, identity: IdentityId, data: &EndpointData) -> C
             .named_ports
             .iter()
             .map(|p| NamedPort {
-                name: p.name.to_string(),
+                // `String::from(&str)`, not `to_string()`: an `Arc<str>`'s
+                // `to_string` goes through `Display` and grows the string.
+                name: String::from(&*p.name),
                 port: i64::from(p.port),
-                protocol: p.protocol.as_str().to_string(),
+                protocol: String::from(p.protocol.as_str()),
             })
             .collect(),
-        service_account: data.service_account.as_ref().map(|s| s.to_string()),
+        service_account: data.service_account.as_deref().map(String::from),
     }
 }
 

@@ -243,7 +243,7 @@ impl Engine {
         let ns_name = self
             .st
             .namespace_name(slice.group.namespace())
-            .map(|n| n.to_string())
+            .map(|n| String::from(&**n))
             .unwrap_or_default();
         let threshold = self.config.write.empty_before_delete_threshold as usize;
         let op = self.op_id();
@@ -260,12 +260,12 @@ impl Engine {
         );
         self.mark_in_flight(sid, op);
         let wop = if emptying {
-            let mut obj = CiliumEndpointSlice::new(name.to_string(), ns_name);
+            let mut obj = CiliumEndpointSlice::new(String::from(&*name), ns_name);
             obj.metadata.resource_version = server.resource_version.clone();
             WriteOp::UpdateSlice(obj)
         } else {
             WriteOp::DeleteSlice {
-                name: name.to_string(),
+                name: String::from(&*name),
                 preconditions: Preconditions {
                     uid: server.uid.clone(),
                     resource_version: server.resource_version.clone(),

@@ -33,9 +33,9 @@ impl State {
         };
         let ns = self
             .namespace_name(slice.group.namespace())
-            .map(|n| n.to_string())
+            .map(|n| String::from(&**n))
             .unwrap_or_default();
-        let mut obj = CiliumEndpointSlice::new(slice.name.to_string(), ns);
+        let mut obj = CiliumEndpointSlice::new(String::from(&*slice.name), ns);
         if let Some(s) = &slice.server {
             obj.metadata.resource_version = s.resource_version.clone();
         }
