@@ -39,11 +39,11 @@ impl State {
         if let Some(s) = &slice.server {
             obj.metadata.resource_version = s.resource_version.clone();
         }
-        // Sorted by name through a 16-byte prefix key first: most names
-        // differ there, so most comparisons are one integer compare
-        // instead of a memcmp call. Names are unique within a slice (one
-        // namespace), so the unstable sort gives one order.
-        let mut members: Vec<(u128, &Endpoint)> = Vec::with_capacity(slice.members.len());
+        // Sorted by name through a 32-byte prefix key first: names up to
+        // 32 bytes (most pod names) differ there, so a comparison is a few
+        // integer compares instead of a memcmp call. Names are unique within
+        // a slice (one namespace), so the unstable sort gives one order.
+        let mut members: Vec<(NamePrefix, &Endpoint)> = Vec::with_capacity(slice.members.len());
         members.extend(
             slice
                 .members
@@ -62,16 +62,25 @@ impl State {
     }
 }
 
-/// The first 16 bytes of `name`, zero-padded, as a big-endian integer.
-/// Where two names' prefixes differ, they order as the names do (a name
-/// that ends inside the prefix is padded with zeros, which sort first, as
-/// a shorter name that the other extends does); where they are equal the
-/// names themselves decide.
-fn name_prefix(name: &str) -> u128 {
-    let mut bytes = [0u8; 16];
-    let n = name.len().min(16);
+/// The first 32 bytes of a name, zero-padded, as big-endian integers.
+type NamePrefix = [u64; 4];
+
+/// The first 32 bytes of `name` ([`NamePrefix`]). Where two names'
+/// prefixes differ, they order as the names do (a name that ends inside
+/// the prefix is padded with zeros, which sort first, as a shorter name
+/// that the other extends does); where they are equal the names
+/// themselves decide.
+fn name_prefix(name: &str) -> NamePrefix {
+    let mut bytes = [0u8; 32];
+    let n = name.len().min(32);
     bytes[..n].copy_from_slice(&name.as_bytes()[..n]);
-    u128::from_be_bytes(bytes)
+    let mut key = [0u64; 4];
+    for (k, chunk) in key.iter_mut().zip(bytes.chunks_exact(8)) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        *k = u64::from_be_bytes(word);
+    }
+    key
 }
 
 #[cfg(test)]
