@@ -8,6 +8,11 @@
 //! Layout, one file per core concept: `config.rs`, `engine.rs`,
 //! `snapshot.rs` (`Snapshot`, `SnapshotReader`), `consumer.rs`, `policy.rs`.
 
+// The Rust side allocates through mimalloc, as the CLI and the core's
+// benches do: the same allocator as the figures the bindings are held to.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod config;
 mod consumer;
 mod convert;

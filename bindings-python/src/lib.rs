@@ -4,6 +4,11 @@
 
 use pyo3::prelude::*;
 
+// The Rust side allocates through mimalloc, as the CLI and the core's
+// benches do: the same allocator as the figures the bindings are held to.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod config;
 mod consumer;
 mod convert;
