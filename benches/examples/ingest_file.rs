@@ -89,8 +89,10 @@ fn main() {
         ..Config::default()
     };
 
-    let mut best = |name: &str, f: &mut dyn FnMut() -> f64| {
-        let secs = (0..rounds.max(1)).map(|_| f()).fold(f64::INFINITY, f64::min);
+    let best = |name: &str, f: &mut dyn FnMut() -> f64| {
+        let secs = (0..rounds.max(1))
+            .map(|_| f())
+            .fold(f64::INFINITY, f64::min);
         println!("{name} {secs:.4} {:.0}", events as f64 / secs);
     };
     best("floor", &mut || {
@@ -117,7 +119,11 @@ fn main() {
         let secs = start.elapsed().as_secs_f64();
         heap = live() - before;
         if !rejected.is_empty() {
-            eprintln!("{} events rejected, first: {:?}", rejected.len(), rejected[0]);
+            eprintln!(
+                "{} events rejected, first: {:?}",
+                rejected.len(),
+                rejected[0]
+            );
         }
         let start = Instant::now();
         engine.initial_sync_done(0);

@@ -11,6 +11,9 @@ use crate::wire::reader::{EventReader, ReadEvent};
 use crate::wire::{Change, Rejected};
 
 /// One event of a batch as the reader hands it over.
+// One short-lived value per event: boxing the large variant would only add
+// an allocation to every event.
+#[allow(clippy::large_enum_variant)]
 enum BatchEvent<'a> {
     /// A JSON line read straight into an event (the common case: no copy
     /// of its text, one parse).
