@@ -272,9 +272,9 @@ impl WatchEvent {
 /// When `object` comes first, its value is held as JSON until the type is
 /// known (slower, and rare).
 #[derive(Default)]
-struct EventOrObject {
+struct EventOrObject<'de> {
     event_type: Option<String>,
-    object: Option<ObjectBody>,
+    object: Option<ObjectBody<'de>>,
     bare: AnyObjectFields,
     /// A top-level `items` field was read (the value may be a List).
     has_items: bool,
@@ -284,11 +284,15 @@ struct EventOrObject {
 // One short-lived value per parse: boxing the large variant would only add
 // an allocation to every event.
 #[allow(clippy::large_enum_variant)]
-enum ObjectBody {
+enum ObjectBody<'de> {
     Full(AnyObjectFields),
     Deleted(DeletedFields),
-    /// It came before `type`: read once the type is known.
+    /// It came before `type` (in a decoded value): read once the type is
+    /// known.
     Pending(serde_json::Value),
+    /// It came before `type` (in JSON text): its text, read once the type
+    /// is known.
+    PendingText(&'de serde_json::value::RawValue),
 }
 
 /// A top-level key of an event or an object, matched without allocating.
@@ -338,15 +342,18 @@ impl<'de> Deserialize<'de> for Key {
     }
 }
 
-impl<'de> Deserialize<'de> for EventOrObject {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<EventOrObject, D::Error> {
+impl<'de> Deserialize<'de> for EventOrObject<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<EventOrObject<'de>, D::Error> {
         struct EventVisitor;
         impl<'de> Visitor<'de> for EventVisitor {
-            type Value = EventOrObject;
+            type Value = EventOrObject<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a watch event or a Kubernetes object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EventOrObject, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<EventOrObject<'de>, A::Error> {
                 let mut ev = EventOrObject::default();
                 while let Some(key) = map.next_key::<Key>()? {
                     match key {
@@ -359,10 +366,9 @@ impl<'de> Deserialize<'de> for EventOrObject {
                                 Some(_) => map
                                     .next_value::<Option<AnyObjectFields>>()?
                                     .map(ObjectBody::Full),
-                                None => match map.next_value::<serde_json::Value>()? {
-                                    serde_json::Value::Null => None,
-                                    v => Some(ObjectBody::Pending(v)),
-                                },
+                                None => map
+                                    .next_value::<Option<&'de serde_json::value::RawValue>>()?
+                                    .map(ObjectBody::PendingText),
                             }
                         }
                         key => {
@@ -378,10 +384,10 @@ impl<'de> Deserialize<'de> for EventOrObject {
     }
 }
 
-impl EventOrObject {
+impl EventOrObject<'_> {
     /// Reads an event from a decoded value: `type` first, then `object` as
     /// the type requires, then the fields of a bare object.
-    fn from_value(value: &serde_json::Value) -> Result<EventOrObject, serde_json::Error> {
+    fn from_value(value: &serde_json::Value) -> Result<EventOrObject<'_>, serde_json::Error> {
         use serde_json::Value;
         let Some(map) = value.as_object() else {
             return EventOrObject::deserialize(value);
@@ -427,6 +433,12 @@ impl EventOrObject {
                         read_tracked::<DeletedFields>(&v)?.into_object()?
                     }
                     ObjectBody::Pending(v) => read_tracked::<AnyObjectFields>(&v)?.into_object()?,
+                    ObjectBody::PendingText(raw) if event_type == EventType::Deleted => {
+                        read_text::<DeletedFields>(raw)?.into_object()?
+                    }
+                    ObjectBody::PendingText(raw) => {
+                        read_text::<AnyObjectFields>(raw)?.into_object()?
+                    }
                 };
                 Ok(WatchEvent::new(event_type, object))
             }
@@ -821,6 +833,17 @@ fn read_tracked<T: de::DeserializeOwned>(v: &serde_json::Value) -> Result<T> {
     })
 }
 
+/// Reads the text of an object that came before its event's `type` as
+/// `T`; if it does not read, it is read again as a value with its path
+/// tracked ([`read_tracked`]), for the error that names the field.
+fn read_text<T: de::DeserializeOwned>(raw: &serde_json::value::RawValue) -> Result<T> {
+    serde_json::from_str::<T>(raw.get()).or_else(|_| {
+        let v: serde_json::Value =
+            serde_json::from_str(raw.get()).map_err(|e| malformed("event", &e))?;
+        read_tracked::<T>(&v)
+    })
+}
+
 /// `Kind namespace/name` (as [`describe`] writes it) from raw JSON, with
 /// the parts that are strings; without a name, the kind alone.
 fn describe_value(v: &serde_json::Value) -> String {
@@ -860,6 +883,35 @@ mod tests {
         assert_eq!(p.metadata.name, "web-1");
         assert_eq!(p.spec.containers[0].ports[0].container_port, 80);
         assert_eq!(p.status.pod_ips[0].ip, "10.0.0.1");
+    }
+
+    /// An object before its event's `type` is read from its text as when
+    /// the type comes first; a DELETED one leniently; a field of the wrong
+    /// type is named as before.
+    #[test]
+    fn object_before_type_reads_as_type_first() {
+        let object = r#"{"kind":"Pod","metadata":{"name":"a","namespace":"n","labels":{"app":"web"}},"spec":{"nodeName":"n1"},"status":{"podIPs":[{"ip":"10.0.0.1"}]}}"#;
+        let first = format!(r#"{{"type":"MODIFIED","object":{object}}}"#);
+        let second = format!(r#"{{"object":{object},"type":"MODIFIED"}}"#);
+        let ev = WatchEvent::from_json(second.as_bytes()).unwrap();
+        assert_eq!(ev, WatchEvent::from_json(first.as_bytes()).unwrap());
+        assert_eq!(ev.event_type, EventType::Modified);
+        let deleted = r#"{"object":{"kind":"Pod","metadata":{"name":"a","namespace":"n"},"spec":5},"type":"DELETED"}"#;
+        let ev = WatchEvent::from_json(deleted.as_bytes()).unwrap();
+        assert_eq!(ev.object.describe(), "Pod n/a");
+        let bad = r#"{"object":{"kind":"Pod","metadata":{"name":"a","namespace":"n"},"spec":{"nodeName":5}},"type":"ADDED"}"#;
+        let e = WatchEvent::from_json(bad.as_bytes()).unwrap_err();
+        assert_eq!(e.code, ErrorCode::MalformedInput);
+        assert_eq!(
+            (e.object.as_str(), e.field.as_str()),
+            ("Pod n/a", "spec.nodeName")
+        );
+        let null = r#"{"object":null,"type":"ADDED"}"#;
+        let e = WatchEvent::from_json(null.as_bytes()).unwrap_err();
+        assert_eq!(
+            (e.code, e.field.as_str()),
+            (ErrorCode::MissingField, "object")
+        );
     }
 
     #[test]
