@@ -69,14 +69,10 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use sliceplane::config::{Config, RateLimitStep, Source};
 use sliceplane::mirror::Mirror;
-use sliceplane::model::{
-    AddressPair, CiliumEndpoint, CiliumEndpointStatus, EndpointIdentity, EndpointNetworking,
-    ObjectMeta,
-};
 use sliceplane::plan::WriteOp;
 use sliceplane::{Engine, Object, WatchEvent};
+use sliceplane_workload::cilium;
 
 /// Counts live bytes requested through the global allocator; the memory
 /// itself comes from mimalloc.
@@ -142,53 +138,6 @@ fn sizes() -> Vec<usize> {
     v
 }
 
-fn config() -> Config {
-    let mut c = Config {
-        source: Source::Ciliumendpoints,
-        ..Config::default()
-    };
-    // As the engine benches: the whole plan is due at once.
-    c.write.sync_delay_ms = 0;
-    c.write.rate_limits = vec![RateLimitStep {
-        nodes: 0,
-        limit: 1e12,
-        burst: u32::MAX,
-    }];
-    c
-}
-
-fn pod_ip(i: usize) -> String {
-    format!("10.{}.{}.{}", 128 + (i >> 16), (i >> 8) & 255, i & 255)
-}
-
-fn node_ip(m: usize) -> String {
-    format!("10.{}.{}.{}", m >> 16, (m >> 8) & 255, m & 255)
-}
-
-fn cep(i: usize, n: usize, identity: i64) -> CiliumEndpoint {
-    CiliumEndpoint {
-        metadata: ObjectMeta {
-            name: format!("ep-{i}"),
-            namespace: Some(format!("ns-{}", i % (n / 100))),
-            ..Default::default()
-        },
-        status: CiliumEndpointStatus {
-            identity: Some(EndpointIdentity {
-                id: identity,
-                labels: Vec::new(),
-            }),
-            networking: Some(EndpointNetworking {
-                addressing: vec![AddressPair {
-                    ipv4: Some(pod_ip(i)),
-                    ipv6: None,
-                }],
-                node: Some(node_ip(i % (n / 10))),
-            }),
-            ..Default::default()
-        },
-    }
-}
-
 /// Every event of the workload for one N, built before any timing.
 struct Workload {
     n: usize,
@@ -211,19 +160,19 @@ impl Workload {
         let ident = |i: usize| 1000 + (i % (n / 20)) as i64;
         let ident_alt = |i: usize| 1000 + ((i + 1) % (n / 20)) as i64;
         let adds = (0..n)
-            .map(|i| WatchEvent::added(Object::CiliumEndpoint(cep(i, n, ident(i)))))
+            .map(|i| WatchEvent::added(Object::CiliumEndpoint(cilium::endpoint(i, n, ident(i)))))
             .collect();
         let mut churn = Vec::with_capacity(c);
         for k in 0..c / 2 {
             let j = (k * 7919) % n;
-            let ep = cep(j, n, ident(j));
+            let ep = cilium::endpoint(j, n, ident(j));
             churn.push(WatchEvent::deleted(Object::CiliumEndpoint(ep.clone())));
             churn.push(WatchEvent::added(Object::CiliumEndpoint(ep)));
         }
         let identity_churn = (0..c)
             .map(|k| {
                 let j = (k * 7919) % n;
-                WatchEvent::modified(Object::CiliumEndpoint(cep(j, n, ident_alt(j))))
+                WatchEvent::modified(Object::CiliumEndpoint(cilium::endpoint(j, n, ident_alt(j))))
             })
             .collect();
         Workload {
@@ -239,7 +188,7 @@ impl Workload {
 /// A fresh engine past its initial sync: from here on each endpoint is
 /// placed as it arrives.
 fn synced_engine() -> Engine {
-    let mut e = Engine::new(config()).expect("valid config");
+    let mut e = Engine::new(cilium::config()).expect("valid config");
     e.initial_sync_done(0);
     e
 }

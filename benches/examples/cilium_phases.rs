@@ -21,57 +21,9 @@ use std::time::Instant;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use sliceplane::config::{Config, RateLimitStep, Source};
 use sliceplane::mirror::Mirror;
-use sliceplane::model::{
-    AddressPair, CiliumEndpoint, CiliumEndpointStatus, EndpointIdentity, EndpointNetworking,
-    ObjectMeta,
-};
 use sliceplane::{Engine, Object, WatchEvent};
-
-fn config() -> Config {
-    let mut c = Config {
-        source: Source::Ciliumendpoints,
-        ..Config::default()
-    };
-    c.write.sync_delay_ms = 0;
-    c.write.rate_limits = vec![RateLimitStep {
-        nodes: 0,
-        limit: 1e12,
-        burst: u32::MAX,
-    }];
-    c
-}
-
-fn cep(i: usize, n: usize, identity: i64) -> CiliumEndpoint {
-    let m = i % (n / 10);
-    CiliumEndpoint {
-        metadata: ObjectMeta {
-            name: format!("ep-{i}"),
-            namespace: Some(format!("ns-{}", i % (n / 100))),
-            ..Default::default()
-        },
-        status: CiliumEndpointStatus {
-            identity: Some(EndpointIdentity {
-                id: identity,
-                labels: Vec::new(),
-            }),
-            networking: Some(EndpointNetworking {
-                addressing: vec![AddressPair {
-                    ipv4: Some(format!(
-                        "10.{}.{}.{}",
-                        128 + (i >> 16),
-                        (i >> 8) & 255,
-                        i & 255
-                    )),
-                    ipv6: None,
-                }],
-                node: Some(format!("10.{}.{}.{}", m >> 16, (m >> 8) & 255, m & 255)),
-            }),
-            ..Default::default()
-        },
-    }
-}
+use sliceplane_workload::cilium;
 
 fn apply_all(e: &mut Engine, events: &[WatchEvent], now: u64) {
     for ev in events {
@@ -103,12 +55,12 @@ fn main() {
     let c = n.min(100_000);
     let ident = |i: usize| 1000 + (i % (n / 20)) as i64;
     let adds: Vec<WatchEvent> = (0..n)
-        .map(|i| WatchEvent::added(Object::CiliumEndpoint(cep(i, n, ident(i)))))
+        .map(|i| WatchEvent::added(Object::CiliumEndpoint(cilium::endpoint(i, n, ident(i)))))
         .collect();
     let mut churn = Vec::with_capacity(c);
     for k in 0..c / 2 {
         let j = (k * 7919) % n;
-        let ep = cep(j, n, ident(j));
+        let ep = cilium::endpoint(j, n, ident(j));
         churn.push(WatchEvent::deleted(Object::CiliumEndpoint(ep.clone())));
         churn.push(WatchEvent::added(Object::CiliumEndpoint(ep)));
     }
@@ -116,11 +68,11 @@ fn main() {
         .map(|k| {
             let j = (k * 7919) % n;
             let alt = 1000 + ((j + 1) % (n / 20)) as i64;
-            WatchEvent::modified(Object::CiliumEndpoint(cep(j, n, alt)))
+            WatchEvent::modified(Object::CiliumEndpoint(cilium::endpoint(j, n, alt)))
         })
         .collect();
 
-    let mut e = Engine::new(config()).expect("valid config");
+    let mut e = Engine::new(cilium::config()).expect("valid config");
     e.initial_sync_done(0);
     let t = Instant::now();
     phase_cold(&mut e, &adds);

@@ -16,47 +16,13 @@
 
 use std::time::Instant;
 
-use sliceplane::config::{Config, RateLimitStep, Source};
 use sliceplane::mirror::Mirror;
-use sliceplane::model::{
-    AddressPair, CiliumEndpoint, CiliumEndpointStatus, EndpointIdentity, EndpointNetworking,
-    ObjectMeta,
-};
 use sliceplane::plan::WriteOp;
 use sliceplane::{Engine, Object, WatchEvent, WritePlan};
+use sliceplane_workload::cilium;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn cep(i: usize, n: usize, identity: i64) -> CiliumEndpoint {
-    let m = i % (n / 10);
-    CiliumEndpoint {
-        metadata: ObjectMeta {
-            name: format!("ep-{i}"),
-            namespace: Some(format!("ns-{}", i % (n / 100))),
-            ..Default::default()
-        },
-        status: CiliumEndpointStatus {
-            identity: Some(EndpointIdentity {
-                id: identity,
-                labels: Vec::new(),
-            }),
-            networking: Some(EndpointNetworking {
-                addressing: vec![AddressPair {
-                    ipv4: Some(format!(
-                        "10.{}.{}.{}",
-                        128 + (i >> 16),
-                        (i >> 8) & 255,
-                        i & 255
-                    )),
-                    ipv6: None,
-                }],
-                node: Some(format!("10.{}.{}.{}", m >> 16, (m >> 8) & 255, m & 255)),
-            }),
-            ..Default::default()
-        },
-    }
-}
 
 fn entries(plan: &WritePlan) -> usize {
     plan.writes
@@ -96,20 +62,10 @@ fn main() {
     assert!(n >= 100 && n.is_multiple_of(100), "N: a multiple of 100");
     let c = n.min(100_000);
     let ident = |i: usize| 1000 + (i % (n / 20)) as i64;
-    let mut config = Config {
-        source: Source::Ciliumendpoints,
-        ..Config::default()
-    };
-    config.write.sync_delay_ms = 0;
-    config.write.rate_limits = vec![RateLimitStep {
-        nodes: 0,
-        limit: 1e12,
-        burst: u32::MAX,
-    }];
-    let mut e = Engine::new(config).expect("valid config");
+    let mut e = Engine::new(cilium::config()).expect("valid config");
     e.initial_sync_done(0);
     let adds: Vec<WatchEvent> = (0..n)
-        .map(|i| WatchEvent::added(Object::CiliumEndpoint(cep(i, n, ident(i)))))
+        .map(|i| WatchEvent::added(Object::CiliumEndpoint(cilium::endpoint(i, n, ident(i)))))
         .collect();
     apply(&mut e, adds.into_iter(), 0);
 
@@ -124,7 +80,7 @@ fn main() {
     let churn: Vec<WatchEvent> = (0..c / 2)
         .flat_map(|k| {
             let j = (k * 7919) % n;
-            let ep = cep(j, n, ident(j));
+            let ep = cilium::endpoint(j, n, ident(j));
             [
                 WatchEvent::deleted(Object::CiliumEndpoint(ep.clone())),
                 WatchEvent::added(Object::CiliumEndpoint(ep)),
@@ -144,7 +100,7 @@ fn main() {
         .map(|k| {
             let j = (k * 7919) % n;
             let alt = 1000 + ((j + 1) % (n / 20)) as i64;
-            WatchEvent::modified(Object::CiliumEndpoint(cep(j, n, alt)))
+            WatchEvent::modified(Object::CiliumEndpoint(cilium::endpoint(j, n, alt)))
         })
         .collect();
     apply(&mut e, idchg.into_iter(), 2);

@@ -1842,5 +1842,7 @@ enum Op {
     Delete,
 }
 
+pub mod cilium;
+
 #[cfg(test)]
 mod tests;
