@@ -26,11 +26,14 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
@@ -50,6 +53,54 @@ const (
 )
 
 var nfr1Rates = []int{10, 50, 100, 200, 500}
+
+// GVRCiliumIdentity is the control clients' resource (not watched by the
+// operator with --source ciliumendpoints).
+var GVRCiliumIdentity = schema.GroupVersionResource{Group: "cilium.io", Version: "v2", Resource: "ciliumidentities"}
+
+// nfr1Ints reads a comma-separated list of integers from env (def when
+// unset): SLICEPLANE_NFR1_RATES and SLICEPLANE_NFR1_DELAYS shorten a run.
+func nfr1Ints(t testing.TB, env string, def []int) []int {
+	v := os.Getenv(env)
+	if v == "" {
+		return def
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			t.Fatalf("bad %s %q", env, v)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// nfr1Variant is one operator setting measured at every sync delay: a name
+// for the table and extra operator flags.
+type nfr1Variant struct {
+	name string
+	args []string
+}
+
+// nfr1Variants reads SLICEPLANE_NFR1_VARIANTS, "name=flag flag;name=flag"
+// (for an A/B of operator flags back to back in one run, on the same
+// cluster); unset: the operator's defaults only.
+func nfr1Variants(t testing.TB) []nfr1Variant {
+	v := os.Getenv("SLICEPLANE_NFR1_VARIANTS")
+	if v == "" {
+		return []nfr1Variant{{}}
+	}
+	var out []nfr1Variant
+	for _, part := range strings.Split(v, ";") {
+		name, args, ok := strings.Cut(part, "=")
+		if !ok || strings.TrimSpace(name) == "" {
+			t.Fatalf("bad SLICEPLANE_NFR1_VARIANTS %q: want name=flags;name=flags", v)
+		}
+		out = append(out, nfr1Variant{name: strings.TrimSpace(name), args: strings.Fields(args)})
+	}
+	return out
+}
 
 // nfr1Delays are the sync delays measured: 0 and the engine's default
 // (DESIGN.md §5: 500 ms).
@@ -134,9 +185,18 @@ func paced(ctx context.Context, rate, n, workers int, do func(i int)) {
 
 // ---- the control client ----
 
-// controlClient creates CiliumEndpoints at a steady rate (and deletes each
-// one 20 creates later, so the cluster does not grow) and records each
-// create's round trip.
+// controlClient creates objects at a steady rate (and deletes each one 20
+// creates later, so the cluster does not grow) and records each create's
+// round trip.
+//
+// The objects are CiliumIdentities: custom resources of the same API group
+// served by the same apiextensions path (JSON decoding, schema validation,
+// managedFields) as CiliumEndpoints, but not watched by the operator with
+// --source ciliumendpoints. Creating CiliumEndpoints instead (as earlier runs
+// did) makes the control clients a second change source: 2 clients × (10
+// creates + 10 deletes)/s are 40 endpoint changes/s for the operator to
+// write, four times the paced rate of the 10/s row, so "with the operator"
+// measured the operator under 50 changes/s, not 10.
 type controlClient struct {
 	name   string
 	client dynamic.Interface
@@ -144,6 +204,19 @@ type controlClient struct {
 	mu     sync.Mutex
 	took   []time.Duration
 	errs   int
+}
+
+func controlObject(name string, i int) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "cilium.io/v2",
+		"kind":       "CiliumIdentity",
+		"metadata":   map[string]any{"name": name, "labels": map[string]any{"io.kubernetes.pod.namespace": "ctl", "app": fmt.Sprintf("c%d", i%40)}},
+		"security-labels": map[string]any{
+			"k8s:io.kubernetes.pod.namespace":         "ctl",
+			"k8s:app":                                 fmt.Sprintf("c%d", i%40),
+			"k8s:io.cilium.k8s.policy.serviceaccount": "default",
+		},
+	}}
 }
 
 func (cc *controlClient) run(ctx context.Context, stop <-chan struct{}) {
@@ -163,10 +236,10 @@ func (cc *controlClient) run(ctx context.Context, stop <-chan struct{}) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ns := "ctl-" + cc.name
-			res := cc.client.Resource(GVRCiliumEndpoint).Namespace(ns)
+			res := cc.client.Resource(GVRCiliumIdentity)
+			name := func(i int) string { return fmt.Sprintf("ctl-%s-%06d", cc.name, i) }
 			start := time.Now()
-			_, err := res.Create(ctx, nfr1CEP(ns, fmt.Sprintf("c-%06d", i), fmt.Sprintf("10.250.%d.%d", (i>>8)&0xff, i&0xff), i), metav1.CreateOptions{})
+			_, err := res.Create(ctx, controlObject(name(i), i), metav1.CreateOptions{})
 			d := time.Since(start)
 			cc.mu.Lock()
 			if err != nil {
@@ -176,7 +249,7 @@ func (cc *controlClient) run(ctx context.Context, stop <-chan struct{}) {
 			}
 			cc.mu.Unlock()
 			if i > 20 {
-				_ = res.Delete(ctx, fmt.Sprintf("c-%06d", i-20), metav1.DeleteOptions{})
+				_ = res.Delete(ctx, name(i-20), metav1.DeleteOptions{})
 			}
 		}()
 	}
@@ -464,6 +537,9 @@ func TestNFR1(t *testing.T) {
 		}
 		seconds = n
 	}
+	rates := nfr1Ints(t, "SLICEPLANE_NFR1_RATES", nfr1Rates)
+	delays := nfr1Ints(t, "SLICEPLANE_NFR1_DELAYS", nfr1Delays)
+	variants := nfr1Variants(t)
 	outDir := os.Getenv("SLICEPLANE_NFR1_OUT")
 	res := nfr1Result{Started: time.Now().UTC().Format(time.RFC3339), LoadBefore: loadavg(),
 		Endpoints: nfr1Endpoints, Nodes: nfr1Nodes, RateLimits: nfr1RateLimits, ControlSummary: map[string]nfr1Stat{}}
@@ -522,7 +598,7 @@ func TestNFR1(t *testing.T) {
 
 	// sweep runs every rate once; tr returns the operator's trace (nil: no operator).
 	sweep := func(label string, delayMs int, op *runningOperator) {
-		for _, rate := range nfr1Rates {
+		for _, rate := range rates {
 			n := min(rate*seconds, 5000)
 			changes := make([]nfr1Change, n)
 			for _, cc := range controls {
@@ -644,31 +720,40 @@ func TestNFR1(t *testing.T) {
 	}
 
 	sweep("none", 0, nil)
-	for _, delay := range nfr1Delays {
-		op := startOperatorConfig(t, t, c.proxy, fmt.Sprintf("nfr1-d%d", delay), operatorConfigHelmLimits(delay), scenarioLease,
-			"--trace-propagation", "--kube-api-qps", "100", "--kube-api-burst", "200")
-		op.waitSynced(t, 120*time.Second)
-		if got, want := op.rateStep(t), (rateStep{nfr1Nodes, 100, 200}); got != want {
-			t.Fatalf("operator's rate-limit step at the initial sync: %+v, want %+v (Helm default, %d CiliumNodes)", got, want, nfr1Nodes)
-		}
-		waitConverged(t, c.client, op, 180*time.Second)
-		if prof := os.Getenv("SLICEPLANE_NFR1_CPUPROFILE"); prof != "" && delay == 0 {
-			// The test process holds the API server, etcd, the proxy and the
-			// clients: where the API server spends its CPU under our writes.
-			f, err := os.Create(prof)
-			if err != nil {
-				t.Fatal(err)
+	for _, v := range variants {
+		for _, delay := range delays {
+			label := fmt.Sprintf("delay=%dms", delay)
+			if v.name != "" {
+				label += " " + v.name
 			}
-			if err := pprof.StartCPUProfile(f); err != nil {
-				t.Fatal(err)
+			args := append([]string{"--trace-propagation", "--kube-api-qps", "100", "--kube-api-burst", "200"}, v.args...)
+			op := startOperatorConfig(t, t, c.proxy, fmt.Sprintf("nfr1-d%d%s", delay, v.name), operatorConfigHelmLimits(delay), scenarioLease, args...)
+			op.waitSynced(t, 120*time.Second)
+			if got, want := op.rateStep(t), (rateStep{nfr1Nodes, 100, 200}); got != want {
+				t.Fatalf("operator's rate-limit step at the initial sync: %+v, want %+v (Helm default, %d CiliumNodes)", got, want, nfr1Nodes)
 			}
-			sweep(fmt.Sprintf("delay=%dms", delay), delay, op)
-			pprof.StopCPUProfile()
-			f.Close()
-		} else {
-			sweep(fmt.Sprintf("delay=%dms", delay), delay, op)
+			waitConverged(t, c.client, op, 180*time.Second)
+			if prof := os.Getenv("SLICEPLANE_NFR1_CPUPROFILE"); prof != "" && delay == 0 {
+				// The test process holds the API server, etcd, the proxy and the
+				// clients: where the API server spends its CPU under our writes.
+				if v.name != "" {
+					prof += "." + v.name
+				}
+				f, err := os.Create(prof)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					t.Fatal(err)
+				}
+				sweep(label, delay, op)
+				pprof.StopCPUProfile()
+				f.Close()
+			} else {
+				sweep(label, delay, op)
+			}
+			op.stop(t)
 		}
-		op.stop(t)
 	}
 	for k, s := range summary {
 		res.ControlSummary[k+", proxy"] = statOf(s[0])
@@ -724,4 +809,195 @@ func nfr1Table(res nfr1Result) string {
 		fmt.Fprintf(&b, "| %s | %.1f ms | %.1f ms | %.1f ms | %d |\n", k, s.P50, s.P99, s.Max, s.N)
 	}
 	return b.String()
+}
+
+// nfr1CESObject is a CiliumEndpointSlice of n entries as the engine writes
+// one (entries sorted by name); ipGen picks entry i's address.
+func nfr1CESObject(name, ns string, n int, ipGen func(i int) string) *unstructured.Unstructured {
+	eps := make([]any, n)
+	for i := range eps {
+		eps[i] = nfr1CESEntry(ns, i, ipGen(i))
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "cilium.io/v2alpha1",
+		"kind":       "CiliumEndpointSlice",
+		"metadata":   map[string]any{"name": name},
+		"namespace":  ns,
+		"endpoints":  eps,
+	}}
+}
+
+func nfr1CESEntry(ns string, i int, ip string) map[string]any {
+	return map[string]any{
+		"name": fmt.Sprintf("ep-%05d", i),
+		"id":   int64(1000 + i%40),
+		"networking": map[string]any{
+			"addressing": []any{map[string]any{"ipv4": ip}},
+			"node":       nfr1NodeIP(i),
+		},
+		"encryption":      map[string]any{"key": int64(0)},
+		"named-ports":     []any{map[string]any{"name": "http", "port": int64(8080), "protocol": "TCP"}},
+		"service-account": "sa-" + ns,
+	}
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestNFR1WriteCost measures what one write costs the API server (with its
+// embedded etcd, both in this process): CPU time of the process per request
+// (getrusage, so independent of other load on the machine as far as CPU
+// accounting is) and the round trip, for the ways the operator could change
+// one entry of a 100-entry slice, beside the CiliumEndpoint update a change
+// is and the control client's create. Sequential requests from one client,
+// two slice watches open (the operator's informer and the NFR1 watch).
+// Opt-in with SLICEPLANE_NFR1=1.
+func TestNFR1WriteCost(t *testing.T) {
+	if os.Getenv("SLICEPLANE_NFR1") == "" {
+		t.Skip("opt-in: SLICEPLANE_NFR1=1")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := newCluster(t, "/sliceplane-nfr1-cost", true)
+	cl := separateClient(t, c.srv.config)
+	for range 2 {
+		wi, err := separateClient(t, c.srv.config).Resource(GVRCiliumEndpointSlice).Watch(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for range wi.ResultChan() {
+			}
+		}()
+	}
+	const n, size = 300, 100
+	ns := "cost"
+	ces := cl.Resource(GVRCiliumEndpointSlice)
+	g := 0
+	next := func() string { g++; return nfr1ChangeIP(g) }
+	type result struct {
+		name string
+		cpu  time.Duration
+		rt   []time.Duration
+	}
+	var results []result
+	measure := func(name string, do func(i int) error) {
+		// warm up, then measure
+		for i := 0; i < 20; i++ {
+			if err := do(i); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		var rts []time.Duration
+		before := processCPU()
+		for i := 0; i < n; i++ {
+			s := time.Now()
+			if err := do(i); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			rts = append(rts, time.Since(s))
+		}
+		results = append(results, result{name, (processCPU() - before) / n, rts})
+	}
+	slice := func(name string) (*unstructured.Unstructured, []string) {
+		ips := make([]string, size)
+		for i := range ips {
+			ips[i] = next()
+		}
+		obj, err := ces.Create(ctx, nfr1CESObject(name, ns, size, func(i int) string { return ips[i] }), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return obj, ips
+	}
+	updateWith := func(name string, opts metav1.UpdateOptions) func(i int) error {
+		_, ips := slice(name)
+		var rv string
+		if got, err := ces.Get(ctx, name, metav1.GetOptions{}); err == nil {
+			rv = got.GetResourceVersion()
+		}
+		return func(i int) error {
+			ips[i%size] = next()
+			obj := nfr1CESObject(name, ns, size, func(i int) string { return ips[i] })
+			obj.SetResourceVersion(rv)
+			got, err := ces.Update(ctx, obj, opts)
+			if err == nil {
+				rv = got.GetResourceVersion()
+			}
+			return err
+		}
+	}
+	measure("slice update (100 entries)", updateWith("u1", metav1.UpdateOptions{}))
+	measure("slice update, fieldValidation=Ignore", updateWith("u2", metav1.UpdateOptions{FieldValidation: "Ignore"}))
+	{
+		_, ips := slice("p1")
+		got, _ := ces.Get(ctx, "p1", metav1.GetOptions{})
+		rv := got.GetResourceVersion()
+		measure("slice JSON patch of one entry (+ resourceVersion)", func(i int) error {
+			ips[i%size] = next()
+			ops := []map[string]any{
+				{"op": "replace", "path": "/metadata/resourceVersion", "value": rv},
+				{"op": "replace", "path": fmt.Sprintf("/endpoints/%d", i%size), "value": nfr1CESEntry(ns, i%size, ips[i%size])},
+			}
+			body, _ := json.Marshal(ops)
+			got, err := ces.Patch(ctx, "p1", types.JSONPatchType, body, metav1.PatchOptions{})
+			if err == nil {
+				rv = got.GetResourceVersion()
+			}
+			return err
+		})
+	}
+	{
+		_, ips := slice("m1")
+		got, _ := ces.Get(ctx, "m1", metav1.GetOptions{})
+		rv := got.GetResourceVersion()
+		measure("slice merge patch of the endpoints list (+ resourceVersion)", func(i int) error {
+			ips[i%size] = next()
+			obj := nfr1CESObject("m1", ns, size, func(i int) string { return ips[i] })
+			body, _ := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": rv}, "endpoints": obj.Object["endpoints"]})
+			got, err := ces.Patch(ctx, "m1", types.MergePatchType, body, metav1.PatchOptions{})
+			if err == nil {
+				rv = got.GetResourceVersion()
+			}
+			return err
+		})
+	}
+	{
+		cep := cl.Resource(GVRCiliumEndpoint).Namespace(ns)
+		got, err := cep.Create(ctx, nfr1CEP(ns, "e1", next(), 1), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rv := got.GetResourceVersion()
+		measure("CiliumEndpoint update (a change)", func(i int) error {
+			obj := nfr1CEP(ns, "e1", next(), 1)
+			obj.SetResourceVersion(rv)
+			got, err := cep.Update(ctx, obj, metav1.UpdateOptions{})
+			if err == nil {
+				rv = got.GetResourceVersion()
+			}
+			return err
+		})
+	}
+	{
+		ids := cl.Resource(GVRCiliumIdentity)
+		k := 0
+		measure("CiliumIdentity create + delete (control client)", func(i int) error {
+			k++
+			name := fmt.Sprintf("cost-%06d", k)
+			if _, err := ids.Create(ctx, controlObject(name, k), metav1.CreateOptions{}); err != nil {
+				return err
+			}
+			return ids.Delete(ctx, name, metav1.DeleteOptions{})
+		})
+	}
+	var b strings.Builder
+	b.WriteString("\n| request | process CPU per request | round trip p50 / p99 |\n|---|---|---|\n")
+	for _, r := range results {
+		fmt.Fprintf(&b, "| %s | %.2f ms | %.1f / %.1f ms |\n", r.name, ms(r.cpu), ms(percentile(r.rt, 0.5)), ms(percentile(r.rt, 0.99)))
+	}
+	t.Log(b.String())
 }
