@@ -52,11 +52,12 @@ pub fn endpoint(i: usize, n: usize, identity: i64) -> CiliumEndpoint {
                 labels: Vec::new(),
             }),
             networking: Some(EndpointNetworking {
-                addressing: vec![AddressPair {
-                    ipv4: Some(pod_ip(i)),
+                addressing: [AddressPair {
+                    ipv4: Some(pod_ip(i).into()),
                     ipv6: None,
-                }],
-                node: Some(node_ip(i % (n / 10))),
+                }]
+                .into(),
+                node: Some(node_ip(i % (n / 10)).into()),
             }),
             ..Default::default()
         },

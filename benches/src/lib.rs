@@ -853,7 +853,7 @@ impl Cluster {
             }
             for c in ceps {
                 let net = c.status.networking.clone().unwrap_or_default();
-                let node_ip = net.node.clone().unwrap_or_default();
+                let node_ip = net.node.as_deref().unwrap_or_default().to_string();
                 let node_name = match node_by_ip.get(&node_ip) {
                     Some(n) => n.clone(),
                     None if node_ip.is_empty() => String::new(),
@@ -883,7 +883,7 @@ impl Cluster {
                     .iter()
                     .flat_map(|a| [a.ipv4.clone(), a.ipv6.clone()])
                     .flatten()
-                    .map(|ip| PodIp { ip })
+                    .map(|ip| PodIp { ip: ip.into() })
                     .collect();
                 let ns = c
                     .metadata
@@ -1819,11 +1819,12 @@ impl Cluster {
                     labels: Vec::new(),
                 }),
                 networking: Some(EndpointNetworking {
-                    addressing: vec![AddressPair {
-                        ipv4: pod_ip(pod, false),
-                        ipv6: pod_ip(pod, true),
-                    }],
-                    node: pod.status.host_ip.clone(),
+                    addressing: [AddressPair {
+                        ipv4: pod_ip(pod, false).map(Into::into),
+                        ipv6: pod_ip(pod, true).map(Into::into),
+                    }]
+                    .into(),
+                    node: pod.status.host_ip.as_deref().map(Into::into),
                 }),
                 encryption: Some(EncryptionSpec {
                     key: self.node_keys[rec.node as usize],

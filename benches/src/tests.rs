@@ -326,7 +326,7 @@ fn pods_look_like_replicaset_pods() {
             net.addressing[0].ipv6.as_deref(),
             Some(p.status.pod_ips[1].ip.as_str())
         );
-        assert_eq!(net.node, p.status.host_ip);
+        assert_eq!(net.node.as_deref(), p.status.host_ip.as_deref());
         assert_eq!(cep.status.service_account, p.spec.service_account_name);
     }
     // Identity per label set: same deployment → same id, ids from 256, dense.

@@ -95,10 +95,10 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         }
         for ep in &s.endpoints {
             holders
-                .entry((s.namespace.clone(), ep.name.clone()))
+                .entry((s.namespace.clone(), ep.name.to_string()))
                 .or_default()
                 .push(s.metadata.name.clone());
-            if let Some(nss) = ceps.get(&ep.name)
+            if let Some(nss) = ceps.get(ep.name.as_str())
                 && !nss.is_empty()
                 && !nss.contains(&s.namespace)
             {

@@ -446,7 +446,7 @@ impl Propagation {
     fn write(&mut self, op: &WriteOp, now: u64, out: &mut Vec<u64>) {
         match op {
             WriteOp::CreateSlice(s) | WriteOp::UpdateSlice(s) => {
-                let names: Vec<String> = s.endpoints.iter().map(|e| e.name.clone()).collect();
+                let names: Vec<String> = s.endpoints.iter().map(|e| e.name.to_string()).collect();
                 if !self.pending.is_empty() {
                     for n in &names {
                         self.done(&(s.namespace.clone(), n.clone()), true, now, out);

@@ -392,7 +392,7 @@ fn list_outputs_are_the_repaired_state() {
         assert_eq!(items.len(), 1, "{output}");
         let s: CiliumEndpointSlice = serde_json::from_value(items[0].clone()).unwrap();
         assert_eq!(s.metadata.name, "ces-restart-a");
-        let eps: Vec<String> = s.endpoints.iter().map(|e| e.name.clone()).collect();
+        let eps: Vec<String> = s.endpoints.iter().map(|e| e.name.to_string()).collect();
         assert_eq!(eps, names(0..5), "{output}");
     }
 }

@@ -58,9 +58,11 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::identity::IdentityId;
 use crate::labels::Interner;
 use crate::model::{
-    AddressPair, CoreCiliumEndpoint, EncryptionSpec, EndpointNetworking, NamedPort,
+    AddressPair, AddressPairs, CompactString, CoreCiliumEndpoint, EncryptionSpec,
+    EndpointNetworking, NamedPort,
 };
 use crate::validate;
+use compact_str::ToCompactString;
 
 /// Who wrote the parts being read; decides the two rules that differ
 /// between a CiliumEndpoint and a slice entry (see the module docs).
@@ -145,19 +147,20 @@ pub(crate) fn decode_exact(
 
 /// The slice entry for an endpoint: the one rendering, which
 /// [`decode`] reads back to the same identity and data.
+///
+/// Allocates nothing for the usual entry: the name (up to 24 bytes), the
+/// IPv4 addresses and the node IP are inline strings, the single address
+/// pair is inline, and an entry with no named ports has an empty list.
 pub(crate) fn encode(name: &str, identity: IdentityId, data: &EndpointData) -> CoreCiliumEndpoint {
     CoreCiliumEndpoint {
-        name: name.to_string(),
+        name: CompactString::new(name),
         id: i64::from(identity),
         networking: EndpointNetworking {
-            addressing: data
-                .addressing
-                .iter()
-                .map(|a| AddressPair {
-                    ipv4: a.ipv4.map(ipv4_string),
-                    ipv6: a.ipv6.map(|ip| ip.to_string()),
-                })
-                .collect(),
+            addressing: match data.addressing.as_slice() {
+                // The usual single pair, built in place.
+                [a] => AddressPairs::from_buf([address_pair_of(a)]),
+                pairs => pairs.iter().map(address_pair_of).collect(),
+            },
             node: data.node_ip.map(ip_string),
         },
         encryption: EncryptionSpec {
@@ -178,32 +181,63 @@ pub(crate) fn encode(name: &str, identity: IdentityId, data: &EndpointData) -> C
     }
 }
 
-/// `ip` as its `Display` spells it (dotted decimal), written digit by
-/// digit into a string of the right size: an IPv4 address is most of
-/// what a slice entry renders, and the formatting machinery cost several
-/// times the rest of the entry.
-fn ipv4_string(ip: Ipv4Addr) -> String {
-    let mut s = String::with_capacity(15);
-    for (k, octet) in ip.octets().into_iter().enumerate() {
-        if k > 0 {
-            s.push('.');
-        }
-        if octet >= 100 {
-            s.push(char::from(b'0' + octet / 100));
-        }
-        if octet >= 10 {
-            s.push(char::from(b'0' + octet / 10 % 10));
-        }
-        s.push(char::from(b'0' + octet % 10));
+/// One rendered `{ipv4, ipv6}` pair.
+fn address_pair_of(a: &Addressing) -> AddressPair {
+    AddressPair {
+        ipv4: a.ipv4.map(ipv4_string),
+        ipv6: a.ipv6.map(|ip| ip.to_compact_string()),
     }
-    s
+}
+
+/// The decimal digits of every octet value, left-aligned, and their
+/// count: `DIGITS[v] = ([d0, d1, d2], len)`.
+const DIGITS: [([u8; 3], u8); 256] = {
+    let mut t = [([0u8; 3], 0u8); 256];
+    let mut v = 0;
+    while v < 256 {
+        let (h, te, o) = ((v / 100) as u8, (v / 10 % 10) as u8, (v % 10) as u8);
+        t[v] = if v >= 100 {
+            ([b'0' + h, b'0' + te, b'0' + o], 3)
+        } else if v >= 10 {
+            ([b'0' + te, b'0' + o, 0], 2)
+        } else {
+            ([b'0' + o, 0, 0], 1)
+        };
+        v += 1;
+    }
+    t
+};
+
+/// `ip` as its `Display` spells it (dotted decimal), written through a
+/// table of octet spellings into a stack buffer and kept inline (at most
+/// 15 bytes): an IPv4 address is most of what a slice entry renders, and
+/// the formatting machinery cost several times the rest of the entry.
+fn ipv4_string(ip: Ipv4Addr) -> CompactString {
+    /// Word-aligned, so that reading it as UTF-8 takes the word-at-a-time
+    /// ASCII path (two words) instead of a loop over bytes.
+    #[repr(align(8))]
+    struct Buf([u8; 16]);
+    let mut buf = Buf([b'.'; 16]);
+    let mut n = 0;
+    for octet in ip.octets() {
+        let (digits, len) = DIGITS[usize::from(octet)];
+        // Each octet writes its 3-byte spelling at `n` and keeps `len`
+        // bytes of it, then skips the dot already there (n + 3 <= 15).
+        buf.0[n..n + 3].copy_from_slice(&digits);
+        n += usize::from(len);
+        buf.0[n] = b'.';
+        n += 1;
+    }
+    // ASCII digits and dots: always UTF-8; `n - 1` drops the last dot.
+    let text = std::str::from_utf8(&buf.0).unwrap_or_default();
+    CompactString::new(text.get(..n - 1).unwrap_or_default())
 }
 
 /// `ip` as its `Display` spells it; IPv4 through [`ipv4_string`].
-fn ip_string(ip: IpAddr) -> String {
+fn ip_string(ip: IpAddr) -> CompactString {
     match ip {
         IpAddr::V4(v4) => ipv4_string(v4),
-        IpAddr::V6(v6) => v6.to_string(),
+        IpAddr::V6(v6) => v6.to_compact_string(),
     }
 }
 
@@ -351,7 +385,7 @@ mod tests {
             name: "web-1".into(),
             id: 70_001,
             networking: EndpointNetworking {
-                addressing: vec![
+                addressing: smallvec::smallvec![
                     pair(Some("10.0.0.1"), Some("fd00::1")),
                     pair(Some("10.0.0.2"), None),
                 ],
@@ -374,7 +408,7 @@ mod tests {
     fn cep_of(e: &CoreCiliumEndpoint) -> CiliumEndpoint {
         CiliumEndpoint {
             metadata: ObjectMeta {
-                name: e.name.clone(),
+                name: e.name.to_string(),
                 namespace: Some("ns".into()),
                 ..Default::default()
             },
@@ -446,7 +480,7 @@ mod tests {
             }),
             ("an empty IPv6 for none", {
                 let mut e = canonical();
-                e.networking.addressing[1].ipv6 = Some(String::new());
+                e.networking.addressing[1].ipv6 = Some(CompactString::default());
                 e
             }),
         ];
@@ -457,7 +491,7 @@ mod tests {
         // An empty node is no node for both; adoption still wants the
         // absent field, as the engine writes it.
         let mut e = canonical();
-        e.networking.node = Some(String::new());
+        e.networking.node = Some(CompactString::default());
         let (_, data) = decode(SLICE, 0, &e, &mut interner).unwrap();
         assert_eq!(data.node_ip, None);
         assert_eq!(decode_exact(&e, &mut interner), None);
@@ -500,7 +534,8 @@ mod tests {
             (
                 {
                     let mut e = canonical();
-                    e.networking.addressing = vec![pair(None, None); validate::MAX_ADDRESSES + 1];
+                    e.networking.addressing =
+                        vec![pair(None, None); validate::MAX_ADDRESSES + 1].into();
                     e
                 },
                 ErrorCode::TooLarge,

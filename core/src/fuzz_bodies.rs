@@ -124,10 +124,11 @@ fn gen_cep(b: &mut Bytes) -> CiliumEndpoint {
         status: CiliumEndpointStatus {
             identity: (flags & 1 == 0).then(|| EndpointIdentity { id, labels: vec![] }),
             networking: (flags & 2 == 0).then(|| EndpointNetworking {
-                addressing: vec![AddressPair {
-                    ipv4: Some(ip_of(b)),
+                addressing: [AddressPair {
+                    ipv4: Some(ip_of(b).into()),
                     ipv6: None,
-                }],
+                }]
+                .into(),
                 node: Some("192.168.0.1".into()),
             }),
             encryption: (flags & 8 != 0).then(|| EncryptionSpec {
@@ -193,13 +194,14 @@ fn gen_slice(b: &mut Bytes) -> CiliumEndpointSlice {
     );
     for _ in 0..b.below(4) {
         s.endpoints.push(CoreCiliumEndpoint {
-            name: name_of(b),
+            name: name_of(b).into(),
             id: 255 + i64::from(b.below(4)),
             networking: EndpointNetworking {
-                addressing: vec![AddressPair {
-                    ipv4: Some(ip_of(b)),
+                addressing: [AddressPair {
+                    ipv4: Some(ip_of(b).into()),
                     ipv6: None,
-                }],
+                }]
+                .into(),
                 node: None,
             },
             ..Default::default()
@@ -249,7 +251,7 @@ fn check(engine: &Engine, model: &Model, max: usize, mode: SliceMode) {
             assert!(s.endpoints.iter().all(|x| x.id == s.endpoints[0].id));
         }
         for x in &s.endpoints {
-            let k = (s.namespace.clone(), x.name.clone());
+            let k = (s.namespace.clone(), x.name.to_string());
             assert!(
                 model.live.get(&k).copied().unwrap_or(false),
                 "{k:?} in slice {} but not live",

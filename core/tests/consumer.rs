@@ -15,7 +15,8 @@ fn entry(name: &str, id: i64, ip: &str) -> CoreCiliumEndpoint {
             addressing: vec![AddressPair {
                 ipv4: Some(ip.into()),
                 ipv6: None,
-            }],
+            }]
+            .into(),
             node: Some("192.168.0.1".into()),
         },
         ..Default::default()

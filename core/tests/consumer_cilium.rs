@@ -20,7 +20,8 @@ fn entry(name: &str, id: i64, ip: &str) -> CoreCiliumEndpoint {
             addressing: vec![AddressPair {
                 ipv4: Some(ip.into()),
                 ipv6: None,
-            }],
+            }]
+            .into(),
             node: Some(NODE.into()),
         },
         ..Default::default()
@@ -113,7 +114,7 @@ fn kinds(ch: &[EndpointChange]) -> Vec<String> {
 fn no_node_ip_means_live_without_ip_cache_entries() {
     let mut c = Consumer::new();
     let mut empty_node = entry("c", 1002, "10.0.0.3");
-    empty_node.networking.node = Some(String::new());
+    empty_node.networking.node = Some("".into());
     let ch = c
         .apply(&WatchEvent::added(ces(
             "ces-1",

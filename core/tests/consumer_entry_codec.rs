@@ -222,7 +222,8 @@ fn entry() -> CoreCiliumEndpoint {
             addressing: vec![AddressPair {
                 ipv4: Some("10.0.0.1".into()),
                 ipv6: None,
-            }],
+            }]
+            .into(),
             node: Some("192.168.0.1".into()),
         },
         ..Default::default()

@@ -82,14 +82,15 @@ fn ns_name(n: u8) -> String {
 
 fn core(g: &Gen) -> CoreCiliumEndpoint {
     CoreCiliumEndpoint {
-        name: name(g.name),
+        name: name(g.name).into(),
         id: 1000 + i64::from(g.id),
         networking: EndpointNetworking {
             addressing: vec![AddressPair {
-                ipv4: Some(ip(g.ip)),
+                ipv4: Some(ip(g.ip).into()),
                 ipv6: None,
-            }],
-            node: g.node.then(|| "192.168.0.1".to_string()),
+            }]
+            .into(),
+            node: g.node.then(|| "192.168.0.1".into()),
         },
         encryption: EncryptionSpec {
             key: if g.bad { 256 } else { 0 },

@@ -272,7 +272,7 @@ fn check(mode: SliceMode, max: u32, steps: &[Step]) -> Result<(), TestCaseError>
         prop_assert!(!s.endpoints.is_empty() && s.endpoints.len() <= max as usize);
         for e in &s.endpoints {
             prop_assert!(
-                seen.insert((s.namespace.clone(), e.name.clone()), e.id)
+                seen.insert((s.namespace.clone(), e.name.to_string()), e.id)
                     .is_none(),
                 "duplicate {}",
                 e.name

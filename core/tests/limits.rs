@@ -244,7 +244,12 @@ fn node_with_forty_addresses_is_accepted_pod_with_three_ips_is_not() {
         .desired_slices()
         .iter()
         .flat_map(|s| s.endpoints.iter())
-        .map(|ep| (ep.name.clone(), ep.networking.node.clone()))
+        .map(|ep| {
+            (
+                ep.name.to_string(),
+                ep.networking.node.as_deref().map(String::from),
+            )
+        })
         .collect();
     assert_eq!(
         nodes,

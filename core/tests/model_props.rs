@@ -166,7 +166,7 @@ impl Model {
                 .filter_map(|(k, c)| {
                     let id = c.status.identity.as_ref()?.id;
                     let net = c.status.networking.as_ref()?;
-                    let ip = net.addressing.first()?.ipv4.clone()?;
+                    let ip = net.addressing.first()?.ipv4.as_deref()?.to_string();
                     Some((k.clone(), (ip, id.to_string())))
                 })
                 .collect(),
@@ -342,7 +342,7 @@ fn check_slices(case: &Case, model: &Model, e: &Engine) -> Result<(), TestCaseEr
             );
         }
         for x in &s.endpoints {
-            let k = (s.namespace.clone(), x.name.clone());
+            let k = (s.namespace.clone(), x.name.to_string());
             prop_assert!(seen.insert(k.clone()), "{k:?} is in two slices");
             let Some((ip, idkey)) = live.get(&k) else {
                 return Err(TestCaseError::fail(format!(
@@ -350,8 +350,12 @@ fn check_slices(case: &Case, model: &Model, e: &Engine) -> Result<(), TestCaseEr
                     s.metadata.name
                 )));
             };
-            let got_ip = x.networking.addressing.first().and_then(|a| a.ipv4.clone());
-            prop_assert_eq!(got_ip.as_ref(), Some(ip), "IP of {:?}", k);
+            let got_ip = x
+                .networking
+                .addressing
+                .first()
+                .and_then(|a| a.ipv4.as_deref());
+            prop_assert_eq!(got_ip, Some(ip.as_str()), "IP of {:?}", k);
             let (slice_name, identity) = e.endpoint(&k.0, &k.1).expect("live endpoint known");
             prop_assert_eq!(slice_name, Some(s.metadata.name.as_str()));
             prop_assert_eq!(identity.map(i64::from), Some(x.id));

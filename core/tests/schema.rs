@@ -340,7 +340,7 @@ fn cilium_endpoint_slices_validate_dual_stack() {
                 let net = c.status.networking.as_mut().unwrap();
                 net.addressing.push(AddressPair {
                     ipv4: None,
-                    ipv6: Some(format!("fd00::{:x}", i + 1)),
+                    ipv6: Some(format!("fd00::{:x}", i + 1).into()),
                 });
             }
             c

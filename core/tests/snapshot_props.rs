@@ -62,7 +62,7 @@ fn event(op: &Op, source: Source) -> Option<WatchEvent> {
                 Source::Ciliumendpoints => {
                     let mut c = cep(&ns, &name, 1000 + i64::from(id), &ip(p));
                     if let Some(n) = c.status.networking.as_mut() {
-                        n.node = Some(format!("192.168.0.{node}"));
+                        n.node = Some(format!("192.168.0.{node}").into());
                     }
                     add(Object::CiliumEndpoint(c))
                 }
@@ -184,7 +184,7 @@ fn check_against_desired(e: &Engine, s: &Snapshot) {
     let want: BTreeMap<String, (String, Vec<String>)> = desired
         .iter()
         .map(|d| {
-            let mut names: Vec<String> = d.endpoints.iter().map(|x| x.name.clone()).collect();
+            let mut names: Vec<String> = d.endpoints.iter().map(|x| x.name.to_string()).collect();
             names.sort();
             (d.metadata.name.clone(), (d.namespace.clone(), names))
         })

@@ -13,6 +13,13 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+/// A string kept inline when it is at most 24 bytes (most names and
+/// every IPv4 address), on the heap otherwise; it reads, compares and
+/// serializes as a `String` does. The slice entry fields use it so that
+/// rendering and reading an entry allocate nothing for its usual strings.
+pub use compact_str::CompactString;
 
 pub mod event;
 pub(crate) use event::describe;
@@ -255,21 +262,25 @@ pub struct CiliumNode {
 pub struct AddressPair {
     /// `ipv4`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ipv4: Option<String>,
+    pub ipv4: Option<CompactString>,
     /// `ipv6`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ipv6: Option<String>,
+    pub ipv6: Option<CompactString>,
 }
+
+/// `addressing` of an endpoint: its address pairs, the usual single pair
+/// held inline (it serializes as a JSON array, as a `Vec` does).
+pub type AddressPairs = SmallVec<[AddressPair; 1]>;
 
 /// `networking` of an endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointNetworking {
     /// `addressing`: the endpoint's address pairs.
     #[serde(default)]
-    pub addressing: Vec<AddressPair>,
+    pub addressing: AddressPairs,
     /// `node`: the IP of the node the endpoint runs on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
+    pub node: Option<CompactString>,
 }
 
 /// `{name, port, protocol}`: a named layer-4 port of an endpoint, raw, as
@@ -341,7 +352,7 @@ pub struct CiliumEndpoint {
 pub struct CoreCiliumEndpoint {
     /// `name`: the endpoint's name (its namespace is the slice's).
     #[serde(default)]
-    pub name: String,
+    pub name: CompactString,
     /// `id`: the security identity number.
     #[serde(default)]
     pub id: i64,

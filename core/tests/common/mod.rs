@@ -17,7 +17,8 @@ pub fn cep(ns: &str, name: &str, id: i64, ip: &str) -> CiliumEndpoint {
                 addressing: vec![AddressPair {
                     ipv4: Some(ip.into()),
                     ipv6: None,
-                }],
+                }]
+                .into(),
                 node: Some("192.168.0.1".into()),
             }),
             encryption: None,
