@@ -221,9 +221,10 @@ impl IdentityAllocator {
     }
 
     /// Takes a reference on the identity for `labels`, allocating a number
-    /// when the labels are new. `None` when the range is exhausted.
-    pub fn acquire(&mut self, labels: &LabelSet, key: &str) -> Option<IdentityId> {
-        if let Some(&id) = self.by_key.get(key)
+    /// when the labels are new (the record shares `labels` and `key`).
+    /// `None` when the range is exhausted.
+    pub fn acquire(&mut self, labels: &Arc<LabelSet>, key: &Arc<str>) -> Option<IdentityId> {
+        if let Some(&id) = self.by_key.get(&**key)
             && let Some(rec) = self.records.get_mut(&id)
         {
             if rec.refs == 0 {
@@ -238,13 +239,13 @@ impl IdentityAllocator {
         }
         let id = self.pick_free()?;
         self.mark_used(id);
-        let key: Arc<str> = Arc::from(key);
+        let key = key.clone();
         self.by_key.insert(key.clone(), id);
         self.records.insert(
             id,
             IdentityRecord {
                 id,
-                labels: Arc::new(labels.clone()),
+                labels: labels.clone(),
                 key,
                 refs: 1,
                 unused_since: None,
@@ -476,10 +477,10 @@ mod tests {
     use super::*;
     use crate::config::IdentityRange;
 
-    fn labels(app: &str) -> (LabelSet, String) {
+    fn labels(app: &str) -> (Arc<LabelSet>, Arc<str>) {
         let s = LabelSet::from_labels([Label::k8s("app", app)]);
-        let k = s.canonical_key();
-        (s, k)
+        let k = Arc::from(s.canonical_key());
+        (Arc::new(s), k)
     }
 
     fn alloc(strategy: Allocation, range: Option<IdentityRange>) -> IdentityAllocator {

@@ -398,28 +398,92 @@ pub struct PodLabelInputs<'a> {
 
 /// The security labels of a pod (DESIGN.md §3), filtered and sorted.
 pub fn pod_security_labels(filter: &LabelFilter, input: &PodLabelInputs<'_>) -> LabelSet {
-    let mut labels: Vec<Label> = Vec::with_capacity(input.pod_labels.len() + 4);
-    for (k, v) in input.pod_labels {
+    security_labels_of(
+        |_, key| filter.keeps(SOURCE_K8S, key),
+        input
+            .pod_labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+        input,
+    )
+}
+
+/// [`pod_security_labels`] with the pod's labels as `(key, value)` pairs in
+/// key order instead of `rest.pod_labels` (which is not read; any subset
+/// that keeps every identity-relevant label gives the same set, so
+/// pre-filtered labels may be passed) and the filter's verdicts
+/// remembered in `memo`.
+pub fn pod_security_labels_memo<'a>(
+    filter: &LabelFilter,
+    memo: &mut KeepMemo,
+    pod_labels: impl Iterator<Item = (&'a str, &'a str)>,
+    rest: &PodLabelInputs<'_>,
+) -> LabelSet {
+    security_labels_of(|_, key| memo.keeps(filter, key), pod_labels, rest)
+}
+
+/// The one rule behind both: pod labels (without Cilium's own prefix),
+/// the namespace's labels, namespace, service account and cluster, a
+/// later label replacing an earlier one with the same key; only the
+/// labels `keeps` (source, key) says are identity-relevant.
+fn security_labels_of<'a>(
+    mut keeps: impl FnMut(&str, &str) -> bool,
+    pod_labels: impl Iterator<Item = (&'a str, &'a str)>,
+    input: &PodLabelInputs<'_>,
+) -> LabelSet {
+    let mut set = LabelSet::new();
+    let mut add = |key: &str, value: &str| {
+        if keeps(SOURCE_K8S, key) {
+            set.insert(Label::k8s(key, value));
+        }
+    };
+    for (k, v) in pod_labels {
         if k.starts_with(CILIUM_K8S_PREFIX) {
             continue;
         }
-        labels.push(Label::k8s(k, v));
+        add(k, v);
     }
     if let Some(ns_labels) = input.namespace_labels {
+        let mut key = String::from(LABEL_NAMESPACE_PREFIX);
         for (k, v) in ns_labels {
-            labels.push(Label::k8s(&format!("{LABEL_NAMESPACE_PREFIX}{k}"), v));
+            key.truncate(LABEL_NAMESPACE_PREFIX.len());
+            key.push_str(k);
+            add(&key, v);
         }
     }
-    labels.push(Label::k8s(LABEL_POD_NAMESPACE, input.namespace));
+    add(LABEL_POD_NAMESPACE, input.namespace);
     if !input.service_account.is_empty() {
-        labels.push(Label::k8s(LABEL_SERVICE_ACCOUNT, input.service_account));
+        add(LABEL_SERVICE_ACCOUNT, input.service_account);
     }
-    labels.push(Label::k8s(LABEL_CLUSTER, input.cluster_name));
-    LabelSet::from_labels(
-        labels
-            .into_iter()
-            .filter(|l| filter.keeps(&l.source, &l.key)),
-    )
+    add(LABEL_CLUSTER, input.cluster_name);
+    set
+}
+
+/// Whether a pod label is kept (the `k8s`-sourced key is all the filter
+/// looks at): pods of a cluster use few distinct keys, so each key's
+/// verdict is computed once. Bounded: forgets everything at
+/// [`KeepMemo::MAX`] keys.
+#[derive(Debug, Clone, Default)]
+pub struct KeepMemo {
+    verdicts: hashbrown::HashMap<Box<str>, bool>,
+}
+
+impl KeepMemo {
+    /// Keys remembered at most.
+    pub const MAX: usize = 4096;
+
+    /// `filter.keeps(SOURCE_K8S, key)`, remembered.
+    pub fn keeps(&mut self, filter: &LabelFilter, key: &str) -> bool {
+        if let Some(&v) = self.verdicts.get(key) {
+            return v;
+        }
+        let v = filter.keeps(SOURCE_K8S, key);
+        if self.verdicts.len() >= Self::MAX {
+            self.verdicts.clear();
+        }
+        self.verdicts.insert(Box::from(key), v);
+        v
+    }
 }
 
 #[cfg(test)]

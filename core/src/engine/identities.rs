@@ -6,7 +6,7 @@ use crate::config::Source;
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::{Category, EventKind, Severity};
 use crate::identity::{IdentityId, Restore};
-use crate::labels::{LabelSet, PodLabelInputs, pod_security_labels};
+use crate::labels::{LabelSet, PodLabelInputs, pod_security_labels_memo};
 use crate::model::{CiliumIdentity, Kind, describe};
 use crate::slicing::EndpointIdx;
 use crate::validate;
@@ -37,17 +37,21 @@ impl Engine {
         let Some(ep) = self.st.ep(idx) else {
             return;
         };
-        let Some(pod) = ep.pod.as_ref() else { return };
-        let node_state = pod.node.as_ref().and_then(|n| self.st.nodes.get(n));
-        let node_ip = node_state.and_then(NodeState::ip).or(pod.host_ip);
-        let key_changed = pod.identity_key.as_deref() != Some(&*key);
+        let Some(pod) = ep.pod else { return };
+        let node_state = pod.node().and_then(|n| self.st.nodes.get(n as usize));
+        let host_ip = self.host_ips.get(pod.host_ip).copied();
+        let node_ip = node_state.and_then(NodeState::ip).or(host_ip);
         let old_identity = ep.identity;
-        let node = pod.node.clone();
+        // A pod's identity is the record of the key it was computed for
+        // (renumbering moves it with its key).
+        let key_changed = old_identity
+            .and_then(|id| self.identities.get(id))
+            .is_none_or(|r| *r.key != *key);
         let encryption_key = node_state.map_or(0, |n| n.encryption_key);
         let mut data = base.unwrap_or_else(|| ep.data.clone());
         data.node_ip = node_ip;
         data.encryption_key = encryption_key;
-        if let Some(n) = &node {
+        if let Some(n) = pod.node() {
             self.st.link_node(idx, n);
         }
         let identity = if key_changed || old_identity.is_none() {
@@ -55,36 +59,35 @@ impl Engine {
                 self.identities.release(old, now);
                 self.counters.identities_released += 1;
             }
-            let id = self.acquire_identity(idx, &key, &set, now);
-            self.st.set_identity_key(idx, id.map(|_| key.clone()));
-            id
+            self.acquire_identity(idx, &key, &set, now)
         } else {
             old_identity
         };
         self.set_content(idx, identity, data, now);
     }
 
-    /// A pod endpoint's security labels and their key, through the cache.
+    /// A pod endpoint's security labels and their key, cached in its profile.
     fn security_labels(&mut self, idx: EndpointIdx) -> Option<(Arc<str>, Arc<LabelSet>)> {
-        let ep = self.st.ep(idx)?;
-        let pod = ep.pod.as_ref()?;
-        let cache_key = (ep.ns, pod.labels.clone(), pod.service_account.clone());
-        if let Some((k, s)) = self.label_cache.get(&cache_key) {
+        let profile = self.st.ep(idx)?.pod?.profile;
+        let p = self.profiles.get(profile)?;
+        if let Some((k, s)) = &p.security {
             return Some((k.clone(), s.clone()));
         }
-        let ns = &self.st.namespaces[ep.ns as usize];
-        let set = pod_security_labels(
+        let ns = &self.st.namespaces[p.ns as usize];
+        let set = pod_security_labels_memo(
             &self.filter,
+            &mut self.keep_memo,
+            p.labels(),
             &PodLabelInputs {
                 namespace: &ns.name,
-                pod_labels: &pod.labels,
+                pod_labels: &Labels::new(),
                 namespace_labels: Some(&ns.labels),
-                service_account: &pod.service_account,
+                service_account: &p.service_account,
                 cluster_name: &self.config.identity.cluster_name,
             },
         );
         let entry: (Arc<str>, Arc<LabelSet>) = (Arc::from(set.canonical_key()), Arc::new(set));
-        self.label_cache.insert(cache_key, entry.clone());
+        self.profiles.set_security(profile, entry.clone());
         Some(entry)
     }
 
@@ -94,7 +97,7 @@ impl Engine {
         &mut self,
         idx: EndpointIdx,
         key: &Arc<str>,
-        set: &LabelSet,
+        set: &Arc<LabelSet>,
         now: u64,
     ) -> Option<IdentityId> {
         let known_before = self.identities.lookup_key(key).is_some();
@@ -221,7 +224,9 @@ impl Engine {
         new: Option<IdentityId>,
         now: u64,
     ) {
-        let key = labels.canonical_key();
+        // Every pod holding `old` got it for `labels`: the server's holder
+        // of the number was recorded just now, with no endpoint.
+        let _ = labels;
         let affected: Vec<EndpointIdx> = self
             .st
             .endpoints
@@ -229,19 +234,13 @@ impl Engine {
             .enumerate()
             .filter_map(|(i, e)| {
                 let e = e.as_ref()?;
-                (e.identity == Some(old)
-                    && e.pod.as_ref()?.identity_key.as_deref() == Some(key.as_str()))
-                .then_some(i as EndpointIdx)
+                (e.identity == Some(old) && e.pod.is_some()).then_some(i as EndpointIdx)
             })
             .collect();
         for idx in affected {
             let Some(data) = self.st.ep(idx).map(|ep| ep.data.clone()) else {
                 continue;
             };
-            if new.is_none() {
-                // Every affected endpoint is a pod (it has an identity key).
-                self.st.set_identity_key(idx, None);
-            }
             self.set_content(idx, new, data, now);
         }
     }

@@ -183,7 +183,7 @@ impl Engine {
             )
         };
         if self.st.set_namespace(id, labels, priority) {
-            self.label_cache.retain(|k, _| k.0 != id);
+            self.profiles.namespace_changed(id);
             let state = &self.st.namespaces[id as usize];
             if self.config.source == Source::Pods && self.synced {
                 let mut eps: Vec<EndpointIdx> = state.endpoints.iter().copied().collect();
@@ -241,7 +241,7 @@ impl Engine {
             )?
             .1
         };
-        if deleted && !self.st.nodes.contains_key(node.metadata.name.as_str()) {
+        if deleted && !self.st.node_index.contains_key(node.metadata.name.as_str()) {
             return Ok(());
         }
         let name = self.interner.strings.intern(&node.metadata.name);
@@ -275,7 +275,7 @@ impl Engine {
             };
             (ips, key)
         };
-        if deleted && !self.st.nodes.contains_key(node.metadata.name.as_str()) {
+        if deleted && !self.st.node_index.contains_key(node.metadata.name.as_str()) {
             return Ok(());
         }
         let name = self.interner.strings.intern(&node.metadata.name);
@@ -320,7 +320,12 @@ impl Engine {
         if self.config.source != Source::Pods {
             return;
         }
-        let Some(state) = self.st.nodes.get(name) else {
+        let Some(state) = self
+            .st
+            .node_index
+            .get(name)
+            .and_then(|&id| self.st.nodes.get(id as usize))
+        else {
             return;
         };
         let mut eps: Vec<EndpointIdx> = state.endpoints.iter().copied().collect();
@@ -334,22 +339,26 @@ impl Engine {
         let ns = self.st.ns_id(input.namespace);
         let named_ports = self.interner.ports(input.named_ports);
         let sa: Arc<str> = self.interner.strings.intern(input.service_account);
-        let node = input.node_name.map(|n| self.interner.strings.intern(n));
-        // Share equal label maps between pods (one deployment's pods have equal labels).
-        let labels = match self.label_maps.get(labels) {
-            Some(a) => a.clone(),
-            None => {
-                let a = Arc::new(labels.clone());
-                self.label_maps.insert(a.clone());
-                a
+        let node = match input.node_name {
+            Some(n) => {
+                let n = self.interner.strings.intern(n);
+                self.st.node_id(&n)
             }
+            None => NO_ID,
         };
+        // Pods of one deployment share a profile (and its security labels).
+        let profile = self.profiles.acquire(
+            &self.filter,
+            &mut self.keep_memo,
+            ns,
+            labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            &sa,
+        );
+        let host_ip = input.host_ip.map_or(NO_ID, |ip| self.host_ips.acquire(ip));
         let facts = PodFacts {
-            labels,
-            service_account: sa.clone(),
+            profile,
             node,
-            host_ip: input.host_ip,
-            identity_key: None,
+            host_ip,
         };
         let data = EndpointData {
             addressing: smallvec::smallvec![input.addressing],
@@ -358,24 +367,23 @@ impl Engine {
             named_ports,
             service_account: (!sa.is_empty()).then_some(sa),
         };
-        match self.st.lookup(ns, input.name) {
+        let known = self.st.lookup(ns, input.name);
+        if let Some(idx) = known
+            && let Some(old) = self.st.replace_pod_facts(idx, facts)
+        {
+            self.release_pod_facts(old);
+        }
+        match known {
             // A known pod after the sync: its content is set once, with
             // fresh node data and identity.
             Some(idx) if self.synced => {
-                self.st.replace_pod_facts(idx, Box::new(facts));
                 self.refresh_pod_with(idx, Some(data), now);
             }
             // New, or before the sync (when refresh_pod does nothing): the
             // record holds the content until identities are computed.
             _ => {
-                let idx = self.upsert_endpoint(
-                    input.namespace,
-                    input.name,
-                    None,
-                    data,
-                    Some(Box::new(facts)),
-                    now,
-                );
+                let idx =
+                    self.upsert_endpoint(input.namespace, input.name, None, data, Some(facts), now);
                 self.refresh_pod(idx, now);
             }
         }
@@ -392,16 +400,25 @@ impl Engine {
         self.remove_endpoint(namespace, &meta.name, now);
     }
 
-    /// Removes an endpoint; a pod's identity is released.
+    /// Removes an endpoint; a pod's identity, profile and host IP are released.
     pub(super) fn remove_endpoint(&mut self, namespace: &str, name: &str, now: u64) {
         let Some(ep) = self.st.remove(namespace, name, now) else {
             return;
         };
-        if ep.pod.is_some()
-            && let Some(id) = ep.identity
-        {
-            self.identities.release(id, now);
-            self.counters.identities_released += 1;
+        if let Some(pod) = ep.pod {
+            self.release_pod_facts(pod);
+            if let Some(id) = ep.identity {
+                self.identities.release(id, now);
+                self.counters.identities_released += 1;
+            }
+        }
+    }
+
+    /// A pod no longer uses these facts' profile and host IP.
+    fn release_pod_facts(&mut self, pod: PodFacts) {
+        self.profiles.release(pod.profile);
+        if pod.host_ip != NO_ID {
+            self.host_ips.release(pod.host_ip);
         }
     }
 
@@ -412,7 +429,7 @@ impl Engine {
         name: &str,
         identity: Option<IdentityId>,
         data: EndpointData,
-        pod: Option<Box<PodFacts>>,
+        pod: Option<PodFacts>,
         now: u64,
     ) -> EndpointIdx {
         let (idx, change) = self.st.upsert(namespace, name, identity, data, pod, now);

@@ -1,8 +1,6 @@
 //! Time-driven changes to the model: identity expiry, retrying waiting
 //! endpoints, compaction, label-map pruning, resync.
 
-use std::sync::Arc;
-
 use crate::config::Source;
 use crate::slicing::{EndpointIdx, GroupKey, SliceId};
 
@@ -43,15 +41,10 @@ impl Engine {
         }
     }
 
-    /// Forgets label maps no pod uses any more, once their number doubled.
+    /// Forgets pod profiles (labels and their security labels) no pod uses
+    /// any more, once their number doubled.
     pub(super) fn prune_label_maps(&mut self) {
-        if self.label_maps.len() < 1024 || self.label_maps.len() < 2 * self.label_maps_pruned_at {
-            return;
-        }
-        // A map is used when someone beyond the interner and the cache holds it.
-        self.label_cache.retain(|k, _| Arc::strong_count(&k.1) > 2);
-        self.label_maps.retain(|m| Arc::strong_count(m) > 1);
-        self.label_maps_pruned_at = self.label_maps.len();
+        self.profiles.prune();
     }
     /// Moves endpoints out of the emptiest slices of fragmented groups into
     /// fuller ones, within the per-flush move budget.

@@ -34,6 +34,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use hashbrown::{HashMap, HashSet};
 
 use crate::config::Config;
@@ -42,7 +43,7 @@ use crate::error::Result;
 use crate::events::EventLog;
 use crate::health::HealthTracker;
 use crate::identity::{IdentityAllocator, IdentityId};
-use crate::labels::{LabelFilter, LabelSet};
+use crate::labels::{KeepMemo, LabelFilter, LabelSet};
 use crate::metrics::Metrics;
 use crate::model::{CiliumEndpointSlice, Labels};
 use crate::plan::{OpId, Verb};
@@ -58,11 +59,13 @@ mod maintain;
 mod observe;
 mod outcome;
 mod plan;
+mod profiles;
 mod publish;
 mod query;
 mod render;
 mod state;
 
+use profiles::{Counted, Profiles};
 use state::{ContentChange, State, content_stamp};
 
 /// The annotation that makes a namespace's slices go first.
@@ -79,6 +82,7 @@ struct NamespaceState {
 
 #[derive(Debug, Clone, Default)]
 struct NodeState {
+    name: Arc<str>,
     /// InternalIPs from the Node object.
     node_ips: Vec<IpAddr>,
     /// InternalIPs from the CiliumNode object.
@@ -104,21 +108,36 @@ impl NodeState {
     }
 }
 
-/// What pods mode keeps of a pod to recompute its identity and node data.
-#[derive(Debug, Clone)]
+/// What pods mode keeps of a pod to recompute its identity and node data:
+/// ids into tables shared by the pods. (The key its identity was computed
+/// for is its identity record's key.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PodFacts {
-    labels: Arc<Labels>,
-    service_account: Arc<str>,
-    node: Option<Arc<str>>,
-    host_ip: Option<IpAddr>,
-    /// The identity's canonical key as last computed.
-    identity_key: Option<Arc<str>>,
+    /// Namespace, identity-relevant labels, service account: `Engine::profiles`.
+    profile: u32,
+    /// Its node (`State::nodes`), or [`NO_ID`].
+    node: u32,
+    /// `status.hostIP` (`Engine::host_ips`), or [`NO_ID`].
+    host_ip: u32,
 }
 
+/// No node, no host IP.
+const NO_ID: u32 = u32::MAX;
+
+impl PodFacts {
+    fn node(&self) -> Option<u32> {
+        (self.node != NO_ID).then_some(self.node)
+    }
+}
+
+/// One endpoint's record. The name is held inline when it is short (up to
+/// 24 bytes, as `CompactString` does; longer names are on the heap): a
+/// lookup compares it without following a pointer to a separate
+/// allocation, and most records need no allocation of their own.
 #[derive(Debug, Clone)]
 struct Endpoint {
     ns: u32,
-    name: Arc<str>,
+    name: CompactString,
     data: EndpointData,
     /// `None` while waiting for an identity (pods mode: not yet synced, or exhausted).
     identity: Option<IdentityId>,
@@ -126,7 +145,7 @@ struct Endpoint {
     stamp: u64,
     /// Arrival order, for deterministic waiting queues.
     seq: u64,
-    pod: Option<Box<PodFacts>>,
+    pod: Option<PodFacts>,
 }
 
 /// A planned slice write awaiting its outcome.
@@ -148,9 +167,6 @@ enum Target {
     Slice(SliceWrite),
     Identity { id: IdentityId, verb: Verb },
 }
-
-/// (namespace, pod labels, service account).
-type LabelCacheKey = (u32, Arc<Labels>, Arc<str>);
 
 /// The endpoint-slice engine: watch events in, planned API writes out. See
 /// the crate docs and DESIGN.md.
@@ -205,14 +221,13 @@ pub struct Engine {
     known_identities: HashMap<IdentityId, Arc<LabelSet>>,
     /// Slices observed before the initial sync, in arrival order.
     observed: Vec<CiliumEndpointSlice>,
-    /// (namespace, pod labels, service account) → security labels and their
-    /// key. Pods of one deployment share labels, so the filter runs once per
-    /// distinct label map. Cleared when namespace labels or the filter change.
-    label_cache: HashMap<LabelCacheKey, (Arc<str>, Arc<LabelSet>)>,
-    /// Pod label maps, shared between pods with equal labels.
-    label_maps: HashSet<Arc<Labels>>,
-    /// Size of `label_maps` after the last prune of unused maps.
-    label_maps_pruned_at: usize,
+    /// Pods mode: (namespace, identity-relevant labels, service account) of
+    /// the pods, each with its security labels once computed.
+    profiles: Profiles,
+    /// Pods mode: the pods' host IPs.
+    host_ips: Counted<IpAddr>,
+    /// Which pod labels are identity-relevant, by key.
+    keep_memo: KeepMemo,
     in_flight: HashMap<OpId, Target>,
     next_op: u64,
     events: EventLog,
@@ -240,9 +255,9 @@ impl Engine {
             identities: IdentityAllocator::new(&config.identity, config.seed),
             known_identities: HashMap::new(),
             observed: Vec::new(),
-            label_cache: HashMap::new(),
-            label_maps: HashSet::new(),
-            label_maps_pruned_at: 0,
+            profiles: Profiles::default(),
+            host_ips: Counted::default(),
+            keep_memo: KeepMemo::default(),
             in_flight: HashMap::new(),
             next_op: 1,
             events: EventLog::new(config.events),

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use hashbrown::HashMap;
 
 use crate::config::{Config, SliceMode, Source};
@@ -45,7 +46,9 @@ pub(super) struct State {
     placing: bool,
     pub(super) namespaces: Vec<NamespaceState>,
     pub(super) ns_index: HashMap<Arc<str>, u32>,
-    pub(super) nodes: HashMap<Arc<str>, NodeState>,
+    /// Nodes by id (never removed), and their ids by name.
+    pub(super) nodes: Vec<NodeState>,
+    pub(super) node_index: HashMap<Arc<str>, u32>,
     pub(super) endpoints: EndpointTable,
     free_endpoints: Vec<EndpointIdx>,
     /// (namespace id, name) → endpoint. The table holds slot numbers only;
@@ -84,7 +87,8 @@ impl State {
             placing: false,
             namespaces: Vec::new(),
             ns_index: HashMap::new(),
-            nodes: HashMap::new(),
+            nodes: Vec::new(),
+            node_index: HashMap::new(),
             endpoints: EndpointTable::default(),
             free_endpoints: Vec::new(),
             ep_index: hashbrown::HashTable::new(),
@@ -112,7 +116,16 @@ impl State {
 
     /// The endpoint of a namespace and name.
     pub(super) fn lookup(&self, ns: u32, name: &str) -> Option<EndpointIdx> {
-        let hash = self.ep_hasher.hash_one(EpKey(ns, name));
+        self.find(self.key_hash(ns, name), ns, name)
+    }
+
+    /// The hash of an endpoint key in `ep_index`.
+    fn key_hash(&self, ns: u32, name: &str) -> u64 {
+        self.ep_hasher.hash_one(EpKey(ns, name))
+    }
+
+    /// [`State::lookup`] with the key's hash already computed.
+    fn find(&self, hash: u64, ns: u32, name: &str) -> Option<EndpointIdx> {
         let eps = &self.endpoints;
         self.ep_index
             .find(hash, |&i| is_key(eps, i, ns, name))
@@ -159,24 +172,30 @@ impl State {
         true
     }
 
+    /// The id of node `name`, its record created on first use.
+    pub(super) fn node_id(&mut self, name: &Arc<str>) -> u32 {
+        if let Some(&id) = self.node_index.get(name) {
+            return id;
+        }
+        let id = self.nodes.len() as u32;
+        self.nodes.push(NodeState {
+            name: name.clone(),
+            ..NodeState::default()
+        });
+        self.node_index.insert(name.clone(), id);
+        id
+    }
+
     /// The node record of `name`, created on first use.
     pub(super) fn node_mut(&mut self, name: &Arc<str>) -> &mut NodeState {
-        self.nodes.entry(name.clone()).or_default()
+        let id = self.node_id(name);
+        &mut self.nodes[id as usize]
     }
 
     /// Pods mode: indexes the endpoint under its node.
-    pub(super) fn link_node(&mut self, idx: EndpointIdx, node: &Arc<str>) {
-        self.node_mut(node).endpoints.insert(idx);
-    }
-
-    /// Pods mode: the identity key the endpoint's identity was computed for.
-    pub(super) fn set_identity_key(&mut self, idx: EndpointIdx, key: Option<Arc<str>>) {
-        match self.endpoints[idx as usize]
-            .as_mut()
-            .and_then(|e| e.pod.as_mut())
-        {
-            Some(pod) => pod.identity_key = key,
-            None => debug_assert!(false, "identity key for endpoint {idx}, not a pod"),
+    pub(super) fn link_node(&mut self, idx: EndpointIdx, node: u32) {
+        if let Some(n) = self.nodes.get_mut(node as usize) {
+            n.endpoints.insert(idx);
         }
     }
 
@@ -191,13 +210,15 @@ impl State {
         name: &str,
         identity: Option<IdentityId>,
         data: EndpointData,
-        pod: Option<Box<PodFacts>>,
+        pod: Option<PodFacts>,
         now: u64,
     ) -> (EndpointIdx, ContentChange) {
         let ns = self.ns_id(namespace);
-        match self.lookup(ns, name) {
+        // Hashed once: a miss is followed by the insert under the same key.
+        let hash = self.key_hash(ns, name);
+        match self.find(hash, ns, name) {
             Some(idx) => (idx, self.update(idx, identity, data, pod, now)),
-            None => self.insert(ns, name, identity, data, pod, now),
+            None => self.insert(hash, ns, name, identity, data, pod, now),
         }
     }
 
@@ -206,7 +227,7 @@ impl State {
         idx: EndpointIdx,
         identity: Option<IdentityId>,
         data: EndpointData,
-        pod: Option<Box<PodFacts>>,
+        pod: Option<PodFacts>,
         now: u64,
     ) -> ContentChange {
         let is_pod = pod.is_some();
@@ -229,32 +250,37 @@ impl State {
         }
     }
 
-    /// Pods mode: a pod's new facts. The identity key is kept (the
-    /// identities phase recomputes it) and a node change unlinks the old node.
-    pub(super) fn replace_pod_facts(&mut self, idx: EndpointIdx, mut new_pod: Box<PodFacts>) {
+    /// Pods mode: a pod's new facts; returns the old ones. A node change
+    /// unlinks the old node.
+    pub(super) fn replace_pod_facts(
+        &mut self,
+        idx: EndpointIdx,
+        new_pod: PodFacts,
+    ) -> Option<PodFacts> {
         let Some(ep) = self.endpoints[idx as usize].as_mut() else {
             debug_assert!(false, "pod facts for endpoint {idx}, which is gone");
-            return;
+            return None;
         };
-        if let Some(old) = &ep.pod {
-            new_pod.identity_key = old.identity_key.clone();
-            if old.node != new_pod.node
-                && let Some(n) = &old.node
-                && let Some(state) = self.nodes.get_mut(n)
-            {
-                state.endpoints.remove(&idx);
-            }
+        let old = ep.pod.replace(new_pod);
+        if let Some(old) = old
+            && old.node != new_pod.node
+            && let Some(n) = old.node()
+            && let Some(state) = self.nodes.get_mut(n as usize)
+        {
+            state.endpoints.remove(&idx);
         }
-        ep.pod = Some(new_pod);
+        old
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn insert(
         &mut self,
+        hash: u64,
         ns: u32,
         name: &str,
         identity: Option<IdentityId>,
         data: EndpointData,
-        pod: Option<Box<PodFacts>>,
+        pod: Option<PodFacts>,
         now: u64,
     ) -> (EndpointIdx, ContentChange) {
         let seq = self.next_seq;
@@ -262,7 +288,7 @@ impl State {
         let stamp = content_stamp(name, identity, &data);
         let ep = Endpoint {
             ns,
-            name: Arc::from(name),
+            name: CompactString::from(name),
             data,
             identity,
             slice: None,
@@ -277,12 +303,11 @@ impl State {
             }
             None => self.endpoints.push(Some(ep)),
         };
-        let hash = self.ep_hasher.hash_one(EpKey(ns, name));
         let (eps, hasher) = (&self.endpoints, &self.ep_hasher);
         self.ep_index.insert_unique(hash, idx, |&i| {
             eps.get(i as usize)
                 .and_then(Option::as_ref)
-                .map_or(0, |e| hasher.hash_one(EpKey(e.ns, &e.name)))
+                .map_or(0, |e| hasher.hash_one(EpKey(e.ns, e.name.as_str())))
         });
         if self.pods {
             self.namespaces[ns as usize].endpoints.insert(idx);
@@ -467,7 +492,7 @@ impl State {
     /// Removes an endpoint from every index and its slice; returns it.
     pub(super) fn remove(&mut self, namespace: &str, name: &str, now: u64) -> Option<Endpoint> {
         let &ns = self.ns_index.get(namespace)?;
-        let hash = self.ep_hasher.hash_one(EpKey(ns, name));
+        let hash = self.key_hash(ns, name);
         let eps = &self.endpoints;
         let (idx, _) = self
             .ep_index
@@ -480,7 +505,7 @@ impl State {
         };
         self.free_endpoints.push(idx);
         self.snap
-            .endpoint_removed(&self.namespaces[ns as usize].name, &ep.name);
+            .endpoint_removed(&self.namespaces[ns as usize].name, ep.name.as_str());
         // A placed endpoint is not waiting; only pods mode indexes
         // endpoints under their namespace.
         if ep.slice.is_none() {
@@ -496,8 +521,8 @@ impl State {
             }
         }
         if let Some(pod) = &ep.pod
-            && let Some(n) = &pod.node
-            && let Some(state) = self.nodes.get_mut(n)
+            && let Some(n) = pod.node()
+            && let Some(state) = self.nodes.get_mut(n as usize)
         {
             state.endpoints.remove(&idx);
         }
@@ -545,7 +570,7 @@ struct EpKey<'a>(u32, &'a str);
 fn is_key(eps: &EndpointTable, i: EndpointIdx, ns: u32, name: &str) -> bool {
     eps.get(i as usize)
         .and_then(Option::as_ref)
-        .is_some_and(|e| e.ns == ns && &*e.name == name)
+        .is_some_and(|e| e.ns == ns && e.name.as_str() == name)
 }
 
 #[cfg(test)]
@@ -592,7 +617,7 @@ mod tests {
     fn removal_clears_every_index() {
         let (mut st, a) = placed_pair();
         let ep = st.remove("ns", "a", 1).unwrap();
-        assert_eq!(&*ep.name, "a");
+        assert_eq!(ep.name.as_str(), "a");
         assert!(st.ep(a).is_none());
         assert_eq!(st.check_invariants(), Ok(()));
         assert!(st.remove("ns", "a", 2).is_none());

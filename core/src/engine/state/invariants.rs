@@ -107,18 +107,22 @@ impl State {
         if self.ns_index.len() != self.namespaces.len() {
             return Err("namespace index and table disagree".into());
         }
-        for (name, node) in &self.nodes {
+        for (id, node) in self.nodes.iter().enumerate() {
+            let name = &node.name;
+            if self.node_index.get(name) != Some(&(id as u32)) {
+                return Err(format!("node {name} not indexed as {id}"));
+            }
             for &idx in &node.endpoints {
-                let on = self
-                    .ep(idx)
-                    .and_then(|e| e.pod.as_ref())
-                    .and_then(|p| p.node.as_ref());
-                if on != Some(name) {
+                let on = self.ep(idx).and_then(|e| e.pod).and_then(|p| p.node());
+                if on != Some(id as u32) {
                     return Err(format!(
                         "node {name} lists endpoint {idx}, which is on {on:?}"
                     ));
                 }
             }
+        }
+        if self.node_index.len() != self.nodes.len() {
+            return Err("node index and table disagree".into());
         }
         Ok(())
     }
