@@ -17,6 +17,7 @@ use std::sync::Arc;
 use hashbrown::HashMap;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use smallvec::SmallVec;
 
 use crate::plan::OpId;
 
@@ -130,12 +131,108 @@ pub struct SliceTable {
     by_name: HashMap<Arc<str>, SliceId>,
     /// Per group: slices with 0 < members < max, fullest first (possibly
     /// empty while the group has slices).
-    available: HashMap<GroupKey, BTreeSet<(Reverse<u32>, SliceId)>>,
+    available: HashMap<GroupKey, Room>,
     /// Per group: every live slice (for counts, compaction, namespace scans).
     groups: HashMap<GroupKey, BTreeSet<SliceId>>,
     /// (dirty since, slice).
     dirty: BTreeSet<(u64, SliceId)>,
     rng: ChaCha8Rng,
+}
+
+/// Where `ep` is in `members`. A slice holds up to a hundred or so
+/// members in no order: compared 16 at a time without an early exit (which
+/// the compiler turns into vector compares), the first block holding `ep`
+/// is then searched, instead of one compare and branch per member.
+fn position_of(members: &[EndpointIdx], ep: EndpointIdx) -> Option<usize> {
+    const BLOCK: usize = 16;
+    let mut blocks = members.chunks_exact(BLOCK);
+    let mut base = 0;
+    for block in &mut blocks {
+        if block.iter().fold(false, |found, &m| found | (m == ep)) {
+            return block.iter().position(|&m| m == ep).map(|p| base + p);
+        }
+        base += BLOCK;
+    }
+    blocks
+        .remainder()
+        .iter()
+        .position(|&m| m == ep)
+        .map(|p| base + p)
+}
+
+/// An entry of a group's slices with room: fullest first, then by id.
+type RoomKey = (Reverse<u32>, SliceId);
+
+/// A group's slices with room, ordered by [`RoomKey`]. Most slices of a
+/// group are full and a few have room, so the set is usually a handful:
+/// then it is a sorted array inline in the group's map entry (no tree node
+/// to allocate and follow on every add and remove); past [`ROOM_FEW_MAX`]
+/// entries (many slices with room, after mass deletes or an adoption) it is
+/// a B-tree, and back to an array below [`ROOM_FEW_MIN`].
+#[derive(Debug, Clone)]
+enum Room {
+    Few(SmallVec<[RoomKey; 4]>),
+    Many(BTreeSet<RoomKey>),
+}
+
+/// Most entries a [`Room::Few`] holds.
+const ROOM_FEW_MAX: usize = 32;
+/// A [`Room::Many`] smaller than this becomes a [`Room::Few`].
+const ROOM_FEW_MIN: usize = 16;
+
+impl Default for Room {
+    fn default() -> Self {
+        Room::Few(SmallVec::new())
+    }
+}
+
+impl Room {
+    fn insert(&mut self, k: RoomKey) {
+        match self {
+            Room::Few(v) => {
+                if let Err(pos) = v.binary_search(&k) {
+                    v.insert(pos, k);
+                }
+                if v.len() > ROOM_FEW_MAX {
+                    *self = Room::Many(v.iter().copied().collect());
+                }
+            }
+            Room::Many(set) => {
+                set.insert(k);
+            }
+        }
+    }
+
+    fn remove(&mut self, k: RoomKey) {
+        match self {
+            Room::Few(v) => {
+                if let Ok(pos) = v.binary_search(&k) {
+                    v.remove(pos);
+                }
+            }
+            Room::Many(set) => {
+                set.remove(&k);
+                if set.len() < ROOM_FEW_MIN {
+                    *self = Room::Few(set.iter().copied().collect());
+                }
+            }
+        }
+    }
+
+    /// The smallest entry: the fullest slice with room.
+    fn first(&self) -> Option<RoomKey> {
+        match self {
+            Room::Few(v) => v.first().copied(),
+            Room::Many(set) => set.first().copied(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Room::Few(v) => v.is_empty(),
+            Room::Many(set) => set.is_empty(),
+        }
+    }
 }
 
 /// Cilium's alphabet for generated names: no vowels, no 0, 1 or 3.
@@ -252,22 +349,29 @@ impl SliceTable {
         self.free.push(id);
     }
 
+    /// Slice `id` of `group` went from `old` members to `new` (`None`: the
+    /// slice is gone): updates the group's slices with room.
     fn set_available(&mut self, group: GroupKey, id: SliceId, old: u32, new: Option<u32>) {
         let max = self.max;
-        let set = self.available.entry(group).or_default();
-        if old > 0 && old < max {
-            set.remove(&(Reverse(old), id));
-        }
-        if let Some(n) = new
-            && n > 0
-            && n < max
-        {
-            set.insert((Reverse(n), id));
+        let had = old > 0 && old < max;
+        let has = new.filter(|&n| n > 0 && n < max);
+        if had || has.is_some() {
+            let room = self.available.entry(group).or_default();
+            if had {
+                room.remove((Reverse(old), id));
+            }
+            if let Some(n) = has {
+                room.insert((Reverse(n), id));
+            }
         }
         // An emptied set is kept while the group has slices: churn empties
         // and refills it at every full slice that loses and regains one
-        // endpoint, and keeping it saves the map entry and the tree node.
-        if set.is_empty() && !self.groups.contains_key(&group) {
+        // endpoint, and keeping it saves the map entry. While the slice
+        // lives (`new` is some) its group has a slice: only a removal asks.
+        if new.is_none()
+            && !self.groups.contains_key(&group)
+            && self.available.get(&group).is_some_and(Room::is_empty)
+        {
             self.available.remove(&group);
         }
     }
@@ -278,7 +382,7 @@ impl SliceTable {
         let id = self
             .available
             .get(&group)
-            .and_then(|set| set.first().map(|&(_, id)| id))
+            .and_then(|room| room.first().map(|(_, id)| id))
             .unwrap_or_else(|| self.create(group, None));
         self.add_member(id, ep, now);
         id
@@ -301,7 +405,7 @@ impl SliceTable {
         let Some(slice) = self.get_mut(id) else {
             return;
         };
-        let Some(pos) = slice.members.iter().position(|&m| m == ep) else {
+        let Some(pos) = position_of(&slice.members, ep) else {
             return;
         };
         let old = slice.members.len() as u32;
@@ -404,6 +508,54 @@ mod tests {
         let other = GroupKey::Namespace(2);
         let s3 = t.place(6, other, 0);
         assert!(s3 != s1 && s3 != s2);
+    }
+
+    #[test]
+    fn position_of_finds_the_first_match_anywhere() {
+        for len in 0..70u32 {
+            let members: Vec<EndpointIdx> = (0..len).map(|i| i * 3 + 1).collect();
+            for probe in 0..(len * 3 + 3) {
+                assert_eq!(
+                    position_of(&members, probe),
+                    members.iter().position(|&m| m == probe),
+                    "len {len}, probe {probe}"
+                );
+            }
+        }
+    }
+
+    /// `Room` (an array while small, a B-tree while large) keeps the order
+    /// of a `BTreeSet` through growing past and shrinking below its bounds.
+    #[test]
+    fn room_orders_as_a_btree_set() {
+        let mut rng = ChaCha8Rng::seed_from_u64(15);
+        for round in 0..40 {
+            let mut room = Room::default();
+            let mut reference: BTreeSet<RoomKey> = BTreeSet::new();
+            // Rounds differ in how many distinct keys there are (and so in
+            // how large the set gets).
+            let keys = 4 + round * 3;
+            for _ in 0..2000 {
+                let k = (
+                    Reverse(rng.random_range(1..8u32)),
+                    rng.random_range(0..keys as u32),
+                );
+                if rng.random_bool(0.5) {
+                    room.insert(k);
+                    reference.insert(k);
+                } else {
+                    room.remove(k);
+                    reference.remove(&k);
+                }
+                assert_eq!(room.first(), reference.first().copied());
+                assert_eq!(room.is_empty(), reference.is_empty());
+                let all: Vec<RoomKey> = match &room {
+                    Room::Few(v) => v.to_vec(),
+                    Room::Many(set) => set.iter().copied().collect(),
+                };
+                assert_eq!(all, reference.iter().copied().collect::<Vec<_>>());
+            }
+        }
     }
 
     #[test]

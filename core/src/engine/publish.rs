@@ -83,12 +83,13 @@ impl Engine {
     pub(super) fn snapshot_endpoint(&self, idx: EndpointIdx) -> Option<EngineEndpoint> {
         let ep = self.st.endpoints.get(idx as usize)?.as_ref()?;
         let ns = self.st.namespaces.get(ep.ns as usize)?.name.clone();
+        let name = self.snapshot_name(idx, &ns, ep.name.as_str());
         let slice = ep.slice.and_then(|s| self.st.slices.get(s));
         let (view, labels) = match (slice, ep.identity) {
             (Some(s), Some(id)) => (
                 Some(EndpointView {
                     namespace: ns.clone(),
-                    name: ep.name.clone(),
+                    name: name.clone(),
                     slice: s.name.clone(),
                     identity: id,
                     data: ep.data.clone(),
@@ -98,7 +99,7 @@ impl Engine {
             _ => (None, None),
         };
         Some(EngineEndpoint {
-            key: (ns, ep.name.clone()),
+            key: (ns, name),
             view,
             labels,
         })
@@ -106,26 +107,36 @@ impl Engine {
 
     pub(super) fn snapshot_slice(&self, name: &str) -> Option<SliceView> {
         let s = self.st.slices.get(self.st.slices.by_name(name)?)?;
-        let mut names: Vec<Arc<str>> = s
-            .members
-            .iter()
-            .filter_map(|&m| self.st.endpoints.get(m as usize)?.as_ref())
-            .filter(|e| e.identity.is_some())
-            .map(|e| e.name.clone())
-            .collect();
-        if names.is_empty() {
-            return None;
-        }
-        names.sort_unstable();
         let ns = self
             .st
             .namespaces
             .get(s.group.namespace() as usize)
             .map_or_else(|| Arc::from(""), |n| n.name.clone());
+        let mut names: Vec<Arc<str>> = s
+            .members
+            .iter()
+            .filter_map(|&m| Some((m, self.st.endpoints.get(m as usize)?.as_ref()?)))
+            .filter(|(_, e)| e.identity.is_some())
+            .map(|(m, e)| self.snapshot_name(m, &ns, e.name.as_str()))
+            .collect();
+        if names.is_empty() {
+            return None;
+        }
+        names.sort_unstable();
         Some(SliceView {
             name: s.name.clone(),
             namespace: ns,
             endpoints: names.into(),
         })
+    }
+
+    /// The name of the endpoint at `idx` as the snapshots hold it: the
+    /// next snapshot's copy when it has this endpoint there (the engine
+    /// keeps names inline, the snapshots as shared strings), else a new one.
+    fn snapshot_name(&self, idx: EndpointIdx, namespace: &Arc<str>, name: &str) -> Arc<str> {
+        match self.st.snap.builder.endpoint_at(idx) {
+            Some(v) if *v.name == *name && v.namespace == *namespace => v.name.clone(),
+            _ => Arc::from(name),
+        }
     }
 }

@@ -136,6 +136,12 @@ impl SnapshotBuilder {
         self.next.endpoint(&key.0, &key.1)
     }
 
+    /// The view at a slot the caller allocated ([`SnapshotBuilder::set_endpoint_at`])
+    /// in the next snapshot.
+    pub fn endpoint_at(&self, slot: u32) -> Option<&Arc<EndpointView>> {
+        self.next.view(slot)
+    }
+
     /// IP → owner in the next snapshot.
     pub fn peek_ip(&self, ip: &IpAddr) -> Option<Arc<EndpointView>> {
         self.next.ip(ip).map(|(_, v)| v.clone())
@@ -571,9 +577,9 @@ impl Publisher {
 
     /// An endpoint went away (its slot may be reused).
     #[inline]
-    pub fn endpoint_removed(&mut self, namespace: &Arc<str>, name: &Arc<str>) {
+    pub fn endpoint_removed(&mut self, namespace: &Arc<str>, name: &str) {
         if self.active {
-            self.removed.insert((namespace.clone(), name.clone()));
+            self.removed.insert((namespace.clone(), Arc::from(name)));
         }
     }
 
