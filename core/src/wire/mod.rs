@@ -25,6 +25,7 @@ mod batch;
 mod probe;
 mod reader;
 mod rejected;
+mod sorted;
 mod view;
 mod write;
 
@@ -33,4 +34,4 @@ pub use probe::{Probe, ProbeAnswer, ProbeError, answer_probe, answer_probes, pol
 pub use reader::{EventReader, Position, ReadEvent, ReadValue, StreamReader};
 pub use rejected::Rejected;
 pub use view::{Change, ChangeOp, EndpointView, NamedPort, SliceView, endpoint_views, slice_views};
-pub use write::{Preconditions, Write, resource_of};
+pub use write::{LineEncoder, Preconditions, Write, resource_of};
