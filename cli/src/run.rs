@@ -44,7 +44,7 @@ use clap::{Args as ClapArgs, ValueEnum};
 use serde_json::{Value, json};
 use sliceplane::config::Source;
 use sliceplane::mirror::Mirror;
-use sliceplane::wire::Write as WireWrite;
+use sliceplane::wire::LineEncoder;
 use sliceplane::{Engine, PlannedWrite, WritePlan};
 
 use crate::input::{self, Item};
@@ -220,11 +220,23 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session with an empty server.
+    /// A session with an empty server that holds whole slices.
+    #[cfg(test)]
     pub fn new(engine: Engine) -> Self {
+        Session::with_mirror(engine, Mirror::new())
+    }
+
+    /// A session whose server keeps only what answering writes takes
+    /// ([`Mirror::light`]: no slice endpoints): same ops and outcomes,
+    /// far less memory. What `sliceplane run` uses.
+    pub fn light(engine: Engine) -> Self {
+        Session::with_mirror(engine, Mirror::light())
+    }
+
+    fn with_mirror(engine: Engine, mirror: Mirror) -> Self {
         Session {
             engine,
-            mirror: Mirror::new(),
+            mirror,
             rejected: 0,
             refused: 0,
         }
@@ -383,14 +395,22 @@ pub fn desired_list(engine: &Engine) -> Value {
 struct Printer<W: Write> {
     out: W,
     jsonl: bool,
+    /// Each op's line, written straight from the planned objects (the
+    /// bytes of [`sliceplane::wire::Write::to_json_line`]).
+    encoder: LineEncoder,
     write_err: Option<std::io::Error>,
 }
 
 impl<W: Write> Report for Printer<W> {
     fn op(&mut self, write: &PlannedWrite) {
-        if self.jsonl
-            && self.write_err.is_none()
-            && let Err(e) = writeln!(self.out, "{}", WireWrite::from(write).to_json_line())
+        if !self.jsonl || self.write_err.is_some() {
+            return;
+        }
+        let line = self.encoder.line(write);
+        if let Err(e) = self
+            .out
+            .write_all(line)
+            .and_then(|()| self.out.write_all(b"\n"))
         {
             self.write_err = Some(e);
         }
@@ -414,14 +434,15 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
     let out: Box<dyn Write> = if live_stdin {
         Box::new(std::io::LineWriter::new(stdout.lock()))
     } else {
-        Box::new(std::io::BufWriter::new(stdout.lock()))
+        Box::new(std::io::BufWriter::with_capacity(1 << 16, stdout.lock()))
     };
     let mut printer = Printer {
         out,
         jsonl: args.output == Output::Jsonl,
+        encoder: LineEncoder::new(),
         write_err: None,
     };
-    let mut session = Session::new(engine);
+    let mut session = Session::light(engine);
     if live_stdin {
         live(&mut session, &mut printer)?;
     } else {
@@ -519,17 +540,25 @@ mod tests {
     use proptest::prelude::*;
     use sliceplane::Config;
     use sliceplane::model::CiliumEndpointSlice;
+    use sliceplane::wire::Write as WireWrite;
 
     /// Everything a session reports.
     #[derive(Default)]
     struct Collect {
         ops: Vec<String>,
         diags: Vec<String>,
+        encoder: LineEncoder,
     }
 
     impl Report for Collect {
         fn op(&mut self, write: &PlannedWrite) {
-            self.ops.push(WireWrite::from(write).to_json_line());
+            let line = WireWrite::from(write).to_json_line();
+            // What `run` prints is that line, byte for byte.
+            assert_eq!(
+                std::str::from_utf8(self.encoder.line(write)),
+                Ok(line.as_str())
+            );
+            self.ops.push(line);
         }
         fn diag(&mut self, line: String) {
             self.diags.push(line);
@@ -547,7 +576,10 @@ mod tests {
 
     /// File mode over `lines`: the ops and reports, and the session.
     fn run_lines(lines: &[String]) -> (Collect, Session) {
-        let mut s = session();
+        run_lines_in(session(), lines)
+    }
+
+    fn run_lines_in(mut s: Session, lines: &[String]) -> (Collect, Session) {
         let mut c = Collect::default();
         s.read_lines("t", lines.iter().map(|l| Ok(l.clone())), &mut c)
             .unwrap();
@@ -752,6 +784,13 @@ mod tests {
             let (want, want_session) = run_lines(&clean);
             let (got, got_session) = run_lines(&mixed);
             prop_assert_eq!(&got.ops, &want.ops);
+            // `run`'s light server answers as the full one: same ops, same
+            // diagnostics.
+            let light = Session::light(session().engine);
+            let (got_light, light_session) = run_lines_in(light, &mixed);
+            prop_assert_eq!(&got_light.ops, &got.ops);
+            prop_assert_eq!(&got_light.diags, &got.diags);
+            prop_assert_eq!(light_session.refused, 0);
             prop_assert_eq!(got_session.engine.desired_slices(), want_session.engine.desired_slices());
             prop_assert_eq!(got_session.refused, 0);
             prop_assert_eq!(&got_session.mirror, &want_session.mirror);

@@ -20,6 +20,12 @@
 //! engine takes the last observation of a slice whatever its version: use
 //! [`Mirror::observe_initial`] for those events. resourceVersions the
 //! mirror assigns are always newer than any it observed.
+//!
+//! A light mirror ([`Mirror::light`]) answers every write and observation
+//! exactly as a full one does, but keeps of each slice only what those
+//! answers read: its metadata (name, uid, resourceVersion) and namespace,
+//! not its endpoints. `sliceplane run` uses one: a full copy of every slice
+//! written would be most of its memory.
 
 use std::collections::BTreeMap;
 
@@ -49,6 +55,8 @@ pub struct Mirror {
     pub identities: BTreeMap<String, CiliumIdentity>,
     revision: u64,
     uids: u64,
+    /// Slices are stored without their endpoints (see [`Mirror::light`]).
+    light: bool,
 }
 
 /// `seen` is older than `known`: both numeric and `seen < known`. The
@@ -70,6 +78,36 @@ impl Mirror {
     /// An empty mirror.
     pub fn new() -> Self {
         Mirror::default()
+    }
+
+    /// An empty light mirror: same outcomes as [`Mirror::new`]'s, but the
+    /// slices it holds have no endpoints (only their metadata and
+    /// namespace), so it takes a small, fixed amount of memory per slice.
+    pub fn light() -> Self {
+        Mirror {
+            light: true,
+            ..Mirror::default()
+        }
+    }
+
+    /// Whether slices are held without their endpoints.
+    pub fn is_light(&self) -> bool {
+        self.light
+    }
+
+    /// The slice as this mirror keeps it: whole, or without endpoints.
+    fn kept(&self, s: &CiliumEndpointSlice) -> CiliumEndpointSlice {
+        if self.light {
+            CiliumEndpointSlice {
+                api_version: s.api_version.clone(),
+                kind: s.kind.clone(),
+                metadata: s.metadata.clone(),
+                namespace: s.namespace.clone(),
+                endpoints: Default::default(),
+            }
+        } else {
+            s.clone()
+        }
     }
 
     /// Takes one observed watch event (or List item, as ADDED) as the
@@ -122,7 +160,8 @@ impl Mirror {
             return Observed::Stale;
         }
         self.seen_rv(rv);
-        self.slices.insert(name.clone(), slice.clone());
+        let kept = self.kept(slice);
+        self.slices.insert(name.clone(), kept);
         Observed::Stored
     }
 
@@ -163,7 +202,7 @@ impl Mirror {
                 if self.slices.contains_key(&s.metadata.name) {
                     return Outcome::AlreadyExists;
                 }
-                let mut s = s.clone();
+                let mut s = self.kept(s);
                 let (rv, uid) = (self.next_rv(), self.next_uid());
                 s.metadata.resource_version = Some(rv.clone());
                 s.metadata.uid = Some(uid.clone());
@@ -181,11 +220,11 @@ impl Mirror {
                 }
                 // A refused write does not use up a version.
                 let rv = self.next_rv();
+                let mut s = self.kept(s);
                 let Some(cur) = self.slices.get_mut(&s.metadata.name) else {
                     return Outcome::NotFound;
                 };
                 let uid = cur.metadata.uid.clone();
-                let mut s = s.clone();
                 s.metadata.resource_version = Some(rv.clone());
                 s.metadata.uid = uid.clone();
                 *cur = s;
@@ -332,7 +371,7 @@ mod tests {
         s.endpoints = eps
             .iter()
             .map(|n| CoreCiliumEndpoint {
-                name: n.to_string(),
+                name: (*n).into(),
                 id: 1000,
                 ..Default::default()
             })
@@ -345,6 +384,73 @@ mod tests {
         i.metadata.resource_version = Some(rv.into());
         i.metadata.uid = Some(uid.into());
         i
+    }
+
+    /// One step of the light-mirror property: an observation or a write.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Observe(CiliumEndpointSlice, bool, bool),
+        Apply(WriteOp),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        let name = prop_oneof![Just("ces-a"), Just("ces-b"), Just("ces-c")];
+        let rv = proptest::option::of(prop_oneof![Just("1"), Just("5"), Just("9"), Just("x")]);
+        let uid = proptest::option::of(prop_oneof![Just("u1"), Just("u2")]);
+        let eps = proptest::collection::vec(prop_oneof![Just("p0"), Just("p1")], 0..3);
+        let s = (name.clone(), rv.clone(), uid.clone(), eps)
+            .prop_map(|(n, rv, uid, eps)| slice(n, rv, uid, &eps));
+        let pre = (rv, uid).prop_map(|(rv, uid)| Preconditions {
+            uid: uid.map(Into::into),
+            resource_version: rv.map(Into::into),
+        });
+        prop_oneof![
+            (s.clone(), any::<bool>(), any::<bool>()).prop_map(|(s, d, i)| Step::Observe(s, d, i)),
+            s.clone().prop_map(|s| Step::Apply(WriteOp::CreateSlice(s))),
+            s.prop_map(|s| Step::Apply(WriteOp::UpdateSlice(s))),
+            (name, pre).prop_map(|(n, preconditions)| Step::Apply(WriteOp::DeleteSlice {
+                name: n.into(),
+                preconditions
+            })),
+        ]
+    }
+
+    proptest::proptest! {
+        /// A light mirror answers every observation and write as a full
+        /// one does, and holds the same slices without their endpoints.
+        #[test]
+        fn a_light_mirror_answers_as_a_full_one(steps in proptest::collection::vec(step(), 0..30)) {
+            let (mut full, mut light) = (Mirror::new(), Mirror::light());
+            for st in &steps {
+                match st {
+                    Step::Observe(s, deleted, initial) => {
+                        let ev = if *deleted {
+                            WatchEvent::deleted(Object::CiliumEndpointSlice(s.clone()))
+                        } else {
+                            WatchEvent::added(Object::CiliumEndpointSlice(s.clone()))
+                        };
+                        let (a, b) = if *initial {
+                            (full.observe_initial(&ev), light.observe_initial(&ev))
+                        } else {
+                            (full.observe(&ev), light.observe(&ev))
+                        };
+                        proptest::prop_assert_eq!(a, b);
+                    }
+                    Step::Apply(op) => proptest::prop_assert_eq!(full.apply(op), light.apply(op)),
+                }
+                let stripped: BTreeMap<_, _> = full
+                    .slices
+                    .iter()
+                    .map(|(k, s)| {
+                        let mut s = s.clone();
+                        s.endpoints = Default::default();
+                        (k.clone(), s)
+                    })
+                    .collect();
+                proptest::prop_assert_eq!(&light.slices, &stripped);
+            }
+        }
     }
 
     #[test]
