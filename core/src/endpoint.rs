@@ -149,7 +149,7 @@ pub struct EndpointData {
     /// The node's encryption key index (0: none).
     pub encryption_key: u8,
     /// Sorted; shared between endpoints with the same ports.
-    pub named_ports: Arc<[PortEntry]>,
+    pub named_ports: PortList,
     /// The endpoint's service account, if any.
     pub service_account: Option<Arc<str>>,
 }
@@ -166,21 +166,50 @@ impl EndpointData {
     }
 }
 
+/// An endpoint's named ports, sorted, and shared between the endpoints
+/// that name the same ports ([`DataInterner::ports`]). One pointer (an
+/// `Arc<[PortEntry]>` is a pointer and a length): every endpoint record
+/// holds one, and most share the one empty list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortList(Arc<Vec<PortEntry>>);
+
+impl std::ops::Deref for PortList {
+    type Target = [PortEntry];
+
+    fn deref(&self) -> &[PortEntry] {
+        &self.0
+    }
+}
+
+/// A `PortList` hashes and compares as its slice (as the `Vec` it holds
+/// does), so the interner finds a list by a borrowed slice.
+impl std::borrow::Borrow<[PortEntry]> for PortList {
+    fn borrow(&self) -> &[PortEntry] {
+        &self.0
+    }
+}
+
+impl From<Vec<PortEntry>> for PortList {
+    fn from(ports: Vec<PortEntry>) -> PortList {
+        PortList(Arc::new(ports))
+    }
+}
+
 /// Shares equal port lists and strings between endpoints.
 #[derive(Debug, Default, Clone)]
 pub struct DataInterner {
     pub strings: Interner,
-    ports: hashbrown::HashSet<Arc<[PortEntry]>>,
-    no_ports: Option<Arc<[PortEntry]>>,
+    ports: hashbrown::HashSet<PortList>,
+    no_ports: Option<PortList>,
 }
 
 impl DataInterner {
-    pub fn ports(&mut self, mut ports: Vec<PortEntry>) -> Arc<[PortEntry]> {
+    pub fn ports(&mut self, mut ports: Vec<PortEntry>) -> PortList {
         if ports.is_empty() {
             // Most endpoints name no port: one shared empty list.
             return self
                 .no_ports
-                .get_or_insert_with(|| Arc::from(ports))
+                .get_or_insert_with(|| PortList::from(ports))
                 .clone();
         }
         ports.sort();
@@ -188,7 +217,8 @@ impl DataInterner {
         if let Some(p) = self.ports.get(ports.as_slice()) {
             return p.clone();
         }
-        let p: Arc<[PortEntry]> = Arc::from(ports);
+        ports.shrink_to_fit();
+        let p = PortList::from(ports);
         self.ports.insert(p.clone());
         p
     }

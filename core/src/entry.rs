@@ -455,9 +455,9 @@ mod tests {
         assert_eq!(cep.identity, Some(consumer.0));
         assert_eq!(cep.data, Some(consumer.1.clone()));
         // Equal port lists are shared, whoever read them.
-        assert!(Arc::ptr_eq(
-            &adopted.1.named_ports,
-            &cep.data.unwrap().named_ports
+        assert!(std::ptr::eq(
+            adopted.1.named_ports.as_ptr(),
+            cep.data.unwrap().named_ports.as_ptr()
         ));
     }
 
