@@ -67,7 +67,7 @@ type Controller struct {
 	Guard Guard
 	// MaxBatch bounds the watch events applied per engine call (default 1000).
 	MaxBatch int
-	// Parallelism bounds the writes sent at once (default 8).
+	// Parallelism bounds the writes sent at once (default 2, as the flag).
 	Parallelism int
 	// ShutdownGrace is how long in-flight writes may take after the context
 	// ends before they are cancelled (default 10 s).
@@ -103,7 +103,7 @@ func (c *Controller) init() {
 			c.MaxBatch = 1000
 		}
 		if c.Parallelism <= 0 {
-			c.Parallelism = 8
+			c.Parallelism = 2
 		}
 		if c.ShutdownGrace <= 0 {
 			c.ShutdownGrace = 10 * time.Second
