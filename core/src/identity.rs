@@ -159,6 +159,7 @@ impl IdentityAllocator {
         self.records.get(&id)
     }
 
+    #[cfg(test)]
     pub fn lookup_key(&self, key: &str) -> Option<IdentityId> {
         self.by_key.get(key).copied()
     }
@@ -224,7 +225,18 @@ impl IdentityAllocator {
     /// when the labels are new (the record shares `labels` and `key`).
     /// `None` when the range is exhausted.
     pub fn acquire(&mut self, labels: &Arc<LabelSet>, key: &Arc<str>) -> Option<IdentityId> {
-        if let Some(&id) = self.by_key.get(&**key)
+        self.acquire_known(labels, key).map(|(id, _)| id)
+    }
+
+    /// [`IdentityAllocator::acquire`], and whether `key` had a number
+    /// before (one lookup of the key for both).
+    pub fn acquire_known(
+        &mut self,
+        labels: &Arc<LabelSet>,
+        key: &Arc<str>,
+    ) -> Option<(IdentityId, bool)> {
+        let known = self.by_key.get(&**key).copied();
+        if let Some(id) = known
             && let Some(rec) = self.records.get_mut(&id)
         {
             if rec.refs == 0 {
@@ -235,7 +247,7 @@ impl IdentityAllocator {
                 rec.expired = false;
             }
             rec.refs += 1;
-            return Some(id);
+            return Some((id, true));
         }
         let id = self.pick_free()?;
         self.mark_used(id);
@@ -254,7 +266,7 @@ impl IdentityAllocator {
                 expired: false,
             },
         );
-        Some(id)
+        Some((id, known.is_some()))
     }
 
     /// Drops a reference; at zero the grace period starts.

@@ -456,6 +456,8 @@ fn security_labels_of<'a>(
         add(LABEL_SERVICE_ACCOUNT, input.service_account);
     }
     add(LABEL_CLUSTER, input.cluster_name);
+    // Kept for as long as the identity: no room beyond its labels.
+    set.labels.shrink_to_fit();
     set
 }
 

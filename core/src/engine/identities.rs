@@ -100,10 +100,9 @@ impl Engine {
         set: &Arc<LabelSet>,
         now: u64,
     ) -> Option<IdentityId> {
-        let known_before = self.identities.lookup_key(key).is_some();
-        let id = self.identities.acquire(set, key);
+        let id = self.identities.acquire_known(set, key);
         match id {
-            Some(id) => {
+            Some((id, known_before)) => {
                 if !known_before {
                     self.counters.identities_allocated += 1;
                     self.events.record(
@@ -130,7 +129,7 @@ impl Engine {
                 );
             }
         }
-        id
+        id.map(|(id, _)| id)
     }
 
     pub(super) fn on_identity(

@@ -98,7 +98,7 @@ impl Profiles {
         labels: impl Iterator<Item = (&'a str, &'a str)>,
         sa: &Arc<str>,
     ) -> u32 {
-        let mut kept: Vec<(&str, &str)> = Vec::new();
+        let mut kept: smallvec::SmallVec<[(&str, &str); 8]> = smallvec::SmallVec::new();
         for (k, v) in labels {
             if !k.starts_with(crate::labels::CILIUM_K8S_PREFIX) && memo.keeps(filter, k) {
                 kept.push((k, v));
