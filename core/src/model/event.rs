@@ -18,7 +18,7 @@ use super::*;
 use crate::error::Result;
 
 mod json;
-use json::{AnyObjectFields, EventOrObject, locate, malformed, parse_error};
+use json::{AnyObjectFields, EventOrObject, locate, malformed, parse_error, read_guessing};
 
 /// Every kind of object the engine takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,6 +222,9 @@ impl WatchEvent {
     /// field the engine models (no two kinds use one name for different
     /// things), then moved into the object its `kind` names.
     pub fn from_json(bytes: &[u8]) -> Result<WatchEvent> {
+        if let Some(ev) = read_guessing(bytes) {
+            return ev.into_event();
+        }
         let ev: EventOrObject =
             serde_json::from_slice(bytes).map_err(|e| parse_error("event", bytes, false, &e))?;
         ev.into_event()
@@ -234,7 +237,10 @@ impl WatchEvent {
     /// [`EventReader`](crate::wire::EventReader)). The caller then reads the
     /// value the slow way, which gives the precise error.
     pub(crate) fn from_json_unless_items(bytes: &[u8]) -> Option<WatchEvent> {
-        let ev: EventOrObject = serde_json::from_slice(bytes).ok()?;
+        let ev = match read_guessing(bytes) {
+            Some(ev) => ev,
+            None => serde_json::from_slice::<EventOrObject>(bytes).ok()?,
+        };
         if ev.has_items {
             return None;
         }

@@ -26,6 +26,9 @@ pub(super) struct EventOrObject<'de> {
     bare: AnyObjectFields,
     /// A top-level `items` field was read (the value may be a List).
     pub(super) has_items: bool,
+    /// `object` came before `type` and was read as the object of an
+    /// event that is not a DELETED ([`read_guessing`]).
+    guessed: bool,
 }
 
 /// The `object` of a watch event, read as its event type requires.
@@ -92,44 +95,95 @@ impl<'de> Deserialize<'de> for Key {
 
 impl<'de> Deserialize<'de> for EventOrObject<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<EventOrObject<'de>, D::Error> {
-        struct EventVisitor;
-        impl<'de> Visitor<'de> for EventVisitor {
-            type Value = EventOrObject<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a watch event or a Kubernetes object")
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<EventOrObject<'de>, A::Error> {
-                let mut ev = EventOrObject::default();
-                while let Some(key) = map.next_key::<Key>()? {
-                    match key {
-                        Key::Type => ev.event_type = map.next_value()?,
-                        Key::Object => {
-                            ev.object = match ev.event_type.as_deref() {
-                                Some("DELETED") => map
-                                    .next_value::<Option<DeletedFields>>()?
-                                    .map(ObjectBody::Deleted),
-                                Some(_) => map
-                                    .next_value::<Option<AnyObjectFields>>()?
-                                    .map(ObjectBody::Full),
-                                None => map
-                                    .next_value::<Option<&'de serde_json::value::RawValue>>()?
-                                    .map(ObjectBody::PendingText),
-                            }
+        d.deserialize_map(EventVisitor {
+            guess_not_deleted: false,
+        })
+    }
+}
+
+/// Reads an event; see [`EventOrObject`] and [`read_guessing`].
+struct EventVisitor {
+    /// An `object` that comes before `type` is read as the object of an
+    /// event that is not a DELETED (in place, one pass), not held as text.
+    guess_not_deleted: bool,
+}
+
+impl<'de> Visitor<'de> for EventVisitor {
+    type Value = EventOrObject<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a watch event or a Kubernetes object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EventOrObject<'de>, A::Error> {
+        let mut ev = EventOrObject::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Type => ev.event_type = map.next_value()?,
+                Key::Object => {
+                    ev.object = match ev.event_type.as_deref() {
+                        Some("DELETED") => map
+                            .next_value::<Option<DeletedFields>>()?
+                            .map(ObjectBody::Deleted),
+                        Some(_) => map
+                            .next_value::<Option<AnyObjectFields>>()?
+                            .map(ObjectBody::Full),
+                        None if self.guess_not_deleted => {
+                            ev.guessed = true;
+                            map.next_value::<Option<AnyObjectFields>>()?
+                                .map(ObjectBody::Full)
                         }
-                        key => {
-                            ev.has_items |= matches!(key, Key::Items);
-                            ev.bare.read_field(key, &mut map)?
-                        }
+                        None => map
+                            .next_value::<Option<&'de serde_json::value::RawValue>>()?
+                            .map(ObjectBody::PendingText),
                     }
                 }
-                Ok(ev)
+                key => {
+                    ev.has_items |= matches!(key, Key::Items);
+                    ev.bare.read_field(key, &mut map)?
+                }
             }
         }
-        d.deserialize_map(EventVisitor)
+        Ok(ev)
     }
+}
+
+/// Reads an event in one pass over text that is valid UTF-8, or `None`:
+/// the caller then reads it as before ([`EventOrObject`] from the bytes),
+/// which gives the same event or the precise error.
+///
+/// Two things make this pass cheaper than that reading, and neither
+/// changes what is accepted:
+///
+/// - The text is checked as UTF-8 once, a word at a time, and then read
+///   as a `&str`, so serde_json does not check every string it reads. Bytes
+///   that are not UTF-8 (which the other reading accepts inside a skipped
+///   string) are left to it.
+/// - An `object` that comes before `type` (every serializer that sorts
+///   keys: `object` < `type`) is read in place as the object of an event
+///   that is not a DELETED, instead of being held as text and read again
+///   once the type is known. When the text ends with a DELETED type, or the
+///   type read is DELETED after all, or anything fails (a DELETED's body may
+///   not read as a full object; nesting one level deeper may reach
+///   serde_json's depth limit), the guess is dropped (`None`). Otherwise the
+///   object read is the one the held text would have given: the same
+///   serde_json reading of the same bytes.
+pub(super) fn read_guessing(bytes: &[u8]) -> Option<EventOrObject<'_>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let guess_not_deleted = !ends_with_deleted(text);
+    let mut d = serde_json::Deserializer::from_str(text);
+    let ev = d.deserialize_map(EventVisitor { guess_not_deleted }).ok()?;
+    d.end().ok()?;
+    if ev.guessed && ev.event_type.as_deref() == Some("DELETED") {
+        return None;
+    }
+    Some(ev)
+}
+
+/// Whether `text` ends with the string `"DELETED"` and the closing brace:
+/// a watch event whose type comes last is a DELETED.
+fn ends_with_deleted(text: &str) -> bool {
+    let t = text.trim_end();
+    let t = t.strip_suffix('}').unwrap_or(t).trim_end();
+    t.ends_with("\"DELETED\"")
 }
 
 impl EventOrObject<'_> {
@@ -157,6 +211,7 @@ impl EventOrObject<'_> {
             object,
             bare: AnyObjectFields::deserialize(value)?,
             has_items: map.contains_key("items"),
+            guessed: false,
         })
     }
 
@@ -613,5 +668,68 @@ fn describe_value(v: &serde_json::Value) -> String {
         (_, true) => kind.to_string(),
         (true, false) => id,
         (false, false) => format!("{kind} {id}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reading without the one-pass guess: the bytes as they come.
+    fn plain(bytes: &[u8]) -> Result<WatchEvent> {
+        let ev: EventOrObject =
+            serde_json::from_slice(bytes).map_err(|e| parse_error("event", bytes, false, &e))?;
+        ev.into_event()
+    }
+
+    /// The one-pass reading gives the same event, or the same error, as the
+    /// plain reading: for every order of `type` and `object`, DELETED bodies
+    /// that do not read as objects, other types, no type, bytes that are not
+    /// UTF-8 in a skipped string, and nesting at serde_json's depth limit.
+    #[test]
+    fn guessing_reads_as_the_plain_reading() {
+        let cep = r#"{"apiVersion":"cilium.io/v2","kind":"CiliumEndpoint","metadata":{"name":"a","namespace":"ns"},"status":{"identity":{"id":1000},"networking":{"addressing":[{"ipv4":"10.0.0.1"}],"node":"192.168.0.1"}}}"#;
+        let bad = r#"{"kind":"CiliumEndpoint","metadata":{"name":"a","namespace":"ns"},"status":{"identity":{"id":"x"}}}"#;
+        let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for t in ["ADDED", "MODIFIED", "DELETED", "BOOKMARK"] {
+            for o in [cep, bad] {
+                cases.push(format!(r#"{{"object":{o},"type":"{t}"}}"#).into_bytes());
+                cases.push(format!(r#"{{"type":"{t}","object":{o}}}"#).into_bytes());
+                cases.push(format!("{{\"object\":{o} , \"type\" : \"{t}\" }}\n").into_bytes());
+                cases.push(format!(r#"{{"object":{o},"type":"{t}","x":1}}"#).into_bytes());
+                cases.push(format!(r#"{{"object":{o},"type":"{t}","object":{cep}}}"#).into_bytes());
+            }
+            for n in [100, 125, 126, 127, 128, 200] {
+                let o = format!(
+                    r#"{{"kind":"CiliumEndpoint","metadata":{{"name":"a","namespace":"ns"}},"x":{}}}"#,
+                    deep(n)
+                );
+                cases.push(format!(r#"{{"object":{o},"type":"{t}"}}"#).into_bytes());
+            }
+            let mut not_utf8 = format!(r#"{{"object":{cep},"type":"{t}","x":"?"}}"#).into_bytes();
+            let at = not_utf8.iter().rposition(|&b| b == b'?').unwrap();
+            not_utf8[at] = 0xff;
+            cases.push(not_utf8.clone());
+            let mut in_object = format!(r#"{{"object":{cep},"type":"{t}"}}"#).into_bytes();
+            let at = in_object.windows(2).position(|w| w == b"ns").unwrap();
+            in_object[at] = 0xff;
+            cases.push(in_object);
+        }
+        cases.push(format!(r#"{{"object":{cep}}}"#).into_bytes());
+        cases.push(cep.as_bytes().to_vec());
+        cases.push(br#"{"object":null,"type":"ADDED"}"#.to_vec());
+        cases.push(br#"{"object":{"kind":"Nope"},"type":"ADDED"}"#.to_vec());
+        for c in &cases {
+            let text = String::from_utf8_lossy(c);
+            assert_eq!(WatchEvent::from_json(c), plain(c), "{text}");
+            assert_eq!(
+                WatchEvent::from_json_unless_items(c),
+                serde_json::from_slice::<EventOrObject>(c)
+                    .ok()
+                    .and_then(|ev| ev.into_event().ok()),
+                "{text}"
+            );
+        }
     }
 }
