@@ -21,7 +21,9 @@ use crate::error::{Error, ErrorCode, Result};
 /// known (slower, and rare).
 #[derive(Default)]
 pub(super) struct EventOrObject<'de> {
-    event_type: Option<String>,
+    /// Inline (at most 24 bytes), as `kind` and `apiVersion` below: no
+    /// allocation for the strings every event has.
+    event_type: Option<CompactString>,
     object: Option<ObjectBody<'de>>,
     bare: AnyObjectFields,
     /// A top-level `items` field was read (the value may be a List).
@@ -197,7 +199,7 @@ impl EventOrObject<'_> {
             return EventOrObject::deserialize(value);
         };
         let event_type = match map.get("type") {
-            Some(t) => Option::<String>::deserialize(t)?,
+            Some(t) => Option::<CompactString>::deserialize(t)?,
             None => None,
         };
         let object = match (map.get("object"), event_type.as_deref()) {
@@ -267,8 +269,8 @@ impl EventOrObject<'_> {
 /// Any object the engine takes, before its kind picks the type.
 #[derive(Default)]
 pub(super) struct AnyObjectFields {
-    kind: Option<String>,
-    api_version: Option<String>,
+    kind: Option<CompactString>,
+    api_version: Option<CompactString>,
     metadata: ObjectMeta,
     spec: AnySpec,
     status: AnyStatus,
