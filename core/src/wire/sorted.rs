@@ -21,6 +21,11 @@ use std::io;
 use serde::Serialize;
 use serde_json::ser::{CharEscape, CompactFormatter, Formatter};
 
+use crate::model::{
+    AddressPair, CiliumEndpointSlice, CoreCiliumEndpoint, EncryptionSpec, EndpointNetworking,
+    NamedPort,
+};
+
 /// Reusable buffers of the sorted-keys writer.
 #[derive(Debug, Default)]
 pub(crate) struct SortedJson {
@@ -46,6 +51,8 @@ struct Frame {
 struct Entry {
     key: (usize, usize),
     val: (usize, usize),
+    /// The key has an escape (`\\`) in it: compare what it decodes to.
+    escaped: bool,
 }
 
 impl SortedJson {
@@ -76,11 +83,27 @@ impl SortedJson {
         } = self;
         let from = frame.from.min(entries.len());
         let es = &mut entries[from..];
-        let in_order = es
-            .windows(2)
-            .all(|w| key_cmp(buf, w[0].key, w[1].key) == Ordering::Less);
-        if !in_order {
-            es.sort_by(|a, b| key_cmp(buf, a.key, b.key));
+        // Insertion sort, stable: n - 1 comparisons when already in order
+        // (the usual case for maps), a few more for a struct's fields.
+        let (mut moved, mut equal) = (false, false);
+        for i in 1..es.len() {
+            let mut j = i;
+            while j > 0 {
+                match key_cmp(buf, &es[j - 1], &es[j]) {
+                    Ordering::Greater => {
+                        es.swap(j - 1, j);
+                        moved = true;
+                        j -= 1;
+                    }
+                    Ordering::Equal => {
+                        equal = true;
+                        break;
+                    }
+                    Ordering::Less => break,
+                }
+            }
+        }
+        if moved || equal {
             let base = frame.body;
             scratch.clear();
             scratch.extend_from_slice(buf.get(base..).unwrap_or_default());
@@ -88,9 +111,10 @@ impl SortedJson {
             let mut first = true;
             for (i, e) in es.iter().enumerate() {
                 // Of equal keys the last one wins (as in a map insert).
-                if es
-                    .get(i + 1)
-                    .is_some_and(|n| key_cmp_in(scratch, base, e.key, n.key) == Ordering::Equal)
+                if equal
+                    && es
+                        .get(i + 1)
+                        .is_some_and(|n| key_cmp_in(scratch, base, e, n) == Ordering::Equal)
                 {
                     continue;
                 }
@@ -107,6 +131,133 @@ impl SortedJson {
     }
 }
 
+impl SortedJson {
+    /// Appends a slice as [`append`](Self::append) would, its endpoints
+    /// written by hand (keys are constants in sorted order, strings that
+    /// need no escaping copied as they are, the rest through serde_json's
+    /// escaping): the bulk of every line `run` prints. Every field is
+    /// named (no `..`), so a field added to the model fails to compile
+    /// here; a property test checks the bytes against the `Value` path.
+    pub(crate) fn append_slice(&mut self, s: &CiliumEndpointSlice) {
+        let CiliumEndpointSlice {
+            api_version,
+            kind,
+            metadata,
+            namespace,
+            endpoints,
+        } = s;
+        self.buf.extend_from_slice(b"{\"apiVersion\":");
+        push_str(&mut self.buf, api_version);
+        self.buf.extend_from_slice(b",\"endpoints\":[");
+        for (i, ep) in endpoints.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            push_endpoint(&mut self.buf, ep);
+        }
+        self.buf.extend_from_slice(b"],\"kind\":");
+        push_str(&mut self.buf, kind);
+        self.buf.extend_from_slice(b",\"metadata\":");
+        self.append(metadata);
+        self.buf.extend_from_slice(b",\"namespace\":");
+        push_str(&mut self.buf, namespace);
+        self.buf.push(b'}');
+    }
+}
+
+/// A JSON string as serde_json writes it.
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Strings into a Vec: cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+fn push_i64(out: &mut Vec<u8>, n: i64) {
+    let _ = serde_json::to_writer(&mut *out, &n);
+}
+
+/// One slice entry, keys sorted: encryption, id, name, named-ports,
+/// networking, service-account.
+fn push_endpoint(out: &mut Vec<u8>, ep: &CoreCiliumEndpoint) {
+    let CoreCiliumEndpoint {
+        name,
+        id,
+        networking,
+        encryption,
+        named_ports,
+        service_account,
+    } = ep;
+    let EncryptionSpec { key } = encryption;
+    out.extend_from_slice(b"{\"encryption\":{\"key\":");
+    push_i64(out, *key);
+    out.extend_from_slice(b"},\"id\":");
+    push_i64(out, *id);
+    out.extend_from_slice(b",\"name\":");
+    push_str(out, name);
+    out.extend_from_slice(b",\"named-ports\":[");
+    for (i, port) in named_ports.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let NamedPort {
+            name,
+            port,
+            protocol,
+        } = port;
+        // name, port, protocol; empty strings are left out.
+        out.push(b'{');
+        if !name.is_empty() {
+            out.extend_from_slice(b"\"name\":");
+            push_str(out, name);
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"port\":");
+        push_i64(out, *port);
+        if !protocol.is_empty() {
+            out.extend_from_slice(b",\"protocol\":");
+            push_str(out, protocol);
+        }
+        out.push(b'}');
+    }
+    let EndpointNetworking { addressing, node } = networking;
+    out.extend_from_slice(b"],\"networking\":{\"addressing\":[");
+    for (i, pair) in addressing.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let AddressPair { ipv4, ipv6 } = pair;
+        out.push(b'{');
+        if let Some(v4) = ipv4 {
+            out.extend_from_slice(b"\"ipv4\":");
+            push_str(out, v4);
+        }
+        if let Some(v6) = ipv6 {
+            if ipv4.is_some() {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"ipv6\":");
+            push_str(out, v6);
+        }
+        out.push(b'}');
+    }
+    out.push(b']');
+    if let Some(node) = node {
+        out.extend_from_slice(b",\"node\":");
+        push_str(out, node);
+    }
+    out.push(b'}');
+    if let Some(sa) = service_account {
+        out.extend_from_slice(b",\"service-account\":");
+        push_str(out, sa);
+    }
+    out.push(b'}');
+}
+
 /// `buf[r]` for a range recorded as offsets into a buffer that starts at `base`.
 fn range(bytes: &[u8], base: usize, r: (usize, usize)) -> &[u8] {
     bytes
@@ -114,30 +265,27 @@ fn range(bytes: &[u8], base: usize, r: (usize, usize)) -> &[u8] {
         .unwrap_or_default()
 }
 
-fn key_cmp(buf: &[u8], a: (usize, usize), b: (usize, usize)) -> Ordering {
+fn key_cmp(buf: &[u8], a: &Entry, b: &Entry) -> Ordering {
     key_cmp_in(buf, 0, a, b)
 }
 
 /// Compares two keys (JSON strings with their quotes) as the strings they
 /// encode, as a `BTreeMap<String, _>` orders them.
-fn key_cmp_in(bytes: &[u8], base: usize, a: (usize, usize), b: (usize, usize)) -> Ordering {
-    let (a, b) = (range(bytes, base, a), range(bytes, base, b));
-    fn inner(k: &[u8]) -> &[u8] {
-        k.strip_prefix(b"\"")
-            .and_then(|k| k.strip_suffix(b"\""))
-            .unwrap_or(k)
+fn key_cmp_in(bytes: &[u8], base: usize, a: &Entry, b: &Entry) -> Ordering {
+    let (ka, kb) = (range(bytes, base, a.key), range(bytes, base, b.key));
+    if !a.escaped && !b.escaped {
+        // Unescaped, the bytes between the quotes are the string's.
+        fn inner(k: &[u8]) -> &[u8] {
+            k.get(1..k.len().saturating_sub(1)).unwrap_or_default()
+        }
+        return inner(ka).cmp(inner(kb));
     }
-    let (ia, ib) = (inner(a), inner(b));
-    if !ia.contains(&b'\\') && !ib.contains(&b'\\') {
-        return ia.cmp(ib);
-    }
-    // Escaped: compare what they decode to.
     match (
-        serde_json::from_slice::<String>(a),
-        serde_json::from_slice::<String>(b),
+        serde_json::from_slice::<String>(ka),
+        serde_json::from_slice::<String>(kb),
     ) {
         (Ok(a), Ok(b)) => a.cmp(&b),
-        _ => ia.cmp(ib),
+        _ => ka.cmp(kb),
     }
 }
 
@@ -171,10 +319,23 @@ impl Formatter for Sorting<'_> {
         write_f64(f64),
         write_number_str(&str),
         write_string_fragment(&str),
-        write_char_escape(CharEscape),
         write_raw_fragment(&str),
         begin_array_value(bool),
     );
+
+    fn write_char_escape<W: ?Sized + io::Write>(
+        &mut self,
+        _w: &mut W,
+        escape: CharEscape,
+    ) -> io::Result<()> {
+        let s = &mut *self.0;
+        if s.in_key
+            && let Some(e) = s.entries.last_mut()
+        {
+            e.escaped = true;
+        }
+        CompactFormatter.write_char_escape(&mut s.buf, escape)
+    }
 
     #[inline]
     fn write_null<W: ?Sized + io::Write>(&mut self, _w: &mut W) -> io::Result<()> {
@@ -264,6 +425,7 @@ impl Formatter for Sorting<'_> {
         s.entries.push(Entry {
             key: (at, at),
             val: (at, at),
+            escaped: false,
         });
         s.in_key = true;
         Ok(())

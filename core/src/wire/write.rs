@@ -162,7 +162,7 @@ impl LineEncoder {
         buf.extend_from_slice(b",\"object\":");
         let preconditions = match &w.op {
             WriteOp::CreateSlice(s) | WriteOp::UpdateSlice(s) => {
-                self.json.append(s);
+                self.json.append_slice(s);
                 None
             }
             WriteOp::CreateIdentity(i) => {
@@ -244,20 +244,26 @@ mod tests {
         (
             text(),
             any::<i64>(),
-            proptest::option::of(text()),
-            proptest::option::of(text()),
+            proptest::collection::vec(
+                (proptest::option::of(text()), proptest::option::of(text())),
+                0..3,
+            ),
             proptest::option::of(text()),
             proptest::collection::vec((text(), any::<u16>(), text()), 0..3),
             proptest::option::of(text()),
             any::<i64>(),
         )
-            .prop_map(|(name, id, v4, v6, node, ports, sa, key)| {
+            .prop_map(|(name, id, pairs, node, ports, sa, key)| {
+                let pairs: Vec<_> = pairs
+                    .into_iter()
+                    .map(|(v4, v6)| json!({"ipv4": v4, "ipv6": v6}))
+                    .collect();
                 let ports: Vec<_> = ports
                     .into_iter()
                     .map(|(n, p, t)| json!({"name": n, "port": p, "protocol": t}))
                     .collect();
                 json!({"name": name, "id": id,
-                       "networking": {"addressing": [{"ipv4": v4, "ipv6": v6}], "node": node},
+                       "networking": {"addressing": pairs, "node": node},
                        "encryption": {"key": key}, "named-ports": ports, "service-account": sa})
             })
     }
