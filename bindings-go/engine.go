@@ -265,6 +265,18 @@ func (en *Engine) Flush(nowMs uint64) ([]Op, error) {
 	return ops, err
 }
 
+// FlushAtMost is Flush planning at most maxSliceWrites slice writes (the
+// oldest due; identity writes are not counted). The slices left out stay
+// dirty: a caller with n idle writers asks for n, and changes that arrive
+// meanwhile join those slices' one write.
+func (en *Engine) FlushAtMost(nowMs uint64, maxSliceWrites uint32) ([]Op, error) {
+	var ops []Op
+	err := en.bufferCall(false, &ops, func(h *C.sp_engine, b *C.sp_buffer, e **C.sp_error) C.uint32_t {
+		return C.sp_engine_flush_at_most(h, C.uint64_t(nowMs), C.uint32_t(maxSliceWrites), b, e)
+	})
+	return ops, err
+}
+
 // Report gives the outcome of op id. An op not in flight gives ErrUnknownOp.
 func (en *Engine) Report(id uint64, o Outcome, nowMs uint64) error {
 	js, err := json.Marshal(o)

@@ -386,3 +386,22 @@ func TestFinalizerSafetyNet(t *testing.T) {
 	runtime.GC()
 	runtime.GC()
 }
+
+func TestFlushAtMost(t *testing.T) {
+	eng := newEngine(t)
+	defer eng.Close()
+	must(t, eng.ApplyJSON([]byte(namespaceEvent), 1))
+	must(t, eng.ApplyJSON(podEvent("ADDED", 1, "web"), 1))
+	must(t, eng.InitialSyncDone(10))
+	// No idle writer for slices: the identity only; the slice stays dirty.
+	ops, err := eng.FlushAtMost(10_000, 0)
+	must(t, err)
+	if len(ops) != 1 || ops[0].Kind != "CiliumIdentity" {
+		t.Fatalf("plan with no slice writes: %+v", ops)
+	}
+	ops, err = eng.FlushAtMost(10_000, 1)
+	must(t, err)
+	if len(ops) != 1 || ops[0].Kind != "CiliumEndpointSlice" || ops[0].Op != "create" {
+		t.Fatalf("plan with one slice write: %+v", ops)
+	}
+}

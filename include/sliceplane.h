@@ -361,6 +361,20 @@ uint32_t sp_engine_flush(struct sp_engine *engine,
                          struct sp_buffer *out,
                          struct sp_error **err);
 
+// `sp_engine_flush`, planning at most `max_slice_writes` slice writes (the
+// oldest due; identity writes are not counted). The slices left out stay
+// dirty, so a caller with `n` idle writers asks for `n` and later changes
+// join those slices' one write.
+//
+// # Safety
+// `engine` live and not used concurrently; `out` writable; `err` NULL or
+// writable.
+uint32_t sp_engine_flush_at_most(struct sp_engine *engine,
+                                 uint64_t now_ms,
+                                 uint32_t max_slice_writes,
+                                 struct sp_buffer *out,
+                                 struct sp_error **err);
+
 // Reports what the API server answered to op `op_id`; `outcome_json` is
 // `{"outcome": "success", "resourceVersion", "uid"}`, `{"outcome":
 // "conflict"}`, `{"outcome": "notFound"}`, `{"outcome": "alreadyExists"}`

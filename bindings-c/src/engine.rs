@@ -228,6 +228,33 @@ pub unsafe extern "C" fn sp_engine_flush(
     })
 }
 
+/// `sp_engine_flush`, planning at most `max_slice_writes` slice writes (the
+/// oldest due; identity writes are not counted). The slices left out stay
+/// dirty, so a caller with `n` idle writers asks for `n` and later changes
+/// join those slices' one write.
+///
+/// # Safety
+/// `engine` live and not used concurrently; `out` writable; `err` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp_engine_flush_at_most(
+    engine: *mut sp_engine,
+    now_ms: u64,
+    max_slice_writes: u32,
+    out: *mut sp_buffer,
+    err: *mut *mut sp_error,
+) -> u32 {
+    boundary(err, || {
+        check_out(out, "out")?;
+        let ops = with_mut(engine, |e| {
+            let plan = e.flush_at_most(now_ms, max_slice_writes as usize);
+            Ok(plan.iter().map(wire::Write::from).collect::<Vec<_>>())
+        })?;
+        // SAFETY: checked above.
+        unsafe { write_json(out, &ops) }
+    })
+}
+
 /// Reports what the API server answered to op `op_id`; `outcome_json` is
 /// `{"outcome": "success", "resourceVersion", "uid"}`, `{"outcome":
 /// "conflict"}`, `{"outcome": "notFound"}`, `{"outcome": "alreadyExists"}`

@@ -840,9 +840,33 @@ static void test_policy(void) {
     sp_error_free(err);
 }
 
+/* sp_engine_flush_at_most: no more slice writes than asked for; the rest
+ * stay dirty for the next call. */
+static void test_flush_at_most(void) {
+    sp_engine *eng = new_engine();
+    sp_error *err = NULL;
+    char buf[512];
+    CHECK(sp_engine_apply_json(eng, S(NAMESPACE), 1, &err) == SP_OK);
+    CHECK(sp_engine_apply_json(eng, S(pod(buf, "ADDED", 1, "web")), 1, &err) == SP_OK);
+    CHECK(sp_engine_initial_sync_done(eng, 10, &err) == SP_OK);
+    sp_buffer plan = {0};
+    CHECK(sp_engine_flush_at_most(eng, 10000, 0, &plan, &err) == SP_OK);
+    CHECK(strstr((const char *)plan.data, "\"kind\":\"CiliumIdentity\"") != NULL);
+    CHECK(strstr((const char *)plan.data, "\"kind\":\"CiliumEndpointSlice\"") == NULL);
+    sp_buffer_free(&plan);
+    CHECK(sp_engine_flush_at_most(eng, 10000, 1, &plan, &err) == SP_OK);
+    CHECK(count_substr((const char *)plan.data, "\"op\":\"create\"") == 1);
+    CHECK(strstr((const char *)plan.data, "\"kind\":\"CiliumEndpointSlice\"") != NULL);
+    sp_buffer_free(&plan);
+    CHECK(sp_engine_flush_at_most(NULL, 10000, 1, &plan, &err) != SP_OK && err != NULL);
+    sp_error_free(err);
+    sp_engine_free(eng);
+}
+
 int main(void) {
     test_version();
     test_lifecycle();
+    test_flush_at_most();
     test_errors();
     test_bulk();
     test_reader_thread();

@@ -590,3 +590,62 @@ fn metrics_text_parses_and_counts_agree_with_the_plan() {
     };
     assert_eq!(b.last().unwrap().count, 1.0);
 }
+
+/// The namespace and endpoint count of each slice write in `plan`.
+fn slice_writes(plan: &sliceplane::plan::WritePlan) -> Vec<(String, usize)> {
+    plan.writes
+        .iter()
+        .filter_map(|w| match &w.op {
+            WriteOp::CreateSlice(s) | WriteOp::UpdateSlice(s) => {
+                Some((s.namespace.clone(), s.endpoints.len()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn flush_at_most_plans_the_oldest_and_later_changes_join_the_slices_left_dirty() {
+    let mut e = synced(cep_config());
+    for (t, ns) in ["a", "b", "c"].into_iter().enumerate() {
+        let ep = cep(ns, "one", 300, &ip(t as u32 + 1));
+        e.apply(&add(Object::CiliumEndpoint(ep)), t as u64).unwrap();
+    }
+    // One idle writer: the oldest dirty slice only; b and c stay dirty.
+    let first = e.flush_at_most(3, 1);
+    assert_eq!(slice_writes(&first), vec![("a".to_string(), 1)]);
+    assert_eq!(
+        e.next_due(),
+        Some(1),
+        "b, left out, was due since it changed"
+    );
+    // A change to b while the writer is busy joins b's one write.
+    let ep = cep("b", "two", 300, &ip(10));
+    e.apply(&add(Object::CiliumEndpoint(ep)), 4).unwrap();
+    // Zero: nothing for slices.
+    assert!(slice_writes(&e.flush_at_most(5, 0)).is_empty());
+    let rest = e.flush_at_most(5, 5);
+    assert_eq!(
+        slice_writes(&rest),
+        vec![("b".to_string(), 2), ("c".to_string(), 1)],
+        "oldest first, b with both of its endpoints"
+    );
+    // Everything planned is in flight: an unlimited flush adds nothing.
+    assert!(e.flush(6).is_empty());
+    // The same as one unlimited flush would have planned, in total.
+    let mut whole = synced(cep_config());
+    for (t, ns) in ["a", "b", "c"].into_iter().enumerate() {
+        let ep = cep(ns, "one", 300, &ip(t as u32 + 1));
+        whole
+            .apply(&add(Object::CiliumEndpoint(ep)), t as u64)
+            .unwrap();
+    }
+    let ep = cep("b", "two", 300, &ip(10));
+    whole.apply(&add(Object::CiliumEndpoint(ep)), 4).unwrap();
+    let mut all = slice_writes(&whole.flush(5));
+    all.sort();
+    let mut parts = slice_writes(&first);
+    parts.extend(slice_writes(&rest));
+    parts.sort();
+    assert_eq!(parts, all);
+}

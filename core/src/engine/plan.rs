@@ -29,6 +29,16 @@ impl Engine {
     /// Runs [`Engine::maintain`] first: the time-driven changes to the model
     /// are made before anything is planned.
     pub fn flush(&mut self, now: u64) -> WritePlan {
+        self.flush_at_most(now, usize::MAX)
+    }
+
+    /// [`Engine::flush`], planning at most `max_slice_writes` slice writes
+    /// (the oldest due, priority namespaces first); identity writes are not
+    /// counted. The slices left out stay dirty with their age, so a caller
+    /// with `n` idle writers asks for `n` and every change that arrives
+    /// before a writer frees up joins its slice's one write instead of
+    /// queueing a write of its own. `0` plans identity writes only.
+    pub fn flush_at_most(&mut self, now: u64, max_slice_writes: usize) -> WritePlan {
         let mut plan = WritePlan::default();
         if !self.synced {
             return plan;
@@ -36,7 +46,7 @@ impl Engine {
         self.maintain(now);
         // Identity creates first: slices reference their numbers.
         self.plan_identity_creates(&mut plan);
-        self.plan_due_slices(&mut plan, now);
+        self.plan_due_slices(&mut plan, now, max_slice_writes);
         self.plan_identity_deletes(&mut plan);
         plan
     }
@@ -62,8 +72,8 @@ impl Engine {
     }
 
     /// Slices dirty for at least the sync delay, priority namespaces first,
-    /// oldest first, as far as the rate limiter lets.
-    fn plan_due_slices(&mut self, plan: &mut WritePlan, now: u64) {
+    /// oldest first, as far as the rate limiter lets, at most `max` writes.
+    fn plan_due_slices(&mut self, plan: &mut WritePlan, now: u64, max: usize) {
         let cutoff = now.saturating_sub(self.config.write.sync_delay_ms);
         let ready = now >= self.config.write.sync_delay_ms;
         let mut due: Vec<(bool, u64, SliceId)> = if ready {
@@ -89,7 +99,12 @@ impl Engine {
             Vec::new()
         };
         due.sort_unstable();
+        let mut planned = 0usize;
         for (standard, since, sid) in due {
+            if planned >= max {
+                // The rest stay dirty, in order, for the caller's next flush.
+                break;
+            }
             if self.bucket.available(now) == 0 {
                 // The rest stay dirty, in order, for the next flush.
                 self.metrics.rate_limited_flushes += 1;
@@ -99,6 +114,7 @@ impl Engine {
             let retry = self.st.slices.get(sid).is_some_and(|s| s.failures > 0);
             self.plan_slice(plan, sid, since);
             if plan.writes.len() > before {
+                planned += plan.writes.len() - before;
                 self.bucket.try_take(now);
                 let delay = now.saturating_sub(since) as f64 / 1000.0;
                 if standard {

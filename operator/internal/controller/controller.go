@@ -9,7 +9,8 @@
 //     applied, then InitialSyncDone (the engine adopts what the server holds;
 //     an unchanged cluster costs zero writes).
 //  2. Then, until the context ends: apply queued watch events, and when the
-//     engine has writes due (NextDue), check the lease (Guard), Flush, and
+//     engine has writes due (NextDue) and a writer is idle, check the lease
+//     (Guard), FlushAtMost (no more slice writes than idle writers), and
 //     queue the planned writes; Report each outcome as it arrives, drain
 //     health events.
 //
@@ -259,7 +260,15 @@ func (c *Controller) step(writeCtx context.Context, force bool) error {
 		}
 		fc.ctx, fc.cancel = context.WithDeadline(writeCtx, deadline)
 	}
-	ops, err := c.Engine.Flush(c.Now())
+	// As many slice writes as there are idle writers: a slice left dirty
+	// gets every change that arrives before a writer frees up into its one
+	// write, instead of a queued write per change (identity writes are not
+	// counted; they are few and slices reference them).
+	idle := c.Parallelism - c.inFlight - len(c.queue)
+	if idle < 0 {
+		idle = 0
+	}
+	ops, err := c.Engine.FlushAtMost(c.Now(), uint32(idle))
 	if err != nil {
 		fc.cancel()
 		return err
@@ -475,10 +484,10 @@ func (c *Controller) loop(ctx, writeCtx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		// Plan only when every planned write has a worker: a slice left dirty
-		// while the workers are busy gets the changes that arrive meanwhile
-		// into its one write.
-		if len(c.queue) == 0 {
+		// Plan only when a writer is idle, and no more than the idle writers
+		// take (step): a slice left dirty while the writers are busy gets the
+		// changes that arrive meanwhile into its one write.
+		if len(c.queue) == 0 && (c.inFlight < c.Parallelism || force) {
 			if err := c.step(writeCtx, force); err != nil {
 				return err
 			}
@@ -495,7 +504,7 @@ func (c *Controller) loop(ctx, writeCtx context.Context) error {
 				wait = d
 			}
 		}
-		if len(c.queue) > 0 {
+		if len(c.queue) > 0 || c.inFlight >= c.Parallelism {
 			wait = time.Second // every worker is busy: the next outcome wakes the loop
 		}
 		if c.Guard != nil && wait == 0 {
