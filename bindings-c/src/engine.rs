@@ -217,15 +217,8 @@ pub unsafe extern "C" fn sp_engine_flush(
     out: *mut sp_buffer,
     err: *mut *mut sp_error,
 ) -> u32 {
-    boundary(err, || {
-        check_out(out, "out")?;
-        let ops = with_mut(engine, |e| {
-            let plan = e.flush(now_ms);
-            Ok(plan.iter().map(wire::Write::from).collect::<Vec<_>>())
-        })?;
-        // SAFETY: checked above.
-        unsafe { write_json(out, &ops) }
-    })
+    // SAFETY: the caller's contract is this function's.
+    unsafe { flush_json(engine, now_ms, usize::MAX, out, err) }
 }
 
 /// `sp_engine_flush`, planning at most `max_slice_writes` slice writes (the
@@ -244,10 +237,27 @@ pub unsafe extern "C" fn sp_engine_flush_at_most(
     out: *mut sp_buffer,
     err: *mut *mut sp_error,
 ) -> u32 {
+    // SAFETY: the caller's contract is this function's.
+    unsafe { flush_json(engine, now_ms, max_slice_writes as usize, out, err) }
+}
+
+/// `Engine::flush_at_most` written to `out` as the planned writes' JSON
+/// array: the body of `sp_engine_flush` (no bound) and
+/// `sp_engine_flush_at_most`.
+///
+/// # Safety
+/// As `sp_engine_flush`.
+unsafe fn flush_json(
+    engine: *mut sp_engine,
+    now_ms: u64,
+    max_slice_writes: usize,
+    out: *mut sp_buffer,
+    err: *mut *mut sp_error,
+) -> u32 {
     boundary(err, || {
         check_out(out, "out")?;
         let ops = with_mut(engine, |e| {
-            let plan = e.flush_at_most(now_ms, max_slice_writes as usize);
+            let plan = e.flush_at_most(now_ms, max_slice_writes);
             Ok(plan.iter().map(wire::Write::from).collect::<Vec<_>>())
         })?;
         // SAFETY: checked above.
