@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -81,6 +82,11 @@ func nfr1Ints(t testing.TB, env string, def []int) []int {
 type nfr1Variant struct {
 	name string
 	args []string
+	bin  string // operator binary ("": the one under test)
+	// gogc, when > 0, is the test process's GC percent (API server, etcd
+	// and clients are in it) during this variant's sweeps: GOGC of the
+	// API server, a setting of the server, not of the operator.
+	gogc int
 }
 
 // nfr1Variants reads SLICEPLANE_NFR1_VARIANTS, "name=flag flag;name=flag"
@@ -97,7 +103,23 @@ func nfr1Variants(t testing.TB) []nfr1Variant {
 		if !ok || strings.TrimSpace(name) == "" {
 			t.Fatalf("bad SLICEPLANE_NFR1_VARIANTS %q: want name=flags;name=flags", v)
 		}
-		out = append(out, nfr1Variant{name: strings.TrimSpace(name), args: strings.Fields(args)})
+		nv := nfr1Variant{name: strings.TrimSpace(name)}
+		for _, a := range strings.Fields(args) {
+			if bin, ok := strings.CutPrefix(a, "bin="); ok {
+				nv.bin = bin // another build of the operator, e.g. the last commit's
+				continue
+			}
+			if g, ok := strings.CutPrefix(a, "gogc="); ok {
+				n, err := strconv.Atoi(g)
+				if err != nil || n <= 0 {
+					t.Fatalf("bad gogc in SLICEPLANE_NFR1_VARIANTS %q", v)
+				}
+				nv.gogc = n
+				continue
+			}
+			nv.args = append(nv.args, a)
+		}
+		out = append(out, nv)
 	}
 	return out
 }
@@ -441,6 +463,14 @@ func apiThrottling(text string) map[string]float64 {
 	out["apiserver_request_total{code=429}"], _ = metric(text, "apiserver_request_total", `code="429"`)
 	out["apiserver_flowcontrol_rejected_requests_total"], _ = metric(text, "apiserver_flowcontrol_rejected_requests_total")
 	out["apiserver_dropped_requests_total"], _ = metric(text, "apiserver_dropped_requests_total")
+	// Priority and fairness: requests dispatched outside the exempt level
+	// and the seconds they waited in its queues (0 when every client is
+	// exempt, as the harness's loopback system:masters clients are).
+	all, _ := metric(text, "apiserver_flowcontrol_dispatched_requests_total")
+	exempt, _ := metric(text, "apiserver_flowcontrol_dispatched_requests_total", `priority_level="exempt"`)
+	out["apiserver_flowcontrol_dispatched_requests_total"] = all
+	out["apiserver_flowcontrol_dispatched_requests_total{non-exempt}"] = all - exempt
+	out["apiserver_flowcontrol_request_wait_duration_seconds_sum"], _ = metric(text, "apiserver_flowcontrol_request_wait_duration_seconds_sum")
 	return out
 }
 
@@ -494,6 +524,14 @@ type nfr1Row struct {
 	Throttling          map[string]float64 `json:"apiserver_throttling_delta"`
 	ProxyStatus         map[string]int     `json:"proxy_status_delta,omitempty"`
 	OperatorWritesDelta int                `json:"operator_writes"`
+	// CPU seconds over the rate (changes paced, then the drain): the test
+	// process (API server, etcd, proxy, the change, control and watch
+	// clients) and the operator process. The test process's CPU of an
+	// operator row minus that of the "none" row at the same rate, per
+	// operator write, is what one write costs the API server and etcd.
+	TestCPUSeconds     float64 `json:"test_process_cpu_s"`
+	OperatorCPUSeconds float64 `json:"operator_cpu_s"`
+	Seconds            float64 `json:"seconds"`
 }
 
 type nfr1Result struct {
@@ -609,6 +647,10 @@ func TestNFR1(t *testing.T) {
 			if op != nil {
 				writesBefore, _ = op.writes(t)
 			}
+			cpuBefore, opCPUBefore := processCPU(), time.Duration(0)
+			if op != nil {
+				opCPUBefore = op.cpu()
+			}
 			stopControl := startControl()
 			start := time.Now()
 			var errs atomic.Int64
@@ -645,12 +687,16 @@ func TestNFR1(t *testing.T) {
 					time.Sleep(100 * time.Millisecond)
 				}
 			}
+			row := nfr1Row{TestCPUSeconds: (processCPU() - cpuBefore).Seconds(), Seconds: time.Since(start).Seconds()}
+			if op != nil {
+				row.OperatorCPUSeconds = (op.cpu() - opCPUBefore).Seconds()
+			}
 			ctlProxy, e1 := controls[0].take()
 			ctlDirect, e2 := controls[1].take()
-			row := nfr1Row{Operator: label, DelayMs: delayMs, Rate: rate, Changes: n,
-				Achieved: float64(n) / elapsed.Seconds(), ChangeErrs: int(errs.Load()),
-				ControlProxy: statOf(ctlProxy), ControlDirect: statOf(ctlDirect), ControlErrs: e1 + e2,
-				Throttling: map[string]float64{}}
+			row.Operator, row.DelayMs, row.Rate, row.Changes = label, delayMs, rate, n
+			row.Achieved, row.ChangeErrs = float64(n)/elapsed.Seconds(), int(errs.Load())
+			row.ControlProxy, row.ControlDirect, row.ControlErrs = statOf(ctlProxy), statOf(ctlDirect), e1+e2
+			row.Throttling = map[string]float64{}
 			key := "without operator"
 			if op != nil {
 				key = "with operator"
@@ -713,9 +759,9 @@ func TestNFR1(t *testing.T) {
 				row.Writes = tr.total
 			}
 			res.Rows = append(res.Rows, row)
-			t.Logf("%s rate %d/s: %d changes at %.0f/s (errors %d), API %+v; ours %+v e2e %+v (unmatched %d, writes %d); near 2 s %d; control proxy %+v direct %+v; throttling %v; load %s",
+			t.Logf("%s rate %d/s: %d changes at %.0f/s (errors %d), API %+v; ours %+v e2e %+v (unmatched %d, writes %d); near 2 s %d; control proxy %+v direct %+v; throttling %v; CPU s over %.1f s: test process %.2f, operator %.2f; load %s",
 				label, rate, n, row.Achieved, row.ChangeErrs, row.ChangeAPI, row.Ours, row.EndToEnd, row.Unmatched, row.OperatorWritesDelta, row.Near2s,
-				row.ControlProxy, row.ControlDirect, row.Throttling, loadavg())
+				row.ControlProxy, row.ControlDirect, row.Throttling, row.Seconds, row.TestCPUSeconds, row.OperatorCPUSeconds, loadavg())
 		}
 	}
 
@@ -727,7 +773,17 @@ func TestNFR1(t *testing.T) {
 				label += " " + v.name
 			}
 			args := append([]string{"--trace-propagation", "--kube-api-qps", "100", "--kube-api-burst", "200"}, v.args...)
+			underTest := operatorBinary
+			if v.bin != "" {
+				operatorBinary = v.bin
+			}
 			op := startOperatorConfig(t, t, c.proxy, fmt.Sprintf("nfr1-d%d%s", delay, v.name), operatorConfigHelmLimits(delay), scenarioLease, args...)
+			operatorBinary = underTest
+			restoreGC := func() {}
+			if v.gogc > 0 {
+				old := debug.SetGCPercent(v.gogc)
+				restoreGC = func() { debug.SetGCPercent(old) }
+			}
 			op.waitSynced(t, 120*time.Second)
 			if got, want := op.rateStep(t), (rateStep{nfr1Nodes, 100, 200}); got != want {
 				t.Fatalf("operator's rate-limit step at the initial sync: %+v, want %+v (Helm default, %d CiliumNodes)", got, want, nfr1Nodes)
@@ -752,6 +808,7 @@ func TestNFR1(t *testing.T) {
 			} else {
 				sweep(label, delay, op)
 			}
+			restoreGC()
 			op.stop(t)
 		}
 	}
@@ -874,6 +931,9 @@ func TestNFR1WriteCost(t *testing.T) {
 		}()
 	}
 	const n, size = 300, 100
+	// SLICEPLANE_NFR1_COST_PROFILE=DIR writes one CPU profile of the test
+	// process per request kind (DIR/cost-<row>.pprof, rows in table order).
+	profDir := os.Getenv("SLICEPLANE_NFR1_COST_PROFILE")
 	ns := "cost"
 	ces := cl.Resource(GVRCiliumEndpointSlice)
 	g := 0
@@ -892,6 +952,17 @@ func TestNFR1WriteCost(t *testing.T) {
 			}
 		}
 		var rts []time.Duration
+		if profDir != "" {
+			f, err := os.Create(filepath.Join(profDir, fmt.Sprintf("cost-%d.pprof", len(results)+1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				t.Fatal(err)
+			}
+			defer pprof.StopCPUProfile()
+		}
 		before := processCPU()
 		for i := 0; i < n; i++ {
 			s := time.Now()
@@ -901,6 +972,10 @@ func TestNFR1WriteCost(t *testing.T) {
 			rts = append(rts, time.Since(s))
 		}
 		results = append(results, result{name, (processCPU() - before) / n, rts})
+		if profDir != "" {
+			pprof.StopCPUProfile()
+			t.Logf("CPU profile of %q: %s", name, filepath.Join(profDir, fmt.Sprintf("cost-%d.pprof", len(results))))
+		}
 	}
 	slice := func(name string) (*unstructured.Unstructured, []string) {
 		ips := make([]string, size)
@@ -932,6 +1007,15 @@ func TestNFR1WriteCost(t *testing.T) {
 	}
 	measure("slice update (100 entries)", updateWith("u1", metav1.UpdateOptions{}))
 	measure("slice update, fieldValidation=Ignore", updateWith("u2", metav1.UpdateOptions{FieldValidation: "Ignore"}))
+	{
+		// The API server's GOGC (a server setting, not ours): the test
+		// process holds the API server and etcd, and a 100-entry update
+		// allocates enough that the garbage collector is a quarter of its
+		// CPU at the default 100.
+		old := debug.SetGCPercent(400)
+		measure("slice update, API server GOGC=400", updateWith("u3", metav1.UpdateOptions{}))
+		debug.SetGCPercent(old)
+	}
 	{
 		_, ips := slice("p1")
 		got, _ := ces.Get(ctx, "p1", metav1.GetOptions{})
@@ -994,10 +1078,36 @@ func TestNFR1WriteCost(t *testing.T) {
 			return ids.Delete(ctx, name, metav1.DeleteOptions{})
 		})
 	}
+	// Who else pays per slice write, and whether anything queues requests:
+	// the slice watches open on the server, and priority and fairness.
+	text := scrapeAPIServer(t, c.srv.config)
+	watches, _ := metric(text, "apiserver_longrunning_requests", `resource="ciliumendpointslices"`, `verb="WATCH"`)
+	apf, apfFound := metric(text, "apiserver_flowcontrol_dispatched_requests_total")
+	inflight, _ := metric(text, "apiserver_current_inflight_requests")
+	t.Logf("slice watches open on the server: %v; priority and fairness: dispatched %v (metric present: %v); max-in-flight filter: %v in flight now, %v dropped; 429s %v",
+		watches, apf, apfFound, inflight, apiThrottling(text)["apiserver_dropped_requests_total"], apiThrottling(text)["apiserver_request_total{code=429}"])
 	var b strings.Builder
 	b.WriteString("\n| request | process CPU per request | round trip p50 / p99 |\n|---|---|---|\n")
 	for _, r := range results {
 		fmt.Fprintf(&b, "| %s | %.2f ms | %.1f / %.1f ms |\n", r.name, ms(r.cpu), ms(percentile(r.rt, 0.5)), ms(percentile(r.rt, 0.99)))
 	}
 	t.Log(b.String())
+}
+
+// cpu is the operator process's CPU time so far (user + system, from
+// /proc/PID/stat; 0 where there is no /proc).
+func (r *runningOperator) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which is in parentheses): state is
+	// field 3, utime 14 and stime 15 (clock ticks, 100 per second on Linux).
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
