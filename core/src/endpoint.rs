@@ -162,8 +162,33 @@ impl EndpointData {
 
     /// The slice entry for this endpoint (`entry::encode` in `core/src/entry.rs`).
     pub fn to_core(&self, name: &str, identity: IdentityId) -> CoreCiliumEndpoint {
-        entry::encode(name, identity, self)
+        entry::encode(name, identity, self.view())
     }
+
+    /// The data as a borrowed view (what the entry codec and the content
+    /// stamp read).
+    pub(crate) fn view(&self) -> DataRef<'_> {
+        DataRef {
+            addressing: &self.addressing,
+            node_ip: self.node_ip,
+            encryption_key: self.encryption_key,
+            named_ports: &self.named_ports,
+            service_account: self.service_account.as_deref(),
+        }
+    }
+}
+
+/// [`EndpointData`] borrowed: the engine keeps an endpoint's data in a
+/// compact form (node IP and service account as ids into shared tables)
+/// and hands the slice entry codec and the content stamp this view of it,
+/// so rendering an entry copies nothing into an owned `EndpointData` first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DataRef<'a> {
+    pub addressing: &'a [Addressing],
+    pub node_ip: Option<IpAddr>,
+    pub encryption_key: u8,
+    pub named_ports: &'a [PortEntry],
+    pub service_account: Option<&'a str>,
 }
 
 /// An endpoint's named ports, sorted, and shared between the endpoints

@@ -53,7 +53,7 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use crate::endpoint::{self, Addressing, DataInterner, EndpointData, PortEntry, Protocol};
+use crate::endpoint::{self, Addressing, DataInterner, DataRef, EndpointData, PortEntry, Protocol};
 use crate::error::{Error, ErrorCode, Result};
 use crate::identity::IdentityId;
 use crate::labels::Interner;
@@ -142,7 +142,7 @@ pub(crate) fn decode_exact(
     interner: &mut DataInterner,
 ) -> Option<(IdentityId, EndpointData)> {
     let (identity, data) = decode_entry("", e, interner).ok()?;
-    (encode(&e.name, identity, &data) == *e).then_some((identity, data))
+    (encode(&e.name, identity, data.view()) == *e).then_some((identity, data))
 }
 
 /// The slice entry for an endpoint: the one rendering, which
@@ -151,12 +151,12 @@ pub(crate) fn decode_exact(
 /// Allocates nothing for the usual entry: the name (up to 24 bytes), the
 /// IPv4 addresses and the node IP are inline strings, the single address
 /// pair is inline, and an entry with no named ports has an empty list.
-pub(crate) fn encode(name: &str, identity: IdentityId, data: &EndpointData) -> CoreCiliumEndpoint {
+pub(crate) fn encode(name: &str, identity: IdentityId, data: DataRef<'_>) -> CoreCiliumEndpoint {
     CoreCiliumEndpoint {
         name: CompactString::new(name),
         id: i64::from(identity),
         networking: EndpointNetworking {
-            addressing: match data.addressing.as_slice() {
+            addressing: match data.addressing {
                 // The usual single pair, built in place.
                 [a] => AddressPairs::from_buf([address_pair_of(a)]),
                 pairs => pairs.iter().map(address_pair_of).collect(),
@@ -177,7 +177,7 @@ pub(crate) fn encode(name: &str, identity: IdentityId, data: &EndpointData) -> C
                 protocol: String::from(p.protocol.as_str()),
             })
             .collect(),
-        service_account: data.service_account.as_deref().map(String::from),
+        service_account: data.service_account.map(String::from),
     }
 }
 
@@ -436,7 +436,7 @@ mod tests {
         assert_eq!(data.addressing.len(), 2);
         assert_eq!(data.named_ports.len(), 6);
         assert_eq!(data.service_account.as_deref(), Some("web"));
-        assert_eq!(encode(&e.name, id, &data), e);
+        assert_eq!(encode(&e.name, id, data.view()), e);
         assert_eq!(data.to_core(&e.name, id), e);
     }
 

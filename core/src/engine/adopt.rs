@@ -22,7 +22,8 @@ impl Engine {
             .endpoints
             .iter()
             .enumerate()
-            .filter_map(|(i, e)| e.as_ref().map(|e| (e.seq, i as EndpointIdx)))
+            .filter_map(|(i, e)| e.as_ref().map(|_| i as EndpointIdx))
+            .map(|i| (self.st.seq(i), i))
             .collect();
         order.sort_unstable();
         if self.config.source == Source::Pods {
@@ -38,7 +39,7 @@ impl Engine {
                 debug_assert!(false, "endpoint {idx} vanished during the initial sync");
                 continue;
             };
-            match (ep.slice, ep.identity) {
+            match (ep.slice(), ep.identity()) {
                 (None, Some(_)) => self.st.place(idx, now),
                 (None, None) => self.st.wait(idx),
                 _ => {}
@@ -104,8 +105,8 @@ impl Engine {
                 debug_assert!(false, "the index names endpoint {idx}, which is gone");
                 continue;
             };
-            let Some(id) = ep.identity else { continue };
-            if ep.slice.is_some() || v.contains(&idx) || v.len() >= max {
+            let Some(id) = ep.identity() else { continue };
+            if ep.slice().is_some() || v.contains(&idx) || v.len() >= max {
                 continue;
             }
             if self.config.slicing.mode == SliceMode::Identity

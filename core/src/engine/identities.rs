@@ -37,18 +37,18 @@ impl Engine {
         let Some(ep) = self.st.ep(idx) else {
             return;
         };
-        let Some(pod) = ep.pod else { return };
+        let Some(pod) = self.st.pod(idx) else { return };
         let node_state = pod.node().and_then(|n| self.st.nodes.get(n as usize));
         let host_ip = self.host_ips.get(pod.host_ip).copied();
         let node_ip = node_state.and_then(NodeState::ip).or(host_ip);
-        let old_identity = ep.identity;
+        let old_identity = ep.identity();
         // A pod's identity is the record of the key it was computed for
         // (renumbering moves it with its key).
         let key_changed = old_identity
             .and_then(|id| self.identities.get(id))
             .is_none_or(|r| *r.key != *key);
         let encryption_key = node_state.map_or(0, |n| n.encryption_key);
-        let mut data = base.unwrap_or_else(|| ep.data.clone());
+        let mut data = base.unwrap_or_else(|| self.st.data(ep));
         data.node_ip = node_ip;
         data.encryption_key = encryption_key;
         if let Some(n) = pod.node() {
@@ -68,7 +68,7 @@ impl Engine {
 
     /// A pod endpoint's security labels and their key, cached in its profile.
     fn security_labels(&mut self, idx: EndpointIdx) -> Option<(Arc<str>, Arc<LabelSet>)> {
-        let profile = self.st.ep(idx)?.pod?.profile;
+        let profile = self.st.pod(idx)?.profile;
         let p = self.profiles.get(profile)?;
         if let Some((k, s)) = &p.security {
             return Some((k.clone(), s.clone()));
@@ -233,11 +233,12 @@ impl Engine {
             .enumerate()
             .filter_map(|(i, e)| {
                 let e = e.as_ref()?;
-                (e.identity == Some(old) && e.pod.is_some()).then_some(i as EndpointIdx)
+                let i = i as EndpointIdx;
+                (e.identity() == Some(old) && self.st.pod(i).is_some()).then_some(i)
             })
             .collect();
         for idx in affected {
-            let Some(data) = self.st.ep(idx).map(|ep| ep.data.clone()) else {
+            let Some(data) = self.st.ep(idx).map(|ep| self.st.data(ep)) else {
                 continue;
             };
             self.set_content(idx, new, data, now);

@@ -187,9 +187,7 @@ impl Engine {
             let state = &self.st.namespaces[id as usize];
             if self.config.source == Source::Pods && self.synced {
                 let mut eps: Vec<EndpointIdx> = state.endpoints.iter().copied().collect();
-                eps.sort_unstable_by_key(|&e| {
-                    self.st.endpoints[e as usize].as_ref().map_or(0, |e| e.seq)
-                });
+                eps.sort_unstable_by_key(|&e| self.st.seq(e));
                 for e in eps {
                     self.refresh_pod(e, now);
                 }

@@ -34,7 +34,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use compact_str::CompactString;
 use hashbrown::{HashMap, HashSet};
 
 use crate::config::Config;
@@ -66,7 +65,7 @@ mod render;
 mod state;
 
 use profiles::{Counted, Profiles};
-use state::{ContentChange, State, content_stamp};
+use state::{ContentChange, Endpoint, State, content_stamp};
 
 /// The annotation that makes a namespace's slices go first.
 pub const PRIORITY_ANNOTATION: &str = "cilium.io/ces-namespace";
@@ -121,31 +120,14 @@ struct PodFacts {
     host_ip: u32,
 }
 
-/// No node, no host IP.
+/// No id: no node, no host IP (pod facts); no slice, node IP or service
+/// account (endpoint records).
 const NO_ID: u32 = u32::MAX;
 
 impl PodFacts {
     fn node(&self) -> Option<u32> {
         (self.node != NO_ID).then_some(self.node)
     }
-}
-
-/// One endpoint's record. The name is held inline when it is short (up to
-/// 24 bytes, as `CompactString` does; longer names are on the heap): a
-/// lookup compares it without following a pointer to a separate
-/// allocation, and most records need no allocation of their own.
-#[derive(Debug, Clone)]
-struct Endpoint {
-    ns: u32,
-    name: CompactString,
-    data: EndpointData,
-    /// `None` while waiting for an identity (pods mode: not yet synced, or exhausted).
-    identity: Option<IdentityId>,
-    slice: Option<SliceId>,
-    stamp: u64,
-    /// Arrival order, for deterministic waiting queues.
-    seq: u64,
-    pod: Option<PodFacts>,
 }
 
 /// A planned slice write awaiting its outcome.

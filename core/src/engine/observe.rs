@@ -144,7 +144,7 @@ impl Engine {
                 .filter(|&idx| {
                     self.st.endpoints[idx as usize]
                         .as_ref()
-                        .is_some_and(|e| e.slice == Some(sid))
+                        .is_some_and(|e| e.slice() == Some(sid))
                 })
                 .is_some_and(|idx| seen.insert(idx));
             let parsed = if mine {
@@ -153,7 +153,7 @@ impl Engine {
                 None
             };
             let s = match parsed {
-                Some((id, data)) => content_stamp(&entry.name, Some(id), &data),
+                Some((id, data)) => content_stamp(&entry.name, Some(id), data.view()),
                 None => self.st.new_stamp(),
             };
             stamps.push(s);

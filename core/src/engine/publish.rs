@@ -84,15 +84,15 @@ impl Engine {
         let ep = self.st.endpoints.get(idx as usize)?.as_ref()?;
         let ns = self.st.namespaces.get(ep.ns as usize)?.name.clone();
         let name = self.snapshot_name(idx, &ns, ep.name.as_str());
-        let slice = ep.slice.and_then(|s| self.st.slices.get(s));
-        let (view, labels) = match (slice, ep.identity) {
+        let slice = ep.slice().and_then(|s| self.st.slices.get(s));
+        let (view, labels) = match (slice, ep.identity()) {
             (Some(s), Some(id)) => (
                 Some(EndpointView {
                     namespace: ns.clone(),
                     name: name.clone(),
                     slice: s.name.clone(),
                     identity: id,
-                    data: ep.data.clone(),
+                    data: self.st.data(ep),
                 }),
                 self.identity_labels(id),
             ),
@@ -116,7 +116,7 @@ impl Engine {
             .members
             .iter()
             .filter_map(|&m| Some((m, self.st.endpoints.get(m as usize)?.as_ref()?)))
-            .filter(|(_, e)| e.identity.is_some())
+            .filter(|(_, e)| e.identity().is_some())
             .map(|(m, e)| self.snapshot_name(m, &ns, e.name.as_str()))
             .collect();
         if names.is_empty() {

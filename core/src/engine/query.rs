@@ -85,10 +85,10 @@ impl Engine {
         let idx = self.st.lookup(ns, name)?;
         let ep = self.st.endpoints[idx as usize].as_ref()?;
         let slice = ep
-            .slice
+            .slice()
             .and_then(|s| self.st.slices.get(s))
             .map(|s| &*s.name);
-        Some((slice, ep.identity))
+        Some((slice, ep.identity()))
     }
 
     /// Healthy, or degraded with the reason.

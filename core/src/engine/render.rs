@@ -2,6 +2,7 @@
 //! whether it differs from what the server holds. Read-only over [`State`];
 //! the plan phase and queries call it.
 
+use crate::entry;
 use crate::model::CiliumEndpointSlice;
 use crate::slicing::SliceId;
 
@@ -53,11 +54,10 @@ impl State {
         );
         members.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
         obj.endpoints = Vec::with_capacity(members.len());
-        obj.endpoints.extend(
-            members
-                .iter()
-                .filter_map(|(_, ep)| ep.identity.map(|id| ep.data.to_core(&ep.name, id))),
-        );
+        obj.endpoints.extend(members.iter().filter_map(|(_, ep)| {
+            ep.identity()
+                .map(|id| entry::encode(&ep.name, id, self.view(ep)))
+        }));
         obj
     }
 }

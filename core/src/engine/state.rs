@@ -15,24 +15,29 @@
 
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use compact_str::CompactString;
 use hashbrown::HashMap;
 
 use crate::config::{Config, SliceMode, Source};
-use crate::endpoint::EndpointData;
+use crate::endpoint::{DataRef, EndpointData};
 use crate::identity::IdentityId;
 use crate::model::Labels;
 use crate::slicing::{EndpointIdx, GroupKey, SliceId, SliceTable};
 use crate::snapshot::Publisher;
 
-use super::{Endpoint, NamespaceState, NodeState, PodFacts};
+use super::profiles::Counted;
+use super::{NO_ID, NamespaceState, NodeState, PodFacts};
 
 mod invariants;
+mod record;
 mod table;
 
+pub(super) use record::Endpoint;
+use record::{Addrs, PodSide};
 pub(super) use table::EndpointTable;
+use table::SlotTable;
 
 /// The indexes and the slice table (see the module docs).
 #[derive(Debug, Clone)]
@@ -50,14 +55,22 @@ pub(super) struct State {
     pub(super) nodes: Vec<NodeState>,
     pub(super) node_index: HashMap<Arc<str>, u32>,
     pub(super) endpoints: EndpointTable,
+    /// Freed slots, reused after the initial sync only (before it, slot
+    /// order is arrival order: see `State::seq`).
     free_endpoints: Vec<EndpointIdx>,
+    /// The node IPs and service accounts of the records (ids in them).
+    node_ips: Counted<IpAddr>,
+    service_accounts: Counted<Arc<str>>,
+    /// Pods mode: each pod's facts and arrival number, by slot
+    /// ([`PodSide::NONE`] for a slot that holds no pod).
+    pod_sides: SlotTable<PodSide>,
     /// (namespace id, name) → endpoint. The table holds slot numbers only;
     /// the key is read from the endpoint record (4 bytes a slot instead of
     /// a copy of the key).
     ep_index: hashbrown::HashTable<EndpointIdx>,
     /// Hashes `ep_index` keys.
     ep_hasher: hashbrown::DefaultHashBuilder,
-    /// seq → endpoint: endpoints waiting for an identity number.
+    /// seq (`State::seq`) → endpoint: endpoints waiting for an identity number.
     pub(super) waiting: BTreeMap<u64, EndpointIdx>,
     pub(super) slices: SliceTable,
     /// Groups that lost members since the last compaction pass (a hash
@@ -91,6 +104,9 @@ impl State {
             node_index: HashMap::new(),
             endpoints: EndpointTable::default(),
             free_endpoints: Vec::new(),
+            node_ips: Counted::default(),
+            service_accounts: Counted::default(),
+            pod_sides: SlotTable::default(),
             ep_index: hashbrown::HashTable::new(),
             ep_hasher: hashbrown::DefaultHashBuilder::default(),
             waiting: BTreeMap::new(),
@@ -112,6 +128,59 @@ impl State {
     /// The live endpoint at `idx`.
     pub(super) fn ep(&self, idx: EndpointIdx) -> Option<&Endpoint> {
         self.endpoints.get(idx as usize).and_then(Option::as_ref)
+    }
+
+    /// Pods mode: the facts of the pod at `idx`.
+    pub(super) fn pod(&self, idx: EndpointIdx) -> Option<PodFacts> {
+        self.pod_sides
+            .get(idx as usize)
+            .filter(|s| s.facts.profile != NO_ID)
+            .map(|s| s.facts)
+    }
+
+    /// The arrival number of the endpoint at `idx`, which orders the
+    /// waiting queue and the initial sync: a pod's, kept beside its record;
+    /// in the other modes its slot number (before the initial sync slots
+    /// are not reused, so slot order is arrival order; after it, no
+    /// endpoint of theirs waits for an identity).
+    pub(super) fn seq(&self, idx: EndpointIdx) -> u64 {
+        match self.pod_sides.get(idx as usize) {
+            Some(s) if s.facts.profile != NO_ID => s.seq(),
+            _ => u64::from(idx),
+        }
+    }
+
+    /// The data of a record, borrowed.
+    pub(super) fn view<'a>(&'a self, ep: &'a Endpoint) -> DataRef<'a> {
+        DataRef {
+            addressing: ep.addressing.as_slice(),
+            node_ip: self.node_ips.get(ep.node_ip).copied(),
+            encryption_key: ep.encryption_key,
+            named_ports: &ep.named_ports,
+            service_account: self.service_accounts.get(ep.service_account).map(|s| &**s),
+        }
+    }
+
+    /// The data of a record, owned.
+    pub(super) fn data(&self, ep: &Endpoint) -> EndpointData {
+        EndpointData {
+            addressing: ep.addressing.as_slice().into(),
+            node_ip: self.node_ips.get(ep.node_ip).copied(),
+            encryption_key: ep.encryption_key,
+            named_ports: ep.named_ports.clone(),
+            service_account: self.service_accounts.get(ep.service_account).cloned(),
+        }
+    }
+
+    /// Whether a record holds this identity and data.
+    fn same_content(&self, ep: &Endpoint, identity: Option<IdentityId>, d: &EndpointData) -> bool {
+        ep.identity() == identity
+            && ep.encryption_key == d.encryption_key
+            && ep.addressing.as_slice() == d.addressing.as_slice()
+            && ep.named_ports == d.named_ports
+            && self.node_ips.get(ep.node_ip).copied() == d.node_ip
+            && self.service_accounts.get(ep.service_account).map(|s| &**s)
+                == d.service_account.as_deref()
     }
 
     /// The endpoint of a namespace and name.
@@ -241,9 +310,9 @@ impl State {
         if is_pod {
             // Node data and identity come from refresh_pod; keep them for comparison.
             let mut d = data;
-            d.node_ip = ep.data.node_ip;
-            d.encryption_key = ep.data.encryption_key;
-            let identity = ep.identity;
+            d.node_ip = self.node_ips.get(ep.node_ip).copied();
+            d.encryption_key = ep.encryption_key;
+            let identity = ep.identity();
             self.set_content(idx, identity, d, now)
         } else {
             self.set_content(idx, identity, data, now)
@@ -257,11 +326,17 @@ impl State {
         idx: EndpointIdx,
         new_pod: PodFacts,
     ) -> Option<PodFacts> {
-        let Some(ep) = self.endpoints[idx as usize].as_mut() else {
-            debug_assert!(false, "pod facts for endpoint {idx}, which is gone");
-            return None;
-        };
-        let old = ep.pod.replace(new_pod);
+        let old = self.pod(idx);
+        match self.pod_sides.get(idx as usize) {
+            Some(side) if old.is_some() => {
+                let seq = side.seq();
+                self.pod_sides[idx as usize] = PodSide::new(new_pod, seq);
+            }
+            _ => {
+                debug_assert!(false, "pod facts for endpoint {idx}, which is no pod");
+                return None;
+            }
+        }
         if let Some(old) = old
             && old.node != new_pod.node
             && let Some(n) = old.node()
@@ -283,26 +358,34 @@ impl State {
         pod: Option<PodFacts>,
         now: u64,
     ) -> (EndpointIdx, ContentChange) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let stamp = content_stamp(name, identity, &data);
-        let ep = Endpoint {
-            ns,
-            name: CompactString::from(name),
+        let mut ep = Endpoint::new(ns, name, identity);
+        ep.stamp = content_stamp(name, identity, data.view());
+        store(
+            &mut self.node_ips,
+            &mut self.service_accounts,
+            &mut ep,
             data,
-            identity,
-            slice: None,
-            stamp,
-            seq,
-            pod,
+        );
+        let reuse = if self.placing {
+            self.free_endpoints.pop()
+        } else {
+            None
         };
-        let idx = match self.free_endpoints.pop() {
+        let idx = match reuse {
             Some(i) => {
                 self.endpoints[i as usize] = Some(ep);
                 i
             }
             None => self.endpoints.push(Some(ep)),
         };
+        if let Some(pod) = pod {
+            let side = PodSide::new(pod, self.next_seq);
+            self.next_seq += 1;
+            while self.pod_sides.len() <= idx as usize {
+                self.pod_sides.push(PodSide::NONE);
+            }
+            self.pod_sides[idx as usize] = side;
+        }
         let (eps, hasher) = (&self.endpoints, &self.ep_hasher);
         self.ep_index.insert_unique(hash, idx, |&i| {
             eps.get(i as usize)
@@ -335,23 +418,27 @@ impl State {
         now: u64,
     ) -> ContentChange {
         let placing = self.placing;
-        let Some(ep) = self.endpoints[idx as usize].as_mut() else {
+        let Some(ep) = self.ep(idx) else {
             debug_assert!(false, "content for endpoint {idx}, which is gone");
             return ContentChange::InPlace;
         };
-        if ep.identity == identity && ep.data == data {
-            if placing && identity.is_none() && ep.slice.is_none() {
-                self.waiting.insert(ep.seq, idx);
+        if self.same_content(ep, identity, &data) {
+            if placing && identity.is_none() && ep.slice().is_none() {
+                self.waiting.insert(self.seq(idx), idx);
             }
             return ContentChange::InPlace;
         }
-        let stamp = content_stamp(&ep.name, identity, &data);
-        let old_identity = ep.identity;
-        ep.identity = identity;
-        ep.data = data;
+        let stamp = content_stamp(&ep.name, identity, data.view());
+        let seq = self.seq(idx);
+        let Some(ep) = self.endpoints[idx as usize].as_mut() else {
+            return ContentChange::InPlace;
+        };
+        let old_identity = ep.identity();
+        ep.set_identity(identity);
         ep.stamp = stamp;
+        store(&mut self.node_ips, &mut self.service_accounts, ep, data);
+        let slice = ep.slice();
         self.snap.endpoint_changed(idx);
-        let (slice, seq) = (ep.slice, ep.seq);
         if !placing {
             return ContentChange::InPlace;
         }
@@ -368,7 +455,7 @@ impl State {
             (Some(s), None) => {
                 self.slices.remove_member(s, idx, now);
                 if let Some(ep) = self.endpoints[idx as usize].as_mut() {
-                    ep.slice = None;
+                    ep.set_slice(None);
                 }
                 self.waiting.insert(seq, idx);
                 ContentChange::InPlace
@@ -402,8 +489,8 @@ impl State {
     /// Queues an endpoint with no identity to wait for one.
     pub(super) fn wait(&mut self, idx: EndpointIdx) {
         if let Some(ep) = self.ep(idx) {
-            debug_assert!(ep.identity.is_none() && ep.slice.is_none());
-            self.waiting.insert(ep.seq, idx);
+            debug_assert!(ep.identity().is_none() && ep.slice().is_none());
+            self.waiting.insert(self.seq(idx), idx);
         }
     }
 
@@ -413,12 +500,12 @@ impl State {
             SliceMode::Fcfs => GroupKey::Namespace(ep.ns),
             SliceMode::Identity => {
                 debug_assert!(
-                    ep.identity.is_some(),
+                    ep.identity().is_some(),
                     "only endpoints with an identity are grouped"
                 );
                 GroupKey::Identity {
                     namespace: ep.ns,
-                    identity: ep.identity.unwrap_or(0),
+                    identity: ep.identity().unwrap_or(0),
                 }
             }
         }
@@ -433,7 +520,7 @@ impl State {
         let group = self.group_of(ep);
         let s = self.slices.place(idx, group, now);
         if let Some(ep) = self.endpoints[idx as usize].as_mut() {
-            ep.slice = Some(s);
+            ep.set_slice(Some(s));
         }
         self.snap.endpoint_changed(idx);
         debug_assert!(
@@ -453,7 +540,7 @@ impl State {
         self.slices.remove_member(src, idx, now);
         self.slices.add_member(dst, idx, now);
         if let Some(ep) = self.endpoints[idx as usize].as_mut() {
-            ep.slice = Some(dst);
+            ep.set_slice(Some(dst));
         }
         self.snap.endpoint_changed(idx);
         debug_assert!(self.endpoint_in_step(idx), "endpoint {idx} out of step");
@@ -472,8 +559,8 @@ impl State {
         for &idx in claim {
             self.slices.add_member(sid, idx, now);
             if let Some(ep) = self.endpoints[idx as usize].as_mut() {
-                debug_assert!(ep.slice.is_none(), "endpoint {idx} adopted twice");
-                ep.slice = Some(sid);
+                debug_assert!(ep.slice().is_none(), "endpoint {idx} adopted twice");
+                ep.set_slice(Some(sid));
             }
             self.snap.endpoint_changed(idx);
         }
@@ -489,8 +576,9 @@ impl State {
         self.slices.remove(sid);
     }
 
-    /// Removes an endpoint from every index and its slice; returns it.
-    pub(super) fn remove(&mut self, namespace: &str, name: &str, now: u64) -> Option<Endpoint> {
+    /// Removes an endpoint from every index and its slice; returns its
+    /// identity and, for a pod, its facts.
+    pub(super) fn remove(&mut self, namespace: &str, name: &str, now: u64) -> Option<Removed> {
         let &ns = self.ns_index.get(namespace)?;
         let hash = self.key_hash(ns, name);
         let eps = &self.endpoints;
@@ -503,30 +591,44 @@ impl State {
             debug_assert!(false, "the index names endpoint {idx}, which is gone");
             return None;
         };
+        let pod = self.pod(idx);
+        let seq = self.seq(idx);
+        if pod.is_some() {
+            self.pod_sides[idx as usize] = PodSide::NONE;
+        }
         self.free_endpoints.push(idx);
+        if ep.node_ip != NO_ID {
+            self.node_ips.release(ep.node_ip);
+        }
+        if ep.service_account != NO_ID {
+            self.service_accounts.release(ep.service_account);
+        }
         self.snap
             .endpoint_removed(&self.namespaces[ns as usize].name, ep.name.as_str());
         // A placed endpoint is not waiting; only pods mode indexes
         // endpoints under their namespace.
-        if ep.slice.is_none() {
-            self.waiting.remove(&ep.seq);
+        if ep.slice().is_none() {
+            self.waiting.remove(&seq);
         }
         if self.pods {
             self.namespaces[ns as usize].endpoints.remove(&idx);
         }
-        if let Some(s) = ep.slice {
+        if let Some(s) = ep.slice() {
             self.slices.remove_member(s, idx, now);
             if let Some(g) = self.slices.get(s).map(|s| s.group) {
                 self.compaction_candidates.insert(g);
             }
         }
-        if let Some(pod) = &ep.pod
+        if let Some(pod) = &pod
             && let Some(n) = pod.node()
             && let Some(state) = self.nodes.get_mut(n as usize)
         {
             state.endpoints.remove(&idx);
         }
-        Some(ep)
+        Some(Removed {
+            identity: ep.identity(),
+            pod,
+        })
     }
 
     pub(super) fn endpoint_name(&self, idx: EndpointIdx) -> String {
@@ -540,6 +642,46 @@ impl State {
     pub(super) fn namespace_name(&self, ns: u32) -> Option<&Arc<str>> {
         self.namespaces.get(ns as usize).map(|n| &n.name)
     }
+}
+
+/// Writes `data` into a record: the address pairs, ports and key in
+/// place, the node IP and service account as ids of the shared tables
+/// (an unchanged value keeps its id; a changed one releases the old).
+fn store(
+    node_ips: &mut Counted<IpAddr>,
+    service_accounts: &mut Counted<Arc<str>>,
+    ep: &mut Endpoint,
+    data: EndpointData,
+) {
+    let node_ip = match data.node_ip {
+        None => NO_ID,
+        Some(ip) if node_ips.get(ep.node_ip) == Some(&ip) => ep.node_ip,
+        Some(ip) => node_ips.acquire(ip),
+    };
+    if node_ip != ep.node_ip && ep.node_ip != NO_ID {
+        node_ips.release(ep.node_ip);
+    }
+    ep.node_ip = node_ip;
+    let sa = match data.service_account {
+        None => NO_ID,
+        Some(sa)
+            if service_accounts
+                .get(ep.service_account)
+                .is_some_and(|old| *old == sa) =>
+        {
+            ep.service_account
+        }
+        Some(sa) => service_accounts.acquire(sa),
+    };
+    if sa != ep.service_account && ep.service_account != NO_ID {
+        service_accounts.release(ep.service_account);
+    }
+    ep.service_account = sa;
+    if ep.addressing.as_slice() != data.addressing.as_slice() {
+        ep.addressing = Addrs::from_slice(&data.addressing);
+    }
+    ep.named_ports = data.named_ports;
+    ep.encryption_key = data.encryption_key;
 }
 
 /// The stamp of an entry's content: equal content, equal stamp (DESIGN: a
@@ -559,7 +701,7 @@ impl State {
 /// follow (an address present or not, a v4 or v6 node IP), lists are
 /// preceded by their lengths and strings end in `0xff` (no UTF-8 byte), so
 /// two different contents are never fed as the same sequence.
-pub(super) fn content_stamp(name: &str, identity: Option<IdentityId>, data: &EndpointData) -> u64 {
+pub(super) fn content_stamp(name: &str, identity: Option<IdentityId>, data: DataRef<'_>) -> u64 {
     use std::hash::{BuildHasher, Hash, Hasher};
     use std::net::IpAddr;
     const SEED: u64 = 0x5eed_5a1c_e91a_4e00;
@@ -567,7 +709,7 @@ pub(super) fn content_stamp(name: &str, identity: Option<IdentityId>, data: &End
     name.hash(&mut h);
     h.write_u64(identity.map_or(1 << 32, u64::from));
     h.write_usize(data.addressing.len());
-    for a in &data.addressing {
+    for a in data.addressing {
         let v4 = a.ipv4.map_or(0, |ip| u64::from(u32::from(ip)) | (1 << 32));
         h.write_u64(v4 | (u64::from(a.ipv6.is_some()) << 33));
         if let Some(v6) = a.ipv6 {
@@ -588,7 +730,7 @@ pub(super) fn content_stamp(name: &str, identity: Option<IdentityId>, data: &End
         p.name.hash(&mut h);
         h.write_u64(u64::from(p.port) | ((p.protocol as u64) << 16));
     }
-    match &data.service_account {
+    match data.service_account {
         None => h.write_u8(0),
         Some(sa) => {
             h.write_u8(1);
@@ -596,6 +738,13 @@ pub(super) fn content_stamp(name: &str, identity: Option<IdentityId>, data: &End
         }
     }
     h.finish()
+}
+
+/// What [`State::remove`] returns of a removed endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Removed {
+    pub(super) identity: Option<IdentityId>,
+    pub(super) pod: Option<PodFacts>,
 }
 
 /// An endpoint's key in `State::ep_index`: namespace id and name.
@@ -629,14 +778,17 @@ mod tests {
     #[test]
     fn broken_links_are_reported() {
         let (st, a) = placed_pair();
-        let seq = st.ep(a).unwrap().seq;
+        let seq = st.seq(a);
 
         let mut waiting_and_placed = st.clone();
         waiting_and_placed.waiting.insert(seq, a);
         assert!(waiting_and_placed.check_invariants().is_err());
 
         let mut unlinked = st.clone();
-        unlinked.endpoints[a as usize].as_mut().unwrap().slice = None;
+        unlinked.endpoints[a as usize]
+            .as_mut()
+            .unwrap()
+            .set_slice(None);
         assert!(unlinked.check_invariants().is_err());
 
         let mut unindexed = st.clone();
@@ -698,14 +850,14 @@ mod tests {
         variants.push(("a", None, base.clone()));
         for (i, (n1, id1, d1)) in variants.iter().enumerate() {
             assert_eq!(
-                content_stamp(n1, *id1, d1),
-                content_stamp(n1, *id1, &d1.clone()),
+                content_stamp(n1, *id1, d1.view()),
+                content_stamp(n1, *id1, d1.clone().view()),
                 "variant {i}"
             );
             for (j, (n2, id2, d2)) in variants.iter().enumerate().skip(i + 1) {
                 assert_ne!(
-                    content_stamp(n1, *id1, d1),
-                    content_stamp(n2, *id2, d2),
+                    content_stamp(n1, *id1, d1.view()),
+                    content_stamp(n2, *id2, d2.view()),
                     "variants {i} and {j}"
                 );
             }
@@ -716,7 +868,7 @@ mod tests {
     fn removal_clears_every_index() {
         let (mut st, a) = placed_pair();
         let ep = st.remove("ns", "a", 1).unwrap();
-        assert_eq!(ep.name.as_str(), "a");
+        assert_eq!(ep.identity, Some(1000));
         assert!(st.ep(a).is_none());
         assert_eq!(st.check_invariants(), Ok(()));
         assert!(st.remove("ns", "a", 2).is_none());

@@ -17,12 +17,12 @@ impl State {
             return false;
         };
         let indexed = self.lookup(ep.ns, &ep.name) == Some(idx);
-        let in_slice = match ep.slice {
+        let in_slice = match ep.slice() {
             Some(s) => self.slices.get(s).is_some_and(|s| s.members.contains(&idx)),
             None => true,
         };
-        let waits = self.waiting.get(&ep.seq) == Some(&idx);
-        indexed && in_slice && !(waits && ep.slice.is_some())
+        let waits = self.waiting.get(&self.seq(idx)) == Some(&idx);
+        indexed && in_slice && !(waits && ep.slice().is_some())
     }
 
     /// Checks every invariant of the indexes and the slice table; the first
@@ -57,24 +57,25 @@ impl State {
                 return Err(format!("endpoint {} is not indexed at {idx}", ep.name));
             }
             let name = self.endpoint_name(idx);
-            let waits = self.waiting.get(&ep.seq) == Some(&idx);
+            let waits = self.waiting.get(&self.seq(idx)) == Some(&idx);
             if self.placing {
-                if ep.slice.is_some() == waits {
+                if ep.slice().is_some() == waits {
                     return Err(format!(
                         "{name}: in a slice {:?} and waiting {waits}",
-                        ep.slice
+                        ep.slice()
                     ));
                 }
-                if ep.slice.is_some() != ep.identity.is_some() {
+                if ep.slice().is_some() != ep.identity().is_some() {
                     return Err(format!(
                         "{name}: slice {:?} but identity {:?}",
-                        ep.slice, ep.identity
+                        ep.slice(),
+                        ep.identity()
                     ));
                 }
             } else if waits {
                 return Err(format!("{name}: waiting before the initial sync is done"));
             }
-            if let Some(s) = ep.slice {
+            if let Some(s) = ep.slice() {
                 let members = self.slices.get(s).map(|s| &s.members);
                 if !members.is_some_and(|m| m.contains(&idx)) {
                     return Err(format!("{name}: its slice {s} does not hold it"));
@@ -85,7 +86,7 @@ impl State {
             }
         }
         for (&seq, &idx) in &self.waiting {
-            if self.ep(idx).map(|e| e.seq) != Some(seq) {
+            if self.ep(idx).is_none() || self.seq(idx) != seq {
                 return Err(format!("waiting entry {seq} names endpoint {idx}"));
             }
         }
@@ -113,7 +114,7 @@ impl State {
                 return Err(format!("node {name} not indexed as {id}"));
             }
             for &idx in &node.endpoints {
-                let on = self.ep(idx).and_then(|e| e.pod).and_then(|p| p.node());
+                let on = self.pod(idx).and_then(|p| p.node());
                 if on != Some(id as u32) {
                     return Err(format!(
                         "node {name} lists endpoint {idx}, which is on {on:?}"
@@ -144,7 +145,7 @@ impl State {
                 let ep = self
                     .ep(m)
                     .ok_or_else(|| format!("slice {name}: member {m} is gone"))?;
-                if !seen.insert(m) || ep.slice != Some(sid) {
+                if !seen.insert(m) || ep.slice() != Some(sid) {
                     return Err(format!(
                         "slice {name}: member {m} twice or not pointing back"
                     ));
@@ -157,7 +158,7 @@ impl State {
                     } => {
                         self.mode == SliceMode::Identity
                             && ep.ns == namespace
-                            && (ep.identity == Some(identity) || !self.placing)
+                            && (ep.identity() == Some(identity) || !self.placing)
                     }
                     GroupKey::Closed { .. } => false,
                 };
@@ -166,7 +167,7 @@ impl State {
                         "slice {name} of {:?} holds {} (identity {:?})",
                         slice.group,
                         self.endpoint_name(m),
-                        ep.identity
+                        ep.identity()
                     ));
                 }
             }

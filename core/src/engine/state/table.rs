@@ -1,5 +1,6 @@
-//! The endpoint table: endpoint records in slots indexed by
-//! [`EndpointIdx`], stored in fixed chunks of [`CHUNK`] slots.
+//! Tables by endpoint slot ([`EndpointIdx`]), stored in fixed chunks of
+//! [`CHUNK`] slots: the endpoint records ([`EndpointTable`]) and, in pods
+//! mode, the pods' side table.
 //!
 //! A `Vec` of records doubles its capacity as it grows, so up to half of
 //! what it holds is spare (at 100,000 endpoints, 31% of 131,072 slots;
@@ -10,32 +11,44 @@ use std::ops::{Index, IndexMut};
 
 use crate::slicing::EndpointIdx;
 
-use super::super::Endpoint;
+use super::record::Endpoint;
 
 /// Slots per chunk (a power of two).
 const CHUNK_BITS: u32 = 10;
 const CHUNK: usize = 1 << CHUNK_BITS;
 
 /// Endpoint records by slot (`None`: a free slot); see the module docs.
-#[derive(Debug, Clone, Default)]
-pub(in crate::engine) struct EndpointTable {
-    chunks: Vec<Vec<Option<Endpoint>>>,
+pub(in crate::engine) type EndpointTable = SlotTable<Option<Endpoint>>;
+
+/// Values by slot; see the module docs.
+#[derive(Debug, Clone)]
+pub(in crate::engine) struct SlotTable<T> {
+    chunks: Vec<Vec<T>>,
     len: usize,
 }
 
-impl EndpointTable {
+impl<T> Default for SlotTable<T> {
+    fn default() -> Self {
+        SlotTable {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> SlotTable<T> {
     /// Slots in use or freed (the next new slot's index).
     pub(in crate::engine) fn len(&self) -> usize {
         self.len
     }
 
     /// The slot at `i`, if the table has it.
-    pub(in crate::engine) fn get(&self, i: usize) -> Option<&Option<Endpoint>> {
+    pub(in crate::engine) fn get(&self, i: usize) -> Option<&T> {
         self.chunks.get(i >> CHUNK_BITS)?.get(i & (CHUNK - 1))
     }
 
     /// Adds a slot at the end; returns its index.
-    pub(in crate::engine) fn push(&mut self, slot: Option<Endpoint>) -> EndpointIdx {
+    pub(in crate::engine) fn push(&mut self, slot: T) -> EndpointIdx {
         if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
@@ -51,23 +64,23 @@ impl EndpointTable {
     }
 
     /// Every slot, in index order.
-    pub(in crate::engine) fn iter(&self) -> impl Iterator<Item = &Option<Endpoint>> {
+    pub(in crate::engine) fn iter(&self) -> impl Iterator<Item = &T> {
         self.chunks.iter().flatten()
     }
 }
 
-impl Index<usize> for EndpointTable {
-    type Output = Option<Endpoint>;
+impl<T> Index<usize> for SlotTable<T> {
+    type Output = T;
 
     /// The slot at `i`; like a `Vec`'s, out of range is a bug (callers hold
     /// indexes the table gave out).
-    fn index(&self, i: usize) -> &Option<Endpoint> {
+    fn index(&self, i: usize) -> &T {
         &self.chunks[i >> CHUNK_BITS][i & (CHUNK - 1)]
     }
 }
 
-impl IndexMut<usize> for EndpointTable {
-    fn index_mut(&mut self, i: usize) -> &mut Option<Endpoint> {
+impl<T> IndexMut<usize> for SlotTable<T> {
+    fn index_mut(&mut self, i: usize) -> &mut T {
         &mut self.chunks[i >> CHUNK_BITS][i & (CHUNK - 1)]
     }
 }
@@ -78,7 +91,7 @@ mod tests {
 
     #[test]
     fn slots_keep_their_index_across_chunks_and_clones() {
-        let mut t = EndpointTable::default();
+        let mut t: EndpointTable = SlotTable::default();
         for i in 0..(2 * CHUNK + 5) {
             assert_eq!(t.push(None), i as EndpointIdx);
         }
