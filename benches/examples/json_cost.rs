@@ -61,7 +61,12 @@ fn run(what: &str, source: Source, lines: &[Vec<u8>]) {
             }
             black_box(&e);
         }
-        other => panic!("unknown reading {other:?}: floor, parse or apply"),
+        "dump" => {
+            for l in lines.iter().step_by(lines.len().div_ceil(8).max(1)) {
+                println!("{}", String::from_utf8_lossy(l));
+            }
+        }
+        other => panic!("unknown reading {other:?}: floor, parse, apply or dump"),
     }
 }
 

@@ -6,10 +6,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::config::Source;
-use crate::endpoint::{self, EndpointData, PodInput};
+use crate::endpoint::{self, CepInput, EndpointData, PodInput};
 use crate::error::{Error, Result};
 use crate::events::{Category, EventKind, Severity};
 use crate::labels::LabelSet;
+use crate::model::event::borrowed::{self, Borrowed, BorrowedKind};
 use crate::model::{
     CiliumNode, EventType, Kind, Labels, Namespace, Node, Object, WatchEvent, describe,
 };
@@ -48,9 +49,43 @@ impl Engine {
     }
 
     /// Parses and applies one watch event in JSON.
+    ///
+    /// A Pod or CiliumEndpoint ADDED or MODIFIED event is read borrowed
+    /// (`model/event/borrowed.rs`: no owned object, strings borrowed from
+    /// `bytes`); anything that reading is not sure of, and every event it
+    /// would reject, takes the owned path below, which gives the error.
     pub fn apply_json(&mut self, bytes: &[u8], now: u64) -> Result<()> {
+        if self.apply_borrowed(bytes, now) {
+            self.counters.events_applied += 1;
+            return Ok(());
+        }
         let ev = WatchEvent::from_json(bytes).inspect_err(|_| self.count_unreadable_input())?;
         self.apply(&ev, now)
+    }
+
+    /// Applies a Pod or CiliumEndpoint event read borrowed, as `apply`
+    /// would the owned event; `false` (nothing changed) when the borrowed
+    /// reading leaves it to the owned path.
+    fn apply_borrowed(&mut self, bytes: &[u8], now: u64) -> bool {
+        let mut p = Borrowed::default();
+        match borrowed::read(bytes, &mut p) {
+            Some(BorrowedKind::Pod) if self.config.source == Source::Pods => {
+                let Some(input) = p.pod_input(&mut self.interner.strings) else {
+                    return false;
+                };
+                self.apply_pod_input(input, p.labels(), now);
+                true
+            }
+            Some(BorrowedKind::CiliumEndpoint) if self.config.source == Source::Ciliumendpoints => {
+                let labels = p.identity_labels();
+                let Some(input) = p.cep_input(&labels, &mut self.interner) else {
+                    return false;
+                };
+                self.apply_cep_input(input, now);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Counts input that never became an event (not JSON, cut off, not
@@ -96,15 +131,8 @@ impl Engine {
                 }
                 // pod_input checks the labels too.
                 let input = endpoint::pod_input(p, &mut self.interner.strings)?;
-                if !self.config.shard.owns(input.namespace) {
-                    self.counters.events_ignored_other_shard += 1;
-                    return Ok(());
-                }
-                if !input.is_endpoint {
-                    self.remove_endpoint(input.namespace, input.name, now);
-                } else {
-                    self.upsert_pod(input, &p.metadata.labels, now);
-                }
+                let labels = p.metadata.labels.iter();
+                self.apply_pod_input(input, labels.map(|(k, v)| (k.as_str(), v.as_str())), now);
                 Ok(())
             }
             Object::CiliumEndpoint(c) => {
@@ -118,40 +146,54 @@ impl Engine {
                     return Ok(());
                 }
                 let input = endpoint::cep_input(c, &mut self.interner)?;
-                if !self.config.shard.owns(input.namespace) {
-                    self.counters.events_ignored_other_shard += 1;
-                    return Ok(());
-                }
-                match (input.identity, input.data) {
-                    (Some(id), Some(data)) => {
-                        if !input.identity_labels.is_empty()
-                            && !self.known_identities.contains_key(&id)
-                        {
-                            let labels = LabelSet::from_labels(
-                                input
-                                    .identity_labels
-                                    .iter()
-                                    .map(|s| crate::labels::Label::parse(s)),
-                            );
-                            self.known_identities.insert(id, Arc::new(labels));
-                            self.st.snap.identity_changed(id);
-                        }
-                        self.upsert_endpoint(
-                            input.namespace,
-                            input.name,
-                            Some(id),
-                            data,
-                            None,
-                            now,
-                        );
-                    }
-                    // Not ready: Cilium ignores CEPs without identity or networking.
-                    _ => self.remove_endpoint(input.namespace, input.name, now),
-                }
+                self.apply_cep_input(input, now);
                 Ok(())
             }
             Object::CiliumEndpointSlice(s) => self.on_slice(s, deleted, now),
             Object::CiliumIdentity(i) => self.on_identity(i, deleted, now),
+        }
+    }
+
+    /// A validated Pod (ADDED or MODIFIED) and its labels, sorted by key.
+    fn apply_pod_input<'l>(
+        &mut self,
+        input: PodInput<'_>,
+        labels: impl Iterator<Item = (&'l str, &'l str)>,
+        now: u64,
+    ) {
+        if !self.config.shard.owns(input.namespace) {
+            self.counters.events_ignored_other_shard += 1;
+            return;
+        }
+        if !input.is_endpoint {
+            self.remove_endpoint(input.namespace, input.name, now);
+        } else {
+            self.upsert_pod(input, labels, now);
+        }
+    }
+
+    /// A validated CiliumEndpoint (ADDED or MODIFIED).
+    fn apply_cep_input(&mut self, input: CepInput<'_>, now: u64) {
+        if !self.config.shard.owns(input.namespace) {
+            self.counters.events_ignored_other_shard += 1;
+            return;
+        }
+        match (input.identity, input.data) {
+            (Some(id), Some(data)) => {
+                if !input.identity_labels.is_empty() && !self.known_identities.contains_key(&id) {
+                    let labels = LabelSet::from_labels(
+                        input
+                            .identity_labels
+                            .iter()
+                            .map(|s| crate::labels::Label::parse(s)),
+                    );
+                    self.known_identities.insert(id, Arc::new(labels));
+                    self.st.snap.identity_changed(id);
+                }
+                self.upsert_endpoint(input.namespace, input.name, Some(id), data, None, now);
+            }
+            // Not ready: Cilium ignores CEPs without identity or networking.
+            _ => self.remove_endpoint(input.namespace, input.name, now),
         }
     }
 
@@ -333,7 +375,12 @@ impl Engine {
         }
     }
 
-    pub(super) fn upsert_pod(&mut self, input: PodInput<'_>, labels: &Labels, now: u64) {
+    pub(super) fn upsert_pod<'l>(
+        &mut self,
+        input: PodInput<'_>,
+        labels: impl Iterator<Item = (&'l str, &'l str)>,
+        now: u64,
+    ) {
         let ns = self.st.ns_id(input.namespace);
         let named_ports = self.interner.ports(input.named_ports);
         let sa: Arc<str> = self.interner.strings.intern(input.service_account);
@@ -345,13 +392,9 @@ impl Engine {
             None => NO_ID,
         };
         // Pods of one deployment share a profile (and its security labels).
-        let profile = self.profiles.acquire(
-            &self.filter,
-            &mut self.keep_memo,
-            ns,
-            labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            &sa,
-        );
+        let profile = self
+            .profiles
+            .acquire(&self.filter, &mut self.keep_memo, ns, labels, &sa);
         let host_ip = input.host_ip.map_or(NO_ID, |ip| self.host_ips.acquire(ip));
         let facts = PodFacts {
             profile,

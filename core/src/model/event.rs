@@ -17,7 +17,9 @@
 use super::*;
 use crate::error::Result;
 
+pub(crate) mod borrowed;
 mod json;
+mod scan;
 use json::{AnyObjectFields, EventOrObject, locate, malformed, parse_error, read_guessing};
 
 /// Every kind of object the engine takes.
