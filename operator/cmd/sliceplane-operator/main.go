@@ -25,6 +25,7 @@ import (
 	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/klog/v2"
 
 	"sliceplane.example/operator/internal/admin"
@@ -74,7 +75,25 @@ func run(args []string) int {
 		log.Error("kubernetes client config", "err", err.Error())
 		return 1
 	}
-	dyn, err := dynamic.NewForConfig(restCfg)
+	// The dynamic client (informers, deletes) and the raw client that sends
+	// creates and updates with the engine's bytes (controller.DynamicAPI.REST)
+	// share one HTTP client and one rate limiter: --kube-api-qps/-burst is
+	// one budget, as with the dynamic client alone.
+	apiCfg := rest.CopyConfig(restCfg)
+	if apiCfg.RateLimiter == nil && apiCfg.QPS > 0 {
+		apiCfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(apiCfg.QPS, apiCfg.Burst)
+	}
+	httpClient, err := rest.HTTPClientFor(apiCfg)
+	if err != nil {
+		log.Error("kubernetes client", "err", err.Error())
+		return 1
+	}
+	dyn, err := dynamic.NewForConfigAndClient(apiCfg, httpClient)
+	if err != nil {
+		log.Error("kubernetes client", "err", err.Error())
+		return 1
+	}
+	rawWrites, err := rest.UnversionedRESTClientForConfigAndClient(dynamic.ConfigFor(apiCfg), httpClient)
 	if err != nil {
 		log.Error("kubernetes client", "err", err.Error())
 		return 1
@@ -136,7 +155,7 @@ func run(args []string) int {
 			return err
 		}
 		defer eng.Close()
-		api := &controller.DynamicAPI{Client: dyn, Metrics: metrics, OnPruned: func(sent, stored []byte) {
+		api := &controller.DynamicAPI{Client: dyn, REST: rawWrites, Metrics: metrics, OnPruned: func(sent, stored []byte) {
 			log.Warn("the API server stored a written object differently (CRD schema older than the engine's output?)", "sent", string(sent), "stored", string(stored))
 		}}
 		c := &controller.Controller{

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"sliceplane.example/sliceplane"
 )
@@ -63,7 +64,14 @@ type KubeAPI interface {
 // than what the engine writes (it prunes fields), and is counted in the
 // metrics (sliceplane_operator_pruned_writes_total) and logged once.
 type DynamicAPI struct {
-	Client  dynamic.Interface
+	Client dynamic.Interface
+	// REST, when set, sends creates and updates with the engine's JSON as
+	// it is, instead of the dynamic client encoding the object again (for
+	// a 100-entry slice that encoding was a tenth of the operator's CPU).
+	// It must speak JSON to the same API server as Client, e.g.
+	// rest.UnversionedRESTClientForConfigAndClient(dynamic.ConfigFor(cfg), httpClient)
+	// with the dynamic client's HTTP client and rate limiter. Nil: Client.
+	REST    rest.Interface
 	Metrics *Metrics
 	// OnPruned is called for the first pruned write (nil: ignored).
 	OnPruned func(sent, stored []byte)
@@ -128,10 +136,14 @@ func (d *DynamicAPI) Write(ctx context.Context, op sliceplane.Op) sliceplane.Out
 	var got *unstructured.Unstructured
 	var err error
 	switch op.Op {
-	case "create":
-		got, err = res.Create(ctx, obj, metav1.CreateOptions{})
-	case "update":
-		got, err = res.Update(ctx, obj, metav1.UpdateOptions{})
+	case "create", "update":
+		if d.REST != nil {
+			got, err = d.sendRaw(ctx, gvr, op)
+		} else if op.Op == "create" {
+			got, err = res.Create(ctx, obj, metav1.CreateOptions{})
+		} else {
+			got, err = res.Update(ctx, obj, metav1.UpdateOptions{})
+		}
 	case "delete":
 		pre := metav1.Preconditions{}
 		if uid := obj.GetUID(); uid != "" {
@@ -153,6 +165,27 @@ func (d *DynamicAPI) Write(ctx context.Context, op sliceplane.Op) sliceplane.Out
 	}
 	d.checkStored(op, obj, got)
 	return sliceplane.Success(got.GetResourceVersion(), string(got.GetUID()))
+}
+
+// sendRaw is the dynamic client's Create or Update (same verb, path and
+// JSON body, the answer decoded the same way), with the planned bytes as
+// the body.
+func (d *DynamicAPI) sendRaw(ctx context.Context, gvr schema.GroupVersionResource, op sliceplane.Op) (*unstructured.Unstructured, error) {
+	var req *rest.Request
+	if op.Op == "create" {
+		req = d.REST.Post().AbsPath("/apis", gvr.Group, gvr.Version, gvr.Resource)
+	} else {
+		req = d.REST.Put().AbsPath("/apis", gvr.Group, gvr.Version, gvr.Resource, op.Name)
+	}
+	raw, err := req.SetHeader("Content-Type", "application/json").Body([]byte(op.Object)).Do(ctx).Raw()
+	if err != nil {
+		return nil, err
+	}
+	got := &unstructured.Unstructured{}
+	if err := got.UnmarshalJSON(raw); err != nil {
+		return nil, err
+	}
+	return got, nil
 }
 
 // sameOutsideMetadata reports whether the object sent and the one the
