@@ -153,11 +153,52 @@ pub struct Event {
     pub message: String,
 }
 
+/// An event's subject or message while it waits to be drained: its text,
+/// or what the text is made of when that is cheaper to keep (rendered on
+/// [`EventLog::drain`], byte for byte what the text would have been).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Text {
+    /// The text itself.
+    Owned(String),
+    /// `CiliumIdentity {id}`.
+    Identity(u32),
+    /// `labels {key}`: a label set's canonical key, shared with the
+    /// identity it names (thousands of identity allocations at a cold
+    /// start would otherwise each keep a copy).
+    Labels(std::sync::Arc<str>),
+}
+
+impl Text {
+    fn render(self) -> String {
+        match self {
+            Text::Owned(s) => s,
+            Text::Identity(id) => format!("CiliumIdentity {id}"),
+            Text::Labels(key) => {
+                let mut s = String::with_capacity("labels ".len() + key.len());
+                s.push_str("labels ");
+                s.push_str(&key);
+                s
+            }
+        }
+    }
+}
+
+/// An event as kept until drained (see [`Text`]).
+#[derive(Debug, Clone)]
+struct Pending {
+    time: u64,
+    category: Category,
+    kind: EventKind,
+    severity: Severity,
+    subject: Text,
+    message: Text,
+}
+
 /// Collects events of the enabled categories until drained.
 #[derive(Debug, Clone, Default)]
 pub struct EventLog {
     enabled: EventCategories,
-    pending: Vec<Event>,
+    pending: Vec<Pending>,
     /// Events dropped because the caller did not drain (bounded memory).
     pub dropped: u64,
 }
@@ -197,6 +238,26 @@ impl EventLog {
         subject: impl FnOnce() -> String,
         message: impl FnOnce() -> String,
     ) {
+        self.record_text(
+            time,
+            category,
+            severity,
+            kind,
+            || Text::Owned(subject()),
+            || Text::Owned(message()),
+        );
+    }
+
+    /// [`EventLog::record`] with the subject and message as [`Text`].
+    pub fn record_text(
+        &mut self,
+        time: u64,
+        category: Category,
+        severity: Severity,
+        kind: EventKind,
+        subject: impl FnOnce() -> Text,
+        message: impl FnOnce() -> Text,
+    ) {
         if !self.enabled(category) {
             return;
         }
@@ -204,10 +265,10 @@ impl EventLog {
             self.dropped += 1;
             return;
         }
-        self.pending.push(Event {
+        self.pending.push(Pending {
             time,
             category,
-            kind: kind.as_str().to_string(),
+            kind,
             severity,
             subject: subject(),
             message: message(),
@@ -217,6 +278,16 @@ impl EventLog {
     /// The events recorded since the last drain, oldest first.
     pub fn drain(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.pending)
+            .into_iter()
+            .map(|p| Event {
+                time: p.time,
+                category: p.category,
+                kind: p.kind.as_str().to_string(),
+                severity: p.severity,
+                subject: p.subject.render(),
+                message: p.message.render(),
+            })
+            .collect()
     }
 
     /// Events waiting to be drained.
@@ -259,5 +330,37 @@ mod tests {
             String::new,
         );
         assert_eq!(log.drain()[0].kind, "slice-foreign");
+    }
+
+    #[test]
+    fn texts_render_as_the_strings_they_stand_for() {
+        let mut log = EventLog::new(EventCategories::default());
+        let key: std::sync::Arc<str> = "k8s:app=web;".into();
+        log.record_text(
+            3,
+            Category::Identities,
+            Severity::Info,
+            EventKind::IdentityAllocated,
+            || Text::Identity(70000),
+            || Text::Labels(key.clone()),
+        );
+        log.record(
+            4,
+            Category::Identities,
+            Severity::Info,
+            EventKind::IdentityAllocated,
+            || format!("CiliumIdentity {}", 70000),
+            || format!("labels {key}"),
+        );
+        let got = log.drain();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].subject, "CiliumIdentity 70000");
+        assert_eq!(got[0].message, "labels k8s:app=web;");
+        assert_eq!((got[0].time, got[1].time), (3, 4));
+        assert_eq!(
+            (&got[0].kind, &got[0].subject, &got[0].message),
+            (&got[1].kind, &got[1].subject, &got[1].message)
+        );
+        assert!(log.is_empty());
     }
 }

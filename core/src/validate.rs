@@ -173,6 +173,61 @@ fn is_dns1123_subdomain(b: &[u8]) -> bool {
     prev == 1 && b.len() - label_start <= 63
 }
 
+/// Byte classes for the one-pass label checks: 1 alphanumeric, 2 `-`,
+/// `_` or `.`, 0 anything else (a qualified name part is `[A-Za-z0-9-_.]`).
+const QUALIFIED_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = if b.is_ascii_alphanumeric() {
+            1
+        } else if b == b'-' || b == b'_' || b == b'.' {
+            2
+        } else {
+            0
+        };
+        c += 1;
+    }
+    t
+};
+
+/// Whether `b`, known to hold only `[A-Za-z0-9-_.]`, is a qualified name
+/// part: 1 to 63 bytes, alphanumeric at both ends.
+fn qualified_ends(b: &[u8]) -> bool {
+    match (b.first(), b.last()) {
+        (Some(&first), Some(&last)) => {
+            b.len() <= 63
+                && QUALIFIED_CLASS[first as usize] == 1
+                && QUALIFIED_CLASS[last as usize] == 1
+        }
+        _ => false,
+    }
+}
+
+/// Whether [`check_label_key`] accepts `key`, in one pass over its bytes
+/// (the name part scanned from the end up to the last `/`, then the prefix
+/// by [`is_dns1123_subdomain`]).
+fn is_label_key(key: &[u8]) -> bool {
+    let mut i = key.len();
+    while let Some(&c) = key.get(i.wrapping_sub(1)) {
+        if QUALIFIED_CLASS[c as usize] != 0 {
+            i -= 1;
+        } else if c == b'/' {
+            let (prefix, name) = (&key[..i - 1], &key[i..]);
+            return qualified_ends(name) && is_dns1123_subdomain(prefix);
+        } else {
+            return false;
+        }
+    }
+    qualified_ends(key)
+}
+
+/// Whether [`check_label_value`] accepts `v`, in one pass over its bytes.
+fn is_label_value(v: &[u8]) -> bool {
+    v.is_empty() || (qualified_ends(v) && v.iter().all(|&c| QUALIFIED_CLASS[c as usize] != 0))
+}
+
 fn is_name_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.'
 }
@@ -273,6 +328,18 @@ pub fn check_strings_size(object: &str, field: &str, items: &[String]) -> Result
 /// value by Kubernetes' rules. The error names `field` for the size,
 /// `field[key]` for one label.
 pub fn check_labels(object: &str, field: &str, labels: &Labels) -> Result<()> {
+    // The common case in one pass without messages: every label valid and
+    // the map within size. Otherwise the checks below, one by one, say
+    // what is wrong (the size first, then the first label in key order).
+    let mut bytes = 0usize;
+    let mut valid = true;
+    for (k, v) in labels {
+        bytes = bytes.saturating_add(k.len() + v.len() + LABEL_ENTRY_OVERHEAD);
+        valid &= is_label_key(k.as_bytes()) && is_label_value(v.as_bytes());
+    }
+    if valid && bytes <= MAX_OBJECT_BYTES {
+        return Ok(());
+    }
     check_labels_size(object, field, labels)?;
     for (k, v) in labels {
         check_label_key(k).map_err(|m| {
@@ -441,6 +508,28 @@ mod tests {
             prop_assert_eq!(is_dns1123_subdomain(s.as_bytes()), subdomain_by_labels(&s));
             let labels = format!("{}.{s}", "a".repeat(long));
             prop_assert_eq!(is_dns1123_subdomain(labels.as_bytes()), subdomain_by_labels(&labels));
+        }
+
+        /// The one-pass label checks accept exactly what the rule-by-rule
+        /// checks accept.
+        #[test]
+        fn one_pass_label_checks_agree(
+            s in "[a-cA-C0-9./\\-_ ]{0,12}",
+            prefix in "[a-c0-9.\\-]{0,6}",
+            long in 60usize..70,
+        ) {
+            prop_assert_eq!(is_label_key(s.as_bytes()), check_label_key(&s).is_ok(), "{:?}", s);
+            prop_assert_eq!(is_label_value(s.as_bytes()), check_label_value(&s).is_ok(), "{:?}", s);
+            for key in [format!("{prefix}/{s}"), format!("{}/{s}", "a".repeat(long)), "a".repeat(long)] {
+                prop_assert_eq!(is_label_key(key.as_bytes()), check_label_key(&key).is_ok(), "{:?}", key);
+                prop_assert_eq!(is_label_value(key.as_bytes()), check_label_value(&key).is_ok(), "{:?}", key);
+            }
+            let labels: Labels = [(s.clone(), prefix.clone()), (prefix.clone(), s.clone())].into_iter().collect();
+            let one_by_one = labels.iter().find_map(|(k, v)| {
+                check_label_key(k).err().or_else(|| check_label_value(v).err())
+            });
+            let got = check_labels("o", "metadata.labels", &labels);
+            prop_assert_eq!(got.err().map(|e| e.message), one_by_one);
         }
 
         /// The plain IPv4 reader accepts only what the standard parser
