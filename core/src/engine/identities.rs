@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::config::Source;
 use crate::error::{Error, ErrorCode, Result};
-use crate::events::{Category, EventKind, Severity};
+use crate::events::{Category, EventKind, Severity, Text};
 use crate::identity::{IdentityId, Restore};
 use crate::labels::{LabelSet, PodLabelInputs, pod_security_labels_memo};
 use crate::model::{CiliumIdentity, Kind, describe};
@@ -105,13 +105,14 @@ impl Engine {
             Some((id, known_before)) => {
                 if !known_before {
                     self.counters.identities_allocated += 1;
-                    self.events.record(
+                    // The message keeps the key the identity holds, not a copy.
+                    self.events.record_text(
                         now,
                         Category::Identities,
                         Severity::Info,
                         EventKind::IdentityAllocated,
-                        || format!("CiliumIdentity {id}"),
-                        || format!("labels {key}"),
+                        || Text::Identity(id),
+                        || Text::Labels(key.clone()),
                     );
                 }
             }
