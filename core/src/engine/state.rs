@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use hashbrown::HashMap;
@@ -35,7 +35,7 @@ mod record;
 mod table;
 
 pub(super) use record::Endpoint;
-use record::{Addrs, PodSide};
+use record::{Addrs, NODE_NONE, NODE_V4, NODE_V6, PodSide};
 pub(super) use table::EndpointTable;
 use table::SlotTable;
 
@@ -59,7 +59,7 @@ pub(super) struct State {
     /// order is arrival order: see `State::seq`).
     free_endpoints: Vec<EndpointIdx>,
     /// The node IPs and service accounts of the records (ids in them).
-    node_ips: Counted<IpAddr>,
+    node_ips: Counted<Ipv6Addr>,
     service_accounts: Counted<Arc<str>>,
     /// Pods mode: each pod's facts and arrival number, by slot
     /// ([`PodSide::NONE`] for a slot that holds no pod).
@@ -150,11 +150,20 @@ impl State {
         }
     }
 
+    /// The node IP of a record.
+    fn node_ip(&self, ep: &Endpoint) -> Option<IpAddr> {
+        match ep.node_kind {
+            NODE_V4 => Some(IpAddr::V4(Ipv4Addr::from(ep.node_ip))),
+            NODE_V6 => self.node_ips.get(ep.node_ip).map(|&ip| IpAddr::V6(ip)),
+            _ => None,
+        }
+    }
+
     /// The data of a record, borrowed.
     pub(super) fn view<'a>(&'a self, ep: &'a Endpoint) -> DataRef<'a> {
         DataRef {
             addressing: ep.addressing.as_slice(),
-            node_ip: self.node_ips.get(ep.node_ip).copied(),
+            node_ip: self.node_ip(ep),
             encryption_key: ep.encryption_key,
             named_ports: &ep.named_ports,
             service_account: self.service_accounts.get(ep.service_account).map(|s| &**s),
@@ -165,7 +174,7 @@ impl State {
     pub(super) fn data(&self, ep: &Endpoint) -> EndpointData {
         EndpointData {
             addressing: ep.addressing.as_slice().into(),
-            node_ip: self.node_ips.get(ep.node_ip).copied(),
+            node_ip: self.node_ip(ep),
             encryption_key: ep.encryption_key,
             named_ports: ep.named_ports.clone(),
             service_account: self.service_accounts.get(ep.service_account).cloned(),
@@ -178,7 +187,7 @@ impl State {
             && ep.encryption_key == d.encryption_key
             && ep.addressing.as_slice() == d.addressing.as_slice()
             && ep.named_ports == d.named_ports
-            && self.node_ips.get(ep.node_ip).copied() == d.node_ip
+            && self.node_ip(ep) == d.node_ip
             && self.service_accounts.get(ep.service_account).map(|s| &**s)
                 == d.service_account.as_deref()
     }
@@ -310,7 +319,7 @@ impl State {
         if is_pod {
             // Node data and identity come from refresh_pod; keep them for comparison.
             let mut d = data;
-            d.node_ip = self.node_ips.get(ep.node_ip).copied();
+            d.node_ip = self.node_ip(ep);
             d.encryption_key = ep.encryption_key;
             let identity = ep.identity();
             self.set_content(idx, identity, d, now)
@@ -358,14 +367,14 @@ impl State {
         pod: Option<PodFacts>,
         now: u64,
     ) -> (EndpointIdx, ContentChange) {
-        let mut ep = Endpoint::new(ns, name, identity);
-        ep.stamp = content_stamp(name, identity, data.view());
-        store(
-            &mut self.node_ips,
-            &mut self.service_accounts,
-            &mut ep,
-            data,
-        );
+        let stamp = content_stamp(name, identity, data.view());
+        let node_ip = data.node_ip;
+        let sa = match &data.service_account {
+            Some(sa) => self.service_accounts.acquire(sa.clone()),
+            None => NO_ID,
+        };
+        let mut ep = Endpoint::new(ns, name, identity, stamp, data, sa);
+        set_node_ip(&mut self.node_ips, &mut ep, node_ip);
         let reuse = if self.placing {
             self.free_endpoints.pop()
         } else {
@@ -587,7 +596,7 @@ impl State {
             .find_entry(hash, |&i| is_key(eps, i, ns, name))
             .ok()?
             .remove();
-        let Some(ep) = self.endpoints[idx as usize].take() else {
+        let Some(mut ep) = self.endpoints[idx as usize].take() else {
             debug_assert!(false, "the index names endpoint {idx}, which is gone");
             return None;
         };
@@ -597,9 +606,7 @@ impl State {
             self.pod_sides[idx as usize] = PodSide::NONE;
         }
         self.free_endpoints.push(idx);
-        if ep.node_ip != NO_ID {
-            self.node_ips.release(ep.node_ip);
-        }
+        set_node_ip(&mut self.node_ips, &mut ep, None);
         if ep.service_account != NO_ID {
             self.service_accounts.release(ep.service_account);
         }
@@ -648,20 +655,12 @@ impl State {
 /// place, the node IP and service account as ids of the shared tables
 /// (an unchanged value keeps its id; a changed one releases the old).
 fn store(
-    node_ips: &mut Counted<IpAddr>,
+    node_ips: &mut Counted<Ipv6Addr>,
     service_accounts: &mut Counted<Arc<str>>,
     ep: &mut Endpoint,
     data: EndpointData,
 ) {
-    let node_ip = match data.node_ip {
-        None => NO_ID,
-        Some(ip) if node_ips.get(ep.node_ip) == Some(&ip) => ep.node_ip,
-        Some(ip) => node_ips.acquire(ip),
-    };
-    if node_ip != ep.node_ip && ep.node_ip != NO_ID {
-        node_ips.release(ep.node_ip);
-    }
-    ep.node_ip = node_ip;
+    set_node_ip(node_ips, ep, data.node_ip);
     let sa = match data.service_account {
         None => NO_ID,
         Some(sa)
@@ -682,6 +681,25 @@ fn store(
     }
     ep.named_ports = data.named_ports;
     ep.encryption_key = data.encryption_key;
+}
+
+/// Sets a record's node IP: an IPv4 address inline, an IPv6 one as an id
+/// of `node_ips` (kept if it is unchanged; a replaced id is released).
+fn set_node_ip(node_ips: &mut Counted<Ipv6Addr>, ep: &mut Endpoint, ip: Option<IpAddr>) {
+    let old_v6 = (ep.node_kind == NODE_V6).then_some(ep.node_ip);
+    let (kind, bits) = match ip {
+        None => (NODE_NONE, 0),
+        Some(IpAddr::V4(v4)) => (NODE_V4, u32::from(v4)),
+        Some(IpAddr::V6(v6)) => match old_v6 {
+            Some(id) if node_ips.get(id) == Some(&v6) => return,
+            _ => (NODE_V6, node_ips.acquire(v6)),
+        },
+    };
+    if let Some(id) = old_v6 {
+        node_ips.release(id);
+    }
+    ep.node_kind = kind;
+    ep.node_ip = bits;
 }
 
 /// The stamp of an entry's content: equal content, equal stamp (DESIGN: a
@@ -861,6 +879,75 @@ mod tests {
                     "variants {i} and {j}"
                 );
             }
+        }
+    }
+
+    /// A record gives back the data it was given, through every change
+    /// from one content to another, and its removal leaves nothing in the
+    /// shared node IP and service account tables.
+    #[test]
+    fn records_keep_their_data_and_release_shared_values() {
+        use crate::endpoint::{Addressing, PortEntry, Protocol};
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        let pair = |a: u8, b: Option<u16>| Addressing {
+            ipv4: Some(Ipv4Addr::new(10, 0, 0, a)),
+            ipv6: b.map(|x| Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, x)),
+        };
+        let mut datas = Vec::new();
+        for node in [
+            None,
+            Some(IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1))),
+            Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+            Some(IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 9))),
+        ] {
+            for sa in [None, Some("a"), Some("b")] {
+                for addressing in [
+                    smallvec::smallvec![],
+                    smallvec::smallvec![pair(1, None)],
+                    smallvec::smallvec![pair(1, Some(1)), pair(2, None)],
+                ] {
+                    datas.push(EndpointData {
+                        addressing,
+                        node_ip: node,
+                        encryption_key: sa.map_or(0, |_| 3),
+                        named_ports: vec![PortEntry {
+                            name: Arc::from("p"),
+                            port: 80,
+                            protocol: Protocol::Tcp,
+                        }]
+                        .into(),
+                        service_account: sa.map(Arc::from),
+                    });
+                }
+            }
+        }
+        let config = Config {
+            source: Source::Ciliumendpoints,
+            ..Config::default()
+        };
+        let mut st = State::new(&config);
+        st.start_placing();
+        // Two endpoints, so shared values are shared while one changes.
+        let (b, _) = st.upsert("ns", "b", Some(1), datas[5].clone(), None, 0);
+        for (i, d) in datas.iter().enumerate() {
+            let (a, _) = st.upsert("ns", "a", Some(1), d.clone(), None, i as u64);
+            assert_eq!(st.data(st.ep(a).unwrap()), *d, "variant {i}");
+            assert_eq!(st.view(st.ep(a).unwrap()), d.view(), "variant {i}");
+            assert_eq!(st.data(st.ep(b).unwrap()), datas[5]);
+            assert_eq!(
+                st.ep(a).unwrap().stamp,
+                content_stamp("a", Some(1), d.view())
+            );
+            if i % 5 == 0 {
+                st.remove("ns", "a", i as u64);
+            }
+        }
+        assert_eq!(st.check_invariants(), Ok(()));
+        st.remove("ns", "a", 100);
+        st.remove("ns", "b", 100);
+        for id in 0..8 {
+            assert_eq!(st.node_ips.get(id), None);
+            assert_eq!(st.service_accounts.get(id), None);
         }
     }
 

@@ -9,9 +9,10 @@
 //! some modes need:
 //!
 //! - identity and slice as 4-byte ids (`None` as a niche or [`NO_ID`]);
-//! - the node IP and the service account as ids into counted tables of
-//!   [`State`](super::State) (a node's endpoints share its IP; a service
-//!   account is shared by a workload's pods);
+//! - an IPv4 node IP inline (4 bytes and a kind), an IPv6 one and the
+//!   service account as ids into counted tables of [`State`](super::State)
+//!   (a node's endpoints share its IP; a service account is shared by a
+//!   workload's pods);
 //! - the usual single address pair inline ([`Addrs`]);
 //! - no arrival number and no pod facts: pods mode keeps both in a side
 //!   table ([`PodSide`]); the other modes never wait for an identity after
@@ -25,11 +26,16 @@ use std::num::NonZeroU32;
 
 use compact_str::CompactString;
 
-use crate::endpoint::{Addressing, PortList};
+use crate::endpoint::{Addressing, EndpointData, PortList};
 use crate::identity::IdentityId;
 use crate::slicing::SliceId;
 
 use super::super::{NO_ID, PodFacts};
+
+/// `Endpoint::node_kind`: no node IP, IPv4 (inline), IPv6 (an id).
+pub(super) const NODE_NONE: u8 = 0;
+pub(super) const NODE_V4: u8 = 4;
+pub(super) const NODE_V6: u8 = 6;
 
 /// An endpoint's address pairs: the usual one inline, others (none, or
 /// several) in a boxed slice. 24 bytes, where a `SmallVec` of one pair is 32.
@@ -70,27 +76,38 @@ pub(in crate::engine) struct Endpoint {
     identity: Option<NonZeroU32>,
     /// Its slice, or [`NO_ID`].
     slice: u32,
-    /// `State::node_ips` id, or [`NO_ID`].
+    /// By `node_kind`: nothing, an IPv4 address's bits, or a
+    /// `State::node_ips` id (IPv6).
     pub(super) node_ip: u32,
+    pub(super) node_kind: u8,
     /// `State::service_accounts` id, or [`NO_ID`].
     pub(super) service_account: u32,
     pub(in crate::engine) encryption_key: u8,
 }
 
 impl Endpoint {
-    /// A record with no content yet (ids [`NO_ID`], no slice).
-    pub(super) fn new(ns: u32, name: &str, identity: Option<IdentityId>) -> Endpoint {
+    /// A new record in no slice and with no node IP; `service_account` is
+    /// an id of `State`'s table (or [`NO_ID`]), acquired for it.
+    pub(super) fn new(
+        ns: u32,
+        name: &str,
+        identity: Option<IdentityId>,
+        stamp: u64,
+        data: EndpointData,
+        service_account: u32,
+    ) -> Endpoint {
         Endpoint {
             name: CompactString::from(name),
-            stamp: 0,
-            addressing: Addrs::Other(Box::default()),
-            named_ports: PortList::default(),
+            stamp,
+            addressing: Addrs::from_slice(&data.addressing),
+            named_ports: data.named_ports,
             ns,
             identity: identity.and_then(NonZeroU32::new),
             slice: NO_ID,
-            node_ip: NO_ID,
-            service_account: NO_ID,
-            encryption_key: 0,
+            node_ip: 0,
+            node_kind: NODE_NONE,
+            service_account,
+            encryption_key: data.encryption_key,
         }
     }
 
@@ -160,7 +177,7 @@ mod tests {
 
     #[test]
     fn ids_round_trip() {
-        let mut e = Endpoint::new(0, "a", Some(7));
+        let mut e = Endpoint::new(0, "a", Some(7), 0, EndpointData::default(), NO_ID);
         assert_eq!(e.identity(), Some(7));
         assert_eq!(e.slice(), None);
         e.set_slice(Some(0));
