@@ -256,12 +256,13 @@ unsafe fn flush_json(
 ) -> u32 {
     boundary(err, || {
         check_out(out, "out")?;
-        let ops = with_mut(engine, |e| {
+        let json = with_mut(engine, |e| {
             let plan = e.flush_at_most(now_ms, max_slice_writes);
-            Ok(plan.iter().map(wire::Write::from).collect::<Vec<_>>())
+            Ok(wire::LineEncoder::new().array(plan.iter()))
         })?;
         // SAFETY: checked above.
-        unsafe { write_json(out, &ops) }
+        unsafe { write_out(out, sp_buffer::from_vec(json)) };
+        Ok(())
     })
 }
 

@@ -184,6 +184,20 @@ impl LineEncoder {
         buf.push(b'}');
         buf
     }
+
+    /// The writes as one JSON array, byte for byte what serializing
+    /// `Vec<Write>` gives (the bindings' `flush` result).
+    pub fn array<'a>(&mut self, writes: impl IntoIterator<Item = &'a PlannedWrite>) -> Vec<u8> {
+        let mut out = vec![b'['];
+        for (i, w) in writes.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(self.line(w));
+        }
+        out.push(b']');
+        out
+    }
 }
 
 #[cfg(test)]
@@ -322,6 +336,17 @@ mod tests {
                 let want = Write::from(&w).to_json_line();
                 prop_assert_eq!(std::str::from_utf8(enc.line(&w)).unwrap(), want.as_str());
             }
+        }
+
+        /// The encoder's array is byte for byte the serialized `Vec<Write>`.
+        #[test]
+        fn the_encoder_array_is_the_serialized_writes(
+            ops in proptest::collection::vec((any::<u64>(), op()), 0..4),
+        ) {
+            let plan: Vec<PlannedWrite> =
+                ops.into_iter().map(|(id, op)| PlannedWrite { id: OpId(id), op }).collect();
+            let want = serde_json::to_vec(&plan.iter().map(Write::from).collect::<Vec<_>>()).unwrap();
+            prop_assert_eq!(LineEncoder::new().array(&plan), want);
         }
     }
 }
