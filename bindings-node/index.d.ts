@@ -155,6 +155,14 @@ export class Engine {
   initialSyncDone(nowMs: number): void
   readonly synced: boolean
   flush(nowMs: number): PlannedWrite[]
+  /**
+   * `flush`, planning at most `maxSliceWrites` slice writes (the oldest due;
+   * identity writes are not counted). The slices left out stay dirty, so a
+   * caller with `n` idle writers asks for `n` and changes that arrive
+   * meanwhile join those slices' one write. `ValidationError`
+   * (`invalid_value`) unless `maxSliceWrites` is a finite number >= 0.
+   */
+  flushAtMost(nowMs: number, maxSliceWrites: number): PlannedWrite[]
   report(opId: number, outcome: Outcome, nowMs: number): void
   reportSuccess(opId: number, resourceVersion: string | null | undefined, uid: string | null | undefined, nowMs: number): void
   reportConflict(opId: number, nowMs: number): void

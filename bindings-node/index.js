@@ -135,7 +135,10 @@ class Engine {
     return this._native.synced
   }
   flush(nowMs) {
-    return call(() => this._native.flush(nowMs))
+    return JSON.parse(call(() => this._native.flushJson(nowMs, null)))
+  }
+  flushAtMost(nowMs, maxSliceWrites) {
+    return JSON.parse(call(() => this._native.flushJson(nowMs, maxSliceWrites)))
   }
   report(opId, outcome, nowMs) {
     return call(() => this._native.report(opId, outcome, nowMs))

@@ -47,6 +47,22 @@ pub(crate) fn now_ms(now: f64) -> napi::Result<u64> {
     }
 }
 
+/// A count from a JS number: finite, not negative; fractions are
+/// truncated, values past the platform's range saturate.
+pub(crate) fn count(n: f64, field: &str) -> napi::Result<usize> {
+    if n.is_finite() && n >= 0.0 {
+        // Saturating float-to-int cast.
+        Ok(n as usize)
+    } else {
+        Err(crate::to_napi(Error::new(
+            ErrorCode::InvalidValue,
+            "",
+            field,
+            format!("{field} must be a finite number >= 0, got {n}"),
+        )))
+    }
+}
+
 /// A rejected event of a batch: the `wire` shape `{index, line, code,
 /// number, message, object, field}`, plus `error`, the error's encoded
 /// info (the JS wrapper turns it into a typed `SliceplaneError`).

@@ -112,6 +112,27 @@ test('Engine: the other outcomes are accepted and the plan follows the flow', ()
   assert.equal(typeof e.nextDue(), 'number')
 })
 
+test('Engine: flushAtMost bounds slice writes only; flush is the core encoding', () => {
+  const e = synced()
+  // No idle writer for slices: identities only; the slices stay dirty.
+  const ids = e.flushAtMost(1_000_000, 0)
+  assert.ok(ids.length > 0)
+  assert.ok(ids.every((w) => w.kind === 'CiliumIdentity'), JSON.stringify(ids.map((w) => w.kind)))
+  const one = e.flushAtMost(1_000_000, 1)
+  assert.deepEqual(one.map((w) => [w.op, w.kind]), [['create', 'CiliumEndpointSlice']])
+  const rest = e.flush(1_000_000)
+  assert.ok(rest.length > 0 && rest.every((w) => w.kind === 'CiliumEndpointSlice'))
+  for (const w of [...ids, ...one, ...rest]) {
+    assert.deepEqual(Object.keys(w), ['id', 'op', 'group', 'version', 'plural', 'kind', 'name', 'object', 'preconditions'])
+    assert.equal(typeof w.id, 'number')
+  }
+  const more = e.flushAtMost(1_000_000, 3)
+  assert.ok(more.length <= 3 && more.every((w) => w.kind === 'CiliumEndpointSlice'))
+  for (const bad of [-1, NaN, Infinity]) {
+    assert.throws(() => e.flushAtMost(1_000_000, bad), (err) => err instanceof ValidationError && err.code === 'invalid_value' && err.field === 'maxSliceWrites')
+  }
+})
+
 test('Engine: nextDue with a sync delay', () => {
   const e = new Engine(Config.fromObject({ source: 'pods', seed: 1, write: { syncDelayMs: 500 } }))
   e.applyJsonLines(exampleWatch(), 1)

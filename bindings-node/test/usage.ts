@@ -39,7 +39,7 @@ for (const r of [...rejected, ...rejected2]) {
   void idx, code
 }
 engine.initialSyncDone(4)
-const plan: PlannedWrite[] = engine.flush(5)
+const plan: PlannedWrite[] = [...engine.flushAtMost(5, 2), ...engine.flush(5)]
 for (const w of plan) {
   const target: string = `${w.group}/${w.version}/${w.plural}/${w.name}`
   if (w.op === 'delete') engine.reportNotFound(w.id, 6)

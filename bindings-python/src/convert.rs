@@ -255,3 +255,13 @@ pub fn ser_to_py<'py, T: serde::Serialize>(py: Python<'py>, t: &T) -> PyResult<B
     let v = serde_json::to_value(t).unwrap_or(Value::Null);
     to_py(py, &v)
 }
+
+/// A JSON array (the core's encoding of a `wire` list) as a Python list,
+/// read by the standard library's `json` module (its C decoder).
+pub fn json_list<'py>(py: Python<'py>, json: &[u8]) -> PyResult<Bound<'py, PyList>> {
+    let loads = pyo3::intern!(py, "loads");
+    let v = py
+        .import(pyo3::intern!(py, "json"))?
+        .call_method1(loads, (PyBytes::new(py, json),))?;
+    Ok(v.cast_into::<PyList>()?)
+}

@@ -8,11 +8,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
 use serde_json::Value;
 use sliceplane::engine::Stats;
-use sliceplane::wire::{self, Rejected, Write};
+use sliceplane::wire::{self, Rejected};
 use sliceplane::{Engine as CoreEngine, Object, OpId, Outcome};
 
 use crate::config::PyConfig;
-use crate::convert::{event_bytes, ser_to_py, to_py, write_json};
+use crate::convert::{event_bytes, json_list, ser_to_py, to_py, write_json};
 use crate::errors::{IntoPy, malformed, rejected_list, to_pyerr};
 use crate::snapshot::{PySnapshot, PySnapshotReader};
 
@@ -214,13 +214,24 @@ impl PyEngine {
     /// as `DeleteOptions.preconditions`) and None otherwise. Every op stays
     /// in flight until `report`ed.
     fn flush<'py>(&self, py: Python<'py>, now_ms: u64) -> PyResult<Bound<'py, PyList>> {
-        let writes: Vec<Write> =
-            self.with(py, |e| e.flush(now_ms).iter().map(Write::from).collect());
-        let list = PyList::empty(py);
-        for w in &writes {
-            list.append(ser_to_py(py, w)?)?;
-        }
-        Ok(list)
+        self.flush_at_most(py, now_ms, usize::MAX)
+    }
+
+    /// `flush`, planning at most `max_slice_writes` slice writes (the
+    /// oldest due; identity writes are not counted). The slices left out
+    /// stay dirty, so a caller with `n` idle writers asks for `n` and the
+    /// changes that arrive meanwhile join those slices' one write. Raises
+    /// `OverflowError` for a negative `max_slice_writes`.
+    fn flush_at_most<'py>(
+        &self,
+        py: Python<'py>,
+        now_ms: u64,
+        max_slice_writes: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let json = self.with(py, |e| {
+            wire::LineEncoder::new().array(&e.flush_at_most(now_ms, max_slice_writes).writes)
+        });
+        json_list(py, &json)
     }
 
     /// Reports what the API server answered to op `op_id`. `outcome` is a

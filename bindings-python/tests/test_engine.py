@@ -194,6 +194,35 @@ def test_pods_source_plans_identities() -> None:
     assert e.stats()["identities"] == 2
 
 
+def test_flush_at_most_bounds_slice_writes_only() -> None:
+    e = fast_engine(source="pods")
+    assert e.apply_many(
+        [namespace("shop"), node("node-1", "172.16.0.1"), pod("shop", "web-1", "10.2.0.1", {"app": "web"})], 0
+    ) == []
+    e.initial_sync_done(0)
+    # No idle writer for slices: the identity only; the slice stays dirty.
+    ops = e.flush_at_most(0, 0)
+    assert [o["kind"] for o in ops] == ["CiliumIdentity"]
+    ops = e.flush_at_most(0, 1)
+    assert [(o["op"], o["kind"]) for o in ops] == [("create", "CiliumEndpointSlice")]
+    assert e.flush_at_most(0, 5) == []
+    with pytest.raises(OverflowError):
+        e.flush_at_most(0, -1)
+
+
+def test_flush_is_the_core_encoding_of_the_plan() -> None:
+    """flush's dicts are the JSON the C ABI and the CLI print, read back."""
+    e = fast_engine(source="pods")
+    e.apply_many([namespace("shop"), pod("shop", "web-1", "10.2.0.1", {"app": "web"})], 0)
+    e.initial_sync_done(0)
+    ops = e.flush(0)
+    assert {o["kind"] for o in ops} == {"CiliumIdentity", "CiliumEndpointSlice"}
+    for o in ops:
+        assert list(o) == ["id", "op", "group", "version", "plural", "kind", "name", "object", "preconditions"]
+        assert isinstance(o["id"], int) and o["preconditions"] is None
+        assert json.loads(json.dumps(o)) == o
+
+
 def test_apply_many_accepts_dicts_bytes_and_str() -> None:
     e = fast_engine()
     items: List[Any] = [ev(cep("a", "p-1", "10.0.0.1")), json.dumps(ev(cep("a", "p-2", "10.0.0.2"))).encode(),

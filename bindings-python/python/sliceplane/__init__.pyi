@@ -151,6 +151,9 @@ class Engine:
         """Everything observed at start-up has been fed: adopt, assign, place."""
     def flush(self, now_ms: int) -> List[WriteOp]:
         """The writes due at ``now_ms``, in order; each stays in flight until reported."""
+    def flush_at_most(self, now_ms: int, max_slice_writes: int) -> List[WriteOp]:
+        """``flush`` planning at most ``max_slice_writes`` slice writes (oldest due; identity writes
+        not counted); the rest stay dirty, so a caller with ``n`` idle writers asks for ``n``."""
     def report(self, op_id: int, outcome: Mapping[str, Any], now_ms: int) -> None:
         """Reports a write's outcome dict (``{"outcome": "success"|"conflict"|...}``)."""
     def report_success(
