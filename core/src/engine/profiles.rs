@@ -62,27 +62,30 @@ impl Profile {
 pub(super) struct Profiles {
     entries: Vec<Option<Profile>>,
     free: Vec<u32>,
-    /// Slot numbers, hashed by (namespace, labels, service account).
+    /// Slot numbers, hashed by (namespace, service account, packed labels).
     index: hashbrown::HashTable<u32>,
     hasher: hashbrown::DefaultHashBuilder,
     /// Live entries after the last prune.
     pruned_at: usize,
+    /// The labels of the lookup in progress, packed as a profile packs
+    /// them (kept between lookups for its capacity): hashed and compared
+    /// as two byte strings, not pair by pair.
+    scratch: (String, Vec<u32>),
 }
 
-fn hash_of<'a>(
+fn hash_of(
     hasher: &hashbrown::DefaultHashBuilder,
     ns: u32,
     sa: &str,
-    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+    text: &str,
+    ends: &[u32],
 ) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = hasher.build_hasher();
     ns.hash(&mut h);
     sa.hash(&mut h);
-    for (k, v) in pairs {
-        k.hash(&mut h);
-        v.hash(&mut h);
-    }
+    text.hash(&mut h);
+    ends.hash(&mut h);
     h.finish()
 }
 
@@ -98,13 +101,19 @@ impl Profiles {
         labels: impl Iterator<Item = (&'a str, &'a str)>,
         sa: &Arc<str>,
     ) -> u32 {
-        let mut kept: smallvec::SmallVec<[(&str, &str); 8]> = smallvec::SmallVec::new();
+        let (text, ends) = &mut self.scratch;
+        text.clear();
+        ends.clear();
         for (k, v) in labels {
             if !k.starts_with(crate::labels::CILIUM_K8S_PREFIX) && memo.keeps(filter, k) {
-                kept.push((k, v));
+                text.push_str(k);
+                ends.push(text.len() as u32);
+                text.push_str(v);
+                ends.push(text.len() as u32);
             }
         }
-        let hash = hash_of(&self.hasher, ns, sa, kept.iter().copied());
+        let (text, ends) = (text.as_str(), ends.as_slice());
+        let hash = hash_of(&self.hasher, ns, sa, text, ends);
         let entries = &self.entries;
         let found = self.index.find(hash, |&i| {
             entries
@@ -113,7 +122,8 @@ impl Profiles {
                 .is_some_and(|p| {
                     p.ns == ns
                         && *p.service_account == **sa
-                        && p.labels.pairs().eq(kept.iter().copied())
+                        && *p.labels.text == *text
+                        && *p.labels.ends == *ends
                 })
         });
         if let Some(&id) = found {
@@ -122,20 +132,12 @@ impl Profiles {
             }
             return id;
         }
-        let mut text = String::with_capacity(kept.iter().map(|(k, v)| k.len() + v.len()).sum());
-        let mut ends = Vec::with_capacity(kept.len() * 2);
-        for (k, v) in &kept {
-            text.push_str(k);
-            ends.push(text.len() as u32);
-            text.push_str(v);
-            ends.push(text.len() as u32);
-        }
         let profile = Profile {
             ns,
             service_account: sa.clone(),
             labels: Packed {
-                text: text.into_boxed_str(),
-                ends: ends.into_boxed_slice(),
+                text: Box::from(text),
+                ends: Box::from(ends),
             },
             refs: 1,
             security: None,
@@ -153,7 +155,13 @@ impl Profiles {
         let (entries, hasher) = (&self.entries, &self.hasher);
         self.index
             .insert_unique(hash, id, |&i| match entries.get(i as usize) {
-                Some(Some(p)) => hash_of(hasher, p.ns, &p.service_account, p.labels.pairs()),
+                Some(Some(p)) => hash_of(
+                    hasher,
+                    p.ns,
+                    &p.service_account,
+                    &p.labels.text,
+                    &p.labels.ends,
+                ),
                 _ => 0,
             });
         id
@@ -318,6 +326,23 @@ mod tests {
         assert_eq!((got.ns, &*got.service_account), (0, "web"));
         assert_eq!(got.labels().collect::<Vec<_>>(), vec![("app", "web")]);
         assert!(got.security.is_none());
+    }
+
+    #[test]
+    fn labels_packed_alike_but_split_differently_are_different_profiles() {
+        let f = LabelFilter::default_filter();
+        let mut p = Profiles::default();
+        let mut m = KeepMemo::default();
+        let sa: Arc<str> = Arc::from("");
+        let a = p.acquire(&f, &mut m, 0, pairs(&[("ab", "c")]), &sa);
+        let b = p.acquire(&f, &mut m, 0, pairs(&[("a", "bc")]), &sa);
+        let c = p.acquire(&f, &mut m, 0, pairs(&[("a", "b"), ("c", "")]), &sa);
+        assert!(a != b && b != c && a != c);
+        assert_eq!(p.acquire(&f, &mut m, 0, pairs(&[("a", "bc")]), &sa), b);
+        assert_eq!(
+            p.get(c).unwrap().labels().collect::<Vec<_>>(),
+            vec![("a", "b"), ("c", "")]
+        );
     }
 
     #[test]
