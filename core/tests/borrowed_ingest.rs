@@ -5,13 +5,16 @@
 //! `Engine::apply`; unreadable input counted), for random events — valid,
 //! rejected by validation, of the wrong JSON type, with duplicate or
 //! unsorted keys, escapes, `null`s, other kinds and event types — and for
-//! random byte mutations of them.
+//! random byte mutations of them; and the same lines as one batch
+//! (`wire::apply_engine_batch`) against the stream reader's events applied
+//! the owned way.
 
 mod common;
 
 use common::*;
 use proptest::prelude::*;
 use sliceplane::config::{Shard, SliceMode, Source};
+use sliceplane::wire::{EventReader, Rejected};
 use sliceplane::{Engine, WatchEvent};
 
 /// A JSON fragment from a list of alternatives: mostly the first (valid)
@@ -47,9 +50,6 @@ fn object(fields: Vec<BoxedStrategy<String>>) -> BoxedStrategy<String> {
             if extra == 0 && !parts.is_empty() {
                 let i = dup.index(parts.len());
                 parts.push(parts[i].clone());
-            }
-            if extra == 8 {
-                parts.push(r#""addresses":[]"#.into());
             }
             if extra == 9 {
                 parts.push(r#""namespace":"a""#.into());
@@ -113,6 +113,7 @@ fn metadata() -> BoxedStrategy<String> {
             "name",
             one(&[
                 "\"p0\"",
+                "\"n1\"",
                 "\"p1\"",
                 "\"p2\"",
                 "\"Bad_Name\"",
@@ -194,6 +195,19 @@ fn pod_spec() -> BoxedStrategy<String> {
             one(&["\"sa\"", "\"\"", "\"Bad SA\"", "null"]),
         ),
         field("hostNetwork", one(&["true", "false", "\"yes\""])),
+        field(
+            "addresses",
+            one(&[
+                r#"[{"type":"InternalIP","ip":"10.1.0.1"}]"#,
+                "[]",
+                r#"[{"type":"InternalIP","ip":"bad"}]"#,
+                r#"[{"type":1}]"#,
+            ]),
+        ),
+        field(
+            "encryption",
+            one(&["{\"key\":1}", "{\"key\":300}", "null", "{\"key\":0}"]),
+        ),
         field("containers", array(container, 2)),
     ])
 }
@@ -220,6 +234,15 @@ fn pod_status() -> BoxedStrategy<String> {
         field("podIP", ip()),
         field("podIPs", array(pod_ip, 3)),
         field("hostIP", ip()),
+        field(
+            "addresses",
+            one(&[
+                r#"[{"type":"InternalIP","address":"10.1.0.2"}]"#,
+                r#"[{"type":"ExternalIP","address":"x"}]"#,
+                r#"[{"type":"InternalIP","address":"bad"}]"#,
+                "[1]",
+            ]),
+        ),
     ])
 }
 
@@ -274,22 +297,46 @@ fn cep_status() -> BoxedStrategy<String> {
 }
 
 fn kubernetes_object(pods: bool) -> BoxedStrategy<String> {
-    let (kind, api, status) = if pods {
+    // `kind` and `apiVersion`, mostly a pair that goes together.
+    let kind_api = |kind: &'static str, api: &'static str| {
+        Just(format!("\"kind\":\"{kind}\",\"apiVersion\":\"{api}\""))
+    };
+    let (endpoint, status) = if pods {
         (
-            one(&["\"Pod\"", "\"CiliumEndpoint\"", "\"Namespace\"", "1"]),
-            one(&["\"v1\"", "\"cilium.io/v2\"", "\"v2\""]),
+            kind_api("Pod", "v1"),
             prop_oneof![4 => pod_status(), 1 => cep_status()].boxed(),
         )
     } else {
         (
-            one(&["\"CiliumEndpoint\"", "\"Pod\"", "\"Service\"", "null"]),
-            one(&["\"cilium.io/v2\"", "\"v1\"", "\"v2\""]),
+            kind_api("CiliumEndpoint", "cilium.io/v2"),
             prop_oneof![4 => cep_status(), 1 => pod_status()].boxed(),
         )
     };
+    let any_kind = (
+        field(
+            "kind",
+            one(&[
+                "\"Pod\"",
+                "\"CiliumEndpoint\"",
+                "\"Service\"",
+                "\"Node\"",
+                "null",
+                "1",
+            ]),
+        ),
+        field("apiVersion", one(&["\"v1\"", "\"cilium.io/v2\"", "\"v2\""])),
+    )
+        .prop_map(|(k, a)| format!("{k},{a}"));
+    let kind = prop_oneof![
+        12 => endpoint,
+        1 => kind_api("Namespace", "v1"),
+        1 => kind_api("Node", "v1"),
+        1 => kind_api("CiliumNode", "cilium.io/v2"),
+        2 => any_kind,
+    ]
+    .boxed();
     object(vec![
-        field("kind", kind),
-        field("apiVersion", api),
+        kind,
         field("metadata", metadata()),
         field("spec", pod_spec()),
         field("status", status),
@@ -376,6 +423,38 @@ fn check(source: Source, mode: SliceMode, sync_at: usize, shards: bool, lines: &
     assert_eq!(ours.flush(now), theirs.flush(now));
 }
 
+/// The lines as one batch (`wire::apply_engine_batch`, which applies a
+/// whole-line event through the borrowed reading) against every event the
+/// stream reader reads, applied the owned way, one by one.
+fn check_batch(source: Source, mode: SliceMode, lines: &[Vec<u8>]) {
+    let c = config(source, mode, 2);
+    let mut ours = Engine::new(c.clone()).unwrap();
+    let mut theirs = Engine::new(c).unwrap();
+    ours.initial_sync_done(0);
+    theirs.initial_sync_done(0);
+    let batch: Vec<u8> = lines.join(&b'\n');
+    let got = sliceplane::wire::apply_engine_batch(&mut ours, &batch, 5);
+    let mut want = Vec::new();
+    for ev in EventReader::read_all(&batch) {
+        let r = match &ev.event {
+            Ok(text) => apply_owned(&mut theirs, text.as_bytes(), 5),
+            Err(e) => {
+                theirs.count_unreadable_input();
+                Err(e.clone())
+            }
+        };
+        if let Err(e) = r {
+            want.push(Rejected::of(&ev, &e));
+        }
+    }
+    let text = String::from_utf8_lossy(&batch);
+    assert_eq!(got, want, "{text}");
+    assert_eq!(ours.counters(), theirs.counters(), "{text}");
+    assert_eq!(ours.stats(), theirs.stats(), "{text}");
+    assert_eq!(ours.desired_slices(), theirs.desired_slices());
+    assert_eq!(ours.drain_events(), theirs.drain_events());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
@@ -391,6 +470,7 @@ proptest! {
         let source = if pods { Source::Pods } else { Source::Ciliumendpoints };
         let mode = if identity_mode { SliceMode::Identity } else { SliceMode::Fcfs };
         check(source, mode, sync_at, shards, &lines);
+        check_batch(source, mode, &lines);
     }
 }
 

@@ -55,37 +55,35 @@ impl Engine {
     /// `bytes`); anything that reading is not sure of, and every event it
     /// would reject, takes the owned path below, which gives the error.
     pub fn apply_json(&mut self, bytes: &[u8], now: u64) -> Result<()> {
-        if self.apply_borrowed(bytes, now) {
-            self.counters.events_applied += 1;
-            return Ok(());
+        if let Some(r) = self.apply_json_borrowed(bytes, now) {
+            return r;
         }
         let ev = WatchEvent::from_json(bytes).inspect_err(|_| self.count_unreadable_input())?;
         self.apply(&ev, now)
     }
 
-    /// Applies a Pod or CiliumEndpoint event read borrowed, as `apply`
-    /// would the owned event; `false` (nothing changed) when the borrowed
-    /// reading leaves it to the owned path.
-    fn apply_borrowed(&mut self, bytes: &[u8], now: u64) -> bool {
+    /// Applies an event read borrowed as `apply` would the owned event;
+    /// `None` (nothing changed) when the borrowed reading leaves it to the
+    /// owned path. A Pod or CiliumEndpoint it applies is valid; a
+    /// Namespace, Node or CiliumNode goes through `apply` as an owned
+    /// object of what the engine reads of it, errors included.
+    pub(crate) fn apply_json_borrowed(&mut self, bytes: &[u8], now: u64) -> Option<Result<()>> {
         let mut p = Borrowed::default();
-        match borrowed::read(bytes, &mut p) {
-            Some(BorrowedKind::Pod) if self.config.source == Source::Pods => {
-                let Some(input) = p.pod_input(&mut self.interner.strings) else {
-                    return false;
-                };
+        match borrowed::read(bytes, &mut p)? {
+            BorrowedKind::Pod if self.config.source == Source::Pods => {
+                let input = p.pod_input(&mut self.interner.strings)?;
                 self.apply_pod_input(input, p.labels(), now);
-                true
             }
-            Some(BorrowedKind::CiliumEndpoint) if self.config.source == Source::Ciliumendpoints => {
+            BorrowedKind::CiliumEndpoint if self.config.source == Source::Ciliumendpoints => {
                 let labels = p.identity_labels();
-                let Some(input) = p.cep_input(&labels, &mut self.interner) else {
-                    return false;
-                };
+                let input = p.cep_input(&labels, &mut self.interner)?;
                 self.apply_cep_input(input, now);
-                true
             }
-            _ => false,
+            BorrowedKind::Other(kind) => return Some(self.apply(&p.event(kind)?, now)),
+            _ => return None,
         }
+        self.counters.events_applied += 1;
+        Some(Ok(()))
     }
 
     /// Counts input that never became an event (not JSON, cut off, not

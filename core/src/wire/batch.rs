@@ -71,23 +71,52 @@ fn for_each_event(bytes: &[u8], mut apply: impl FnMut(BatchEvent<'_>)) {
 /// does not stop the others; the result lists the events not applied, in
 /// order. Input the reader rejects (cut off, not JSON, not UTF-8) is
 /// counted by the engine as a rejected event, like an event it refuses.
+///
+/// A JSON line that is one event is applied from its text as
+/// [`Engine::apply_json`] does (a Pod or CiliumEndpoint read borrowed,
+/// anything else read into a [`WatchEvent`]), without copying it.
 pub fn apply_engine_batch(engine: &mut Engine, bytes: &[u8], now: u64) -> Vec<Rejected> {
     let mut rejected = Vec::new();
-    for_each_event(bytes, |ev| {
-        let r = match &ev {
-            BatchEvent::Read { event, .. } => engine.apply(event, now),
-            BatchEvent::Text(read) => match &read.event {
-                Ok(text) => engine.apply_json(text.as_bytes(), now),
-                Err(e) => {
-                    engine.count_unreadable_input();
-                    Err(e.clone())
-                }
-            },
+    let mut reader = EventReader::new();
+    let mut events = Vec::new();
+    let mut lines = bytes.split(|&b| b == b'\n').peekable();
+    // Any other value: its text (or the reader's rejection).
+    let text_event = |engine: &mut Engine, read: &ReadEvent, rejected: &mut Vec<Rejected>| {
+        let r = match &read.event {
+            Ok(text) => engine.apply_json(text.as_bytes(), now),
+            Err(e) => {
+                engine.count_unreadable_input();
+                Err(e.clone())
+            }
         };
         if let Err(e) = r {
-            rejected.push(ev.rejected(&e));
+            rejected.push(Rejected::of(read, &e));
         }
-    });
+    };
+    while let Some(line) = lines.next() {
+        // The empty piece after a final newline is not a line.
+        if lines.peek().is_none() && line.is_empty() {
+            break;
+        }
+        let taken = reader.push_line_with(line, &mut events, |t| {
+            // A top-level `kind` may make the value a List: the borrowed
+            // reading leaves such a value alone (None), and so does
+            // `from_json_unless_items` when it has `items`.
+            engine.apply_json_borrowed(t.as_bytes(), now).or_else(|| {
+                WatchEvent::from_json_unless_items(t.as_bytes()).map(|ev| engine.apply(&ev, now))
+            })
+        });
+        if let Some((index, position, Err(e))) = taken {
+            rejected.push(Rejected::new(index, position.line, &e));
+        }
+        events
+            .drain(..)
+            .for_each(|e| text_event(engine, &e, &mut rejected));
+    }
+    reader.finish(&mut events);
+    events
+        .drain(..)
+        .for_each(|e| text_event(engine, &e, &mut rejected));
     rejected
 }
 

@@ -546,15 +546,29 @@ impl EventReader {
         line: &[u8],
         out: &mut Vec<ReadEvent>,
     ) -> Option<(usize, Position, WatchEvent)> {
+        self.push_line_with(line, out, |t| {
+            WatchEvent::from_json_unless_items(t.as_bytes())
+        })
+    }
+
+    /// [`push_line_event`](Self::push_line_event) with the reading of a
+    /// whole line given: `read` takes the line's text when it is one whole
+    /// value alone on its line (not buffered, starting with `{`), and
+    /// answers `None` (having done nothing) for a line it does not take as
+    /// one event, which then goes the usual way. It must not take a List.
+    pub fn push_line_with<T>(
+        &mut self,
+        line: &[u8],
+        out: &mut Vec<ReadEvent>,
+        read: impl FnOnce(&str) -> Option<T>,
+    ) -> Option<(usize, Position, T)> {
         let text = line.strip_suffix(b"\r").unwrap_or(line);
         if let Ok(text) = std::str::from_utf8(text)
-            && let Some((position, event)) = self
-                .reader
-                .take_whole_line(text, |t| WatchEvent::from_json_unless_items(t.as_bytes()))
+            && let Some((position, value)) = self.reader.take_whole_line(text, read)
         {
             let index = self.events;
             self.events += 1;
-            return Some((index, position, event));
+            return Some((index, position, value));
         }
         self.push_line_bytes(line, out);
         None

@@ -1,15 +1,19 @@
-//! The borrowed reading of a Pod or CiliumEndpoint watch event: the hot
-//! path of [`Engine::apply_json`](crate::Engine::apply_json). One pass of
-//! [`Scan`] over the text, every string borrowed from it, every field the
-//! engine does not use skipped without building anything; then the same
-//! checks as `endpoint::pod_input` / `cep_input`, straight into the
-//! engine's borrowed inputs ([`PodInput`], [`CepInput`]).
+//! The borrowed reading of a watch event: the hot path of
+//! [`Engine::apply_json`](crate::Engine::apply_json). One pass of [`Scan`]
+//! over the text, every string borrowed from it, every field the engine
+//! does not use skipped without building anything. A Pod or CiliumEndpoint
+//! then goes through the same checks as `endpoint::pod_input` /
+//! `cep_input`, straight into the engine's borrowed inputs ([`PodInput`],
+//! [`CepInput`]); a Namespace, Node or CiliumNode (few) becomes an owned
+//! event of just what the engine reads of it ([`Borrowed::event`]).
 //!
 //! **Same events, same errors.** Every reading here answers `None` rather
-//! than an error: for a DELETED event, another kind, anything the scanner
-//! is not sure of (see `scan.rs`), a field the owned reading would reject or
-//! read differently (a duplicate, an unsorted label map, `null`), and every
-//! event that fails a check. The caller then takes the owned path
+//! than an error: for a DELETED event, a slice or identity, anything the
+//! scanner is not sure of (see `scan.rs`), a field the owned reading would
+//! reject or read differently (a duplicate, an unsorted label map, `null`),
+//! and every Pod or CiliumEndpoint that fails a check (a Namespace, Node or
+//! CiliumNode is checked by `Engine::apply` on its owned event, as the
+//! owned path would). The caller then takes the owned path
 //! ([`WatchEvent::from_json`](super::WatchEvent::from_json) and
 //! `Engine::apply`), which gives the one error. So what this file must
 //! get right is only what it accepts, and as what: the property tests
@@ -27,19 +31,24 @@ use crate::endpoint::{
 use crate::entry;
 use crate::identity::IdentityId;
 use crate::labels::Interner;
-use crate::model::{AddressPair, AddressPairs, CompactString, EndpointNetworking};
+use crate::model::{
+    AddressPair, AddressPairs, CiliumNode, CiliumNodeAddress, CiliumNodeSpec, CompactString,
+    EncryptionSpec, EndpointNetworking, EventType, Kind, Labels, Namespace, Node, NodeAddress,
+    NodeStatus, Object, ObjectMeta, WatchEvent,
+};
 use crate::validate;
 
 /// Label pairs as they came, strictly sorted by key (as a `BTreeMap`
 /// iterates them).
 pub type LabelPairs<'a> = SmallVec<[(&'a str, &'a str); 8]>;
 
-/// `metadata`, as much as a Pod or CiliumEndpoint needs.
+/// `metadata`, as much as the engine reads of it.
 #[derive(Default)]
 struct Meta<'a> {
     name: &'a str,
     namespace: Option<&'a str>,
     labels: LabelPairs<'a>,
+    annotations: LabelPairs<'a>,
 }
 
 /// A container port: `(name, containerPort, protocol)`.
@@ -53,6 +62,10 @@ struct Spec<'a> {
     host_network: bool,
     /// Every container's ports, in order.
     ports: SmallVec<[ContainerPort<'a>; 4]>,
+    /// A CiliumNode's `(type, ip)`.
+    addresses: SmallVec<[(&'a str, &'a str); 2]>,
+    /// A CiliumNode's `encryption.key`.
+    encryption: Option<i64>,
 }
 
 /// `status` (the union the owned reading takes for every kind).
@@ -67,11 +80,15 @@ struct Status<'a> {
     encryption: Option<i64>,
     named_ports: SmallVec<[(&'a str, i64, &'a str); 4]>,
     service_account: Option<&'a str>,
+    /// A Node's `(type, address)`.
+    addresses: SmallVec<[(&'a str, &'a str); 2]>,
 }
 
-/// A Pod or CiliumEndpoint of an ADDED or MODIFIED event, read borrowed.
+/// The object of an ADDED or MODIFIED event, read borrowed.
 #[derive(Default)]
 pub struct Borrowed<'a> {
+    /// `type` is `MODIFIED` (else `ADDED`).
+    modified: bool,
     kind: Option<&'a str>,
     api_version: Option<&'a str>,
     meta: Meta<'a>,
@@ -86,9 +103,14 @@ pub enum BorrowedKind {
     Pod,
     /// A CiliumEndpoint, ADDED or MODIFIED.
     CiliumEndpoint,
+    /// A Namespace, Node or CiliumNode, ADDED or MODIFIED: few, so they
+    /// are applied as an owned object holding what the engine reads of
+    /// them ([`Borrowed::object`]).
+    Other(Kind),
 }
 
-/// Reads `{"type": "ADDED"|"MODIFIED", "object": <Pod or CiliumEndpoint>}`
+/// Reads `{"type": "ADDED"|"MODIFIED", "object": <Pod, CiliumEndpoint,
+/// Namespace, Node or CiliumNode>}`
 /// (either order) borrowed into `o` (in place: it is large, and moving it
 /// was a tenth of the cost), or `None` (see the module docs).
 pub fn read<'a>(bytes: &'a [u8], o: &mut Borrowed<'a>) -> Option<BorrowedKind> {
@@ -111,13 +133,23 @@ pub fn read<'a>(bytes: &'a [u8], o: &mut Borrowed<'a>) -> Option<BorrowedKind> {
         | "security-labels" => None,
         _ => s.skip(),
     })?;
-    if !s.at_end() || !matches!(event_type?, "ADDED" | "MODIFIED") || !seen.has(1) {
+    o.modified = match event_type? {
+        "ADDED" => false,
+        "MODIFIED" => true,
+        _ => return None,
+    };
+    if !s.at_end() || !seen.has(1) {
         return None;
     }
-    match (o.kind?, o.api_version) {
-        ("Pod", None | Some("v1")) => Some(BorrowedKind::Pod),
-        ("CiliumEndpoint", None | Some("cilium.io/v2")) => Some(BorrowedKind::CiliumEndpoint),
-        _ => None,
+    let kind = Kind::from_kind_str(o.kind?)?;
+    if o.api_version.is_some_and(|v| v != kind.api_version()) {
+        return None;
+    }
+    match kind {
+        Kind::Pod => Some(BorrowedKind::Pod),
+        Kind::CiliumEndpoint => Some(BorrowedKind::CiliumEndpoint),
+        Kind::Namespace | Kind::Node | Kind::CiliumNode => Some(BorrowedKind::Other(kind)),
+        Kind::CiliumEndpointSlice | Kind::CiliumIdentity => None,
     }
 }
 
@@ -195,9 +227,7 @@ fn read_meta<'a>(s: &mut Scan<'a>, m: &mut Meta<'a>) -> Option<()> {
         }
         "annotations" => {
             seen.first(6)?;
-            // Checked as a map of strings, then dropped.
-            let mut annotations = LabelPairs::new();
-            read_labels(s, &mut annotations)
+            read_labels(s, &mut m.annotations)
         }
         "ownerReferences" => {
             seen.first(7)?;
@@ -277,8 +307,15 @@ fn read_spec<'a>(s: &mut Scan<'a>, p: &mut Spec<'a>) -> Option<()> {
                 })
             })
         }
-        // CiliumNode fields: left to the owned reading.
-        "addresses" | "encryption" => None,
+        "addresses" => {
+            seen.first(4)?;
+            read_addresses(s, "ip", &mut p.addresses)
+        }
+        "encryption" => {
+            seen.first(5)?;
+            p.encryption = Some(read_key(s)?);
+            Some(())
+        }
         _ => s.skip(),
     })
 }
@@ -378,9 +415,37 @@ fn read_status<'a>(s: &mut Scan<'a>, st: &mut Status<'a>) -> Option<()> {
             st.service_account = opt_str(s, &mut seen, 8)?;
             Some(())
         }
-        // Node fields: left to the owned reading.
-        "addresses" => None,
+        "addresses" => {
+            seen.first(9)?;
+            read_addresses(s, "address", &mut st.addresses)
+        }
         _ => s.skip(),
+    })
+}
+
+/// `[{"type", <ip>}]`: a Node's (`address`) or CiliumNode's (`ip`) addresses.
+fn read_addresses<'a>(
+    s: &mut Scan<'a>,
+    ip: &str,
+    out: &mut SmallVec<[(&'a str, &'a str); 2]>,
+) -> Option<()> {
+    s.array(|s| {
+        let mut seen = Seen::default();
+        let mut a = ("", "");
+        s.object(|s, key| {
+            if key == "type" {
+                seen.first(0)?;
+                a.0 = s.str()?;
+            } else if key == ip {
+                seen.first(1)?;
+                a.1 = s.str()?;
+            } else {
+                s.skip()?;
+            }
+            Some(())
+        })?;
+        out.push(a);
+        Some(())
     })
 }
 
@@ -463,7 +528,63 @@ fn labels_ok(labels: &LabelPairs<'_>) -> Option<()> {
     Some(())
 }
 
+fn owned_labels(pairs: &LabelPairs<'_>) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 impl<'a> Borrowed<'a> {
+    /// A Namespace, Node or CiliumNode event as an owned event holding
+    /// what the engine reads of the object (`Engine::on_namespace`,
+    /// `on_node`, `on_cilium_node`: name, namespace, labels, annotations,
+    /// addresses, key): applied, it gives what the full event gives, errors
+    /// included (they describe the object by kind, namespace and name).
+    pub fn event(&self, kind: Kind) -> Option<WatchEvent> {
+        let m = &self.meta;
+        let metadata = ObjectMeta {
+            name: m.name.to_string(),
+            namespace: m.namespace.map(str::to_string),
+            labels: owned_labels(&m.labels),
+            annotations: owned_labels(&m.annotations),
+            ..Default::default()
+        };
+        let object = match kind {
+            Kind::Namespace => Object::Namespace(Namespace { metadata }),
+            Kind::Node => Object::Node(Node {
+                metadata,
+                status: NodeStatus {
+                    addresses: (self.status.addresses.iter())
+                        .map(|&(kind, address)| NodeAddress {
+                            kind: kind.to_string(),
+                            address: address.to_string(),
+                        })
+                        .collect(),
+                },
+            }),
+            Kind::CiliumNode => Object::CiliumNode(CiliumNode {
+                metadata,
+                spec: CiliumNodeSpec {
+                    addresses: (self.spec.addresses.iter())
+                        .map(|&(kind, ip)| CiliumNodeAddress {
+                            kind: kind.to_string(),
+                            ip: ip.to_string(),
+                        })
+                        .collect(),
+                    encryption: self.spec.encryption.map(|key| EncryptionSpec { key }),
+                },
+            }),
+            _ => return None,
+        };
+        let event_type = if self.modified {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        Some(WatchEvent::new(event_type, object))
+    }
+
     /// The Pod's labels (after [`pod_input`](Self::pod_input) accepted it).
     pub fn labels(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
         self.meta.labels.iter().copied()
@@ -659,7 +780,8 @@ mod tests {
         assert!(input.data.is_some());
         for other in [
             pod.replace("ADDED", "DELETED"),
-            pod.replace("\"Pod\"", "\"Namespace\""),
+            pod.replace("\"Pod\"", "\"Service\""),
+            pod.replace("\"v1\"", "\"cilium.io/v2\""),
             pod.replace("\"p0\"", "\"p\\u0030\""),
             pod.replace("\"tier\"", "\"aaa\""),
             pod.replace("8080", "8080.0"),
