@@ -223,6 +223,19 @@ fn is_label_key(key: &[u8]) -> bool {
     qualified_ends(key)
 }
 
+/// Whether [`check_labels`] accepts a label map given as borrowed pairs
+/// with distinct keys (the borrowed event reader's): the one-pass check.
+pub(crate) fn labels_valid<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
+    let mut bytes = 0usize;
+    for (k, v) in labels {
+        bytes = bytes.saturating_add(k.len() + v.len() + LABEL_ENTRY_OVERHEAD);
+        if !(is_label_key(k.as_bytes()) && is_label_value(v.as_bytes())) {
+            return false;
+        }
+    }
+    bytes <= MAX_OBJECT_BYTES
+}
+
 /// Whether [`check_label_value`] accepts `v`, in one pass over its bytes.
 fn is_label_value(v: &[u8]) -> bool {
     v.is_empty() || (qualified_ends(v) && v.iter().all(|&c| QUALIFIED_CLASS[c as usize] != 0))

@@ -515,17 +515,7 @@ fn namespace_and_name<'a>(m: &Meta<'a>) -> Option<&'a str> {
 
 /// A label map `validate::check_labels` accepts.
 fn labels_ok(labels: &LabelPairs<'_>) -> Option<()> {
-    let bytes = labels.iter().fold(0usize, |sum, (k, v)| {
-        sum.saturating_add(k.len() + v.len() + validate::LABEL_ENTRY_OVERHEAD)
-    });
-    if bytes > validate::MAX_OBJECT_BYTES {
-        return None;
-    }
-    for (k, v) in labels {
-        validate::check_label_key(k).ok()?;
-        validate::check_label_value(v).ok()?;
-    }
-    Some(())
+    validate::labels_valid(labels.iter().copied()).then_some(())
 }
 
 fn owned_labels(pairs: &LabelPairs<'_>) -> Labels {
