@@ -7,7 +7,7 @@ use crate::WatchEvent;
 use crate::consumer::Consumer;
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::wire::reader::{EventReader, ReadEvent};
+use crate::wire::event_reader::{EventReader, ReadEvent};
 use crate::wire::{Change, Rejected};
 
 /// One event of a batch as the reader hands it over.

@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 mod batch;
+mod event_reader;
 mod probe;
 mod reader;
 mod rejected;
@@ -30,8 +31,9 @@ mod view;
 mod write;
 
 pub use batch::{apply_consumer_batch, apply_engine_batch};
+pub use event_reader::{EventReader, ReadEvent};
 pub use probe::{Probe, ProbeAnswer, ProbeError, answer_probe, answer_probes, policy_cluster};
-pub use reader::{EventReader, Position, ReadEvent, ReadValue, StreamReader};
+pub use reader::{Position, ReadValue, StreamReader};
 pub use rejected::Rejected;
 pub use view::{Change, ChangeOp, EndpointView, NamedPort, SliceView, endpoint_views, slice_views};
 pub use write::{LineEncoder, Preconditions, Write, resource_of};

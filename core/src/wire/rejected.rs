@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::wire::reader::ReadEvent;
+use crate::wire::event_reader::ReadEvent;
 
 /// One event of a batch that was not applied:
 ///
