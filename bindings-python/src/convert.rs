@@ -104,10 +104,28 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 }
 
 fn write_str(s: &Bound<'_, PyString>, out: &mut Vec<u8>) -> Result<(), ConvError> {
-    let s = s
-        .to_cow()
+    // The UTF-8 bytes borrowed from one `bytes` object (the abi3 floor has
+    // no borrowed UTF-8 view of a `str`), not copied again into a String.
+    let utf8 = s
+        .encode_utf8()
         .map_err(|e| ConvError::new(format!("string is not valid UTF-8: {e}")))?;
-    serde_json::to_writer(&mut *out, &*s).map_err(|e| ConvError::new(e.to_string()))
+    let b = utf8.as_bytes();
+    // One pass without early exit (it vectorizes); most strings are short.
+    let plain = b
+        .iter()
+        .fold(true, |ok, &c| ok & (c >= 0x20) & (c != b'"') & (c != b'\\'));
+    if plain {
+        // Nothing to escape (the usual key or value): the bytes as they are,
+        // what serde_json writes for them.
+        out.reserve(b.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(b);
+        out.push(b'"');
+        return Ok(());
+    }
+    // `encode_utf8` succeeded: the bytes are UTF-8.
+    let text = std::str::from_utf8(b).map_err(|e| ConvError::new(e.to_string()))?;
+    serde_json::to_writer(&mut *out, text).map_err(|e| ConvError::new(e.to_string()))
 }
 
 fn write_value(
