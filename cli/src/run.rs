@@ -541,6 +541,7 @@ mod tests {
     use sliceplane::Config;
     use sliceplane::model::CiliumEndpointSlice;
     use sliceplane::wire::Write as WireWrite;
+    use sliceplane::wire::test_support::{Junk, junk_lines, lines_of};
 
     /// Everything a session reports.
     #[derive(Default)]
@@ -631,49 +632,10 @@ mod tests {
         ]
     }
 
-    /// A line that is not part of any valid event.
-    #[derive(Debug, Clone)]
-    enum Junk {
-        /// The first part of an event: a cut-off value.
-        Cut(Ev, usize),
-        /// Not JSON (as kubectl's warnings or a shell's noise would be).
-        Garbage(String),
-    }
-
+    /// A line that is not part of any valid event: an event cut off, or
+    /// not JSON (the generator shared with the stream reader's tests).
     fn junk() -> impl Strategy<Value = Junk> {
-        prop_oneof![
-            (ev(), 0..10_000usize).prop_map(|(e, at)| Junk::Cut(e, at)),
-            "[A-Z][a-zA-Z0-9 :().-]{0,40}".prop_map(Junk::Garbage),
-        ]
-    }
-
-    /// The lines of one value, compact (one line) or pretty-printed.
-    fn lines_of(v: &Value, pretty: bool) -> Vec<String> {
-        if pretty {
-            serde_json::to_string_pretty(v)
-                .unwrap()
-                .lines()
-                .map(str::to_string)
-                .collect()
-        } else {
-            vec![v.to_string()]
-        }
-    }
-
-    fn junk_lines(j: &Junk, pretty: bool) -> Vec<String> {
-        match j {
-            Junk::Garbage(g) => vec![g.clone()],
-            Junk::Cut(e, at) => {
-                if pretty {
-                    // The first lines of a pretty value, without its closing line.
-                    let lines = lines_of(&e.to_value(), true);
-                    lines[..1 + at % (lines.len() - 1)].to_vec()
-                } else {
-                    let text = e.to_value().to_string();
-                    vec![text[..1 + at % (text.len() - 1)].to_string()]
-                }
-            }
-        }
+        sliceplane::wire::test_support::junk(ev().prop_map(|e| e.to_value()))
     }
 
     /// The mirror holds exactly the slices and identities the input says

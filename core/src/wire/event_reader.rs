@@ -201,6 +201,7 @@ impl EventReader {
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
+    use crate::wire::test_support::{junk, junk_lines, lines_of};
     use proptest::prelude::*;
     use serde_json::{Value, json};
 
@@ -462,48 +463,6 @@ mod tests {
         })
     }
 
-    /// A chunk that is not a valid value.
-    #[derive(Debug, Clone)]
-    enum Junk {
-        /// The first part of a value: cut off.
-        Cut(Value, usize),
-        /// Not JSON.
-        Garbage(String),
-    }
-
-    fn junk() -> impl Strategy<Value = Junk> {
-        prop_oneof![
-            (value(), 0..10_000usize).prop_map(|(v, at)| Junk::Cut(v, at)),
-            "[A-Z][a-zA-Z0-9 :().-]{0,40}".prop_map(Junk::Garbage),
-        ]
-    }
-
-    fn lines_of(v: &Value, pretty: bool) -> Vec<String> {
-        if pretty {
-            serde_json::to_string_pretty(v)
-                .unwrap()
-                .lines()
-                .map(str::to_string)
-                .collect()
-        } else {
-            vec![v.to_string()]
-        }
-    }
-
-    fn junk_lines(j: &Junk, pretty: bool) -> Vec<String> {
-        match j {
-            Junk::Garbage(g) => vec![g.clone()],
-            Junk::Cut(v, at) => {
-                let lines = lines_of(v, pretty);
-                if pretty {
-                    lines[..1 + at % (lines.len() - 1)].to_vec()
-                } else {
-                    vec![lines[0][..1 + at % (lines[0].len() - 1)].to_string()]
-                }
-            }
-        }
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -513,7 +472,7 @@ mod tests {
         #[test]
         fn junk_between_values_hides_nothing(
             valid in proptest::collection::vec(value(), 1..30),
-            junks in proptest::collection::vec((0..30usize, junk()), 0..8),
+            junks in proptest::collection::vec((0..30usize, junk(value())), 0..8),
             pretty in any::<bool>(),
         ) {
             let mut lines = Vec::new();

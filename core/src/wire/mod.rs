@@ -27,6 +27,8 @@ mod probe;
 mod reader;
 mod rejected;
 mod sorted;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 mod view;
 mod write;
 
