@@ -55,8 +55,8 @@ pub(super) struct State {
     pub(super) nodes: Vec<NodeState>,
     pub(super) node_index: HashMap<Arc<str>, u32>,
     pub(super) endpoints: EndpointTable,
-    /// Freed slots, reused after the initial sync only (before it, slot
-    /// order is arrival order: see `State::seq`).
+    /// Freed slots; outside pods mode reused after the initial sync only
+    /// (before it, slot order is arrival order: see `State::seq`).
     free_endpoints: Vec<EndpointIdx>,
     /// The node IPs and service accounts of the records (ids in them).
     node_ips: Counted<Ipv6Addr>,
@@ -375,7 +375,9 @@ impl State {
         };
         let mut ep = Endpoint::new(ns, name, identity, stamp, data, sa);
         set_node_ip(&mut self.node_ips, &mut ep, node_ip);
-        let reuse = if self.placing {
+        // Pods keep their arrival number beside the record; in the other
+        // modes slot order is arrival order until the sync (`State::seq`).
+        let reuse = if self.placing || self.pods {
             self.free_endpoints.pop()
         } else {
             None

@@ -17,7 +17,7 @@
 //! - no arrival number and no pod facts: pods mode keeps both in a side
 //!   table ([`PodSide`]); the other modes never wait for an identity after
 //!   the initial sync, and before it a record's slot number is its arrival
-//!   order (freed slots are reused only after the sync).
+//!   order (their freed slots are reused only after the sync).
 //!
 //! The public [`EndpointData`](crate::endpoint::EndpointData) is what comes
 //! in and what snapshots hold; the state converts between the two.
