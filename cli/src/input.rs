@@ -17,8 +17,8 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 
 use serde_json::Value;
-use sliceplane::wire::{EventReader, ReadEvent, ReadValue, StreamReader};
-use sliceplane::{Error, ErrorCode, WatchEvent};
+use sliceplane::wire::{EventReader, Position, ReadEvent, ReadValue, StreamReader, WholeLine};
+use sliceplane::{Engine, Error, ErrorCode, WatchEvent};
 
 /// One event read from a source.
 pub struct Item {
@@ -72,6 +72,40 @@ impl Parser {
             });
         }
         self.take(out);
+    }
+
+    /// [`push_line`](Self::push_line) for a file read into `engine` at
+    /// `now`: a line that is one whole Pod, CiliumEndpoint, Namespace, Node
+    /// or CiliumNode event is applied by the engine straight from its text
+    /// (no event built; the engine counts it as `apply` would) and its
+    /// outcome returned with its label; every other event becomes an item
+    /// as usual. The returned outcome comes before the items in input order.
+    pub fn push_line_applying(
+        &mut self,
+        line: &[u8],
+        out: &mut Vec<Item>,
+        engine: &mut Engine,
+        now: u64,
+    ) -> Option<(Position, Result<(), Error>)> {
+        let mut applied = None;
+        match self
+            .reader
+            .push_line_applying(line, &mut self.events, engine, now)
+        {
+            Some((_, position, WholeLine::Applied(r))) => applied = Some((position, r)),
+            Some((_, position, WholeLine::Event(event))) => out.push(Item {
+                at: self.label(&position),
+                event: Ok(event),
+            }),
+            None => {}
+        }
+        self.take(out);
+        applied
+    }
+
+    /// `source:position`, the label of a whole-line event.
+    pub fn label(&self, position: &Position) -> String {
+        format!("{}:{}", self.source, position.label())
     }
 
     /// End of input: reads what is left.

@@ -329,7 +329,14 @@ impl Session {
                 break;
             }
             let text = line.strip_suffix(b"\n").unwrap_or(&line);
-            parser.push_line(text, &mut items);
+            // Pods, CiliumEndpoints, Namespaces, Nodes and CiliumNodes are
+            // applied from their text (the mirror keeps none of them); the
+            // rest, slices and identities included, become items.
+            let applied = parser.push_line_applying(text, &mut items, &mut self.engine, 0);
+            if let Some((position, Err(e))) = applied {
+                report.diag(format!("error: {}: {e}", parser.label(&position)));
+                self.rejected += 1;
+            }
             self.apply(&items, 0, report);
             items.clear();
         }
@@ -586,6 +593,39 @@ mod tests {
             .unwrap();
         s.finish_initial(&mut c).unwrap();
         (c, s)
+    }
+
+    /// A Node or CiliumEndpoint line the engine applies from its text
+    /// (`Parser::push_line_applying`) is reported and counted as the same
+    /// event read into an item is: the same diagnostic, the same count.
+    #[test]
+    fn events_applied_from_text_report_as_items_do() {
+        let bad_node = json!({"type": "ADDED", "object": {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "Bad_Node"}}});
+        let good_cep = json!({"type": "ADDED", "object": {"apiVersion": "cilium.io/v2",
+            "kind": "CiliumEndpoint", "metadata": {"namespace": "shop", "name": "p1"},
+            "status": {"identity": {"id": 1001},
+                       "networking": {"addressing": [{"ipv4": "10.0.0.2"}], "node": "192.168.0.1"}}}});
+        let lines = [bad_node.to_string(), good_cep.to_string()];
+        let (c, s) = run_lines(&lines);
+        // The same events read into items and applied one by one.
+        let mut want = Collect::default();
+        let mut owned = session();
+        let items: Vec<Item> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Item {
+                at: format!("t:{}", i + 1),
+                event: sliceplane::WatchEvent::from_json(l.as_bytes()),
+            })
+            .collect();
+        owned.apply(&items, 0, &mut want);
+        owned.finish_initial(&mut want).unwrap();
+        assert_eq!(c.diags.len(), 1, "{:?}", c.diags);
+        assert_eq!(c.diags, want.diags);
+        assert_eq!((s.rejected, c.ops.len()), (1, 1));
+        assert_eq!(c.ops, want.ops);
+        assert_eq!(s.engine.counters(), owned.engine.counters());
     }
 
     const NAMESPACES: [&str; 2] = ["shop", "web"];

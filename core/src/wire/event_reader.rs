@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::reader::{Position, ReadValue, StreamReader};
-use crate::WatchEvent;
 use crate::error::Error;
+use crate::{Engine, WatchEvent};
 
 /// One event read from a stream: a watch event's JSON text (a bare object
 /// is an ADDED event), or why it was rejected.
@@ -26,6 +26,18 @@ pub struct ReadEvent {
     pub item: Option<usize>,
     /// The event's JSON text, or the rejection.
     pub event: Result<String, Error>,
+}
+
+/// What [`EventReader::push_line_applying`] did with a line that is one
+/// whole event. Returned once and taken apart at once, never stored, so
+/// the event is not boxed (a box would be an allocation per event).
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum WholeLine {
+    /// The engine applied it from its text: the outcome.
+    Applied(Result<(), Error>),
+    /// Read into an event, not applied.
+    Event(WatchEvent),
 }
 
 impl ReadEvent {
@@ -118,6 +130,28 @@ impl EventReader {
     ) -> Option<(usize, Position, WatchEvent)> {
         self.push_line_with(line, out, |t| {
             WatchEvent::from_json_unless_items(t.as_bytes())
+        })
+    }
+
+    /// [`push_line_event`](Self::push_line_event) for a reader feeding an
+    /// engine: a line that is one whole event is applied straight from its
+    /// text when the engine reads it borrowed (a Pod or CiliumEndpoint, a
+    /// Namespace, Node or CiliumNode; as [`Engine::apply_json`] does, errors
+    /// and counters included) and returned as [`WholeLine::Applied`] with
+    /// its outcome; any other whole event is returned read, for the caller
+    /// to apply (and, say, mirror). Every other line goes the usual way.
+    pub fn push_line_applying(
+        &mut self,
+        line: &[u8],
+        out: &mut Vec<ReadEvent>,
+        engine: &mut Engine,
+        now: u64,
+    ) -> Option<(usize, Position, WholeLine)> {
+        self.push_line_with(line, out, |t| {
+            engine
+                .apply_json_borrowed(t.as_bytes(), now)
+                .map(WholeLine::Applied)
+                .or_else(|| WatchEvent::from_json_unless_items(t.as_bytes()).map(WholeLine::Event))
         })
     }
 

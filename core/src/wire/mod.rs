@@ -33,7 +33,7 @@ mod view;
 mod write;
 
 pub use batch::{apply_consumer_batch, apply_engine_batch};
-pub use event_reader::{EventReader, ReadEvent};
+pub use event_reader::{EventReader, ReadEvent, WholeLine};
 pub use probe::{Probe, ProbeAnswer, ProbeError, answer_probe, answer_probes, policy_cluster};
 pub use reader::{Position, ReadValue, StreamReader};
 pub use rejected::Rejected;
