@@ -105,10 +105,15 @@ export declare class NativeEngine {
    * `{outcome: "error", message}`.
    */
   report(opId: number, outcome: any, nowMs: number): void
+  /** Reports a success from its parts, without building an outcome object. */
   reportSuccess(opId: number, resourceVersion: string | undefined | null, uid: string | undefined | null, nowMs: number): void
+  /** Reports a conflict (the object changed since it was read). */
   reportConflict(opId: number, nowMs: number): void
+  /** Reports that the object was not found. */
   reportNotFound(opId: number, nowMs: number): void
+  /** Reports that the object already exists. */
   reportAlreadyExists(opId: number, nowMs: number): void
+  /** Reports any other failure, with its message. */
   reportError(opId: number, message: string, nowMs: number): void
   /** The slices the server should hold, sorted by name. */
   desiredSlices(): Array<any>

@@ -132,6 +132,7 @@ impl Engine {
         self.inner.report(id, &outcome, now).map_err(to_napi)
     }
 
+    /// Reports a success from its parts, without building an outcome object.
     #[napi]
     pub fn report_success(
         &mut self,
@@ -147,21 +148,25 @@ impl Engine {
         self.report_outcome(op_id_, &outcome, now_ms_)
     }
 
+    /// Reports a conflict (the object changed since it was read).
     #[napi]
     pub fn report_conflict(&mut self, op_id_: i64, now_ms_: f64) -> Result<()> {
         self.report_outcome(op_id_, &Outcome::Conflict, now_ms_)
     }
 
+    /// Reports that the object was not found.
     #[napi]
     pub fn report_not_found(&mut self, op_id_: i64, now_ms_: f64) -> Result<()> {
         self.report_outcome(op_id_, &Outcome::NotFound, now_ms_)
     }
 
+    /// Reports that the object already exists.
     #[napi]
     pub fn report_already_exists(&mut self, op_id_: i64, now_ms_: f64) -> Result<()> {
         self.report_outcome(op_id_, &Outcome::AlreadyExists, now_ms_)
     }
 
+    /// Reports any other failure, with its message.
     #[napi]
     pub fn report_error(&mut self, op_id_: i64, message: String, now_ms_: f64) -> Result<()> {
         self.report_outcome(op_id_, &Outcome::Error { message }, now_ms_)
@@ -287,7 +292,6 @@ impl Engine {
     }
 }
 
-/// A measured duration: finite, not negative.
 impl Engine {
     fn report_outcome(&mut self, op_id_: i64, outcome: &Outcome, now_ms_: f64) -> Result<()> {
         let now = now_ms(now_ms_)?;
