@@ -34,7 +34,7 @@ SLICEPLANE_OPERATOR_BIN="$tmp/sliceplane-operator" SLICEPLANE_NFR1=1 SLICEPLANE_
   go test -count=1 -timeout 30m -run '^TestNFR1$' -v . >"$out/nfr1.log" 2>&1
 rc=$?
 set -e
-grep -E '^\s+nfr1_test\.go:[0-9]+:|^(--- |ok |FAIL|PASS)' "$out/nfr1.log" | cut -c1-400 || true
+grep -E '^\s+nfr1(_ceiling)?_test\.go:[0-9]+:|^(--- |ok |FAIL|PASS)' "$out/nfr1.log" | cut -c1-400 || true
 if [ -f "$out/nfr1.md" ]; then cat "$out/nfr1.md"; fi
 echo "nfr1: results in $out (nfr1.json, nfr1.md, nfr1.svg, nfr1.log); load after: $(cat /proc/loadavg)"
 exit "$rc"

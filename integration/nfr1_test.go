@@ -374,13 +374,26 @@ type traceEventLine struct {
 	Sent     int64    `json:"sent"`
 	Answered int64    `json:"answered"`
 	Outcome  string   `json:"outcome"`
+	// Where applied → plan goes (operator/internal/controller/trace.go):
+	// the loop's cumulative time with every writer busy and with a write
+	// due later (rate limit, sync delay, backoff), at applied and when the
+	// flush began; the flush's start; client-go's limiter wait.
+	Busy      int64 `json:"busy"`
+	Held      int64 `json:"held"`
+	Flush     int64 `json:"flush"`
+	FlushBusy int64 `json:"flush_busy"`
+	FlushHeld int64 `json:"flush_held"`
+	Throttled int64 `json:"throttled"`
 }
 
-type tracedWrite struct{ plan, sent, answered int64 }
+type tracedWrite struct {
+	plan, sent, answered               int64
+	flush, flushBusy, flushHeld, thrtl int64
+}
 
 // operatorTrace is the parsed --trace-propagation output of one operator.
 type operatorTrace struct {
-	events map[string][2]int64      // key|rv -> recv, applied
+	events map[string][4]int64      // key|rv -> recv, applied, busy, held
 	writes map[string][]tracedWrite // endpoint key -> successful writes holding it, by plan time
 	total  int
 }
@@ -391,7 +404,7 @@ func readTrace(t testing.TB, path string) *operatorTrace {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	tr := &operatorTrace{events: map[string][2]int64{}, writes: map[string][]tracedWrite{}}
+	tr := &operatorTrace{events: map[string][4]int64{}, writes: map[string][]tracedWrite{}}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
@@ -406,14 +419,14 @@ func readTrace(t testing.TB, path string) *operatorTrace {
 		switch l.Msg {
 		case "trace event":
 			if l.Kind == "CiliumEndpoint" {
-				tr.events[l.Key+"|"+l.RV] = [2]int64{l.Recv, l.Applied}
+				tr.events[l.Key+"|"+l.RV] = [4]int64{l.Recv, l.Applied, l.Busy, l.Held}
 			}
 		case "trace write":
 			tr.total++
 			if l.Outcome != "success" {
 				continue
 			}
-			w := tracedWrite{l.Plan, l.Sent, l.Answered}
+			w := tracedWrite{l.Plan, l.Sent, l.Answered, l.Flush, l.FlushBusy, l.FlushHeld, l.Throttled}
 			for _, k := range l.Eps {
 				tr.writes[k] = append(tr.writes[k], w)
 			}
@@ -513,6 +526,23 @@ type nfr1Row struct {
 	EndToEnd        nfr1Stat `json:"end_to_end"`
 	Unmatched       int      `json:"unmatched"`
 	Writes          int      `json:"writes"`
+	// Applied → planned of each change, decomposed (the operator's loop
+	// state, trace.go): waiting with every writer busy (for a writer, and
+	// for the slice's turn: the engine plans the oldest dirty slices
+	// first), waiting with a writer idle for the next write to come due
+	// (sync delay, the engine's rate limit, backoff, the lease guard), the
+	// engine's FlushAtMost call that planned the write, and the rest (the
+	// loop applying other events, wake-ups). ClientThrottle is client-go's
+	// rate-limiter wait inside the write's round trip. OursShare: each
+	// part's share of the summed "ours" of the rate (informer_to_applied,
+	// the four parts, planned_to_sent).
+	WaitWriter     nfr1Stat           `json:"wait_writer"`
+	WaitHeld       nfr1Stat           `json:"wait_rate_limit_or_delay"`
+	Planning       nfr1Stat           `json:"engine_planning"`
+	WaitOther      nfr1Stat           `json:"wait_other"`
+	ClientThrottle nfr1Stat           `json:"client_throttle"`
+	OursShare      map[string]float64 `json:"ours_share,omitempty"`
+	WritesPerSec   float64            `json:"operator_writes_per_s"`
 	// Control clients' creates during this rate: through the proxy (as the
 	// operator talks) and directly on their own connection.
 	ControlProxy  nfr1Stat `json:"control_proxy"`
@@ -545,6 +575,10 @@ type nfr1Result struct {
 	// ControlSummary: the control clients' creates over all rates, without
 	// and with the operator.
 	ControlSummary map[string]nfr1Stat `json:"control_summary"`
+	// Ceiling: the server's sustained 100-entry slice updates/s on the same
+	// cluster after the operators stopped (writeCeiling), to read each
+	// rate's operator_writes_per_s against.
+	Ceiling []nfr1CeilingRow `json:"write_ceiling,omitempty"`
 }
 
 func loadavg() string {
@@ -561,6 +595,14 @@ type nfr1Change struct {
 }
 
 func durNs(a, b int64) time.Duration { return time.Duration(b - a) }
+
+func sumDur(ds []time.Duration) time.Duration {
+	var s time.Duration
+	for _, d := range ds {
+		s += d
+	}
+	return s
+}
 
 // TestNFR1 is the paced propagation measurement (see the file comment).
 func TestNFR1(t *testing.T) {
@@ -725,8 +767,10 @@ func TestNFR1(t *testing.T) {
 			if op != nil {
 				total, _ := op.writes(t)
 				row.OperatorWritesDelta = total - writesBefore
+				row.WritesPerSec = float64(row.OperatorWritesDelta) / row.Seconds
 				tr := readTrace(t, op.logPath)
 				var a2r, r2a, a2p, p2s, s2a, a2s, ours, beyond, e2e []time.Duration
+				var wWriter, wHeld, wPlan, wOther, thr []time.Duration
 				for _, ch := range changes {
 					if ch.err != nil || ch.rv == "" {
 						continue
@@ -752,6 +796,25 @@ func TestNFR1(t *testing.T) {
 					ours = append(ours, durNs(ev[0], wr.sent))
 					beyond = append(beyond, max(0, durNs(ev[0], wr.sent)-time.Duration(delayMs)*time.Millisecond))
 					e2e = append(e2e, seen.Sub(ch.accepted))
+					if wr.flush != 0 {
+						busy, held := time.Duration(wr.flushBusy-ev[2]), time.Duration(wr.flushHeld-ev[3])
+						plan := durNs(wr.flush, wr.plan)
+						wWriter, wHeld, wPlan = append(wWriter, busy), append(wHeld, held), append(wPlan, plan)
+						wOther = append(wOther, durNs(ev[1], wr.plan)-busy-held-plan)
+						thr = append(thr, time.Duration(wr.thrtl))
+					}
+				}
+				row.WaitWriter, row.WaitHeld, row.Planning = statOf(wWriter), statOf(wHeld), statOf(wPlan)
+				row.WaitOther, row.ClientThrottle = statOf(wOther), statOf(thr)
+				if sum := sumDur(ours); sum > 0 && len(wWriter) == len(ours) {
+					row.OursShare = map[string]float64{
+						"informer_to_applied":      float64(sumDur(r2a)) / float64(sum),
+						"wait_writer":              float64(sumDur(wWriter)) / float64(sum),
+						"wait_rate_limit_or_delay": float64(sumDur(wHeld)) / float64(sum),
+						"engine_planning":          float64(sumDur(wPlan)) / float64(sum),
+						"wait_other":               float64(sumDur(wOther)) / float64(sum),
+						"planned_to_sent":          float64(sumDur(p2s)) / float64(sum),
+					}
 				}
 				row.AcceptedToRecv, row.RecvToApplied, row.AppliedToPlan = statOf(a2r), statOf(r2a), statOf(a2p)
 				row.PlanToSent, row.WriteRoundTrip, row.AnsweredToSeen = statOf(p2s), statOf(s2a), statOf(a2s)
@@ -816,6 +879,20 @@ func TestNFR1(t *testing.T) {
 		res.ControlSummary[k+", proxy"] = statOf(s[0])
 		res.ControlSummary[k+", direct"] = statOf(s[1])
 	}
+	if os.Getenv("SLICEPLANE_NFR1_CEILING") != "0" {
+		// The operator is gone: a second slice watch stands in for its
+		// informer (the NFR1 watch is the first).
+		wi, err := separateClient(t, c.srv.config).Resource(GVRCiliumEndpointSlice).Watch(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for range wi.ResultChan() {
+			}
+		}()
+		res.Ceiling = writeCeiling(ctx, t, c.srv.config)
+		wi.Stop()
+	}
 	res.LoadAfter = loadavg()
 	t.Logf("control clients' creates at %d/s: %+v", nfr1ControlRate, res.ControlSummary)
 	t.Log("\n" + nfr1Table(res))
@@ -855,6 +932,22 @@ func nfr1Table(res nfr1Result) string {
 			r.ControlDirect.P50, r.ControlDirect.P99, r.ControlDirect.Max,
 			r.Throttling["apiserver_request_total{code=429}"], r.Near2s)
 	}
+	b.WriteString("\nWhere ours goes (applied → planned split by the operator's loop state; share of the summed ours of the rate; ms p50 / p99):\n\n")
+	b.WriteString("| operator | rate/s | writes/s | ours p99 | waiting for a writer | rate limit or sync delay | engine planning | other | event queue + hand-over | client-go limiter (in RTT) |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range res.Rows {
+		if r.OursShare == nil {
+			continue
+		}
+		sh := r.OursShare
+		fmt.Fprintf(&b, "| %s | %d | %.1f | %.1f | %.1f / %.1f (%.0f%%) | %.1f / %.1f (%.0f%%) | %.2f / %.2f (%.1f%%) | %.1f / %.1f (%.0f%%) | %.0f%% | %.1f / %.1f |\n",
+			r.Operator, r.Rate, r.WritesPerSec, r.Ours.P99,
+			r.WaitWriter.P50, r.WaitWriter.P99, 100*sh["wait_writer"],
+			r.WaitHeld.P50, r.WaitHeld.P99, 100*sh["wait_rate_limit_or_delay"],
+			r.Planning.P50, r.Planning.P99, 100*sh["engine_planning"],
+			r.WaitOther.P50, r.WaitOther.P99, 100*sh["wait_other"],
+			100*(sh["informer_to_applied"]+sh["planned_to_sent"]),
+			r.ClientThrottle.P50, r.ClientThrottle.P99)
+	}
 	b.WriteString("\n| control client creates | p50 | p99 | max | n |\n|---|---|---|---|---|\n")
 	keys := make([]string, 0, len(res.ControlSummary))
 	for k := range res.ControlSummary {
@@ -864,6 +957,10 @@ func nfr1Table(res nfr1Result) string {
 	for _, k := range keys {
 		s := res.ControlSummary[k]
 		fmt.Fprintf(&b, "| %s | %.1f ms | %.1f ms | %.1f ms | %d |\n", k, s.P50, s.P99, s.Max, s.N)
+	}
+	if len(res.Ceiling) > 0 {
+		b.WriteString("\nThe server's ceiling of 100-entry slice updates (closed loop, one slice per writer, no operator, after the sweeps):\n")
+		b.WriteString(nfr1CeilingTable(res.Ceiling))
 	}
 	return b.String()
 }

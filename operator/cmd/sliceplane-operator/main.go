@@ -81,7 +81,8 @@ func run(args []string) int {
 	// one budget, as with the dynamic client alone.
 	apiCfg := rest.CopyConfig(restCfg)
 	if apiCfg.RateLimiter == nil && apiCfg.QPS > 0 {
-		apiCfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(apiCfg.QPS, apiCfg.Burst)
+		// Timed: the propagation trace reports each write's wait for it.
+		apiCfg.RateLimiter = &controller.TimedRateLimiter{RateLimiter: flowcontrol.NewTokenBucketRateLimiter(apiCfg.QPS, apiCfg.Burst)}
 	}
 	httpClient, err := rest.HTTPClientFor(apiCfg)
 	if err != nil {

@@ -155,6 +155,9 @@ func TestPropagationTrace(t *testing.T) {
 			Msg                                 string
 			Kind, Key, RV, Op, Outcome          string
 			Recv, Applied, Plan, Sent, Answered int64
+			Busy, Held, Flush, Throttled        int64
+			FlushBusy                           int64 `json:"flush_busy"`
+			FlushHeld                           int64 `json:"flush_held"`
 			Endpoints                           []string
 		}
 		if err := json.Unmarshal([]byte(line), &l); err != nil {
@@ -163,13 +166,15 @@ func TestPropagationTrace(t *testing.T) {
 		switch l.Msg {
 		case "trace event":
 			events++
-			if l.Kind != "CiliumEndpoint" || (l.Key != "ns1/a" && l.Key != "ns1/b") || l.RV != "1" || l.Recv == 0 || l.Applied < l.Recv {
+			if l.Kind != "CiliumEndpoint" || (l.Key != "ns1/a" && l.Key != "ns1/b") || l.RV != "1" || l.Recv == 0 || l.Applied < l.Recv ||
+				l.Busy < 0 || l.Held < 0 {
 				t.Errorf("event line %s", line)
 			}
 		case "trace write":
 			writes++
 			if l.Op != "create" || l.Outcome != "success" || strings.Join(l.Endpoints, ",") != "ns1/a,ns1/b" ||
-				l.Plan == 0 || l.Sent < l.Plan || l.Answered < l.Sent {
+				l.Plan == 0 || l.Sent < l.Plan || l.Answered < l.Sent ||
+				l.Flush == 0 || l.Flush > l.Plan || l.FlushBusy < 0 || l.FlushHeld < 0 || l.Throttled != 0 {
 				t.Errorf("write line %s", line)
 			}
 		default:

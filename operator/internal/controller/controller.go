@@ -89,6 +89,47 @@ type Controller struct {
 	synced   atomic.Bool
 	degraded atomic.Bool
 	initOnce sync.Once
+
+	// Where the loop's time goes (trace only; Run goroutine): cumulative
+	// time with every writer busy, and with a writer idle but the engine's
+	// next write due later (sync delay, rate limit, backoff) or the guard
+	// holding writes back, up to stateSince, and the state since then.
+	state      loopState
+	stateSince time.Time
+	cum        [loopStates]time.Duration
+}
+
+// loopState is what the loop waits for while it blocks.
+type loopState int
+
+const (
+	stateOther loopState = iota // nothing due, or working
+	stateBusy                   // every writer busy
+	stateHeld                   // a writer idle, the next write due later (or the guard says no)
+	loopStates
+)
+
+// markState accounts the time since the last mark to the state then and
+// enters s.
+func (c *Controller) markState(now time.Time, s loopState) {
+	if !c.stateSince.IsZero() {
+		c.cum[c.state] += now.Sub(c.stateSince)
+	}
+	c.state, c.stateSince = s, now
+}
+
+// cumAt is the cumulative busy and held time up to now.
+func (c *Controller) cumAt(now time.Time) (busy, held time.Duration) {
+	busy, held = c.cum[stateBusy], c.cum[stateHeld]
+	if !c.stateSince.IsZero() {
+		switch c.state {
+		case stateBusy:
+			busy += now.Sub(c.stateSince)
+		case stateHeld:
+			held += now.Sub(c.stateSince)
+		}
+	}
+	return busy, held
 }
 
 type queuedEvent struct {
@@ -230,6 +271,9 @@ type plannedWrite struct {
 	// Set by the worker.
 	out            sliceplane.Outcome
 	sent, answered time.Time
+	// throttled is how long client-go's rate limiter held the request
+	// (inside sent → answered).
+	throttled time.Duration
 }
 
 // flushCtx is the context of the writes of one flush (the lease deadline);
@@ -238,6 +282,10 @@ type flushCtx struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	pending int
+	// The trace's view of the flush: when FlushAtMost was called, and the
+	// loop's cumulative busy and held time then.
+	start      time.Time
+	busy, held time.Duration
 }
 
 // step plans the writes due now and queues them, unless the guard says this
@@ -267,6 +315,10 @@ func (c *Controller) step(writeCtx context.Context, force bool) error {
 	idle := c.Parallelism - c.inFlight - len(c.queue)
 	if idle < 0 {
 		idle = 0
+	}
+	if c.Trace != nil {
+		fc.start = time.Now()
+		fc.busy, fc.held = c.cumAt(fc.start)
 	}
 	ops, err := c.Engine.FlushAtMost(c.Now(), uint32(idle))
 	if err != nil {
@@ -305,7 +357,11 @@ func (c *Controller) dispatch() {
 func (c *Controller) worker() {
 	for w := range c.work {
 		w.sent = time.Now()
-		w.out = c.API.Write(w.flush.ctx, w.op)
+		ctx := w.flush.ctx
+		if c.Trace != nil {
+			ctx = WithThrottleRecord(ctx, &w.throttled)
+		}
+		w.out = c.API.Write(ctx, w.op)
 		w.answered = time.Now()
 		c.results <- w
 	}
@@ -316,7 +372,7 @@ func (c *Controller) finish(w *plannedWrite) error {
 	c.inFlight--
 	op, out := w.op, w.out
 	if c.Trace != nil {
-		c.traceWrite(op, w.planned, w.sent, w.answered, out.Outcome)
+		c.traceWrite(w, out.Outcome)
 	}
 	if out.Outcome != sliceplane.OutcomeSuccess {
 		c.Log.Info("write not accepted", "op", op.Op, "kind", op.Kind, "name", op.Name, "outcome", out.Outcome, "message", out.Message)
@@ -494,23 +550,40 @@ func (c *Controller) loop(ctx, writeCtx context.Context) error {
 			force = false
 		}
 		wait := time.Second
+		dueLater := false
 		if due, ok, err := c.Engine.NextDue(); err != nil {
 			return err
 		} else if ok {
 			now := c.Now()
 			if due <= now {
 				wait = 0
-			} else if d := time.Duration(due-now) * time.Millisecond; d < wait {
-				wait = d
+			} else {
+				dueLater = true
+				if d := time.Duration(due-now) * time.Millisecond; d < wait {
+					wait = d
+				}
 			}
 		}
 		if len(c.queue) > 0 || c.inFlight >= c.Parallelism {
 			wait = time.Second // every worker is busy: the next outcome wakes the loop
 		}
+		held := false
 		if c.Guard != nil && wait == 0 {
 			if _, ok := c.Guard.WriteDeadline(time.Now()); !ok {
 				wait = 100 * time.Millisecond // held back: poll the guard, do not spin
+				held = true
 			}
+		}
+		if c.Trace != nil {
+			s := stateOther
+			switch {
+			case c.inFlight >= c.Parallelism:
+				s = stateBusy
+			case held || dueLater:
+				// A writer is idle and a write is due, but later.
+				s = stateHeld
+			}
+			c.markState(time.Now(), s)
 		}
 		timer.Reset(wait)
 		select {

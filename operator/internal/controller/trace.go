@@ -17,14 +17,24 @@ import (
 // visible into the operator's stages. Times are Unix nanoseconds
 // (wall clock, comparable with other processes on the same machine).
 //
-//	{"msg":"trace event","kind":"CiliumEndpoint","key":"ns/name","rv":"123","type":"MODIFIED","recv":…,"applied":…}
-//	{"msg":"trace write","op":"update","kind":"CiliumEndpointSlice","name":"…","endpoints":["ns/name",…],"plan":…,"sent":…,"answered":…,"outcome":"success"}
+//	{"msg":"trace event","kind":"CiliumEndpoint","key":"ns/name","rv":"123","type":"MODIFIED","recv":…,"applied":…,"busy":…,"held":…}
+//	{"msg":"trace write","op":"update","kind":"CiliumEndpointSlice","name":"…","endpoints":["ns/name",…],"flush":…,"flush_busy":…,"flush_held":…,"plan":…,"sent":…,"answered":…,"throttled":…,"outcome":"success"}
 //
 // recv: the informer handed the event to the operator; applied: the
-// engine applied the batch holding it; plan: the Flush that planned the
-// write returned; sent: the write was handed to the API client; answered:
-// the API call returned. endpoints are the entries the written slice holds
-// (namespace/name). With the trace off none of this is computed.
+// engine applied the batch holding it; flush: FlushAtMost was called for
+// the write; plan: that call returned; sent: the write was handed to the
+// API client; answered: the API call returned. endpoints are the entries
+// the written slice holds (namespace/name). With the trace off none of
+// this is computed.
+//
+// Where the time between applied and plan goes: busy and held (at
+// applied) and flush_busy and flush_held (when the flush began) are the
+// loop's cumulative nanoseconds so far with every writer busy (busy) and
+// with a writer idle but the engine's next write due later: sync delay,
+// rate limit or backoff, or the lease guard holding writes back (held).
+// Their differences are a change's wait for a writer and for the rate
+// limit; plan - flush is the engine planning. throttled is the time
+// client-go's rate limiter held the request (part of sent → answered).
 
 // traceKey is what the trace needs of a watched object (set only when tracing).
 type traceKey struct {
@@ -41,10 +51,12 @@ func traceKeyOf(u *unstructured.Unstructured) traceKey {
 
 func (c *Controller) traceEvents(batch []queuedEvent, applied time.Time) {
 	at := applied.UnixNano()
+	busy, held := c.cumAt(applied)
 	for _, ev := range batch {
 		c.Trace.LogAttrs(context.Background(), slog.LevelInfo, "trace event",
 			slog.String("kind", ev.trace.kind), slog.String("key", ev.trace.key), slog.String("rv", ev.trace.rv),
-			slog.String("type", ev.typ), slog.Int64("recv", ev.at.UnixNano()), slog.Int64("applied", at))
+			slog.String("type", ev.typ), slog.Int64("recv", ev.at.UnixNano()), slog.Int64("applied", at),
+			slog.Int64("busy", int64(busy)), slog.Int64("held", int64(held)))
 	}
 }
 
@@ -69,10 +81,13 @@ func sliceEndpoints(op sliceplane.Op) []string {
 	return out
 }
 
-func (c *Controller) traceWrite(op sliceplane.Op, plan, sent, answered time.Time, outcome string) {
+func (c *Controller) traceWrite(w *plannedWrite, outcome string) {
+	op := w.op
 	c.Trace.LogAttrs(context.Background(), slog.LevelInfo, "trace write",
 		slog.String("op", op.Op), slog.String("kind", op.Kind), slog.String("name", op.Name),
 		slog.Any("endpoints", sliceEndpoints(op)),
-		slog.Int64("plan", plan.UnixNano()), slog.Int64("sent", sent.UnixNano()), slog.Int64("answered", answered.UnixNano()),
+		slog.Int64("flush", w.flush.start.UnixNano()), slog.Int64("flush_busy", int64(w.flush.busy)), slog.Int64("flush_held", int64(w.flush.held)),
+		slog.Int64("plan", w.planned.UnixNano()), slog.Int64("sent", w.sent.UnixNano()), slog.Int64("answered", w.answered.UnixNano()),
+		slog.Int64("throttled", int64(w.throttled)),
 		slog.String("outcome", outcome))
 }
