@@ -1,19 +1,23 @@
-//! Endpoints: what one entry of a slice says about a pod, and how it is
-//! read (and validated) from a Pod or a CiliumEndpoint. A CiliumEndpoint's
-//! parts and a slice entry are read and written by one codec,
-//! `core/src/entry.rs`.
+//! Endpoints: what one entry of a slice says about a pod ([`EndpointData`],
+//! its ports and addresses, and the interner that shares them). How it is
+//! read (and validated) from a Pod or a CiliumEndpoint, owned or borrowed,
+//! is `endpoint/input.rs`. A CiliumEndpoint's parts and a slice entry are
+//! read and written by one codec, `core/src/entry.rs`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use crate::entry::{self, Origin, under};
+use crate::entry;
 use crate::error::{Error, ErrorCode, Result};
 use crate::identity::IdentityId;
 use crate::labels::Interner;
-use crate::model::{CiliumEndpoint, CoreCiliumEndpoint, Kind, Pod, describe};
-use crate::validate;
+use crate::model::CoreCiliumEndpoint;
+
+mod input;
+pub(crate) use input::check_namespaced;
+pub use input::{CepInput, PodInput, cep_input, pod_input};
 
 /// Layer-4 protocol of a named port: Cilium's named-port enum, the one
 /// protocol type of slice entries, CiliumEndpoints and Pods.
@@ -247,244 +251,6 @@ impl DataInterner {
         self.ports.insert(p.clone());
         p
     }
-}
-
-/// A validated Pod, as the engine needs it (its strings borrowed from the Pod).
-#[derive(Debug, Clone)]
-pub struct PodInput<'a> {
-    pub namespace: &'a str,
-    pub name: &'a str,
-    pub node_name: Option<&'a str>,
-    pub service_account: &'a str,
-    pub addressing: Addressing,
-    pub named_ports: Vec<PortEntry>,
-    pub host_ip: Option<IpAddr>,
-    /// Has a node and an IP, is not host-network, not Succeeded/Failed.
-    pub is_endpoint: bool,
-}
-
-/// Runs `check` with an empty object description and, only when it fails,
-/// names the object in the error (`Kind namespace/name`): the description
-/// is a `format!` that a valid event, the common case, never needs. Every
-/// error `check` returns is about this object.
-pub(crate) fn described<T>(
-    kind: Kind,
-    meta: &crate::model::ObjectMeta,
-    check: impl FnOnce(&str) -> Result<T>,
-) -> Result<T> {
-    check("").map_err(|mut e| {
-        e.object = describe(kind, meta);
-        e
-    })
-}
-
-/// Checks the fields of `metadata` every namespaced kind shares (namespace
-/// and name): all a DELETED event of a Pod or CiliumEndpoint needs.
-pub(crate) fn check_namespaced(kind: Kind, meta: &crate::model::ObjectMeta) -> Result<()> {
-    described(kind, meta, |obj| namespace_and_name(obj, meta))
-}
-
-/// [`check_namespaced`] for an object described as `obj`.
-fn namespace_and_name(obj: &str, meta: &crate::model::ObjectMeta) -> Result<()> {
-    let ns = meta.namespace.as_deref().unwrap_or("");
-    if ns.is_empty() {
-        return Err(Error::new(
-            ErrorCode::MissingField,
-            obj,
-            "metadata.namespace",
-            "namespace is required",
-        ));
-    }
-    validate::require_name(obj, "metadata.namespace", ns, false)?;
-    validate::require_name(obj, "metadata.name", &meta.name, true)
-}
-
-/// Validates a Pod and extracts what the engine uses.
-pub fn pod_input<'a>(pod: &'a Pod, strings: &mut Interner) -> Result<PodInput<'a>> {
-    described(Kind::Pod, &pod.metadata, |obj| {
-        pod_input_described(obj, pod, strings)
-    })
-}
-
-fn pod_input_described<'a>(
-    obj: &str,
-    pod: &'a Pod,
-    strings: &mut Interner,
-) -> Result<PodInput<'a>> {
-    namespace_and_name(obj, &pod.metadata)?;
-    validate::check_labels(obj, "metadata.labels", &pod.metadata.labels)?;
-    let node_name = pod.spec.node_name.as_deref().filter(|n| !n.is_empty());
-    if let Some(n) = node_name {
-        validate::require_name(obj, "spec.nodeName", n, true)?;
-    }
-    let sa = pod.spec.service_account_name.as_deref().unwrap_or_default();
-    if !sa.is_empty() {
-        validate::require_name(obj, "spec.serviceAccountName", sa, true)?;
-    }
-    validate::too_large(
-        obj,
-        "status.podIPs",
-        pod.status.pod_ips.len(),
-        validate::MAX_POD_IPS,
-    )?;
-    let mut addressing = Addressing::default();
-    let mut keep = |ip: IpAddr| match ip {
-        IpAddr::V4(v4) => {
-            addressing.ipv4.get_or_insert(v4);
-        }
-        IpAddr::V6(v6) => {
-            addressing.ipv6.get_or_insert(v6);
-        }
-    };
-    for (i, p) in pod.status.pod_ips.iter().enumerate() {
-        // The field is named only when the address is rejected.
-        let ip = validate::parse_ip(obj, "ip", &p.ip)
-            .map_err(under(|| format!("status.podIPs[{i}].")))?;
-        keep(ip);
-    }
-    if pod.status.pod_ips.is_empty()
-        && let Some(ip) = pod.status.pod_ip.as_deref().filter(|s| !s.is_empty())
-    {
-        keep(validate::parse_ip(obj, "status.podIP", ip)?);
-    }
-    let host_ip = match pod.status.host_ip.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(validate::parse_ip(obj, "status.hostIP", s)?),
-        None => None,
-    };
-    let mut named_ports = Vec::new();
-    let total_ports: usize = pod.spec.containers.iter().map(|c| c.ports.len()).sum();
-    validate::too_large(
-        obj,
-        "spec.containers[].ports",
-        total_ports,
-        validate::MAX_NAMED_PORTS,
-    )?;
-    for (ci, c) in pod.spec.containers.iter().enumerate() {
-        for (pi, p) in c.ports.iter().enumerate() {
-            let at = || format!("spec.containers[{ci}].ports[{pi}].");
-            let port =
-                validate::check_port(obj, "containerPort", p.container_port).map_err(under(at))?;
-            let proto = p.protocol.as_deref().unwrap_or("TCP");
-            let protocol = Protocol::parse_one_of(obj, "protocol", proto, Protocol::CONTAINER_PORT)
-                .map_err(under(at))?;
-            if let Some(name) = p.name.as_deref().filter(|n| !n.is_empty()) {
-                validate::check_port_name(name).map_err(|m| {
-                    Error::new(ErrorCode::InvalidValue, obj, format!("{}name", at()), m)
-                })?;
-                named_ports.push(PortEntry {
-                    name: strings.intern(name),
-                    port,
-                    protocol,
-                });
-            }
-        }
-    }
-    let phase_done = matches!(
-        pod.status.phase.as_deref(),
-        Some("Succeeded") | Some("Failed")
-    );
-    let has_ip = addressing.ipv4.is_some() || addressing.ipv6.is_some();
-    Ok(PodInput {
-        namespace: pod.metadata.namespace.as_deref().unwrap_or_default(),
-        name: &pod.metadata.name,
-        is_endpoint: node_name.is_some() && has_ip && !pod.spec.host_network && !phase_done,
-        node_name,
-        service_account: sa,
-        addressing,
-        named_ports,
-        host_ip,
-    })
-}
-
-/// A validated CiliumEndpoint. `None` data when Cilium would ignore it
-/// (no identity or no networking yet).
-#[derive(Debug, Clone)]
-pub struct CepInput<'a> {
-    pub namespace: &'a str,
-    pub name: &'a str,
-    pub identity: Option<IdentityId>,
-    pub identity_labels: &'a [String],
-    pub data: Option<EndpointData>,
-}
-
-/// Validates a CiliumEndpoint and extracts what the engine uses; its
-/// networking, encryption key, named ports and service account are read by
-/// the slice entry codec (`core/src/entry.rs`) with the CiliumEndpoint rules.
-pub fn cep_input<'a>(cep: &'a CiliumEndpoint, interner: &mut DataInterner) -> Result<CepInput<'a>> {
-    described(Kind::CiliumEndpoint, &cep.metadata, |obj| {
-        cep_input_described(obj, cep, interner)
-    })
-}
-
-fn cep_input_described<'a>(
-    obj: &str,
-    cep: &'a CiliumEndpoint,
-    interner: &mut DataInterner,
-) -> Result<CepInput<'a>> {
-    namespace_and_name(obj, &cep.metadata)?;
-    let st = &cep.status;
-    let identity = match &st.identity {
-        Some(i) => {
-            if !(1..=i64::from(u32::MAX)).contains(&i.id) {
-                return Err(Error::new(
-                    ErrorCode::InvalidValue,
-                    obj,
-                    "status.identity.id",
-                    format!("identity {} is not a valid number", i.id),
-                ));
-            }
-            validate::too_large(
-                obj,
-                "status.identity.labels",
-                i.labels.len(),
-                validate::MAX_LABELS,
-            )?;
-            validate::check_strings_size(obj, "status.identity.labels", &i.labels)?;
-            Some(i.id as IdentityId)
-        }
-        None => None,
-    };
-    // The parts a slice entry also carries, read by the slice entry codec
-    // with the CiliumEndpoint rules, in the order their errors are reported.
-    let status = || "status.".to_string();
-    let key = match &st.encryption {
-        Some(e) => entry::encryption_key(obj, e.key).map_err(under(status))?,
-        None => 0,
-    };
-    let sa = entry::service_account(
-        obj,
-        st.service_account.as_deref(),
-        Origin::CiliumEndpoint,
-        &mut interner.strings,
-    )
-    .map_err(under(status))?;
-    let ports = entry::named_ports(
-        obj,
-        &st.named_ports,
-        Origin::CiliumEndpoint,
-        &mut interner.strings,
-    )
-    .map_err(under(status))?;
-    let data = match &st.networking {
-        Some(net) => {
-            let (addressing, node_ip) = entry::networking(obj, net).map_err(under(status))?;
-            Some(EndpointData {
-                addressing,
-                node_ip,
-                encryption_key: key,
-                named_ports: interner.ports(ports),
-                service_account: sa,
-            })
-        }
-        None => None,
-    };
-    Ok(CepInput {
-        namespace: cep.metadata.namespace.as_deref().unwrap_or_default(),
-        name: &cep.metadata.name,
-        identity,
-        identity_labels: st.identity.as_ref().map_or(&[], |i| i.labels.as_slice()),
-        data,
-    })
 }
 
 /// Reads a slice entry back into identity and data, for comparison with

@@ -1,11 +1,14 @@
 //! The borrowed reading of a watch event: the hot path of
 //! [`Engine::apply_json`](crate::Engine::apply_json). One pass of [`Scan`]
-//! over the text, every string borrowed from it, every field the engine
-//! does not use skipped without building anything. A Pod or CiliumEndpoint
-//! then goes through the same checks as `endpoint::pod_input` /
-//! `cep_input`, straight into the engine's borrowed inputs ([`PodInput`],
-//! [`CepInput`]); a Namespace, Node or CiliumNode (few) becomes an owned
-//! event of just what the engine reads of it ([`Borrowed::event`]).
+//! over the text into a [`Borrowed`] (`metadata`, `spec`, `status`: as
+//! much as the engine reads of any kind), every string borrowed from the
+//! text, every field the engine does not use skipped without building
+//! anything. What is then made of it: a Pod or CiliumEndpoint goes through
+//! the checks of `endpoint/input.rs` (the owned reading's own) straight
+//! into the engine's borrowed inputs (`Borrowed::pod_input`,
+//! `Borrowed::cep_input`); a Namespace, Node or CiliumNode (few) becomes
+//! an owned event of just what the engine reads of it ([`Borrowed::event`],
+//! here).
 //!
 //! **Same events, same errors.** Every reading here answers `None` rather
 //! than an error: for a DELETED event, a slice or identity, anything the
@@ -20,23 +23,14 @@
 //! (`core/tests/borrowed_ingest.rs`) apply random and mutated events both
 //! ways and compare engine state, stats and errors.
 
-use std::net::IpAddr;
-
 use smallvec::SmallVec;
 
 use super::scan::{Scan, Seen};
-use crate::endpoint::{
-    Addressing, CepInput, DataInterner, EndpointData, PodInput, PortEntry, Protocol,
-};
-use crate::entry;
-use crate::identity::IdentityId;
-use crate::labels::Interner;
 use crate::model::{
     AddressPair, AddressPairs, CiliumNode, CiliumNodeAddress, CiliumNodeSpec, CompactString,
     EncryptionSpec, EndpointNetworking, EventType, Kind, Labels, Namespace, Node, NodeAddress,
     NodeStatus, Object, ObjectMeta, WatchEvent,
 };
-use crate::validate;
 
 /// Label pairs as they came, strictly sorted by key (as a `BTreeMap`
 /// iterates them).
@@ -44,56 +38,56 @@ pub type LabelPairs<'a> = SmallVec<[(&'a str, &'a str); 8]>;
 
 /// `metadata`, as much as the engine reads of it.
 #[derive(Default)]
-struct Meta<'a> {
-    name: &'a str,
-    namespace: Option<&'a str>,
-    labels: LabelPairs<'a>,
-    annotations: LabelPairs<'a>,
+pub(crate) struct Meta<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) namespace: Option<&'a str>,
+    pub(crate) labels: LabelPairs<'a>,
+    pub(crate) annotations: LabelPairs<'a>,
 }
 
 /// A container port: `(name, containerPort, protocol)`.
-type ContainerPort<'a> = (Option<&'a str>, i64, Option<&'a str>);
+pub(crate) type ContainerPort<'a> = (Option<&'a str>, i64, Option<&'a str>);
 
 /// `spec` (the union the owned reading takes for every kind).
 #[derive(Default)]
-struct Spec<'a> {
-    node_name: Option<&'a str>,
-    service_account_name: Option<&'a str>,
-    host_network: bool,
+pub(crate) struct Spec<'a> {
+    pub(crate) node_name: Option<&'a str>,
+    pub(crate) service_account_name: Option<&'a str>,
+    pub(crate) host_network: bool,
     /// Every container's ports, in order.
-    ports: SmallVec<[ContainerPort<'a>; 4]>,
+    pub(crate) ports: SmallVec<[ContainerPort<'a>; 4]>,
     /// A CiliumNode's `(type, ip)`.
-    addresses: SmallVec<[(&'a str, &'a str); 2]>,
+    pub(crate) addresses: SmallVec<[(&'a str, &'a str); 2]>,
     /// A CiliumNode's `encryption.key`.
-    encryption: Option<i64>,
+    pub(crate) encryption: Option<i64>,
 }
 
 /// `status` (the union the owned reading takes for every kind).
 #[derive(Default)]
-struct Status<'a> {
-    phase: Option<&'a str>,
-    pod_ip: Option<&'a str>,
-    pod_ips: SmallVec<[&'a str; 2]>,
-    host_ip: Option<&'a str>,
-    identity: Option<(i64, SmallVec<[&'a str; 4]>)>,
-    networking: Option<EndpointNetworking>,
-    encryption: Option<i64>,
-    named_ports: SmallVec<[(&'a str, i64, &'a str); 4]>,
-    service_account: Option<&'a str>,
+pub(crate) struct Status<'a> {
+    pub(crate) phase: Option<&'a str>,
+    pub(crate) pod_ip: Option<&'a str>,
+    pub(crate) pod_ips: SmallVec<[&'a str; 2]>,
+    pub(crate) host_ip: Option<&'a str>,
+    pub(crate) identity: Option<(i64, SmallVec<[&'a str; 4]>)>,
+    pub(crate) networking: Option<EndpointNetworking>,
+    pub(crate) encryption: Option<i64>,
+    pub(crate) named_ports: SmallVec<[(&'a str, i64, &'a str); 4]>,
+    pub(crate) service_account: Option<&'a str>,
     /// A Node's `(type, address)`.
-    addresses: SmallVec<[(&'a str, &'a str); 2]>,
+    pub(crate) addresses: SmallVec<[(&'a str, &'a str); 2]>,
 }
 
 /// The object of an ADDED or MODIFIED event, read borrowed.
 #[derive(Default)]
 pub struct Borrowed<'a> {
     /// `type` is `MODIFIED` (else `ADDED`).
-    modified: bool,
-    kind: Option<&'a str>,
-    api_version: Option<&'a str>,
-    meta: Meta<'a>,
-    spec: Spec<'a>,
-    status: Status<'a>,
+    pub(crate) modified: bool,
+    pub(crate) kind: Option<&'a str>,
+    pub(crate) api_version: Option<&'a str>,
+    pub(crate) meta: Meta<'a>,
+    pub(crate) spec: Spec<'a>,
+    pub(crate) status: Status<'a>,
 }
 
 /// What [`read`] found.
@@ -105,7 +99,7 @@ pub enum BorrowedKind {
     CiliumEndpoint,
     /// A Namespace, Node or CiliumNode, ADDED or MODIFIED: few, so they
     /// are applied as an owned object holding what the engine reads of
-    /// them ([`Borrowed::object`]).
+    /// them ([`Borrowed::event`]).
     Other(Kind),
 }
 
@@ -499,24 +493,7 @@ fn read_networking(s: &mut Scan<'_>) -> Option<EndpointNetworking> {
     Some(n)
 }
 
-// ---------------------------------------------------------------- checks
-
-/// `metadata.namespace` and `metadata.name`, as `endpoint::check_namespaced`
-/// accepts them.
-fn namespace_and_name<'a>(m: &Meta<'a>) -> Option<&'a str> {
-    let ns = m.namespace.unwrap_or("");
-    if ns.is_empty() {
-        return None;
-    }
-    validate::require_name("", "", ns, false).ok()?;
-    validate::require_name("", "", m.name, true).ok()?;
-    Some(ns)
-}
-
-/// A label map `validate::check_labels` accepts.
-fn labels_ok(labels: &LabelPairs<'_>) -> Option<()> {
-    validate::labels_valid(labels.iter().copied()).then_some(())
-}
+// ------------------------------------- the few kinds, as owned events
 
 fn owned_labels(pairs: &LabelPairs<'_>) -> Labels {
     pairs
@@ -578,210 +555,5 @@ impl<'a> Borrowed<'a> {
     /// The Pod's labels (after [`pod_input`](Self::pod_input) accepted it).
     pub fn labels(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
         self.meta.labels.iter().copied()
-    }
-
-    /// What `endpoint::pod_input` gives for this Pod, or `None` when it
-    /// would reject it.
-    pub fn pod_input(&self, strings: &mut Interner) -> Option<PodInput<'a>> {
-        let namespace = namespace_and_name(&self.meta)?;
-        labels_ok(&self.meta.labels)?;
-        let (spec, status) = (&self.spec, &self.status);
-        let node_name = spec.node_name.filter(|n| !n.is_empty());
-        if let Some(n) = node_name {
-            validate::require_name("", "", n, true).ok()?;
-        }
-        let sa = spec.service_account_name.unwrap_or_default();
-        if !sa.is_empty() {
-            validate::require_name("", "", sa, true).ok()?;
-        }
-        if status.pod_ips.len() > validate::MAX_POD_IPS {
-            return None;
-        }
-        let mut addressing = Addressing::default();
-        let mut keep = |ip: IpAddr| match ip {
-            IpAddr::V4(v4) => {
-                addressing.ipv4.get_or_insert(v4);
-            }
-            IpAddr::V6(v6) => {
-                addressing.ipv6.get_or_insert(v6);
-            }
-        };
-        for ip in &status.pod_ips {
-            keep(validate::parse_ip("", "", ip).ok()?);
-        }
-        if status.pod_ips.is_empty()
-            && let Some(ip) = status.pod_ip.filter(|s| !s.is_empty())
-        {
-            keep(validate::parse_ip("", "", ip).ok()?);
-        }
-        let host_ip = match status.host_ip.filter(|s| !s.is_empty()) {
-            Some(s) => Some(validate::parse_ip("", "", s).ok()?),
-            None => None,
-        };
-        if spec.ports.len() > validate::MAX_NAMED_PORTS {
-            return None;
-        }
-        let mut named_ports = Vec::new();
-        for &(name, port, protocol) in &spec.ports {
-            let port = validate::check_port("", "", port).ok()?;
-            let protocol =
-                Protocol::parse_one_of("", "", protocol.unwrap_or("TCP"), Protocol::CONTAINER_PORT)
-                    .ok()?;
-            if let Some(name) = name.filter(|n| !n.is_empty()) {
-                validate::check_port_name(name).ok()?;
-                named_ports.push(PortEntry {
-                    name: strings.intern(name),
-                    port,
-                    protocol,
-                });
-            }
-        }
-        let phase_done = matches!(status.phase, Some("Succeeded") | Some("Failed"));
-        let has_ip = addressing.ipv4.is_some() || addressing.ipv6.is_some();
-        Some(PodInput {
-            namespace,
-            name: self.meta.name,
-            is_endpoint: node_name.is_some() && has_ip && !spec.host_network && !phase_done,
-            node_name,
-            service_account: sa,
-            addressing,
-            named_ports,
-            host_ip,
-        })
-    }
-
-    /// The CiliumEndpoint's `status.identity.labels` (owned: `CepInput`
-    /// borrows them as `String`s; empty in most events, then nothing is
-    /// allocated).
-    pub fn identity_labels(&self) -> Vec<String> {
-        match &self.status.identity {
-            Some((_, labels)) => labels.iter().map(|l| l.to_string()).collect(),
-            None => Vec::new(),
-        }
-    }
-
-    /// What `endpoint::cep_input` gives for this CiliumEndpoint, with
-    /// `identity_labels` from [`identity_labels`](Self::identity_labels),
-    /// or `None` when it would reject it.
-    pub fn cep_input<'l>(
-        &self,
-        identity_labels: &'l [String],
-        interner: &mut DataInterner,
-    ) -> Option<CepInput<'l>>
-    where
-        'a: 'l,
-    {
-        let namespace = namespace_and_name(&self.meta)?;
-        let st = &self.status;
-        let identity = match &st.identity {
-            Some((id, labels)) => {
-                if !(1..=i64::from(u32::MAX)).contains(id) || labels.len() > validate::MAX_LABELS {
-                    return None;
-                }
-                let bytes = labels.iter().fold(0usize, |sum, s| {
-                    sum.saturating_add(s.len() + validate::STRING_ENTRY_OVERHEAD)
-                });
-                if bytes > validate::MAX_OBJECT_BYTES {
-                    return None;
-                }
-                Some(*id as IdentityId)
-            }
-            None => None,
-        };
-        let key = match st.encryption {
-            Some(k) => entry::encryption_key("", k).ok()?,
-            None => 0,
-        };
-        let sa = entry::service_account(
-            "",
-            st.service_account,
-            entry::Origin::CiliumEndpoint,
-            &mut interner.strings,
-        )
-        .ok()?;
-        if st.named_ports.len() > validate::MAX_NAMED_PORTS {
-            return None;
-        }
-        let mut ports = Vec::with_capacity(st.named_ports.len());
-        for &(name, port, protocol) in &st.named_ports {
-            let port = validate::check_port("", "", port).ok()?;
-            let protocol = match protocol {
-                "" => Protocol::Tcp,
-                s => Protocol::parse_one_of("", "", s, Protocol::NAMED_PORT).ok()?,
-            };
-            ports.push(PortEntry {
-                name: interner.strings.intern(name),
-                port,
-                protocol,
-            });
-        }
-        let data = match &st.networking {
-            Some(net) => {
-                let (addressing, node_ip) = entry::networking("", net).ok()?;
-                Some(EndpointData {
-                    addressing,
-                    node_ip,
-                    encryption_key: key,
-                    named_ports: interner.ports(ports),
-                    service_account: sa,
-                })
-            }
-            None => None,
-        };
-        Some(CepInput {
-            namespace,
-            name: self.meta.name,
-            identity,
-            identity_labels,
-            data,
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The usual events (sorted keys, `object` before `type`, as kubectl
-    /// and the benches print them) take the borrowed path; the others
-    /// are left to the owned one.
-    #[test]
-    fn usual_events_are_read_borrowed() {
-        let pod = r#"{"object":{"apiVersion":"v1","kind":"Pod","metadata":{"labels":{"app":"web","tier":"db"},"name":"p0","namespace":"a","ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"rs","uid":"u"}],"resourceVersion":"1","uid":"u1"},"spec":{"containers":[{"name":"app","ports":[{"containerPort":8080,"name":"http","protocol":"TCP"}]}],"nodeName":"n1","serviceAccountName":"sa"},"status":{"hostIP":"172.16.0.1","phase":"Running","podIP":"10.0.0.1","podIPs":[{"ip":"10.0.0.1"}]}},"type":"ADDED"}"#;
-        let mut p = Borrowed::default();
-        assert_eq!(read(pod.as_bytes(), &mut p), Some(BorrowedKind::Pod));
-        let input = p.pod_input(&mut Interner::default()).unwrap();
-        assert!(input.is_endpoint);
-        assert_eq!((input.namespace, input.name), ("a", "p0"));
-        assert_eq!(
-            p.labels().collect::<Vec<_>>(),
-            [("app", "web"), ("tier", "db")]
-        );
-        let cep = r#"{"object":{"apiVersion":"cilium.io/v2","kind":"CiliumEndpoint","metadata":{"name":"c0","namespace":"a"},"status":{"encryption":{"key":1},"identity":{"id":263,"labels":["k8s:app=api"]},"named-ports":[{"name":"http","port":8080,"protocol":"TCP"}],"networking":{"addressing":[{"ipv4":"10.0.0.145"}],"node":"172.16.0.145"},"service-account":"api-sa"}},"type":"MODIFIED"}"#;
-        let mut c = Borrowed::default();
-        assert_eq!(
-            read(cep.as_bytes(), &mut c),
-            Some(BorrowedKind::CiliumEndpoint)
-        );
-        let labels = c.identity_labels();
-        let input = c.cep_input(&labels, &mut DataInterner::default()).unwrap();
-        assert_eq!(input.identity, Some(263));
-        assert_eq!(input.identity_labels, ["k8s:app=api".to_string()]);
-        assert!(input.data.is_some());
-        for other in [
-            pod.replace("ADDED", "DELETED"),
-            pod.replace("\"Pod\"", "\"Service\""),
-            pod.replace("\"v1\"", "\"cilium.io/v2\""),
-            pod.replace("\"p0\"", "\"p\\u0030\""),
-            pod.replace("\"tier\"", "\"aaa\""),
-            pod.replace("8080", "8080.0"),
-            pod.replace("\"sa\"", "null"),
-            format!("{pod}x"),
-        ] {
-            assert!(
-                read(other.as_bytes(), &mut Borrowed::default()).is_none(),
-                "{other}"
-            );
-        }
     }
 }
