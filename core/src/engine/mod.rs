@@ -5,7 +5,7 @@
 //!
 //! | file | phase |
 //! |---|---|
-//! | `state.rs` | the indexes and slice membership; the only code that changes them |
+//! | `state.rs` (and `state/`) | the indexes and slice membership; the only code that changes them |
 //! | `ingest.rs` | feed: namespaces, nodes, pods, CiliumEndpoints |
 //! | `identities.rs` | feed and allocation: the CiliumIdentity watch, pod identities |
 //! | `observe.rs` | feed: the CiliumEndpointSlice watch (what the server holds) |

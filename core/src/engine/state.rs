@@ -12,10 +12,21 @@
 //! in flight, failures, backoff, dirty marks) is written by the observe,
 //! plan and outcome phases through [`SliceTable`]'s own methods: it does not
 //! change membership.
+//!
+//! Its parts, one concept a file:
+//!
+//! | file | owns |
+//! |---|---|
+//! | `state.rs` | [`State`]: the indexes kept in step, placement and removal |
+//! | `state/record.rs` | the endpoint record ([`Endpoint`]) and the pods' side entry |
+//! | `state/table.rs` | tables by slot, in chunks (the records, the pods' side table) |
+//! | `state/index.rs` | the index by key: (namespace id, name) → slot |
+//! | `state/shared.rs` | the values records share (node IPs, service accounts) as counted ids, and record ↔ data |
+//! | `state/stamp.rs` | content stamps |
+//! | `state/invariants.rs` | what "in step" means, checked |
 
 use std::collections::BTreeMap;
-use std::hash::BuildHasher;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use hashbrown::HashMap;
@@ -27,15 +38,20 @@ use crate::model::Labels;
 use crate::slicing::{EndpointIdx, GroupKey, SliceId, SliceTable};
 use crate::snapshot::Publisher;
 
-use super::profiles::Counted;
 use super::{NO_ID, NamespaceState, NodeState, PodFacts};
 
+mod index;
 mod invariants;
 mod record;
+mod shared;
+mod stamp;
 mod table;
 
+use index::KeyIndex;
 pub(super) use record::Endpoint;
-use record::{Addrs, NODE_NONE, NODE_V4, NODE_V6, PodSide};
+use record::PodSide;
+use shared::Shared;
+pub(super) use stamp::content_stamp;
 pub(super) use table::EndpointTable;
 use table::SlotTable;
 
@@ -58,18 +74,13 @@ pub(super) struct State {
     /// Freed slots; outside pods mode reused after the initial sync only
     /// (before it, slot order is arrival order: see `State::seq`).
     free_endpoints: Vec<EndpointIdx>,
-    /// The node IPs and service accounts of the records (ids in them).
-    node_ips: Counted<Ipv6Addr>,
-    service_accounts: Counted<Arc<str>>,
+    /// The values records share (node IPs, service accounts), by id.
+    shared: Shared,
     /// Pods mode: each pod's facts and arrival number, by slot
     /// ([`PodSide::NONE`] for a slot that holds no pod).
     pod_sides: SlotTable<PodSide>,
-    /// (namespace id, name) → endpoint. The table holds slot numbers only;
-    /// the key is read from the endpoint record (4 bytes a slot instead of
-    /// a copy of the key).
-    ep_index: hashbrown::HashTable<EndpointIdx>,
-    /// Hashes `ep_index` keys.
-    ep_hasher: hashbrown::DefaultHashBuilder,
+    /// (namespace id, name) → endpoint.
+    ep_index: KeyIndex,
     /// seq (`State::seq`) → endpoint: endpoints waiting for an identity number.
     pub(super) waiting: BTreeMap<u64, EndpointIdx>,
     pub(super) slices: SliceTable,
@@ -104,11 +115,9 @@ impl State {
             node_index: HashMap::new(),
             endpoints: EndpointTable::default(),
             free_endpoints: Vec::new(),
-            node_ips: Counted::default(),
-            service_accounts: Counted::default(),
+            shared: Shared::default(),
             pod_sides: SlotTable::default(),
-            ep_index: hashbrown::HashTable::new(),
-            ep_hasher: hashbrown::DefaultHashBuilder::default(),
+            ep_index: KeyIndex::default(),
             waiting: BTreeMap::new(),
             slices: SliceTable::new(config.slicing.max_endpoints_per_slice, config.seed),
             compaction_candidates: hashbrown::HashSet::new(),
@@ -152,62 +161,23 @@ impl State {
 
     /// The node IP of a record.
     fn node_ip(&self, ep: &Endpoint) -> Option<IpAddr> {
-        match ep.node_kind {
-            NODE_V4 => Some(IpAddr::V4(Ipv4Addr::from(ep.node_ip))),
-            NODE_V6 => self.node_ips.get(ep.node_ip).map(|&ip| IpAddr::V6(ip)),
-            _ => None,
-        }
+        self.shared.node_ip(ep)
     }
 
     /// The data of a record, borrowed.
     pub(super) fn view<'a>(&'a self, ep: &'a Endpoint) -> DataRef<'a> {
-        DataRef {
-            addressing: ep.addressing.as_slice(),
-            node_ip: self.node_ip(ep),
-            encryption_key: ep.encryption_key,
-            named_ports: &ep.named_ports,
-            service_account: self.service_accounts.get(ep.service_account).map(|s| &**s),
-        }
+        self.shared.view(ep)
     }
 
     /// The data of a record, owned.
     pub(super) fn data(&self, ep: &Endpoint) -> EndpointData {
-        EndpointData {
-            addressing: ep.addressing.as_slice().into(),
-            node_ip: self.node_ip(ep),
-            encryption_key: ep.encryption_key,
-            named_ports: ep.named_ports.clone(),
-            service_account: self.service_accounts.get(ep.service_account).cloned(),
-        }
-    }
-
-    /// Whether a record holds this identity and data.
-    fn same_content(&self, ep: &Endpoint, identity: Option<IdentityId>, d: &EndpointData) -> bool {
-        ep.identity() == identity
-            && ep.encryption_key == d.encryption_key
-            && ep.addressing.as_slice() == d.addressing.as_slice()
-            && ep.named_ports == d.named_ports
-            && self.node_ip(ep) == d.node_ip
-            && self.service_accounts.get(ep.service_account).map(|s| &**s)
-                == d.service_account.as_deref()
+        self.shared.data(ep)
     }
 
     /// The endpoint of a namespace and name.
     pub(super) fn lookup(&self, ns: u32, name: &str) -> Option<EndpointIdx> {
-        self.find(self.key_hash(ns, name), ns, name)
-    }
-
-    /// The hash of an endpoint key in `ep_index`.
-    fn key_hash(&self, ns: u32, name: &str) -> u64 {
-        self.ep_hasher.hash_one(EpKey(ns, name))
-    }
-
-    /// [`State::lookup`] with the key's hash already computed.
-    fn find(&self, hash: u64, ns: u32, name: &str) -> Option<EndpointIdx> {
-        let eps = &self.endpoints;
-        self.ep_index
-            .find(hash, |&i| is_key(eps, i, ns, name))
-            .copied()
+        let hash = self.ep_index.hash(ns, name);
+        self.ep_index.find(&self.endpoints, hash, ns, name)
     }
 
     /// Live endpoints (entries of the index).
@@ -293,8 +263,8 @@ impl State {
     ) -> (EndpointIdx, ContentChange) {
         let ns = self.ns_id(namespace);
         // Hashed once: a miss is followed by the insert under the same key.
-        let hash = self.key_hash(ns, name);
-        match self.find(hash, ns, name) {
+        let hash = self.ep_index.hash(ns, name);
+        match self.ep_index.find(&self.endpoints, hash, ns, name) {
             Some(idx) => (idx, self.update(idx, identity, data, pod, now)),
             None => self.insert(hash, ns, name, identity, data, pod, now),
         }
@@ -368,13 +338,7 @@ impl State {
         now: u64,
     ) -> (EndpointIdx, ContentChange) {
         let stamp = content_stamp(name, identity, data.view());
-        let node_ip = data.node_ip;
-        let sa = match &data.service_account {
-            Some(sa) => self.service_accounts.acquire(sa.clone()),
-            None => NO_ID,
-        };
-        let mut ep = Endpoint::new(ns, name, identity, stamp, data, sa);
-        set_node_ip(&mut self.node_ips, &mut ep, node_ip);
+        let ep = self.shared.record(ns, name, identity, stamp, data);
         // Pods keep their arrival number beside the record; in the other
         // modes slot order is arrival order until the sync (`State::seq`).
         let reuse = if self.placing || self.pods {
@@ -397,12 +361,7 @@ impl State {
             }
             self.pod_sides[idx as usize] = side;
         }
-        let (eps, hasher) = (&self.endpoints, &self.ep_hasher);
-        self.ep_index.insert_unique(hash, idx, |&i| {
-            eps.get(i as usize)
-                .and_then(Option::as_ref)
-                .map_or(0, |e| hasher.hash_one(EpKey(e.ns, e.name.as_str())))
-        });
+        self.ep_index.insert(&self.endpoints, hash, idx);
         if self.pods {
             self.namespaces[ns as usize].endpoints.insert(idx);
         }
@@ -433,7 +392,7 @@ impl State {
             debug_assert!(false, "content for endpoint {idx}, which is gone");
             return ContentChange::InPlace;
         };
-        if self.same_content(ep, identity, &data) {
+        if self.shared.same_content(ep, identity, &data) {
             if placing && identity.is_none() && ep.slice().is_none() {
                 self.waiting.insert(self.seq(idx), idx);
             }
@@ -447,7 +406,7 @@ impl State {
         let old_identity = ep.identity();
         ep.set_identity(identity);
         ep.stamp = stamp;
-        store(&mut self.node_ips, &mut self.service_accounts, ep, data);
+        self.shared.store(ep, data);
         let slice = ep.slice();
         self.snap.endpoint_changed(idx);
         if !placing {
@@ -591,13 +550,8 @@ impl State {
     /// identity and, for a pod, its facts.
     pub(super) fn remove(&mut self, namespace: &str, name: &str, now: u64) -> Option<Removed> {
         let &ns = self.ns_index.get(namespace)?;
-        let hash = self.key_hash(ns, name);
-        let eps = &self.endpoints;
-        let (idx, _) = self
-            .ep_index
-            .find_entry(hash, |&i| is_key(eps, i, ns, name))
-            .ok()?
-            .remove();
+        let hash = self.ep_index.hash(ns, name);
+        let idx = self.ep_index.remove(&self.endpoints, hash, ns, name)?;
         let Some(mut ep) = self.endpoints[idx as usize].take() else {
             debug_assert!(false, "the index names endpoint {idx}, which is gone");
             return None;
@@ -608,10 +562,7 @@ impl State {
             self.pod_sides[idx as usize] = PodSide::NONE;
         }
         self.free_endpoints.push(idx);
-        set_node_ip(&mut self.node_ips, &mut ep, None);
-        if ep.service_account != NO_ID {
-            self.service_accounts.release(ep.service_account);
-        }
+        self.shared.release(&mut ep);
         self.snap
             .endpoint_removed(&self.namespaces[ns as usize].name, ep.name.as_str());
         // A placed endpoint is not waiting; only pods mode indexes
@@ -653,129 +604,11 @@ impl State {
     }
 }
 
-/// Writes `data` into a record: the address pairs, ports and key in
-/// place, the node IP and service account as ids of the shared tables
-/// (an unchanged value keeps its id; a changed one releases the old).
-fn store(
-    node_ips: &mut Counted<Ipv6Addr>,
-    service_accounts: &mut Counted<Arc<str>>,
-    ep: &mut Endpoint,
-    data: EndpointData,
-) {
-    set_node_ip(node_ips, ep, data.node_ip);
-    let sa = match data.service_account {
-        None => NO_ID,
-        Some(sa)
-            if service_accounts
-                .get(ep.service_account)
-                .is_some_and(|old| *old == sa) =>
-        {
-            ep.service_account
-        }
-        Some(sa) => service_accounts.acquire(sa),
-    };
-    if sa != ep.service_account && ep.service_account != NO_ID {
-        service_accounts.release(ep.service_account);
-    }
-    ep.service_account = sa;
-    if ep.addressing.as_slice() != data.addressing.as_slice() {
-        ep.addressing = Addrs::from_slice(&data.addressing);
-    }
-    ep.named_ports = data.named_ports;
-    ep.encryption_key = data.encryption_key;
-}
-
-/// Sets a record's node IP: an IPv4 address inline, an IPv6 one as an id
-/// of `node_ips` (kept if it is unchanged; a replaced id is released).
-fn set_node_ip(node_ips: &mut Counted<Ipv6Addr>, ep: &mut Endpoint, ip: Option<IpAddr>) {
-    let old_v6 = (ep.node_kind == NODE_V6).then_some(ep.node_ip);
-    let (kind, bits) = match ip {
-        None => (NODE_NONE, 0),
-        Some(IpAddr::V4(v4)) => (NODE_V4, u32::from(v4)),
-        Some(IpAddr::V6(v6)) => match old_v6 {
-            Some(id) if node_ips.get(id) == Some(&v6) => return,
-            _ => (NODE_V6, node_ips.acquire(v6)),
-        },
-    };
-    if let Some(id) = old_v6 {
-        node_ips.release(id);
-    }
-    ep.node_kind = kind;
-    ep.node_ip = bits;
-}
-
-/// The stamp of an entry's content: equal content, equal stamp (DESIGN: a
-/// write equal to what the server holds is not sent, and a change undone
-/// before the flush costs nothing).
-///
-/// A 64-bit foldhash (its `quality` variant) with a fixed seed: the same
-/// content has the same stamp in every run and process, and nothing but
-/// equality of stamps is used (no order, no output). Two different contents
-/// with equal stamps would be taken as equal, and a write skipped: for
-/// contents that are not chosen to collide that is a chance of about 2^-64
-/// per pair compared, as with the SipHash (fixed keys) used before.
-///
-/// The content is fed as a few whole words rather than field by field
-/// (the derived `Hash` writes every option's tag, every address's length
-/// and bytes separately: about twice the work). The words say which parts
-/// follow (an address present or not, a v4 or v6 node IP), lists are
-/// preceded by their lengths and strings end in `0xff` (no UTF-8 byte), so
-/// two different contents are never fed as the same sequence.
-pub(super) fn content_stamp(name: &str, identity: Option<IdentityId>, data: DataRef<'_>) -> u64 {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    use std::net::IpAddr;
-    const SEED: u64 = 0x5eed_5a1c_e91a_4e00;
-    let mut h = foldhash::quality::FixedState::with_seed(SEED).build_hasher();
-    name.hash(&mut h);
-    h.write_u64(identity.map_or(1 << 32, u64::from));
-    h.write_usize(data.addressing.len());
-    for a in data.addressing {
-        let v4 = a.ipv4.map_or(0, |ip| u64::from(u32::from(ip)) | (1 << 32));
-        h.write_u64(v4 | (u64::from(a.ipv6.is_some()) << 33));
-        if let Some(v6) = a.ipv6 {
-            h.write_u128(u128::from(v6));
-        }
-    }
-    let key = u64::from(data.encryption_key);
-    match data.node_ip {
-        None => h.write_u64(key),
-        Some(IpAddr::V4(ip)) => h.write_u64(key | (1 << 8) | (u64::from(u32::from(ip)) << 16)),
-        Some(IpAddr::V6(ip)) => {
-            h.write_u64(key | (2 << 8));
-            h.write_u128(u128::from(ip));
-        }
-    }
-    h.write_usize(data.named_ports.len());
-    for p in data.named_ports.iter() {
-        p.name.hash(&mut h);
-        h.write_u64(u64::from(p.port) | ((p.protocol as u64) << 16));
-    }
-    match data.service_account {
-        None => h.write_u8(0),
-        Some(sa) => {
-            h.write_u8(1);
-            sa.hash(&mut h);
-        }
-    }
-    h.finish()
-}
-
 /// What [`State::remove`] returns of a removed endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Removed {
     pub(super) identity: Option<IdentityId>,
     pub(super) pod: Option<PodFacts>,
-}
-
-/// An endpoint's key in `State::ep_index`: namespace id and name.
-#[derive(Hash)]
-struct EpKey<'a>(u32, &'a str);
-
-/// Whether slot `i` holds the endpoint `ns`/`name`.
-fn is_key(eps: &EndpointTable, i: EndpointIdx, ns: u32, name: &str) -> bool {
-    eps.get(i as usize)
-        .and_then(Option::as_ref)
-        .is_some_and(|e| e.ns == ns && e.name.as_str() == name)
 }
 
 #[cfg(test)]
@@ -819,138 +652,6 @@ mod tests {
         other_namespace.ns_id("other");
         other_namespace.endpoints[a as usize].as_mut().unwrap().ns = 1;
         assert!(other_namespace.check_invariants().is_err());
-    }
-
-    /// Contents that differ in any one part have different stamps; equal
-    /// contents equal ones.
-    #[test]
-    fn stamps_tell_every_part_apart() {
-        use crate::endpoint::{Addressing, PortEntry, Protocol};
-        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-        let v4 = |x: u8| Some(Ipv4Addr::new(10, 0, 0, x));
-        let v6 = |x: u16| Some(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, x));
-        let pair = |a, b| Addressing { ipv4: a, ipv6: b };
-        let port = |name: &str, port, protocol| PortEntry {
-            name: Arc::from(name),
-            port,
-            protocol,
-        };
-        let base = EndpointData {
-            addressing: smallvec::smallvec![pair(v4(1), None)],
-            node_ip: Some(IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1))),
-            encryption_key: 0,
-            named_ports: vec![port("http", 80, Protocol::Tcp)].into(),
-            service_account: None,
-        };
-        let mut variants: Vec<(&str, Option<IdentityId>, EndpointData)> =
-            vec![("a", Some(1), base.clone())];
-        let mut vary = |f: &dyn Fn(&mut EndpointData)| {
-            let mut d = base.clone();
-            f(&mut d);
-            variants.push(("a", Some(1), d));
-        };
-        vary(&|d| d.addressing = smallvec::smallvec![]);
-        vary(&|d| d.addressing = smallvec::smallvec![pair(None, None)]);
-        vary(&|d| d.addressing = smallvec::smallvec![pair(v4(2), None)]);
-        vary(&|d| d.addressing = smallvec::smallvec![pair(v4(1), v6(1))]);
-        vary(&|d| d.addressing = smallvec::smallvec![pair(None, v6(1))]);
-        vary(&|d| d.addressing = smallvec::smallvec![pair(v4(1), None), pair(None, None)]);
-        vary(&|d| d.node_ip = None);
-        vary(&|d| d.node_ip = Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
-        vary(&|d| d.node_ip = Some(IpAddr::V4(Ipv4Addr::new(192, 168, 0, 2))));
-        vary(&|d| d.encryption_key = 1);
-        vary(&|d| d.named_ports = Default::default());
-        vary(&|d| d.named_ports = vec![port("http", 81, Protocol::Tcp)].into());
-        vary(&|d| d.named_ports = vec![port("http", 80, Protocol::Udp)].into());
-        vary(&|d| d.named_ports = vec![port("htt", 80, Protocol::Tcp)].into());
-        vary(&|d| d.service_account = Some(Arc::from("")));
-        vary(&|d| d.service_account = Some(Arc::from("sa")));
-        variants.push(("b", Some(1), base.clone()));
-        variants.push(("a", Some(2), base.clone()));
-        variants.push(("a", None, base.clone()));
-        for (i, (n1, id1, d1)) in variants.iter().enumerate() {
-            assert_eq!(
-                content_stamp(n1, *id1, d1.view()),
-                content_stamp(n1, *id1, d1.clone().view()),
-                "variant {i}"
-            );
-            for (j, (n2, id2, d2)) in variants.iter().enumerate().skip(i + 1) {
-                assert_ne!(
-                    content_stamp(n1, *id1, d1.view()),
-                    content_stamp(n2, *id2, d2.view()),
-                    "variants {i} and {j}"
-                );
-            }
-        }
-    }
-
-    /// A record gives back the data it was given, through every change
-    /// from one content to another, and its removal leaves nothing in the
-    /// shared node IP and service account tables.
-    #[test]
-    fn records_keep_their_data_and_release_shared_values() {
-        use crate::endpoint::{Addressing, PortEntry, Protocol};
-        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-        let pair = |a: u8, b: Option<u16>| Addressing {
-            ipv4: Some(Ipv4Addr::new(10, 0, 0, a)),
-            ipv6: b.map(|x| Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, x)),
-        };
-        let mut datas = Vec::new();
-        for node in [
-            None,
-            Some(IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1))),
-            Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
-            Some(IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 9))),
-        ] {
-            for sa in [None, Some("a"), Some("b")] {
-                for addressing in [
-                    smallvec::smallvec![],
-                    smallvec::smallvec![pair(1, None)],
-                    smallvec::smallvec![pair(1, Some(1)), pair(2, None)],
-                ] {
-                    datas.push(EndpointData {
-                        addressing,
-                        node_ip: node,
-                        encryption_key: sa.map_or(0, |_| 3),
-                        named_ports: vec![PortEntry {
-                            name: Arc::from("p"),
-                            port: 80,
-                            protocol: Protocol::Tcp,
-                        }]
-                        .into(),
-                        service_account: sa.map(Arc::from),
-                    });
-                }
-            }
-        }
-        let config = Config {
-            source: Source::Ciliumendpoints,
-            ..Config::default()
-        };
-        let mut st = State::new(&config);
-        st.start_placing();
-        // Two endpoints, so shared values are shared while one changes.
-        let (b, _) = st.upsert("ns", "b", Some(1), datas[5].clone(), None, 0);
-        for (i, d) in datas.iter().enumerate() {
-            let (a, _) = st.upsert("ns", "a", Some(1), d.clone(), None, i as u64);
-            assert_eq!(st.data(st.ep(a).unwrap()), *d, "variant {i}");
-            assert_eq!(st.view(st.ep(a).unwrap()), d.view(), "variant {i}");
-            assert_eq!(st.data(st.ep(b).unwrap()), datas[5]);
-            assert_eq!(
-                st.ep(a).unwrap().stamp,
-                content_stamp("a", Some(1), d.view())
-            );
-            if i % 5 == 0 {
-                st.remove("ns", "a", i as u64);
-            }
-        }
-        assert_eq!(st.check_invariants(), Ok(()));
-        st.remove("ns", "a", 100);
-        st.remove("ns", "b", 100);
-        for id in 0..8 {
-            assert_eq!(st.node_ips.get(id), None);
-            assert_eq!(st.service_accounts.get(id), None);
-        }
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl State {
         }
         // As many entries as live endpoints, each naming a live one, and
         // each live endpoint found under its own key: the index is exact.
-        for &idx in &self.ep_index {
+        for idx in self.ep_index.iter() {
             self.ep(idx)
                 .ok_or_else(|| format!("index names a free slot {idx}"))?;
         }

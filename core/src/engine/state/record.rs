@@ -10,8 +10,8 @@
 //!
 //! - identity and slice as 4-byte ids (`None` as a niche or [`NO_ID`]);
 //! - an IPv4 node IP inline (4 bytes and a kind), an IPv6 one and the
-//!   service account as ids into counted tables of [`State`](super::State)
-//!   (a node's endpoints share its IP; a service account is shared by a
+//!   service account as ids into the counted tables of `shared.rs` (a
+//!   node's endpoints share its IP; a service account is shared by a
 //!   workload's pods);
 //! - the usual single address pair inline ([`Addrs`]);
 //! - no arrival number and no pod facts: pods mode keeps both in a side
@@ -77,17 +77,17 @@ pub(in crate::engine) struct Endpoint {
     /// Its slice, or [`NO_ID`].
     slice: u32,
     /// By `node_kind`: nothing, an IPv4 address's bits, or a
-    /// `State::node_ips` id (IPv6).
+    /// `Shared::node_ips` id (IPv6).
     pub(super) node_ip: u32,
     pub(super) node_kind: u8,
-    /// `State::service_accounts` id, or [`NO_ID`].
+    /// `Shared::service_accounts` id, or [`NO_ID`].
     pub(super) service_account: u32,
     pub(in crate::engine) encryption_key: u8,
 }
 
 impl Endpoint {
     /// A new record in no slice and with no node IP; `service_account` is
-    /// an id of `State`'s table (or [`NO_ID`]), acquired for it.
+    /// an id of `Shared`'s table (or [`NO_ID`]), acquired for it.
     pub(super) fn new(
         ns: u32,
         name: &str,
