@@ -108,6 +108,65 @@ pub enum Restore {
     NotAnIdentity,
 }
 
+/// Identity numbers by canonical key. Each entry keeps its key's hash, so
+/// a caller that hashed a key once (a pod profile, for all its pods) looks
+/// it up without hashing its few hundred bytes again, and the table grows
+/// without hashing any key again. A key shared with the entry (the same
+/// `Arc`) compares by pointer.
+#[derive(Debug, Clone, Default)]
+struct KeyIndex {
+    table: hashbrown::HashTable<(u64, Arc<str>, IdentityId)>,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+impl KeyIndex {
+    fn hash(&self, key: &str) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, key)
+    }
+
+    /// Equal text; the same allocation is equal without reading it.
+    fn same(a: &str, b: &str) -> bool {
+        (std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()) || a == b
+    }
+
+    /// The entry of `key`, looked up with `hash`: a hash that is not
+    /// `key`'s only misses (an entry is found by its key, never by its hash).
+    fn find_hashed(&self, hash: u64, key: &str) -> Option<IdentityId> {
+        self.table
+            .find(hash, |(h, k, _)| *h == hash && Self::same(k, key))
+            .map(|&(_, _, id)| id)
+    }
+
+    fn get(&self, key: &str) -> Option<IdentityId> {
+        self.find_hashed(self.hash(key), key)
+    }
+
+    /// Maps `key` to `id` (replacing its entry, if any).
+    fn insert(&mut self, key: Arc<str>, id: IdentityId) {
+        let hash = self.hash(&key);
+        match self.table.entry(
+            hash,
+            |(h, k, _)| *h == hash && Self::same(k, &key),
+            |&(h, _, _)| h,
+        ) {
+            hashbrown::hash_table::Entry::Occupied(mut e) => e.get_mut().2 = id,
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert((hash, key, id));
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &str) {
+        let hash = self.hash(key);
+        if let Ok(e) = self
+            .table
+            .find_entry(hash, |(h, k, _)| *h == hash && Self::same(k, key))
+        {
+            e.remove();
+        }
+    }
+}
+
 /// Allocates and tracks identities.
 #[derive(Debug, Clone)]
 pub struct IdentityAllocator {
@@ -115,7 +174,7 @@ pub struct IdentityAllocator {
     allocation: Allocation,
     grace_ms: u64,
     rng: ChaCha8Rng,
-    by_key: HashMap<Arc<str>, IdentityId>,
+    by_key: KeyIndex,
     records: HashMap<IdentityId, IdentityRecord>,
     /// One bit per number of the range: taken.
     used: Vec<u64>,
@@ -134,7 +193,7 @@ impl IdentityAllocator {
             grace_ms: config.gc_grace_ms,
             // A stream of its own, so slice names and numbers do not shift each other.
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x1d3a_7f00_0000_0001),
-            by_key: HashMap::new(),
+            by_key: KeyIndex::default(),
             records: HashMap::new(),
             used: vec![0; size.div_ceil(64)],
             used_count: 0,
@@ -161,7 +220,7 @@ impl IdentityAllocator {
 
     #[cfg(test)]
     pub fn lookup_key(&self, key: &str) -> Option<IdentityId> {
-        self.by_key.get(key).copied()
+        self.by_key.get(key)
     }
 
     pub fn records(&self) -> impl Iterator<Item = &IdentityRecord> {
@@ -235,7 +294,31 @@ impl IdentityAllocator {
         labels: &Arc<LabelSet>,
         key: &Arc<str>,
     ) -> Option<(IdentityId, bool)> {
-        let known = self.by_key.get(&**key).copied();
+        let hash = self.key_hash(key);
+        self.acquire_known_hashed(labels, key, hash)
+    }
+
+    /// The hash [`IdentityAllocator::acquire_known_hashed`] takes for `key`
+    /// (the same for every key of equal text, for the allocator's life and
+    /// its clones').
+    pub fn key_hash(&self, key: &str) -> u64 {
+        self.by_key.hash(key)
+    }
+
+    /// [`IdentityAllocator::acquire_known`] with `key`'s hash computed
+    /// once by the caller ([`IdentityAllocator::key_hash`]). The result
+    /// never depends on the hash being right: a wrong one is a miss, and a
+    /// miss hashes the key again before it allocates.
+    pub fn acquire_known_hashed(
+        &mut self,
+        labels: &Arc<LabelSet>,
+        key: &Arc<str>,
+        hash: u64,
+    ) -> Option<(IdentityId, bool)> {
+        let known = match self.by_key.find_hashed(hash, key) {
+            Some(id) => Some(id),
+            None => self.by_key.get(key),
+        };
         if let Some(id) = known
             && let Some(rec) = self.records.get_mut(&id)
         {
@@ -315,7 +398,7 @@ impl IdentityAllocator {
     /// Removes a record and frees its number.
     pub fn forget(&mut self, id: IdentityId) {
         if let Some(rec) = self.records.remove(&id) {
-            if self.by_key.get(&rec.key) == Some(&id) {
+            if self.by_key.get(&rec.key) == Some(id) {
                 self.by_key.remove(&rec.key);
             }
             if let Some(since) = rec.unused_since {
@@ -420,7 +503,7 @@ impl IdentityAllocator {
             }
             return result;
         }
-        if let Some(&kept) = self.by_key.get(key.as_str()) {
+        if let Some(kept) = self.by_key.get(key.as_str()) {
             // Same labels under two numbers: keep the first, let the other age out.
             self.insert_observed(id, labels, key, meta, now, false);
             return Restore::DuplicateLabels { kept };
@@ -505,6 +588,46 @@ mod tests {
             },
             42,
         )
+    }
+
+    #[test]
+    fn a_wrong_or_stale_key_hash_gives_what_the_key_gives() {
+        let mut a = alloc(Allocation::LowestFree, None);
+        let mut b = alloc(Allocation::LowestFree, None);
+        let keys: Vec<_> = (0..40).map(|i| labels(&format!("app{}", i % 13))).collect();
+        for (i, (l, k)) in keys.iter().enumerate() {
+            // Right, wrong, another key's, or the hash of a copy of the text.
+            let hash = match i % 4 {
+                0 => a.key_hash(k),
+                1 => i as u64,
+                2 => a.key_hash(&keys[(i + 1) % keys.len()].1),
+                _ => a.key_hash(&String::from(&**k)),
+            };
+            let copy: Arc<str> = Arc::from(&**k);
+            assert_eq!(
+                a.acquire_known_hashed(l, &copy, hash),
+                b.acquire_known(l, k),
+                "{i}"
+            );
+            if i % 5 == 0 {
+                let id = b.lookup_key(k).unwrap();
+                a.release(id, 0);
+                b.release(id, 0);
+            }
+        }
+        assert_eq!(a.len(), b.len());
+        for (_, k) in &keys {
+            assert_eq!(a.lookup_key(k), b.lookup_key(k));
+            let id = a.lookup_key(k).unwrap();
+            assert_eq!(a.get(id).unwrap().refs, b.get(id).unwrap().refs);
+        }
+        // Forgetting unmaps the key: the next acquire allocates again.
+        let (l, k) = &keys[0];
+        let id = a.lookup_key(k).unwrap();
+        a.forget(id);
+        assert_eq!(a.lookup_key(k), None);
+        let h = a.key_hash(k);
+        assert_eq!(a.acquire_known_hashed(l, k, h), Some((id, false)));
     }
 
     #[test]

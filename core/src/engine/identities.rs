@@ -11,6 +11,7 @@ use crate::model::{CiliumIdentity, Kind, describe};
 use crate::slicing::EndpointIdx;
 use crate::validate;
 
+use super::profiles::Security;
 use super::*;
 
 impl Engine {
@@ -30,7 +31,7 @@ impl Engine {
         if !self.synced {
             return;
         }
-        let Some((key, set)) = self.security_labels(idx) else {
+        let Some(sec) = self.security_labels(idx) else {
             debug_assert!(false, "refreshing endpoint {idx}, which is no pod");
             return;
         };
@@ -46,7 +47,7 @@ impl Engine {
         // (renumbering moves it with its key).
         let key_changed = old_identity
             .and_then(|id| self.identities.get(id))
-            .is_none_or(|r| *r.key != *key);
+            .is_none_or(|r| !Arc::ptr_eq(&r.key, &sec.key) && *r.key != *sec.key);
         let encryption_key = node_state.map_or(0, |n| n.encryption_key);
         let mut data = base.unwrap_or_else(|| self.st.data(ep));
         data.node_ip = node_ip;
@@ -59,7 +60,7 @@ impl Engine {
                 self.identities.release(old, now);
                 self.counters.identities_released += 1;
             }
-            self.acquire_identity(idx, &key, &set, now)
+            self.acquire_identity(idx, &sec, now)
         } else {
             old_identity
         };
@@ -67,11 +68,11 @@ impl Engine {
     }
 
     /// A pod endpoint's security labels and their key, cached in its profile.
-    fn security_labels(&mut self, idx: EndpointIdx) -> Option<(Arc<str>, Arc<LabelSet>)> {
+    fn security_labels(&mut self, idx: EndpointIdx) -> Option<Security> {
         let profile = self.st.pod(idx)?.profile;
         let p = self.profiles.get(profile)?;
-        if let Some((k, s)) = &p.security {
-            return Some((k.clone(), s.clone()));
+        if let Some(s) = &p.security {
+            return Some(s.clone());
         }
         let ns = &self.st.namespaces[p.ns as usize];
         let set = pod_security_labels_memo(
@@ -86,7 +87,12 @@ impl Engine {
                 cluster_name: &self.config.identity.cluster_name,
             },
         );
-        let entry: (Arc<str>, Arc<LabelSet>) = (Arc::from(set.canonical_key()), Arc::new(set));
+        let key: Arc<str> = Arc::from(set.canonical_key());
+        let entry = Security {
+            key_hash: self.identities.key_hash(&key),
+            key,
+            labels: Arc::new(set),
+        };
         self.profiles.set_security(profile, entry.clone());
         Some(entry)
     }
@@ -96,11 +102,13 @@ impl Engine {
     fn acquire_identity(
         &mut self,
         idx: EndpointIdx,
-        key: &Arc<str>,
-        set: &Arc<LabelSet>,
+        sec: &Security,
         now: u64,
     ) -> Option<IdentityId> {
-        let id = self.identities.acquire_known(set, key);
+        let key = &sec.key;
+        let id = self
+            .identities
+            .acquire_known_hashed(&sec.labels, key, sec.key_hash);
         match id {
             Some((id, known_before)) => {
                 if !known_before {

@@ -38,6 +38,16 @@ impl Packed {
     }
 }
 
+/// A profile's security labels, their canonical key (shared with the
+/// identity record) and the key's hash in the identity allocator, computed
+/// once for all the profile's pods.
+#[derive(Debug, Clone)]
+pub(super) struct Security {
+    pub(super) key: Arc<str>,
+    pub(super) labels: Arc<LabelSet>,
+    pub(super) key_hash: u64,
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Profile {
     pub(super) ns: u32,
@@ -47,7 +57,7 @@ pub(super) struct Profile {
     refs: u32,
     /// Security labels and their canonical key, once computed (cleared when
     /// the namespace's labels change).
-    pub(super) security: Option<(Arc<str>, Arc<LabelSet>)>,
+    pub(super) security: Option<Security>,
 }
 
 impl Profile {
@@ -180,7 +190,7 @@ impl Profiles {
     }
 
     /// Caches the security labels of profile `id`.
-    pub(super) fn set_security(&mut self, id: u32, security: (Arc<str>, Arc<LabelSet>)) {
+    pub(super) fn set_security(&mut self, id: u32, security: Security) {
         if let Some(Some(p)) = self.entries.get_mut(id as usize) {
             p.security = Some(security);
         }
