@@ -270,6 +270,51 @@ impl WatchEvent {
     }
 }
 
+/// The reading and checks [`Engine::apply_json`](crate::Engine::apply_json)
+/// does before it applies an event, without an engine: the borrowed
+/// reading (`event/borrowed.rs`), then a Pod's or CiliumEndpoint's input
+/// checked and built (`endpoint/input.rs`), interning into this reader's
+/// own tables as the engine does into its. For the benches' `read_borrowed`
+/// row and `json_cost read`, which time what `apply_json` does up to the
+/// engine's own apply.
+#[doc(hidden)]
+#[derive(Default)]
+pub struct BorrowedReader {
+    interner: crate::endpoint::DataInterner,
+}
+
+impl BorrowedReader {
+    /// Reads and checks one event as `apply_json` does for `source`: true
+    /// when it takes the borrowed path to the engine's apply (a valid Pod
+    /// or CiliumEndpoint of that source, or a Namespace, Node or CiliumNode
+    /// made into its owned event), false when `apply_json` would read it
+    /// the owned way.
+    pub fn read(&mut self, bytes: &[u8], source: crate::config::Source) -> bool {
+        use crate::config::Source;
+        use borrowed::{Borrowed, BorrowedKind};
+        let mut p = Borrowed::default();
+        match borrowed::read(bytes, &mut p) {
+            Some(BorrowedKind::Pod) if source == Source::Pods => {
+                let input = p.pod_input(&mut self.interner.strings);
+                std::hint::black_box(&input);
+                input.is_some()
+            }
+            Some(BorrowedKind::CiliumEndpoint) if source == Source::Ciliumendpoints => {
+                let labels = p.identity_labels();
+                let input = p.cep_input(&labels, &mut self.interner);
+                std::hint::black_box(&input);
+                input.is_some()
+            }
+            Some(BorrowedKind::Other(kind)) => {
+                let event = p.event(kind);
+                std::hint::black_box(&event);
+                event.is_some()
+            }
+            _ => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
