@@ -34,11 +34,13 @@ fn is_key(eps: &EndpointTable, i: EndpointIdx, ns: u32, name: &str) -> bool {
 
 impl KeyIndex {
     /// The hash of a key.
+    #[inline]
     pub(super) fn hash(&self, ns: u32, name: &str) -> u64 {
         self.hasher.hash_one(EpKey(ns, name))
     }
 
     /// The slot of `ns`/`name`, whose hash is `hash`.
+    #[inline]
     pub(super) fn find(
         &self,
         eps: &EndpointTable,
@@ -53,6 +55,7 @@ impl KeyIndex {
 
     /// Indexes slot `idx`, whose record (in `eps`) has a key of hash
     /// `hash` that is not indexed yet.
+    #[inline]
     pub(super) fn insert(&mut self, eps: &EndpointTable, hash: u64, idx: EndpointIdx) {
         let hasher = &self.hasher;
         self.table.insert_unique(hash, idx, |&i| {
@@ -63,6 +66,7 @@ impl KeyIndex {
     }
 
     /// Takes `ns`/`name` (hash `hash`) out of the index; its slot.
+    #[inline]
     pub(super) fn remove(
         &mut self,
         eps: &EndpointTable,
@@ -79,11 +83,13 @@ impl KeyIndex {
     }
 
     /// Indexed endpoints.
+    #[inline]
     pub(super) fn len(&self) -> usize {
         self.table.len()
     }
 
     /// Every indexed slot, in no order.
+    #[inline]
     pub(super) fn iter(&self) -> impl Iterator<Item = EndpointIdx> + '_ {
         self.table.iter().copied()
     }

@@ -34,6 +34,7 @@ pub(super) struct Shared {
 
 impl Shared {
     /// A new record of `data`, in no slice; its shared values acquired.
+    #[inline]
     pub(super) fn record(
         &mut self,
         ns: u32,
@@ -55,6 +56,7 @@ impl Shared {
     /// Writes `data` into a record: the address pairs, ports and key in
     /// place, the node IP and service account as ids (an unchanged value
     /// keeps its id; a changed one releases the old).
+    #[inline]
     pub(super) fn store(&mut self, ep: &mut Endpoint, data: EndpointData) {
         self.set_node_ip(ep, data.node_ip);
         let sa = match data.service_account {
@@ -81,6 +83,7 @@ impl Shared {
     }
 
     /// Gives back a removed record's ids.
+    #[inline]
     pub(super) fn release(&mut self, ep: &mut Endpoint) {
         self.set_node_ip(ep, None);
         if ep.service_account != NO_ID {
@@ -91,6 +94,7 @@ impl Shared {
 
     /// Sets a record's node IP: an IPv4 address inline, an IPv6 one as an
     /// id (kept if it is unchanged; a replaced id is released).
+    #[inline]
     fn set_node_ip(&mut self, ep: &mut Endpoint, ip: Option<IpAddr>) {
         let old_v6 = (ep.node_kind == NODE_V6).then_some(ep.node_ip);
         let (kind, bits) = match ip {
@@ -109,6 +113,7 @@ impl Shared {
     }
 
     /// The node IP of a record.
+    #[inline]
     pub(super) fn node_ip(&self, ep: &Endpoint) -> Option<IpAddr> {
         match ep.node_kind {
             NODE_V4 => Some(IpAddr::V4(Ipv4Addr::from(ep.node_ip))),
@@ -118,11 +123,13 @@ impl Shared {
     }
 
     /// The service account of a record.
+    #[inline]
     fn service_account(&self, ep: &Endpoint) -> Option<&Arc<str>> {
         self.service_accounts.get(ep.service_account)
     }
 
     /// The data of a record, borrowed.
+    #[inline]
     pub(super) fn view<'a>(&'a self, ep: &'a Endpoint) -> DataRef<'a> {
         DataRef {
             addressing: ep.addressing.as_slice(),
@@ -134,6 +141,7 @@ impl Shared {
     }
 
     /// The data of a record, owned.
+    #[inline]
     pub(super) fn data(&self, ep: &Endpoint) -> EndpointData {
         EndpointData {
             addressing: ep.addressing.as_slice().into(),
@@ -145,6 +153,7 @@ impl Shared {
     }
 
     /// Whether a record holds this identity and data.
+    #[inline]
     pub(super) fn same_content(
         &self,
         ep: &Endpoint,
