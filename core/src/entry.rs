@@ -166,17 +166,21 @@ pub(crate) fn encode(name: &str, identity: IdentityId, data: DataRef<'_>) -> Cor
         encryption: EncryptionSpec {
             key: i64::from(data.encryption_key),
         },
-        named_ports: data
-            .named_ports
-            .iter()
-            .map(|p| NamedPort {
-                // `String::from(&str)`, not `to_string()`: an `Arc<str>`'s
-                // `to_string` goes through `Display` and grows the string.
-                name: String::from(&*p.name),
-                port: i64::from(p.port),
-                protocol: String::from(p.protocol.as_str()),
-            })
-            .collect(),
+        named_ports: if data.named_ports.is_empty() {
+            // The usual entry: no collect machinery for an empty list.
+            Vec::new()
+        } else {
+            data.named_ports
+                .iter()
+                .map(|p| NamedPort {
+                    // `String::from(&str)`, not `to_string()`: an `Arc<str>`'s
+                    // `to_string` goes through `Display` and grows the string.
+                    name: String::from(&*p.name),
+                    port: i64::from(p.port),
+                    protocol: String::from(p.protocol.as_str()),
+                })
+                .collect()
+        },
         service_account: data.service_account.map(String::from),
     }
 }

@@ -53,11 +53,13 @@ impl State {
                 .map(|ep| (name_prefix(&ep.name), ep)),
         );
         members.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
-        obj.endpoints = Vec::with_capacity(members.len());
-        obj.endpoints.extend(members.iter().filter_map(|(_, ep)| {
-            ep.identity()
-                .map(|id| entry::encode(&ep.name, id, self.view(ep)))
-        }));
+        let mut endpoints = Vec::with_capacity(members.len());
+        for (_, ep) in &members {
+            if let Some(id) = ep.identity() {
+                endpoints.push(entry::encode(&ep.name, id, self.view(ep)));
+            }
+        }
+        obj.endpoints = endpoints;
         obj
     }
 }
